@@ -1,0 +1,18 @@
+//! ocinet: Docker's container network models for any OCI runtime, with no daemon.
+
+pub mod engine;
+pub mod error;
+pub mod firewall;
+pub mod ipam;
+pub mod link;
+pub mod mode;
+pub mod naming;
+pub mod netns;
+pub mod network;
+pub mod nft;
+pub mod oci;
+pub mod process;
+pub mod record;
+pub mod request;
+pub mod store;
+pub mod validate;

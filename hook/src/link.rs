@@ -1,0 +1,262 @@
+//! rtnetlink: bridges, veth pairs, addresses and routes. One current-thread tokio runtime; a
+//! netlink socket belongs to the namespace it was opened in, so the container's socket is
+//! opened while this thread is briefly inside the container's namespace.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
+
+use futures_util::TryStreamExt;
+use ipnet::Ipv4Net;
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute};
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
+use tokio::runtime::Runtime;
+
+use crate::error::{Error, Result};
+use crate::netns::Netns;
+
+const ENOENT: i32 = 2;
+const ESRCH: i32 = 3;
+const ENODEV: i32 = 19;
+const EEXIST: i32 = 17;
+
+/// A netlink session: the runtime plus a handle on the host's namespace.
+pub struct Netlink {
+    rt: Runtime,
+    host: Handle,
+}
+
+impl Netlink {
+    pub fn new() -> Result<Netlink> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .map_err(|e| Error::Netlink(format!("cannot start the netlink runtime: {e}")))?;
+        let host = connect(&rt)?;
+        Ok(Netlink { rt, host })
+    }
+
+    pub fn host(&self) -> &Handle {
+        &self.host
+    }
+
+    /// A handle whose socket lives in `ns`.
+    pub fn connect_in(&self, ns: &Netns) -> Result<Handle> {
+        ns.run_inside(|| connect(&self.rt))?
+    }
+
+    pub fn run<F: Future>(&self, fut: F) -> F::Output {
+        self.rt.block_on(fut)
+    }
+}
+
+fn connect(rt: &Runtime) -> Result<Handle> {
+    let _guard = rt.enter();
+    let (conn, handle, _) = rtnetlink::new_connection()
+        .map_err(|e| Error::Netlink(format!("cannot open a netlink socket: {e}")))?;
+    rt.spawn(conn);
+    Ok(handle)
+}
+
+/// The errno of a netlink error reply, if it is one.
+fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
+        _ => None,
+    }
+}
+
+fn nl_err(what: impl std::fmt::Display) -> impl FnOnce(rtnetlink::Error) -> Error {
+    move |e| Error::Netlink(format!("{what}: {e}"))
+}
+
+pub async fn link_index(handle: &Handle, name: &str) -> Result<Option<u32>> {
+    let mut links = handle.link().get().match_name(name.to_string()).execute();
+    match links.try_next().await {
+        Ok(Some(msg)) => Ok(Some(msg.header.index)),
+        Ok(None) => Ok(None),
+        Err(e) if errno(&e) == Some(ENODEV) => Ok(None),
+        Err(e) => Err(nl_err(format!("cannot look up link {name}"))(e)),
+    }
+}
+
+/// Makes sure bridge `name` exists, is up and holds `gateway/prefix`; returns its index.
+/// Safe against a concurrent hook doing the same.
+pub async fn ensure_bridge(
+    handle: &Handle,
+    name: &str,
+    mtu: u32,
+    gateway: Ipv4Addr,
+    prefix: u8,
+) -> Result<u32> {
+    let index = match link_index(handle, name).await? {
+        Some(i) => i,
+        None => {
+            let msg = LinkBridge::new(name).mtu(mtu).up().build();
+            match handle.link().add(msg).execute().await {
+                Ok(()) => {}
+                Err(e) if errno(&e) == Some(EEXIST) => {}
+                Err(e) => return Err(nl_err(format!("cannot create bridge {name}"))(e)),
+            }
+            link_index(handle, name)
+                .await?
+                .ok_or_else(|| Error::Netlink(format!("bridge {name} vanished after creation")))?
+        }
+    };
+    match handle
+        .address()
+        .add(index, IpAddr::V4(gateway), prefix)
+        .execute()
+        .await
+    {
+        Ok(()) => {}
+        Err(e) if errno(&e) == Some(EEXIST) => {}
+        Err(e) => {
+            return Err(nl_err(format!(
+                "cannot add {gateway}/{prefix} to bridge {name}"
+            ))(e))
+        }
+    }
+    set_up(handle, index)
+        .await
+        .map_err(|e| Error::Netlink(format!("bridge {name}: {e}")))?;
+    Ok(index)
+}
+
+async fn set_up(handle: &Handle, index: u32) -> Result<()> {
+    handle
+        .link()
+        .set(LinkUnspec::new_with_index(index).up().build())
+        .execute()
+        .await
+        .map_err(nl_err(format!("cannot set link {index} up")))
+}
+
+/// What the container end of a veth looks like.
+pub struct VethPeer<'a> {
+    pub name: &'a str,
+    pub netns: &'a Netns,
+    pub mac: Option<[u8; 6]>,
+}
+
+/// Creates `host_name` on the bridge, up, with its peer created straight in the container's
+/// namespace (no rename, no move afterwards).
+pub async fn create_veth(
+    handle: &Handle,
+    host_name: &str,
+    bridge: u32,
+    mtu: u32,
+    peer: &VethPeer<'_>,
+) -> Result<()> {
+    let mut peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
+        .name(peer.name.to_string())
+        .mtu(mtu)
+        .setns_by_fd(peer.netns.raw_fd());
+    if let Some(mac) = peer.mac {
+        peer_msg = peer_msg.address(mac.to_vec());
+    }
+    let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+        .name(host_name.to_string())
+        .mtu(mtu)
+        .controller(bridge)
+        .up()
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())))
+        .build();
+    handle
+        .link()
+        .add(msg)
+        .execute()
+        .await
+        .map_err(nl_err(format!("cannot create veth {host_name}")))
+}
+
+/// Inside the container: `lo` up and, for bridge containers, the address, link up and default
+/// route on `ifname`.
+pub async fn configure_container(
+    handle: &Handle,
+    iface: Option<(&str, Ipv4Addr, u8, Ipv4Addr)>,
+) -> Result<()> {
+    let lo = link_index(handle, "lo")
+        .await?
+        .ok_or_else(|| Error::Netlink("the container has no lo".to_string()))?;
+    set_up(handle, lo).await?;
+    let Some((ifname, address, prefix, gateway)) = iface else {
+        return Ok(());
+    };
+    let index = link_index(handle, ifname)
+        .await?
+        .ok_or_else(|| Error::Netlink(format!("{ifname} did not appear in the container")))?;
+    handle
+        .address()
+        .add(index, IpAddr::V4(address), prefix)
+        .execute()
+        .await
+        .map_err(nl_err(format!("cannot add {address}/{prefix} to {ifname}")))?;
+    set_up(handle, index).await?;
+    let route = RouteMessageBuilder::<Ipv4Addr>::new()
+        .gateway(gateway)
+        .output_interface(index)
+        .build();
+    handle
+        .route()
+        .add(route)
+        .execute()
+        .await
+        .map_err(nl_err(format!(
+            "cannot add the default route via {gateway}"
+        )))
+}
+
+/// Deletes a link by name; a missing one is fine (teardown is idempotent).
+pub async fn delete_link(handle: &Handle, name: &str) -> Result<()> {
+    let Some(index) = link_index(handle, name).await? else {
+        return Ok(());
+    };
+    match handle.link().del(index).execute().await {
+        Ok(()) => Ok(()),
+        Err(e) if matches!(errno(&e), Some(ENODEV | ENOENT | ESRCH)) => Ok(()),
+        Err(e) => Err(nl_err(format!("cannot delete link {name}"))(e)),
+    }
+}
+
+/// Every IPv4 destination in the host's routing tables (to pick a default subnet that collides
+/// with none).
+pub async fn ipv4_routes(handle: &Handle) -> Result<Vec<Ipv4Net>> {
+    let query = RouteMessageBuilder::<Ipv4Addr>::new().build();
+    let mut routes = handle.route().get(query).execute();
+    let mut out = Vec::new();
+    while let Some(msg) = routes
+        .try_next()
+        .await
+        .map_err(nl_err("cannot list routes"))?
+    {
+        let prefix = msg.header.destination_prefix_length;
+        let dest = msg.attributes.iter().find_map(|a| match a {
+            RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(*ip),
+            _ => None,
+        });
+        if let Some(net) = dest.and_then(|ip| Ipv4Net::new(ip, prefix).ok()) {
+            out.push(net);
+        }
+    }
+    Ok(out)
+}
+
+/// Names of the host's links (for leak checks and garbage collection).
+pub async fn link_names(handle: &Handle) -> Result<Vec<String>> {
+    let mut links = handle.link().get().execute();
+    let mut out = Vec::new();
+    while let Some(msg) = links
+        .try_next()
+        .await
+        .map_err(nl_err("cannot list links"))?
+    {
+        out.extend(msg.attributes.iter().find_map(|a| match a {
+            LinkAttribute::IfName(n) => Some(n.clone()),
+            _ => None,
+        }));
+    }
+    Ok(out)
+}

@@ -1,0 +1,170 @@
+//! `bridge`: a veth pair from the network's bridge into the container, a leased address, a
+//! default route via the gateway, forwarding on and egress masqueraded.
+
+use std::fs;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{private_netns, Context};
+use crate::error::{Error, Result};
+use crate::firewall::Firewall;
+use crate::ipam::LeaseStore;
+use crate::link::{self, Netlink, VethPeer};
+use crate::naming;
+use crate::network::{choose_default_subnet, Network, DEFAULT_NETWORK};
+use crate::record::{BridgeAttachment, Record};
+use crate::request::NetworkRequest;
+use crate::store;
+
+const CONTAINER_INTERFACE: &str = "eth0";
+const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+
+pub fn setup(
+    ctx: &Context,
+    record: &mut Record,
+    network_name: &str,
+    request: &NetworkRequest,
+    preferred: Option<std::net::Ipv4Addr>,
+) -> Result<()> {
+    let pid = record.pid.unwrap_or_default();
+    let nl = Netlink::new()?;
+    let network = resolve(ctx, &nl, network_name)?;
+    let ns = private_netns(pid, &record.mode)?;
+
+    // Lease and record under the network's lock; the record is on disk before the lease is,
+    // so teardown always knows what to release.
+    let leases = LeaseStore::open(&ctx.root, &network.name)?;
+    let txn = leases.begin()?;
+    let address = txn.choose(
+        (&network).into(),
+        &record.id,
+        &ctx.boot_id,
+        request.static_ip,
+        preferred,
+    )?;
+    let attachment = BridgeAttachment {
+        network: network.name.clone(),
+        bridge: network.bridge.clone(),
+        host_veth: naming::host_veth_name(&record.id),
+        container_interface: CONTAINER_INTERFACE.to_string(),
+        address,
+        prefix_len: network.prefix_len(),
+        gateway: network.gateway,
+        mac: request.mac.map(format_mac),
+    };
+    record.bridge = Some(attachment.clone());
+    ctx.records.save(record)?;
+    txn.commit(address, &record.id, &ctx.boot_id)?;
+    drop(txn);
+
+    let inside = nl.connect_in(&ns)?;
+    nl.run(async {
+        let host = nl.host();
+        let bridge = link::ensure_bridge(
+            host,
+            &network.bridge,
+            network.mtu,
+            network.gateway,
+            network.prefix_len(),
+        )
+        .await?;
+        let peer = VethPeer {
+            name: CONTAINER_INTERFACE,
+            netns: &ns,
+            mac: request.mac,
+        };
+        link::create_veth(host, &attachment.host_veth, bridge, network.mtu, &peer).await?;
+        link::configure_container(
+            &inside,
+            Some((
+                CONTAINER_INTERFACE,
+                address,
+                network.prefix_len(),
+                network.gateway,
+            )),
+        )
+        .await
+    })?;
+    enable_ip_forward()?;
+    if network.masquerade {
+        Firewall::new()?.ensure_masquerade(network.subnet)?;
+    }
+    Ok(())
+}
+
+/// Removes the host veth (its peer goes with it) and releases the lease. The bridge stays, as
+/// Docker's `docker0` does: other containers may be on it, and the next one will be.
+pub fn teardown(ctx: &Context, id: &str, attachment: &BridgeAttachment) -> Result<()> {
+    let nl = Netlink::new()?;
+    nl.run(link::delete_link(nl.host(), &attachment.host_veth))?;
+    LeaseStore::open(&ctx.root, &attachment.network)?.release(attachment.address, id)
+}
+
+fn enable_ip_forward() -> Result<()> {
+    if fs::read_to_string(IP_FORWARD)
+        .map(|v| v.trim() == "1")
+        .unwrap_or(false)
+    {
+        return Ok(());
+    }
+    fs::write(IP_FORWARD, "1").map_err(|e| Error::io("cannot enable IPv4 forwarding", e))
+}
+
+fn format_mac(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The subnet of the default network, chosen once per state root and kept.
+#[derive(Serialize, Deserialize)]
+struct DefaultNetworkFile {
+    subnet: Ipv4Net,
+}
+
+/// A user definition wins; the default network is built in; anything else is unknown.
+fn resolve(ctx: &Context, nl: &Netlink, name: &str) -> Result<Network> {
+    if let Some(network) = ctx.networks.load(name)? {
+        return Ok(network);
+    }
+    if name != DEFAULT_NETWORK {
+        return Err(Error::UnknownNetwork {
+            name: name.to_string(),
+            path: ctx.networks.path_of(name),
+        });
+    }
+    let path = ctx.root.path().join("default-network.json");
+    let read = || -> Result<Option<Network>> {
+        let Some(bytes) = store::read_file(&path)? else {
+            return Ok(None);
+        };
+        let file: DefaultNetworkFile =
+            serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Some(Network::default_on(file.subnet)))
+    };
+    if let Some(network) = read()? {
+        return Ok(network);
+    }
+    let _lock = store::lock(&ctx.root.path().join("lock"))?;
+    if let Some(network) = read()? {
+        return Ok(network);
+    }
+    let routes = nl.run(link::ipv4_routes(nl.host()))?;
+    let subnet = choose_default_subnet(&routes).ok_or_else(|| {
+        Error::Namespace(format!(
+            "every candidate subnet for the default network overlaps a host route: define {} with a free subnet",
+            ctx.networks.path_of(DEFAULT_NETWORK).display()
+        ))
+    })?;
+    let bytes = serde_json::to_vec(&DefaultNetworkFile { subnet }).map_err(|e| Error::Corrupt {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    store::write_atomic(&path, &bytes)?;
+    Ok(Network::default_on(subnet))
+}

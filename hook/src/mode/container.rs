@@ -1,0 +1,35 @@
+//! `container:<id>`: the container joins another container's namespace. The hook creates
+//! nothing; it checks that the namespace it is in belongs to that live container.
+
+use crate::engine::Context;
+use crate::error::{Error, Result};
+use crate::netns::Netns;
+use crate::process;
+use crate::record::Record;
+
+pub fn setup(ctx: &Context, record: &mut Record, target: &str) -> Result<()> {
+    let not_running = || {
+        Error::Namespace(format!(
+            "container {target} is not running: start it before joining its network"
+        ))
+    };
+    if target == record.id {
+        return Err(Error::Namespace(format!(
+            "container {target} cannot join its own network"
+        )));
+    }
+    let target_record = ctx.records.load(target)?.ok_or_else(not_running)?;
+    let (Some(pid), Some(start)) = (target_record.pid, target_record.pid_start) else {
+        return Err(not_running());
+    };
+    if target_record.boot_id != ctx.boot_id || !process::is_same_process(pid, start) {
+        return Err(not_running());
+    }
+    let mine = Netns::of_pid(record.pid.unwrap_or_default())?.id()?;
+    if Netns::of_pid(pid)?.id()? != mine {
+        return Err(Error::Namespace(format!(
+            "network mode container:{target} needs the container to be in {target}'s network namespace: run it through ocinet-shim, or set that namespace's path in config.json"
+        )));
+    }
+    ctx.records.save(record)
+}

@@ -1,0 +1,72 @@
+//! Network namespaces: open one, tell two apart, and run code inside one on this thread.
+//! `setns` moves only the calling thread, which is why the engine is single-threaded.
+
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use nix::sched::{setns, CloneFlags};
+
+use crate::error::{Error, IoContext, Result};
+
+#[derive(Debug)]
+pub struct Netns {
+    file: File,
+}
+
+/// (device, inode) of a namespace file: equal ids mean the same namespace.
+pub type NetnsId = (u64, u64);
+
+impl Netns {
+    pub fn open(path: &Path) -> Result<Netns> {
+        let file = File::open(path)
+            .context(|| format!("cannot open network namespace {}", path.display()))?;
+        Ok(Netns { file })
+    }
+
+    pub fn of_pid(pid: i32) -> Result<Netns> {
+        let path = format!("/proc/{pid}/ns/net");
+        File::open(&path)
+            .map(|file| Netns { file })
+            .map_err(|e| {
+                Error::Namespace(format!(
+                    "cannot open the network namespace of process {pid} ({e}): is the container running?"
+                ))
+            })
+    }
+
+    /// The namespace this thread is in now.
+    pub fn current() -> Result<Netns> {
+        Netns::open(Path::new("/proc/thread-self/ns/net"))
+    }
+
+    pub fn id(&self) -> Result<NetnsId> {
+        let meta = self
+            .file
+            .metadata()
+            .context(|| "cannot stat a network namespace".to_string())?;
+        Ok((meta.dev(), meta.ino()))
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+
+    /// Runs `f` with this thread inside the namespace, then returns to where it was.
+    pub fn run_inside<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+        let home = Netns::current()?;
+        setns(self.file.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| {
+            Error::Namespace(format!(
+                "cannot enter the container's network namespace: {e}"
+            ))
+        })?;
+        let out = f();
+        if let Err(e) = setns(home.file.as_fd(), CloneFlags::CLONE_NEWNET) {
+            // Going on in the wrong namespace could change the container instead of the host.
+            eprintln!("ocinet: cannot return to the host network namespace: {e}");
+            std::process::abort();
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,161 @@
+//! What the runtime hands the hook: the stage (argv), the state (stdin) and the bundle's config.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::validate;
+
+/// Largest state document accepted; real ones are a few hundred bytes.
+const MAX_STATE_BYTES: u64 = 1 << 20;
+
+/// The hook stages ocinet acts on. The argv stage wins over the state's `status`: crun reports
+/// `created` at createRuntime, and podman runs poststop itself with no pid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// `createRuntime` or `prestart`: wire the container.
+    Setup,
+    /// `poststop`: undo everything from the record.
+    Teardown,
+    /// Stages with nothing to do (`createContainer`, `startContainer`, `poststart`).
+    Ignored,
+}
+
+impl Stage {
+    pub fn parse(arg: &str) -> Result<Stage> {
+        match arg {
+            "createRuntime" | "prestart" => Ok(Stage::Setup),
+            "poststop" => Ok(Stage::Teardown),
+            "createContainer" | "startContainer" | "poststart" => Ok(Stage::Ignored),
+            other => Err(Error::Usage(format!(
+                "unknown hook stage {other:?}: use createRuntime, prestart or poststop"
+            ))),
+        }
+    }
+}
+
+/// The OCI runtime state, as runc, crun and podman pass it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct State {
+    pub id: String,
+    /// Absent or 0 when the process is gone (poststop).
+    #[serde(default)]
+    pub pid: Option<i32>,
+    pub bundle: PathBuf,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+}
+
+impl State {
+    pub fn read(input: impl Read) -> Result<State> {
+        let mut buf = Vec::new();
+        input
+            .take(MAX_STATE_BYTES + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::State(format!("cannot read stdin: {e}")))?;
+        if buf.len() as u64 > MAX_STATE_BYTES {
+            return Err(Error::State(format!("larger than {MAX_STATE_BYTES} bytes")));
+        }
+        State::parse(&buf)
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<State> {
+        let state: State =
+            serde_json::from_slice(bytes).map_err(|e| Error::State(e.to_string()))?;
+        validate::container_id(&state.id).map_err(Error::State)?;
+        if !state.bundle.is_absolute() {
+            return Err(Error::State(format!(
+                "bundle path {:?} is not absolute",
+                state.bundle
+            )));
+        }
+        Ok(state)
+    }
+
+    /// The live process id, if the runtime gave one.
+    pub fn live_pid(&self) -> Option<i32> {
+        self.pid.filter(|p| *p > 0)
+    }
+}
+
+/// What ocinet needs from the bundle's `config.json`.
+#[derive(Debug, Clone, Default)]
+pub struct BundleConfig {
+    pub annotations: HashMap<String, String>,
+    /// `Some(path)` when `linux.namespaces` has a network entry (`path` may be empty: a new
+    /// netns); `None` when the container shares the runtime's netns.
+    pub network_namespace: Option<Option<PathBuf>>,
+}
+
+impl BundleConfig {
+    pub fn load(bundle: &Path) -> Result<BundleConfig> {
+        let path = bundle.join("config.json");
+        let spec = oci_spec::runtime::Spec::load(&path).map_err(|e| Error::Bundle {
+            path: path.clone(),
+            reason: one_line(&e.to_string()),
+        })?;
+        let network_namespace = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .and_then(|nss| {
+                nss.iter()
+                    .find(|ns| ns.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
+                    .map(|ns| ns.path().clone())
+            });
+        Ok(BundleConfig {
+            annotations: spec.annotations().clone().unwrap_or_default(),
+            network_namespace,
+        })
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_argument_names() {
+        assert_eq!(Stage::parse("createRuntime").unwrap(), Stage::Setup);
+        assert_eq!(Stage::parse("prestart").unwrap(), Stage::Setup);
+        assert_eq!(Stage::parse("poststop").unwrap(), Stage::Teardown);
+        assert_eq!(Stage::parse("poststart").unwrap(), Stage::Ignored);
+        assert!(Stage::parse("created").is_err());
+    }
+
+    #[test]
+    fn state_from_runc_crun_and_podman() {
+        let runc =
+            br#"{"ociVersion":"1.0.2","id":"c1","status":"creating","pid":42,"bundle":"/b"}"#;
+        assert_eq!(State::parse(runc).unwrap().live_pid(), Some(42));
+        let crun_poststop =
+            br#"{"ociVersion":"1.0.0","id":"c1","status":"stopped","pid":0,"bundle":"/b"}"#;
+        assert_eq!(State::parse(crun_poststop).unwrap().live_pid(), None);
+        let podman = br#"{"ociVersion":"1.0.0","id":"c1","status":"stopped","bundle":"/b"}"#;
+        assert_eq!(State::parse(podman).unwrap().live_pid(), None);
+    }
+
+    #[test]
+    fn state_rejects_bad_input() {
+        for bad in [
+            &b"not json"[..],
+            br#"{"id":"c1"}"#,
+            br#"{"id":"../x","pid":1,"bundle":"/b"}"#,
+            br#"{"id":"c1","pid":1,"bundle":"relative"}"#,
+            br#"{"id":"","pid":1,"bundle":"/b"}"#,
+        ] {
+            assert!(
+                State::parse(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}

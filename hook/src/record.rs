@@ -1,0 +1,143 @@
+//! The per-container record: everything setup created, written before it is created, so that
+//! teardown can undo it from the record alone (no pid, no netns needed).
+
+use std::fs;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
+use crate::store::{self, StateRoot};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub boot_id: String,
+    /// The network mode, as written in the annotation (`none`, `bridge:ocinet`, ...).
+    pub mode: String,
+    pub pid: Option<i32>,
+    /// With `pid`, identifies the process for good (pids are reused).
+    pub pid_start: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<BridgeAttachment>,
+}
+
+/// What a bridge container holds: a lease and a veth on the bridge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BridgeAttachment {
+    pub network: String,
+    pub bridge: String,
+    pub host_veth: String,
+    pub container_interface: String,
+    pub address: Ipv4Addr,
+    pub prefix_len: u8,
+    pub gateway: Ipv4Addr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+}
+
+/// The records directory, `<root>/containers/<id>.json`.
+#[derive(Debug, Clone)]
+pub struct RecordStore {
+    dir: PathBuf,
+}
+
+impl RecordStore {
+    pub fn open(root: &StateRoot) -> Result<RecordStore> {
+        Ok(RecordStore {
+            dir: root.subdir(&["containers"])?,
+        })
+    }
+
+    /// Ids are validated before they get here (see `validate::container_id`).
+    fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    pub fn load(&self, id: &str) -> Result<Option<Record>> {
+        let path = self.path(id);
+        let Some(bytes) = store::read_file(&path)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Corrupt {
+                path,
+                reason: e.to_string(),
+            })
+    }
+
+    pub fn save(&self, record: &Record) -> Result<()> {
+        let path = self.path(&record.id);
+        let bytes = serde_json::to_vec_pretty(record).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        store::write_atomic(&path, &bytes)
+    }
+
+    pub fn remove(&self, id: &str) -> Result<()> {
+        store::remove_file(&self.path(id))
+    }
+
+    /// The ids of every record (for listing and garbage collection).
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let entries =
+            fs::read_dir(&self.dir).context(|| format!("cannot list {}", self.dir.display()))?;
+        let mut ids: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .filter(|n| !n.starts_with('.'))
+                    .map(str::to_string)
+            })
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn save_load_remove() {
+        let dir = std::env::temp_dir().join(format!("ocinet-record-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let records = RecordStore::open(&StateRoot::open(&dir).unwrap()).unwrap();
+        let record = Record {
+            id: "c1".into(),
+            boot_id: "b".into(),
+            mode: "bridge:ocinet".into(),
+            pid: Some(7),
+            pid_start: Some(9),
+            bridge: Some(BridgeAttachment {
+                network: "ocinet".into(),
+                bridge: "ocinet0".into(),
+                host_veth: "ocv0123456789ab".into(),
+                container_interface: "eth0".into(),
+                address: Ipv4Addr::new(10, 0, 0, 2),
+                prefix_len: 24,
+                gateway: Ipv4Addr::new(10, 0, 0, 1),
+                mac: None,
+            }),
+        };
+        records.save(&record).unwrap();
+        assert_eq!(records.load("c1").unwrap(), Some(record));
+        assert_eq!(records.ids().unwrap(), vec!["c1".to_string()]);
+        records.remove("c1").unwrap();
+        records.remove("c1").unwrap();
+        assert_eq!(records.load("c1").unwrap(), None);
+        fs::write(dir.join("containers/bad.json"), "{").unwrap();
+        assert!(records
+            .load("bad")
+            .unwrap_err()
+            .to_string()
+            .contains("corrupt"));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

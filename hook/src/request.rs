@@ -1,0 +1,238 @@
+//! Annotations → a validated [`NetworkRequest`]. Everything here is user input.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use crate::error::{Error, Result};
+use crate::network::DEFAULT_NETWORK;
+use crate::validate;
+
+pub const NETWORK_ANNOTATION: &str = "io.ocinet.network";
+pub const PORTS_ANNOTATION: &str = "io.ocinet.ports";
+pub const IP_ANNOTATION: &str = "io.ocinet.ip";
+pub const MAC_ANNOTATION: &str = "io.ocinet.mac";
+
+/// Docker's network models.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkMode {
+    /// Only `lo`.
+    None,
+    /// A veth into the named network's bridge.
+    Bridge { network: String },
+    /// The host's network namespace.
+    Host,
+    /// Another container's network namespace.
+    Container { id: String },
+}
+
+impl fmt::Display for NetworkMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetworkMode::None => f.write_str("none"),
+            NetworkMode::Bridge { network } => write!(f, "bridge:{network}"),
+            NetworkMode::Host => f.write_str("host"),
+            NetworkMode::Container { id } => write!(f, "container:{id}"),
+        }
+    }
+}
+
+impl NetworkMode {
+    /// Parses `io.ocinet.network`; absent means Docker's default, the default bridge network.
+    pub fn parse(value: Option<&str>) -> Result<NetworkMode> {
+        let Some(value) = value else {
+            return Ok(NetworkMode::Bridge {
+                network: DEFAULT_NETWORK.to_string(),
+            });
+        };
+        let bad = |reason: String| Error::Annotation {
+            key: NETWORK_ANNOTATION,
+            value: value.to_string(),
+            reason,
+        };
+        let (kind, arg) = match value.split_once(':') {
+            Some((k, a)) => (k, Some(a)),
+            None => (value, None),
+        };
+        match (kind, arg) {
+            ("none", None) => Ok(NetworkMode::None),
+            ("host", None) => Ok(NetworkMode::Host),
+            ("bridge", None) | ("default", None) => Ok(NetworkMode::Bridge {
+                network: DEFAULT_NETWORK.to_string(),
+            }),
+            ("bridge", Some(net)) => {
+                validate::network_name(net).map_err(bad)?;
+                Ok(NetworkMode::Bridge {
+                    network: net.to_string(),
+                })
+            }
+            ("container", Some(id)) => {
+                validate::container_id(id).map_err(bad)?;
+                Ok(NetworkMode::Container { id: id.to_string() })
+            }
+            _ => Err(bad(
+                "use none, bridge, bridge:<network>, host or container:<id>".to_string(),
+            )),
+        }
+    }
+}
+
+/// Everything the annotations ask of the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkRequest {
+    pub mode: NetworkMode,
+    pub static_ip: Option<Ipv4Addr>,
+    pub mac: Option<[u8; 6]>,
+}
+
+impl NetworkRequest {
+    pub fn from_annotations(annotations: &HashMap<String, String>) -> Result<NetworkRequest> {
+        let get = |key: &str| annotations.get(key).map(String::as_str);
+        let mode = NetworkMode::parse(get(NETWORK_ANNOTATION))?;
+        let static_ip = get(IP_ANNOTATION).map(parse_ip).transpose()?;
+        let mac = get(MAC_ANNOTATION).map(parse_mac).transpose()?;
+        if let Some(ports) = get(PORTS_ANNOTATION) {
+            return Err(Error::Annotation {
+                key: PORTS_ANNOTATION,
+                value: ports.to_string(),
+                reason: "port publishing is not available in this version of ocinet; remove the annotation".to_string(),
+            });
+        }
+        if !matches!(mode, NetworkMode::Bridge { .. }) {
+            for (key, present) in [
+                (IP_ANNOTATION, static_ip.is_some()),
+                (MAC_ANNOTATION, mac.is_some()),
+            ] {
+                if present {
+                    return Err(Error::Annotation {
+                        key,
+                        value: get(key).unwrap_or_default().to_string(),
+                        reason: format!("only bridge networks take it, the mode is {mode}"),
+                    });
+                }
+            }
+        }
+        Ok(NetworkRequest {
+            mode,
+            static_ip,
+            mac,
+        })
+    }
+}
+
+fn parse_ip(value: &str) -> Result<Ipv4Addr> {
+    value.parse().map_err(|_| Error::Annotation {
+        key: IP_ANNOTATION,
+        value: value.to_string(),
+        reason: "not an IPv4 address such as 10.88.0.10".to_string(),
+    })
+}
+
+fn parse_mac(value: &str) -> Result<[u8; 6]> {
+    let bad = |reason: &str| Error::Annotation {
+        key: MAC_ANNOTATION,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    let mut mac = [0u8; 6];
+    let mut parts = value.split(':');
+    for byte in mac.iter_mut() {
+        let part = parts
+            .next()
+            .filter(|p| p.len() == 2)
+            .ok_or_else(|| bad("write six hex pairs such as 02:42:ac:11:00:02"))?;
+        *byte = u8::from_str_radix(part, 16)
+            .map_err(|_| bad("write six hex pairs such as 02:42:ac:11:00:02"))?;
+    }
+    if parts.next().is_some() {
+        return Err(bad("write six hex pairs such as 02:42:ac:11:00:02"));
+    }
+    if mac[0] & 1 == 1 || mac == [0; 6] {
+        return Err(bad("must be a unicast, non-zero address"));
+    }
+    Ok(mac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn annotations(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn modes() {
+        let bridge = |n: &str| NetworkMode::Bridge {
+            network: n.to_string(),
+        };
+        assert_eq!(NetworkMode::parse(None).unwrap(), bridge("ocinet"));
+        assert_eq!(
+            NetworkMode::parse(Some("bridge")).unwrap(),
+            bridge("ocinet")
+        );
+        assert_eq!(
+            NetworkMode::parse(Some("bridge:net1")).unwrap(),
+            bridge("net1")
+        );
+        assert_eq!(NetworkMode::parse(Some("none")).unwrap(), NetworkMode::None);
+        assert_eq!(NetworkMode::parse(Some("host")).unwrap(), NetworkMode::Host);
+        assert_eq!(
+            NetworkMode::parse(Some("container:abc")).unwrap(),
+            NetworkMode::Container { id: "abc".into() }
+        );
+        for bad in [
+            "",
+            "bridged",
+            "none:x",
+            "host:1",
+            "bridge:",
+            "bridge:../etc",
+            "container:",
+            "container:../1",
+            "container:/proc/1/ns/net",
+            "macvlan",
+        ] {
+            let err = NetworkMode::parse(Some(bad)).unwrap_err().to_string();
+            assert!(err.contains("io.ocinet.network"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn request_with_static_ip_and_mac() {
+        let req = NetworkRequest::from_annotations(&annotations(&[
+            ("io.ocinet.network", "bridge:n"),
+            ("io.ocinet.ip", "10.90.0.7"),
+            ("io.ocinet.mac", "02:42:AC:11:00:02"),
+        ]))
+        .unwrap();
+        assert_eq!(req.static_ip, Some(Ipv4Addr::new(10, 90, 0, 7)));
+        assert_eq!(req.mac, Some([2, 0x42, 0xac, 0x11, 0, 2]));
+    }
+
+    #[test]
+    fn request_rejects_bad_values() {
+        for pairs in [
+            &[("io.ocinet.ip", "10.0.0.300")][..],
+            &[("io.ocinet.ip", "::1")],
+            &[("io.ocinet.mac", "01:00:5e:00:00:01")],
+            &[("io.ocinet.mac", "00:00:00:00:00:00")],
+            &[("io.ocinet.mac", "02:42:ac:11:00")],
+            &[("io.ocinet.mac", "02:42:ac:11:00:02:03")],
+            &[("io.ocinet.mac", "zz:42:ac:11:00:02")],
+            &[("io.ocinet.network", "none"), ("io.ocinet.ip", "10.0.0.2")],
+            &[
+                ("io.ocinet.network", "host"),
+                ("io.ocinet.mac", "02:00:00:00:00:01"),
+            ],
+        ] {
+            assert!(
+                NetworkRequest::from_annotations(&annotations(pairs)).is_err(),
+                "{pairs:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Names that end up in file paths and interface names come from users: check them before use.
+
+/// Longest container id accepted (runc has no limit; podman uses 64 hex digits).
+const MAX_ID_LEN: usize = 256;
+
+/// Container ids become file names under the state root, so only runc's id alphabet is allowed
+/// and nothing that could walk out of a directory.
+pub fn container_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > MAX_ID_LEN {
+        return Err(format!(
+            "container id must be 1 to {MAX_ID_LEN} characters, got {}",
+            id.len()
+        ));
+    }
+    if id == "." || id == ".." || id.starts_with('.') {
+        return Err(format!("container id {id:?} may not start with '.'"));
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '+'))
+    {
+        return Err(format!(
+            "container id {id:?} may only hold letters, digits, '_', '-', '.' and '+'"
+        ));
+    }
+    Ok(())
+}
+
+/// Network names become directory names: a short, plain alphabet.
+pub fn network_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "network name {name:?} must be 1 to 64 letters, digits, '_', '-' or '.', starting with a letter or digit"
+        ))
+    }
+}
+
+/// Linux interface names: at most 15 bytes, no '/', ':' or white space.
+pub fn interface_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 15
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "interface name {name:?} must be 1 to 15 letters, digits, '_', '-' or '.'"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_ids() {
+        for good in ["c1", "abc-DEF_1.2", &"a".repeat(64)] {
+            assert!(container_id(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../1",
+            "/proc/1/ns/net",
+            "a/b",
+            "a b",
+            "..x",
+            &"a".repeat(257),
+        ] {
+            assert!(container_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn network_names() {
+        assert!(network_name("ocinet").is_ok());
+        assert!(network_name("net-1.a").is_ok());
+        for bad in ["", "-x", "../x", "a/b", ".hidden", &"n".repeat(65)] {
+            assert!(network_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn interface_names() {
+        assert!(interface_name("ocinet0").is_ok());
+        for bad in ["", "sixteen-chars-xx", "a/b", "a:b", "a b", ".."] {
+            assert!(interface_name(bad).is_err(), "{bad}");
+        }
+    }
+}
