@@ -1,1 +1,541 @@
+//! Test harness: a private "host" (its own network and mount namespaces) per test, real runc and
+//! crun containers from `bundles/`, wired by the real `ocinet-hook`, and leak checks.
 
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+pub use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+
+/// The workspace root (where `bundles/` lives).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A built binary of the workspace, next to the test executable's `deps/` folder.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap();
+    let dir = if dir.ends_with("deps") {
+        dir.parent().unwrap()
+    } else {
+        dir
+    };
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run cargo build --workspace",
+        path.display()
+    );
+    path
+}
+
+/// The busybox rootfs, built once (under a lock, tests run in parallel).
+pub fn rootfs() -> PathBuf {
+    let dir = workspace().join("bundles");
+    let rootfs = dir.join("rootfs");
+    let lock = File::create(dir.join(".rootfs.lock")).unwrap();
+    lock.lock().unwrap();
+    if !rootfs.join("bin/busybox").exists() {
+        let out = Command::new("sh")
+            .arg(dir.join("build-rootfs.sh"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "build-rootfs.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    rootfs
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    Runc,
+    Crun,
+}
+
+impl Runtime {
+    pub fn binary(self) -> &'static str {
+        match self {
+            Runtime::Runc => "runc",
+            Runtime::Crun => "crun",
+        }
+    }
+}
+
+/// A process that holds a namespace open (`unshare ... sleep`), killed on drop.
+struct Holder {
+    child: Child,
+}
+
+impl Holder {
+    fn spawn(unshare_flags: &[&str], init: &str) -> Holder {
+        let script = format!("{init}\necho ready\nexec sleep infinity");
+        let mut child = Command::new("unshare")
+            .args(unshare_flags)
+            .args(["--", "sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("unshare");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "namespace holder did not start");
+        Holder { child }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A private host: fresh network and mount namespaces, its own ocinet state root, config dir and
+/// runtime roots. Everything it made goes away on drop.
+pub struct Host {
+    holder: Holder,
+    pub dir: PathBuf,
+    containers: std::sync::Mutex<Vec<(Runtime, String)>>,
+    outsides: std::sync::Mutex<Vec<Holder>>,
+}
+
+impl Host {
+    pub fn new(name: &str) -> Host {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!(
+            "ocinet-test-{name}-{}-{n}-{nanos}",
+            std::process::id()
+        ));
+        fs::create_dir_all(dir.join("etc/networks")).unwrap();
+        // crun cannot run with cgroup v1+v2 hybrid mounts; unmounting the v2 part here only
+        // changes this test's private mount namespace.
+        let holder = Holder::spawn(
+            &["--net", "--mount", "--propagation", "private"],
+            "ip link set lo up && sysctl -qw net.ipv4.ip_forward=1 && (umount /sys/fs/cgroup/unified 2>/dev/null; true)",
+        );
+        Host {
+            holder,
+            dir,
+            containers: Default::default(),
+            outsides: Default::default(),
+        }
+    }
+
+    pub fn state_root(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.join("etc")
+    }
+
+    /// A command that runs inside this host's namespaces.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--target={}", self.holder.pid()))
+            .args(["--net", "--mount", "--"])
+            .arg(program);
+        cmd
+    }
+
+    /// Runs a shell script inside the host; returns its output.
+    pub fn sh(&self, script: &str) -> Output {
+        self.command("sh")
+            .args(["-c", script])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs a shell script inside the host and returns stdout, panicking on failure.
+    pub fn sh_ok(&self, script: &str) -> String {
+        let out = self.sh(script);
+        assert!(
+            out.status.success(),
+            "{script}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Defines a user network in this host's config dir.
+    pub fn define_network(&self, name: &str, json: &str) {
+        fs::write(
+            self.config_dir().join(format!("networks/{name}.json")),
+            json,
+        )
+        .unwrap();
+    }
+
+    /// The hook invocation as a bundle lists it: with this host's state root and config dir.
+    pub fn hook_entry(&self, stage: &str) -> Value {
+        json!({
+            "path": binary("ocinet-hook"),
+            "args": ["ocinet-hook", "--root", self.state_root(), "--config-dir", self.config_dir(), stage],
+        })
+    }
+
+    /// Writes a bundle for `id` from `bundles/<template>/config.json`, with the rootfs, the hook
+    /// paths of this host, the given annotations and process args.
+    pub fn bundle(
+        &self,
+        template: &str,
+        id: &str,
+        annotations: &[(&str, &str)],
+        args: &[&str],
+    ) -> PathBuf {
+        let text = fs::read_to_string(workspace().join(format!("bundles/{template}/config.json")))
+            .unwrap();
+        let mut config: Value = serde_json::from_str(&text).unwrap();
+        config["root"]["path"] = json!(rootfs());
+        config["hooks"] = json!({
+            "createRuntime": [self.hook_entry("createRuntime")],
+            "poststop": [self.hook_entry("poststop")],
+        });
+        let ann = config["annotations"]
+            .as_object_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
+        let mut ann: serde_json::Map<String, Value> = ann;
+        for (k, v) in annotations {
+            ann.insert(k.to_string(), json!(v));
+        }
+        config["annotations"] = Value::Object(ann);
+        if !args.is_empty() {
+            config["process"]["args"] = json!(args);
+        }
+        let bundle = self.dir.join("bundles").join(id);
+        fs::create_dir_all(&bundle).unwrap();
+        fs::write(
+            bundle.join("config.json"),
+            serde_json::to_vec_pretty(&config).unwrap(),
+        )
+        .unwrap();
+        bundle
+    }
+
+    fn runtime_root(&self, runtime: Runtime) -> PathBuf {
+        self.dir.join(runtime.binary())
+    }
+
+    /// `<runtime> run -d` of a bundle; `Err(stderr)` when the runtime fails.
+    pub fn run_bundle(
+        &self,
+        runtime: Runtime,
+        id: &str,
+        bundle: &Path,
+    ) -> Result<Container<'_>, String> {
+        self.containers
+            .lock()
+            .unwrap()
+            .push((runtime, id.to_string()));
+        // The detached container inherits runc's stdio: a file, not a pipe, so nothing waits on it.
+        let err_path = self.dir.join(format!("{id}.stderr"));
+        let err = File::create(&err_path).unwrap();
+        let status = self
+            .command(runtime.binary())
+            .arg("--root")
+            .arg(self.runtime_root(runtime))
+            .args(["run", "-d", "--bundle"])
+            .arg(bundle)
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .status()
+            .unwrap();
+        let stderr = fs::read_to_string(&err_path).unwrap_or_default();
+        if status.success() {
+            Ok(Container {
+                host: self,
+                runtime,
+                id: id.to_string(),
+            })
+        } else {
+            Err(stderr)
+        }
+    }
+
+    /// Starts a container from a template with annotations, running `sleep`.
+    pub fn start(&self, runtime: Runtime, id: &str, annotations: &[(&str, &str)]) -> Container<'_> {
+        let bundle = self.bundle("bridge", id, annotations, &[]);
+        self.run_bundle(runtime, id, &bundle)
+            .unwrap_or_else(|e| panic!("{} run {id} failed: {e}", runtime.binary()))
+    }
+
+    /// Runs the hook binary directly in this host, as a runtime would.
+    pub fn hook(&self, stage: &str, state: &str) -> Output {
+        let mut child = self
+            .command(binary("ocinet-hook"))
+            .arg("--root")
+            .arg(self.state_root())
+            .arg("--config-dir")
+            .arg(self.config_dir())
+            .arg(stage)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(state.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// A process with a private network namespace inside this host, as a container's init has.
+    pub fn netns_process(&self) -> NsProcess {
+        let mut child = self
+            .command("unshare")
+            .args(["--net", "--", "sh", "-c", "echo ready; exec sleep infinity"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        // nsenter, unshare and sh each exec the next: the child's pid is the sleeping process.
+        let pid = child.id() as i32;
+        NsProcess { child, pid }
+    }
+
+    /// An "outside world": another namespace joined to this host by a veth, the host at
+    /// 198.51.100.1 and the outside at 198.51.100.2 (TEST-NET-2, only ever inside namespaces).
+    pub fn outside(&self) -> Outside {
+        let holder = Holder::spawn(&["--net"], "ip link set lo up");
+        let pid = holder.pid();
+        self.sh_ok(&format!(
+            "ip link add ocout type veth peer name eth0 netns {pid} && ip addr add 198.51.100.1/24 dev ocout && ip link set ocout up"
+        ));
+        let out = Command::new("nsenter")
+            .args([&format!("--target={pid}"), "--net", "--", "sh", "-c"])
+            .arg("ip addr add 198.51.100.2/24 dev eth0 && ip link set eth0 up")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.outsides.lock().unwrap().push(holder);
+        Outside { pid }
+    }
+
+    /// What ocinet left behind in this host: host veths, records, leases.
+    pub fn leftovers(&self) -> Vec<String> {
+        let mut left: Vec<String> = self
+            .sh_ok("ip -o link show")
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .map(|n| n.split('@').next().unwrap_or(n).to_string())
+            .filter(|n| n.starts_with("ocv"))
+            .map(|n| format!("veth {n}"))
+            .collect();
+        let root = self.state_root();
+        for sub in ["containers"] {
+            left.extend(
+                list_files(&root.join(sub))
+                    .into_iter()
+                    .map(|f| format!("record {f}")),
+            );
+        }
+        if let Ok(nets) = fs::read_dir(root.join("networks")) {
+            for net in nets.flatten() {
+                left.extend(
+                    list_files(&net.path().join("leases"))
+                        .into_iter()
+                        .map(|f| format!("lease {f}")),
+                );
+            }
+        }
+        left
+    }
+
+    /// Leases currently held on `network`, as address strings.
+    pub fn leases(&self, network: &str) -> Vec<String> {
+        list_files(
+            &self
+                .state_root()
+                .join("networks")
+                .join(network)
+                .join("leases"),
+        )
+    }
+}
+
+fn list_files(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.retain(|f| !f.starts_with('.'));
+    out.sort();
+    out
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        for (runtime, id) in self.containers.lock().unwrap().drain(..) {
+            let _ = self
+                .command(runtime.binary())
+                .arg("--root")
+                .arg(self.runtime_root(runtime))
+                .args(["delete", "-f", &id])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        self.outsides.lock().unwrap().clear();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A process in its own network namespace (a stand-in for a container's init).
+pub struct NsProcess {
+    child: Child,
+    pub pid: i32,
+}
+
+impl Drop for NsProcess {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The outside namespace.
+pub struct Outside {
+    pid: u32,
+}
+
+impl Outside {
+    /// A TCP listener bound inside the outside namespace (the socket stays there).
+    pub fn listen(&self, port: u16) -> TcpListener {
+        let path = format!("/proc/{}/ns/net", self.pid);
+        std::thread::spawn(move || {
+            let ns = File::open(path).unwrap();
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            TcpListener::bind(("198.51.100.2", port)).unwrap()
+        })
+        .join()
+        .unwrap()
+    }
+}
+
+/// A container started by a runtime in a [`Host`].
+pub struct Container<'h> {
+    host: &'h Host,
+    pub runtime: Runtime,
+    pub id: String,
+}
+
+impl Container<'_> {
+    fn runtime_command(&self) -> Command {
+        let mut cmd = self.host.command(self.runtime.binary());
+        cmd.arg("--root").arg(self.host.runtime_root(self.runtime));
+        cmd
+    }
+
+    pub fn exec(&self, args: &[&str]) -> Output {
+        self.runtime_command()
+            .arg("exec")
+            .arg(&self.id)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs a shell command in the container; returns stdout, panicking on failure.
+    pub fn sh_ok(&self, script: &str) -> String {
+        let out = self.exec(&["sh", "-c", script]);
+        assert!(
+            out.status.success(),
+            "{} in {}: {}{}",
+            script,
+            self.id,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The container's eth0 IPv4 address.
+    pub fn address(&self) -> Ipv4Addr {
+        let out = self.sh_ok("ip -o -4 addr show dev eth0");
+        let cidr = out
+            .split_whitespace()
+            .skip_while(|w| *w != "inet")
+            .nth(1)
+            .expect("no inet");
+        cidr.split('/').next().unwrap().parse().unwrap()
+    }
+
+    pub fn pid(&self) -> i32 {
+        let out = self
+            .runtime_command()
+            .args(["state", &self.id])
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["pid"].as_i64().unwrap() as i32
+    }
+
+    /// `<runtime> delete -f`; `Err(stderr)` when it fails.
+    pub fn delete(self) -> Result<(), String> {
+        let out = self
+            .runtime_command()
+            .args(["delete", "-f", &self.id])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+}
+
+/// A state JSON as a runtime passes it on the hook's stdin.
+pub fn state_json(id: &str, pid: i32, bundle: &Path) -> String {
+    json!({"ociVersion": "1.0.2", "id": id, "status": "creating", "pid": pid, "bundle": bundle})
+        .to_string()
+}

@@ -1,0 +1,113 @@
+//! Bridge mode through real runc and crun: addresses, traffic between containers, egress NAT.
+
+use std::io::Read;
+
+use ocinet_tests::{Host, Runtime};
+
+fn two_containers_talk(runtime: Runtime) {
+    let host = Host::new("talk");
+    let a = host.start(runtime, "a", &[]);
+    let b = host.start(runtime, "b", &[("io.ocinet.network", "bridge")]);
+    let (ip_a, ip_b) = (a.address(), b.address());
+    assert_ne!(ip_a, ip_b);
+    let subnet: ipnet_like::Net = "172.17.0.0/16".parse().unwrap();
+    assert!(
+        subnet.contains(ip_a) && subnet.contains(ip_b),
+        "{ip_a} {ip_b}"
+    );
+    a.sh_ok(&format!("ping -c1 -W3 {ip_b}"));
+    b.sh_ok(&format!("ping -c1 -W3 {ip_a}"));
+    a.sh_ok("ping -c1 -W3 172.17.0.1");
+    // lo is up, eth0 is up, the default route goes via the gateway.
+    assert!(a
+        .sh_ok("ip route")
+        .contains("default via 172.17.0.1 dev eth0"));
+    a.sh_ok("ping -c1 -W3 127.0.0.1");
+    a.delete().unwrap();
+    b.delete().unwrap();
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn runc_bridge_containers_ping_each_other_and_the_gateway() {
+    two_containers_talk(Runtime::Runc);
+}
+
+#[test]
+fn crun_bridge_containers_ping_each_other_and_the_gateway() {
+    two_containers_talk(Runtime::Crun);
+}
+
+#[test]
+fn egress_reaches_outside_from_the_host_address() {
+    let host = Host::new("egress");
+    let outside = host.outside();
+    let listener = outside.listen(8000);
+    let c = host.start(Runtime::Runc, "c", &[]);
+    let accept = std::thread::spawn(move || {
+        let (mut conn, peer) = listener.accept().unwrap();
+        let mut line = String::new();
+        conn.read_to_string(&mut line).unwrap();
+        (peer, line)
+    });
+    c.sh_ok("echo hello-outside | timeout 8 nc 198.51.100.2 8000");
+    let (peer, line) = accept.join().unwrap();
+    assert_eq!(line.trim(), "hello-outside");
+    // Masquerade: the outside sees the host's address, not the container's.
+    assert_eq!(peer.ip().to_string(), "198.51.100.1");
+    c.delete().unwrap();
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn user_network_with_static_address_and_mac() {
+    let host = Host::new("usernet");
+    host.define_network(
+        "web",
+        r#"{"bridge": "ocweb0", "subnets": [{"subnet": "10.90.0.0/24", "gateway": "10.90.0.1"}], "mtu": 1400}"#,
+    );
+    let c = host.start(
+        Runtime::Runc,
+        "c",
+        &[
+            ("io.ocinet.network", "bridge:web"),
+            ("io.ocinet.ip", "10.90.0.10"),
+            ("io.ocinet.mac", "02:42:0a:5a:00:0a"),
+        ],
+    );
+    assert_eq!(c.address().to_string(), "10.90.0.10");
+    let link = c.sh_ok("ip link show eth0");
+    assert!(link.contains("02:42:0a:5a:00:0a"), "{link}");
+    assert!(link.contains("mtu 1400"), "{link}");
+    c.sh_ok("ping -c1 -W3 10.90.0.1");
+    assert!(host
+        .sh_ok("ip -br addr show ocweb0")
+        .contains("10.90.0.1/24"));
+    assert_eq!(host.leases("web"), vec!["10.90.0.10".to_string()]);
+    c.delete().unwrap();
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+/// A tiny IPv4 CIDR check, so the test crate needs no extra dependency.
+mod ipnet_like {
+    use std::net::Ipv4Addr;
+
+    pub struct Net(u32, u32);
+
+    impl std::str::FromStr for Net {
+        type Err = ();
+        fn from_str(s: &str) -> Result<Net, ()> {
+            let (ip, len) = s.split_once('/').ok_or(())?;
+            let ip: Ipv4Addr = ip.parse().map_err(|_| ())?;
+            let len: u32 = len.parse().map_err(|_| ())?;
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            Ok(Net(u32::from(ip) & mask, mask))
+        }
+    }
+
+    impl Net {
+        pub fn contains(&self, ip: Ipv4Addr) -> bool {
+            u32::from(ip) & self.1 == self.0
+        }
+    }
+}
