@@ -363,13 +363,11 @@ impl Host {
             .map(|n| format!("veth {n}"))
             .collect();
         let root = self.state_root();
-        for sub in ["containers"] {
-            left.extend(
-                list_files(&root.join(sub))
-                    .into_iter()
-                    .map(|f| format!("record {f}")),
-            );
-        }
+        left.extend(
+            list_files(&root.join("containers"))
+                .into_iter()
+                .map(|f| format!("record {f}")),
+        );
         if let Ok(nets) = fs::read_dir(root.join("networks")) {
             for net in nets.flatten() {
                 left.extend(
