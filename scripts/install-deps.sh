@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs what ocinet needs to build, run and test on Debian 12 (as root).
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends \
+  runc crun iproute2 nftables libnftables-dev busybox-static util-linux procps ca-certificates gcc
+if ! command -v cargo >/dev/null; then
+  echo "install-deps: cargo not found: ocinet needs Rust 1.89 or newer (rustup)" >&2
+  exit 1
+fi

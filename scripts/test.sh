@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the system packages, builds, lints and runs every test (unit and integration).
+# Integration tests start real runc/crun containers, each test inside its own private network
+# and mount namespaces: needs root, changes nothing on the real host's network.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+bundles/build-rootfs.sh >/dev/null
+cargo build --workspace --all-targets --locked
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
