@@ -24,7 +24,8 @@ pub fn workspace() -> PathBuf {
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap();
-    let dir = if dir.ends_with("deps") {
+    // Tests run from `target/<profile>/deps`, examples from `target/<profile>/examples`.
+    let dir = if dir.ends_with("deps") || dir.ends_with("examples") {
         dir.parent().unwrap()
     } else {
         dir

@@ -1,0 +1,46 @@
+//! The demo: in a private "host" network namespace, two runc containers on ocinet's default
+//! bridge ping each other and reach an "outside" namespace through NAT; then both are deleted
+//! and nothing of them remains. Run as root: `scripts/demo.sh`.
+
+use std::io::Read;
+
+use ocinet_tests::{Host, Runtime};
+
+fn main() {
+    let host = Host::new("demo");
+    println!("== private host namespace, state root {}", host.state_root().display());
+    let outside = host.outside();
+    let listener = outside.listen(8000);
+    println!("== outside namespace at 198.51.100.2, joined to the host (198.51.100.1) by a veth");
+
+    let web = host.start(Runtime::Runc, "web", &[("io.ocinet.network", "bridge")]);
+    let app = host.start(Runtime::Runc, "app", &[]);
+    let (web_ip, app_ip) = (web.address(), app.address());
+    println!("== runc run web -> eth0 {web_ip}; runc run app -> eth0 {app_ip}");
+    print!("{}", host.sh_ok("ip -br addr show"));
+
+    println!("== app pings web");
+    print!("{}", app.sh_ok(&format!("ping -c2 -W3 {web_ip}")));
+
+    println!("== web connects to the outside namespace");
+    let accept = std::thread::spawn(move || {
+        let (mut conn, peer) = listener.accept().expect("accept");
+        let mut text = String::new();
+        conn.read_to_string(&mut text).expect("read");
+        (peer, text)
+    });
+    web.sh_ok("echo hello from web | timeout 8 nc 198.51.100.2 8000");
+    let (peer, text) = accept.join().expect("listener");
+    println!("outside got {:?} from {} (the host's address: masqueraded)", text.trim(), peer.ip());
+
+    println!("== nftables table inet ocinet");
+    print!("{}", host.sh_ok("nft list table inet ocinet"));
+
+    web.delete().expect("delete web");
+    app.delete().expect("delete app");
+    let left = host.leftovers();
+    println!("== after runc delete: {} veths, leases or records left", left.len());
+    print!("{}", host.sh_ok("ip -br link show"));
+    assert!(left.is_empty(), "left behind: {left:?}");
+    println!("== demo done");
+}
