@@ -8,7 +8,10 @@ use ocinet_tests::{Host, Runtime};
 
 fn main() {
     let host = Host::new("demo");
-    println!("== private host namespace, state root {}", host.state_root().display());
+    println!(
+        "== private host namespace, state root {}",
+        host.state_root().display()
+    );
     let outside = host.outside();
     let listener = outside.listen(8000);
     println!("== outside namespace at 198.51.100.2, joined to the host (198.51.100.1) by a veth");
@@ -31,7 +34,11 @@ fn main() {
     });
     web.sh_ok("echo hello from web | timeout 8 nc 198.51.100.2 8000");
     let (peer, text) = accept.join().expect("listener");
-    println!("outside got {:?} from {} (the host's address: masqueraded)", text.trim(), peer.ip());
+    println!(
+        "outside got {:?} from {} (the host's address: masqueraded)",
+        text.trim(),
+        peer.ip()
+    );
 
     println!("== nftables table inet ocinet");
     print!("{}", host.sh_ok("nft list table inet ocinet"));
@@ -39,7 +46,10 @@ fn main() {
     web.delete().expect("delete web");
     app.delete().expect("delete app");
     let left = host.leftovers();
-    println!("== after runc delete: {} veths, leases or records left", left.len());
+    println!(
+        "== after runc delete: {} veths, leases or records left",
+        left.len()
+    );
     print!("{}", host.sh_ok("ip -br link show"));
     assert!(left.is_empty(), "left behind: {left:?}");
     println!("== demo done");
