@@ -22,7 +22,7 @@ printf '{"ociVersion":"1.0.2","annotations":{"io.ocinet.network":"bridge:%s"},"r
 pids=()
 for i in $(seq "$n"); do unshare --net sleep 600 & pids+=($!); done
 sleep 0.5
-ms() { awk '{a[NR]=$1} END {asort(a); printf "p50 %.2f ms  p90 %.2f ms  max %.2f ms (n=%d)\n", a[int(NR*0.5)+1]/1e6, a[int(NR*0.9)+1]/1e6, a[NR]/1e6, NR}'; }
+ms() { sort -n | awk '{a[NR]=$1} END {printf "p50 %.2f ms  p90 %.2f ms  max %.2f ms (n=%d)\n", a[int(NR*0.5)+1]/1e6, a[int(NR*0.9)+1]/1e6, a[NR]/1e6, NR}'; }
 run() { # stage id pid
   local t0 t1
   t0=$(date +%s%N)
