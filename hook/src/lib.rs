@@ -11,6 +11,7 @@ pub mod netns;
 pub mod network;
 pub mod nft;
 pub mod oci;
+pub mod ports;
 pub mod process;
 pub mod record;
 pub mod request;
