@@ -48,6 +48,9 @@ pub enum Error {
         subnet: String,
     },
 
+    #[error("host port {spec} is already published by container {holder}: pick another host port or delete that container")]
+    PortTaken { spec: String, holder: String },
+
     #[error("{0}")]
     Namespace(String),
 

@@ -1,5 +1,6 @@
 //! ocinet: Docker's container network models for any OCI runtime, with no daemon.
 
+pub mod claims;
 pub mod engine;
 pub mod error;
 pub mod firewall;
@@ -13,6 +14,7 @@ pub mod nft;
 pub mod oci;
 pub mod ports;
 pub mod process;
+pub mod publish;
 pub mod record;
 pub mod request;
 pub mod store;

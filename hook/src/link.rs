@@ -10,7 +10,8 @@ use ipnet::Ipv4Net;
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
 use rtnetlink::{
-    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+    Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
+    RouteMessageBuilder,
 };
 use tokio::runtime::Runtime;
 
@@ -170,6 +171,19 @@ pub async fn create_veth(
         .execute()
         .await
         .map_err(nl_err(format!("cannot create veth {host_name}")))
+}
+
+/// Turns on hairpin mode on a bridge port, so traffic can leave and re-enter through it.
+pub async fn set_hairpin(handle: &Handle, port: &str) -> Result<()> {
+    let index = link_index(handle, port)
+        .await?
+        .ok_or_else(|| Error::Netlink(format!("{port} vanished")))?;
+    handle
+        .link()
+        .set_port(LinkBridgePort::new(index).hairpin(true).build())
+        .execute()
+        .await
+        .map_err(nl_err(format!("cannot set hairpin mode on {port}")))
 }
 
 /// Inside the container: `lo` up and, for bridge containers, the address, link up and default

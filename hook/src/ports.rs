@@ -48,7 +48,7 @@ impl PortRange {
         }
     }
 
-    pub fn len(self) -> u32 {
+    pub fn count(self) -> u32 {
         u32::from(self.end) - u32::from(self.start) + 1
     }
 
@@ -130,7 +130,7 @@ pub fn parse(spec: &str) -> Result<PortSpec, String> {
         Some(h) => Some(parse_range(h, "host port")?),
     };
     if let Some(h) = host {
-        if !container.is_single() && h.len() != container.len() {
+        if !container.is_single() && h.count() != container.count() {
             return Err(format!(
                 "host range {h} and container range {container} must have the same length"
             ));

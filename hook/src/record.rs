@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
+use crate::publish::PublishedPort;
 use crate::store::{self, StateRoot};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +36,9 @@ pub struct BridgeAttachment {
     pub gateway: Ipv4Addr,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
+    /// Published ports, with the host ports that were picked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PublishedPort>,
 }
 
 /// The records directory, `<root>/containers/<id>.json`.
@@ -124,6 +128,7 @@ mod tests {
                 prefix_len: 24,
                 gateway: Ipv4Addr::new(10, 0, 0, 1),
                 mac: None,
+                ports: Vec::new(),
             }),
         };
         records.save(&record).unwrap();

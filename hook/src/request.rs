@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 
 use crate::error::{Error, Result};
 use crate::network::DEFAULT_NETWORK;
+use crate::ports::{self, PortSpec};
 use crate::validate;
 
 pub const NETWORK_ANNOTATION: &str = "io.ocinet.network";
@@ -81,6 +82,7 @@ impl NetworkMode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkRequest {
     pub mode: NetworkMode,
+    pub ports: Vec<PortSpec>,
     pub static_ip: Option<Ipv4Addr>,
     pub mac: Option<[u8; 6]>,
 }
@@ -91,17 +93,19 @@ impl NetworkRequest {
         let mode = NetworkMode::parse(get(NETWORK_ANNOTATION))?;
         let static_ip = get(IP_ANNOTATION).map(parse_ip).transpose()?;
         let mac = get(MAC_ANNOTATION).map(parse_mac).transpose()?;
-        if let Some(ports) = get(PORTS_ANNOTATION) {
-            return Err(Error::Annotation {
+        let ports = match get(PORTS_ANNOTATION) {
+            None => Vec::new(),
+            Some(value) => ports::parse_list(value).map_err(|reason| Error::Annotation {
                 key: PORTS_ANNOTATION,
-                value: ports.to_string(),
-                reason: "port publishing is not available in this version of ocinet; remove the annotation".to_string(),
-            });
-        }
+                value: value.to_string(),
+                reason,
+            })?,
+        };
         if !matches!(mode, NetworkMode::Bridge { .. }) {
             for (key, present) in [
                 (IP_ANNOTATION, static_ip.is_some()),
                 (MAC_ANNOTATION, mac.is_some()),
+                (PORTS_ANNOTATION, !ports.is_empty()),
             ] {
                 if present {
                     return Err(Error::Annotation {
@@ -114,6 +118,7 @@ impl NetworkRequest {
         }
         Ok(NetworkRequest {
             mode,
+            ports,
             static_ip,
             mac,
         })

@@ -369,6 +369,21 @@ impl Host {
                 .into_iter()
                 .map(|f| format!("record {f}")),
         );
+        for proto in ["tcp", "udp", "sctp"] {
+            left.extend(
+                list_files(&root.join("ports").join(proto))
+                    .into_iter()
+                    .filter(|f| f != "lock")
+                    .map(|f| format!("claim {proto}/{f}")),
+            );
+        }
+        for map in ["dnat_port", "dnat_addr"] {
+            let out = self.sh(&format!("nft list map inet ocinet {map}"));
+            let text = String::from_utf8_lossy(&out.stdout);
+            if let Some(at) = text.find("elements = ") {
+                left.push(format!("nft {map} {}", text[at..].trim()));
+            }
+        }
         if let Ok(nets) = fs::read_dir(root.join("networks")) {
             for net in nets.flatten() {
                 left.extend(
@@ -446,17 +461,47 @@ pub struct Outside {
 }
 
 impl Outside {
+    /// Runs a shell script in the outside namespace (with the real host's files).
+    pub fn sh(&self, script: &str) -> Output {
+        Command::new("nsenter")
+            .args([
+                &format!("--target={}", self.pid),
+                "--net",
+                "--",
+                "sh",
+                "-c",
+                script,
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// A UDP socket bound inside the outside namespace.
+    pub fn udp(&self) -> std::net::UdpSocket {
+        in_netns(self.pid as i32, || {
+            std::net::UdpSocket::bind("198.51.100.2:0").unwrap()
+        })
+    }
+
     /// A TCP listener bound inside the outside namespace (the socket stays there).
     pub fn listen(&self, port: u16) -> TcpListener {
-        let path = format!("/proc/{}/ns/net", self.pid);
-        std::thread::spawn(move || {
-            let ns = File::open(path).unwrap();
-            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        in_netns(self.pid as i32, move || {
             TcpListener::bind(("198.51.100.2", port)).unwrap()
         })
-        .join()
-        .unwrap()
     }
+}
+
+/// Runs `f` on a thread that has entered the network namespace of `pid`; sockets it makes stay
+/// in that namespace.
+pub fn in_netns<T: Send + 'static>(pid: i32, f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        let ns = File::open(format!("/proc/{pid}/ns/net")).unwrap();
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        f()
+    })
+    .join()
+    .unwrap()
 }
 
 /// A container started by a runtime in a [`Host`].

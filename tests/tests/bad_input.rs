@@ -101,9 +101,27 @@ const CASES: &[Case] = &[
         "invalid annotation io.ocinet.mac",
     ),
     case(
-        "ports not yet supported",
-        &[("io.ocinet.ports", "8080:80")],
-        "io.ocinet.ports",
+        "malformed port spec",
+        &[("io.ocinet.ports", "8080:80,70000")],
+        "port spec \"70000\"",
+    ),
+    case(
+        "ports on a none container",
+        &[
+            ("io.ocinet.network", "none"),
+            ("io.ocinet.ports", "8080:80"),
+        ],
+        "only bridge networks take it",
+    ),
+    case(
+        "ipv6 host address",
+        &[("io.ocinet.ports", "[::1]:8080:80")],
+        "IPv6 host addresses are not supported yet",
+    ),
+    case(
+        "host port taken",
+        &[("io.ocinet.ports", "7000:80")],
+        "host port 0.0.0.0:7000/tcp is already published by container holder",
     ),
     case(
         "host mode without the shim",
@@ -134,7 +152,7 @@ fn bad_input_fails_with_one_line_and_leaves_nothing() {
     host.define_network("tiny", r#"{"subnets": [{"subnet": "10.93.0.0/30"}]}"#);
     // Two containers already hold 172.17.0.2 (default network) and tiny's only address.
     let holder = host.netns_process();
-    let holder_bundle = host.bundle("bridge", "holder", &[], &[]);
+    let holder_bundle = host.bundle("bridge", "holder", &[("io.ocinet.ports", "7000:80")], &[]);
     let taker = host.netns_process();
     let taker_bundle = host.bundle(
         "bridge",

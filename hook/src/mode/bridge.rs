@@ -6,6 +6,7 @@ use std::fs;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+use crate::claims::PortClaims;
 use crate::engine::{private_netns, Context};
 use crate::error::{Error, Result};
 use crate::firewall::Firewall;
@@ -13,6 +14,7 @@ use crate::ipam::LeaseStore;
 use crate::link::{self, Netlink, VethPeer};
 use crate::naming;
 use crate::network::{choose_default_subnet, Network, DEFAULT_NETWORK};
+use crate::publish;
 use crate::record::{BridgeAttachment, Record};
 use crate::request::NetworkRequest;
 use crate::store;
@@ -43,6 +45,15 @@ pub fn setup(
         request.static_ip,
         preferred,
     )?;
+    let claims = PortClaims::open(&ctx.root)?;
+    let claim_txn = claims.begin()?;
+    let ports = publish::resolve(
+        &claim_txn,
+        &request.ports,
+        &record.id,
+        &ctx.boot_id,
+        publish::ephemeral_range(),
+    )?;
     let attachment = BridgeAttachment {
         network: network.name.clone(),
         bridge: network.bridge.clone(),
@@ -52,10 +63,15 @@ pub fn setup(
         prefix_len: network.prefix_len(),
         gateway: network.gateway,
         mac: request.mac.map(format_mac),
+        ports,
     };
     record.bridge = Some(attachment.clone());
     ctx.records.save(record)?;
     txn.commit(address, &record.id, &ctx.boot_id)?;
+    for p in &attachment.ports {
+        claim_txn.claim(p.protocol, p.host, p.host_ip, &record.id, &ctx.boot_id)?;
+    }
+    drop(claim_txn);
     drop(txn);
 
     let inside = nl.connect_in(&ns)?;
@@ -75,6 +91,10 @@ pub fn setup(
             mac: request.mac,
         };
         link::create_veth(host, &attachment.host_veth, bridge, network.mtu, &peer).await?;
+        if !attachment.ports.is_empty() {
+            // Hairpin: a container may reach its own published port through the host.
+            link::set_hairpin(host, &attachment.host_veth).await?;
+        }
         link::configure_container(
             &inside,
             Some((
@@ -87,8 +107,14 @@ pub fn setup(
         .await
     })?;
     enable_ip_forward()?;
+    let firewall = Firewall::new()?;
     if network.masquerade {
-        Firewall::new()?.ensure_masquerade(network.subnet)?;
+        firewall.ensure_masquerade(network.subnet)?;
+    }
+    if !attachment.ports.is_empty() {
+        // 127.0.0.1:<port> from the host is DNATed out of the bridge: allow loopback sources there.
+        enable_route_localnet(&network.bridge)?;
+        firewall.publish(&publish::dnat_elements(&attachment.ports, address))?;
     }
     Ok(())
 }
@@ -96,9 +122,33 @@ pub fn setup(
 /// Removes the host veth (its peer goes with it) and releases the lease. The bridge stays, as
 /// Docker's `docker0` does: other containers may be on it, and the next one will be.
 pub fn teardown(ctx: &Context, id: &str, attachment: &BridgeAttachment) -> Result<()> {
+    if !attachment.ports.is_empty() {
+        Firewall::new()?.unpublish(&publish::dnat_elements(
+            &attachment.ports,
+            attachment.address,
+        ))?;
+        let claims = PortClaims::open(&ctx.root)?;
+        let txn = claims.begin()?;
+        for p in &attachment.ports {
+            txn.release(p.protocol, p.host, p.host_ip, id)?;
+        }
+    }
     let nl = Netlink::new()?;
     nl.run(link::delete_link(nl.host(), &attachment.host_veth))?;
     LeaseStore::open(&ctx.root, &attachment.network)?.release(attachment.address, id)
+}
+
+fn enable_route_localnet(bridge: &str) -> Result<()> {
+    // The bridge name is validated (no '/' or '..'), so the path stays in /proc/sys.
+    let path = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
+    if fs::read_to_string(&path)
+        .map(|v| v.trim() == "1")
+        .unwrap_or(false)
+    {
+        return Ok(());
+    }
+    fs::write(&path, "1")
+        .map_err(|e| Error::io(format!("cannot enable route_localnet on {bridge}"), e))
 }
 
 fn enable_ip_forward() -> Result<()> {

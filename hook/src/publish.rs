@@ -1,0 +1,212 @@
+//! Published ports: from `-p` specs to host-port claims and DNAT map elements.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::claims::ClaimTxn;
+use crate::error::{Error, Result};
+use crate::firewall::DnatElement;
+use crate::naming::stable_hash;
+use crate::ports::{PortRange, PortSpec, Protocol};
+use crate::request::PORTS_ANNOTATION;
+
+/// A port mapping as set up: host and container ranges of equal length.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedPort {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ip: Option<Ipv4Addr>,
+    pub host: PortRange,
+    pub container: PortRange,
+    pub protocol: Protocol,
+}
+
+/// Turns specs into concrete mappings: fixed host ports as given, a free one picked from a host
+/// range (`7000-7010:80`) or from the ephemeral range (`80`). Checks claims; writes nothing.
+pub fn resolve(
+    txn: &ClaimTxn<'_>,
+    specs: &[PortSpec],
+    id: &str,
+    boot_id: &str,
+    ephemeral: PortRange,
+) -> Result<Vec<PublishedPort>> {
+    let mut out: Vec<PublishedPort> = Vec::new();
+    for spec in specs {
+        let host_ip = match spec.host_ip {
+            None => None,
+            Some(IpAddr::V4(ip)) => Some(ip),
+            Some(IpAddr::V6(ip)) => {
+                return Err(Error::Annotation {
+                    key: PORTS_ANNOTATION,
+                    value: ip.to_string(),
+                    reason: "IPv6 host addresses are not supported yet (containers get IPv4 only); publish on an IPv4 address".to_string(),
+                })
+            }
+        };
+        let free = |range: PortRange| -> Result<bool> {
+            for port in range.ports() {
+                if txn
+                    .holder(spec.protocol, port, host_ip, id, boot_id)?
+                    .is_some()
+                {
+                    return Ok(false);
+                }
+            }
+            // Two specs of this container may not overlap either.
+            Ok(!out.iter().any(|p| {
+                p.protocol == spec.protocol
+                    && p.host.overlaps(range)
+                    && (p.host_ip.is_none() || host_ip.is_none() || p.host_ip == host_ip)
+            }))
+        };
+        let host = match spec.host {
+            Some(h) if h.count() == spec.container.count() => h,
+            // A host range for one container port: the first free port of it.
+            Some(h) => pick(h, 1, 0, &free)?.ok_or_else(|| Error::PortTaken {
+                spec: format!("{h}/{}", spec.protocol),
+                holder: "other containers (every port of the range)".to_string(),
+            })?,
+            None => {
+                let offset = (stable_hash(format!("{id}/{}", out.len()).as_bytes())
+                    % u64::from(ephemeral.count())) as u32;
+                pick(ephemeral, spec.container.count(), offset, &free)?.ok_or_else(|| {
+                    Error::PortTaken {
+                        spec: format!("{ephemeral}/{}", spec.protocol),
+                        holder: "other containers (no free ephemeral port)".to_string(),
+                    }
+                })?
+            }
+        };
+        if !free(host)? {
+            let holder = host
+                .ports()
+                .find_map(|p| {
+                    txn.holder(spec.protocol, p, host_ip, id, boot_id)
+                        .ok()
+                        .flatten()
+                })
+                .unwrap_or_else(|| format!("{id} (two of its own specs overlap)"));
+            return Err(Error::PortTaken {
+                spec: format!(
+                    "{}:{host}/{}",
+                    host_ip.map_or("0.0.0.0".to_string(), |i| i.to_string()),
+                    spec.protocol
+                ),
+                holder,
+            });
+        }
+        out.push(PublishedPort {
+            host_ip,
+            host,
+            container: spec.container,
+            protocol: spec.protocol,
+        });
+    }
+    Ok(out)
+}
+
+/// The first block of `len` free ports in `range`, scanning from `offset` (wrapping).
+fn pick(
+    range: PortRange,
+    len: u32,
+    offset: u32,
+    free: &dyn Fn(PortRange) -> Result<bool>,
+) -> Result<Option<PortRange>> {
+    let slots = range.count().saturating_sub(len) + 1;
+    if len > range.count() {
+        return Ok(None);
+    }
+    for i in 0..slots {
+        let start = u32::from(range.start) + (offset + i) % slots;
+        let candidate = PortRange {
+            start: start as u16,
+            end: (start + len - 1) as u16,
+        };
+        if free(candidate)? {
+            return Ok(Some(candidate));
+        }
+    }
+    Ok(None)
+}
+
+/// The DNAT elements that publish `ports` to `address`: one per mapping when the port numbers
+/// are the same on both sides (the kernel keeps the port), else one per port.
+pub fn dnat_elements(ports: &[PublishedPort], address: Ipv4Addr) -> Vec<DnatElement> {
+    let mut out = Vec::new();
+    for p in ports {
+        let daddr = p
+            .host_ip
+            .map_or("0.0.0.0/0".to_string(), |ip| ip.to_string());
+        if p.host == p.container {
+            out.push(DnatElement {
+                map: "dnat_addr",
+                key: format!("{daddr} . {} . {}", p.protocol, p.host),
+                value: address.to_string(),
+            });
+        } else {
+            for (h, c) in p.host.ports().zip(p.container.ports()) {
+                out.push(DnatElement {
+                    map: "dnat_port",
+                    key: format!("{daddr} . {} . {h}", p.protocol),
+                    value: format!("{address} . {c}"),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The host's ephemeral port range (`net.ipv4.ip_local_port_range`), Linux's default if unreadable.
+pub fn ephemeral_range() -> PortRange {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().filter_map(|p| p.parse::<u16>().ok());
+            Some(PortRange {
+                start: it.next()?,
+                end: it.next()?,
+            })
+        })
+        .filter(|r| r.start >= 1 && r.start <= r.end)
+        .unwrap_or(PortRange {
+            start: 32768,
+            end: 60999,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elements_per_mapping_kind() {
+        let ip = Ipv4Addr::new(172, 17, 0, 2);
+        let same = PublishedPort {
+            host_ip: None,
+            host: PortRange {
+                start: 9000,
+                end: 9999,
+            },
+            container: PortRange {
+                start: 9000,
+                end: 9999,
+            },
+            protocol: Protocol::Tcp,
+        };
+        let shifted = PublishedPort {
+            host_ip: Some(Ipv4Addr::LOCALHOST),
+            host: PortRange {
+                start: 5353,
+                end: 5354,
+            },
+            container: PortRange { start: 53, end: 54 },
+            protocol: Protocol::Udp,
+        };
+        let els = dnat_elements(&[same, shifted], ip);
+        assert_eq!(els.len(), 3);
+        assert_eq!(els[0].key, "0.0.0.0/0 . tcp . 9000-9999");
+        assert_eq!(els[0].value, "172.17.0.2");
+        assert_eq!(els[2].key, "127.0.0.1 . udp . 5354");
+        assert_eq!(els[2].value, "172.17.0.2 . 54");
+    }
+}

@@ -1,0 +1,178 @@
+//! Published ports (`io.ocinet.ports`, Docker's -p) through real runc containers and real
+//! traffic: from an outside namespace, from the host's loopback, from another container.
+
+use std::time::Duration;
+
+use ocinet_tests::{in_netns, Host, Runtime};
+
+const HTTPD: &[&str] = &["httpd", "-f", "-p", "80", "-h", "/www"];
+
+fn wget(url: &str) -> String {
+    format!("timeout 8 busybox wget -qO- {url}")
+}
+
+#[test]
+fn tcp_port_reachable_from_outside_localhost_and_another_container() {
+    let host = Host::new("tcp");
+    let outside = host.outside();
+    let bundle = host.bundle("bridge", "web", &[("io.ocinet.ports", "8080:80")], HTTPD);
+    let web = host.run_bundle(Runtime::Runc, "web", &bundle).unwrap();
+    let client = host.start(Runtime::Runc, "client", &[]);
+    std::thread::sleep(Duration::from_millis(200));
+    let from_outside = outside.sh(&wget("http://198.51.100.1:8080/"));
+    assert_eq!(
+        String::from_utf8_lossy(&from_outside.stdout).trim(),
+        "hello from ocinet"
+    );
+    assert_eq!(
+        host.sh_ok(&wget("http://127.0.0.1:8080/")).trim(),
+        "hello from ocinet"
+    );
+    // Hairpin: another container through the host's addresses.
+    assert_eq!(
+        client.sh_ok(&wget("http://172.17.0.1:8080/")).trim(),
+        "hello from ocinet"
+    );
+    assert_eq!(
+        client.sh_ok(&wget("http://198.51.100.1:8080/")).trim(),
+        "hello from ocinet"
+    );
+    // And the container itself through its own published port.
+    assert_eq!(
+        web.sh_ok(&wget("http://198.51.100.1:8080/")).trim(),
+        "hello from ocinet"
+    );
+    client.delete().unwrap();
+    web.delete().unwrap();
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+    assert!(!outside
+        .sh(&wget("http://198.51.100.1:8080/"))
+        .status
+        .success());
+}
+
+#[test]
+fn udp_port_echoes_through_nat() {
+    let host = Host::new("udp");
+    let outside = host.outside();
+    let c = host.start(Runtime::Runc, "dns", &[("io.ocinet.ports", "5353:53/udp")]);
+    // A UDP echo server on port 53 inside the container's own namespace.
+    let server = in_netns(c.pid(), || std::net::UdpSocket::bind("0.0.0.0:53").unwrap());
+    let echo = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let (n, peer) = server.recv_from(&mut buf).unwrap();
+        server.send_to(&buf[..n], peer).unwrap();
+    });
+    let client = outside.udp();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    client.send_to(b"ping-udp", "198.51.100.1:5353").unwrap();
+    let mut buf = [0u8; 64];
+    let (n, from) = client.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"ping-udp");
+    assert_eq!(from.to_string(), "198.51.100.1:5353");
+    echo.join().unwrap();
+    c.delete().unwrap();
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn ranges_and_picked_ports() {
+    let host = Host::new("ranges");
+    let outside = host.outside();
+    let script = "for p in $(seq 9000 9009); do httpd -p $p -h /www; done; httpd -f -p 80 -h /www";
+    let bundle = host.bundle(
+        "bridge",
+        "r",
+        &[("io.ocinet.ports", "9000-9009:9000-9009,80,7000-7010:80")],
+        &["sh", "-c", script],
+    );
+    let r = host.run_bundle(Runtime::Runc, "r", &bundle).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    for port in 9000..=9009 {
+        let out = outside.sh(&wget(&format!("http://198.51.100.1:{port}/")));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "hello from ocinet",
+            "port {port}"
+        );
+    }
+    // The picked host ports are in the record.
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(host.state_root().join("containers/r.json")).unwrap(),
+    )
+    .unwrap();
+    let ports = record["bridge"]["ports"].as_array().unwrap();
+    assert_eq!(ports.len(), 3);
+    let picked = ports[1]["host"]["start"].as_u64().unwrap();
+    let (lo, hi) = {
+        let range = host.sh_ok("cat /proc/sys/net/ipv4/ip_local_port_range");
+        let v: Vec<u64> = range
+            .split_whitespace()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        (v[0], v[1])
+    };
+    assert!((lo..=hi).contains(&picked), "{picked} outside {lo}-{hi}");
+    let from_range = ports[2]["host"]["start"].as_u64().unwrap();
+    assert_eq!(from_range, 7000);
+    for port in [picked, from_range] {
+        let out = outside.sh(&wget(&format!("http://198.51.100.1:{port}/")));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "hello from ocinet",
+            "port {port}"
+        );
+    }
+    r.delete().unwrap();
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn host_ip_bound_port_only_on_that_address() {
+    let host = Host::new("hostip");
+    let outside = host.outside();
+    let bundle = host.bundle(
+        "bridge",
+        "b",
+        &[("io.ocinet.ports", "127.0.0.1:8081:80")],
+        HTTPD,
+    );
+    let b = host.run_bundle(Runtime::Runc, "b", &bundle).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        host.sh_ok(&wget("http://127.0.0.1:8081/")).trim(),
+        "hello from ocinet"
+    );
+    assert!(!host.sh(&wget("http://198.51.100.1:8081/")).status.success());
+    assert!(!outside
+        .sh(&wget("http://198.51.100.1:8081/"))
+        .status
+        .success());
+    b.delete().unwrap();
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn conflicting_port_fails_cleanly_then_frees() {
+    let host = Host::new("conflict");
+    let first = host.start(Runtime::Runc, "first", &[("io.ocinet.ports", "8080:80")]);
+    let bundle = host.bundle("bridge", "second", &[("io.ocinet.ports", "8080:80")], &[]);
+    let err = host
+        .run_bundle(Runtime::Runc, "second", &bundle)
+        .err()
+        .expect("must fail");
+    assert!(
+        err.contains("host port 0.0.0.0:8080/tcp is already published by container first"),
+        "{err}"
+    );
+    // The refused container left no lease, veth, claim or element of its own.
+    assert_eq!(host.leases("ocinet").len(), 1);
+    assert_eq!(host.sh_ok("ip -o link show | grep -c ocv").trim(), "1");
+    first.delete().unwrap();
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+    let second = host.run_bundle(Runtime::Runc, "second2", &bundle).unwrap();
+    second.delete().unwrap();
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
