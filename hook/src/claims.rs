@@ -51,14 +51,7 @@ impl PortClaims {
     }
 
     fn read(&self, protocol: Protocol, port: u16) -> Result<Vec<Claim>> {
-        let path = self.path(protocol, port);
-        match store::read_file(&path)? {
-            None => Ok(Vec::new()),
-            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-                path,
-                reason: e.to_string(),
-            }),
-        }
+        Ok(store::read_json(&self.path(protocol, port))?.unwrap_or_default())
     }
 
     fn write(&self, protocol: Protocol, port: u16, claims: &[Claim]) -> Result<()> {
@@ -66,11 +59,7 @@ impl PortClaims {
         if claims.is_empty() {
             return store::remove_file(&path);
         }
-        let bytes = serde_json::to_vec(claims).map_err(|e| Error::Corrupt {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        store::write_atomic(&path, &bytes)
+        store::write_json(&path, &claims)
     }
 }
 

@@ -79,16 +79,7 @@ impl LeaseStore {
 
     /// Who holds `ip`, if anyone.
     pub fn holder(&self, ip: Ipv4Addr) -> Result<Option<Lease>> {
-        let path = self.lease_path(ip);
-        let Some(bytes) = store::read_file(&path)? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::Corrupt {
-                path,
-                reason: e.to_string(),
-            })
+        store::read_json(&self.lease_path(ip))
     }
 
     /// Every lease file, as address and holder; corrupt ones are skipped.
@@ -198,11 +189,7 @@ impl LeaseTxn<'_> {
             id: id.to_string(),
             boot_id: boot_id.to_string(),
         };
-        let bytes = serde_json::to_vec(&lease).map_err(|e| Error::Corrupt {
-            path: s.lease_path(ip),
-            reason: e.to_string(),
-        })?;
-        store::write_atomic(&s.lease_path(ip), &bytes)?;
+        store::write_json(&s.lease_path(ip), &lease)?;
         // The hint only speeds up the search; losing it loses nothing, so it is not fsynced.
         let _ = fs::write(s.hint_path(), ip.to_string());
         Ok(())

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{IoContext, Result};
 use crate::publish::PublishedPort;
 use crate::store::{self, StateRoot};
 
@@ -60,25 +60,11 @@ impl RecordStore {
     }
 
     pub fn load(&self, id: &str) -> Result<Option<Record>> {
-        let path = self.path(id);
-        let Some(bytes) = store::read_file(&path)? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::Corrupt {
-                path,
-                reason: e.to_string(),
-            })
+        store::read_json(&self.path(id))
     }
 
     pub fn save(&self, record: &Record) -> Result<()> {
-        let path = self.path(&record.id);
-        let bytes = serde_json::to_vec_pretty(record).map_err(|e| Error::Corrupt {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        store::write_atomic(&path, &bytes)
+        store::write_json(&self.path(&record.id), record)
     }
 
     pub fn remove(&self, id: &str) -> Result<()> {

@@ -187,15 +187,7 @@ fn resolve(ctx: &Context, nl: &Netlink, name: &str) -> Result<Network> {
     }
     let path = ctx.root.path().join("default-network.json");
     let read = || -> Result<Option<Network>> {
-        let Some(bytes) = store::read_file(&path)? else {
-            return Ok(None);
-        };
-        let file: DefaultNetworkFile =
-            serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-        Ok(Some(Network::default_on(file.subnet)))
+        Ok(store::read_json::<DefaultNetworkFile>(&path)?.map(|f| Network::default_on(f.subnet)))
     };
     if let Some(network) = read()? {
         return Ok(network);
@@ -211,10 +203,6 @@ fn resolve(ctx: &Context, nl: &Netlink, name: &str) -> Result<Network> {
             ctx.networks.path_of(DEFAULT_NETWORK).display()
         ))
     })?;
-    let bytes = serde_json::to_vec(&DefaultNetworkFile { subnet }).map_err(|e| Error::Corrupt {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
-    store::write_atomic(&path, &bytes)?;
+    store::write_json(&path, &DefaultNetworkFile { subnet })?;
     Ok(Network::default_on(subnet))
 }
