@@ -60,7 +60,28 @@ pub fn resolve(
             }))
         };
         let host = match spec.host {
-            Some(h) if h.count() == spec.container.count() => h,
+            Some(h) if h.count() == spec.container.count() => {
+                // Fixed host ports: only these need checking; picked ones are free by choice.
+                if !free(h)? {
+                    let holder = h
+                        .ports()
+                        .find_map(|p| {
+                            txn.holder(spec.protocol, p, host_ip, id, boot_id)
+                                .ok()
+                                .flatten()
+                        })
+                        .unwrap_or_else(|| format!("{id} (two of its own specs overlap)"));
+                    return Err(Error::PortTaken {
+                        spec: format!(
+                            "{}:{h}/{}",
+                            host_ip.map_or("0.0.0.0".to_string(), |i| i.to_string()),
+                            spec.protocol
+                        ),
+                        holder,
+                    });
+                }
+                h
+            }
             // A host range for one container port: the first free port of it.
             Some(h) => pick(h, 1, 0, &free)?.ok_or_else(|| Error::PortTaken {
                 spec: format!("{h}/{}", spec.protocol),
@@ -77,24 +98,6 @@ pub fn resolve(
                 })?
             }
         };
-        if !free(host)? {
-            let holder = host
-                .ports()
-                .find_map(|p| {
-                    txn.holder(spec.protocol, p, host_ip, id, boot_id)
-                        .ok()
-                        .flatten()
-                })
-                .unwrap_or_else(|| format!("{id} (two of its own specs overlap)"));
-            return Err(Error::PortTaken {
-                spec: format!(
-                    "{}:{host}/{}",
-                    host_ip.map_or("0.0.0.0".to_string(), |i| i.to_string()),
-                    spec.protocol
-                ),
-                holder,
-            });
-        }
         out.push(PublishedPort {
             host_ip,
             host,
