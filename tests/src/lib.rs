@@ -147,6 +147,11 @@ impl Host {
         }
     }
 
+    /// A process in this host's namespaces (for `in_netns`).
+    pub fn pid(&self) -> i32 {
+        self.holder.pid() as i32
+    }
+
     pub fn state_root(&self) -> PathBuf {
         self.dir.join("state")
     }
