@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::mode;
 use crate::netns::Netns;
+use crate::netns_name;
 use crate::network::NetworkDirectory;
 use crate::oci::{BundleConfig, Stage, State};
 use crate::process;
@@ -54,6 +55,7 @@ pub fn run_stage(options: &Options, stage: Stage, state: &State) -> Result<()> {
 
 /// Wires the container. On failure, undoes whatever it did and returns the cause.
 pub fn setup(ctx: &Context, state: &State) -> Result<()> {
+    let _serialized = ctx.records.lock(&state.id)?;
     let pid = state.live_pid().ok_or_else(|| {
         Error::State(
             "setup needs the container's pid; run the hook at createRuntime or prestart"
@@ -70,6 +72,9 @@ pub fn setup(ctx: &Context, state: &State) -> Result<()> {
         mode: request.mode.to_string(),
         pid: Some(pid),
         pid_start: process::start_time(pid),
+        // Only containers with a namespace of their own get a name for `ip netns`.
+        netns_name: matches!(request.mode, NetworkMode::None | NetworkMode::Bridge { .. })
+            .then(|| netns_name::name_for(&state.id)),
         bridge: None,
     };
     let result = match &request.mode {
@@ -79,7 +84,11 @@ pub fn setup(ctx: &Context, state: &State) -> Result<()> {
         }
         NetworkMode::Host => mode::host::setup(ctx, &mut record),
         NetworkMode::Container { id } => mode::container::setup(ctx, &mut record, id),
-    };
+    }
+    .and_then(|()| match &record.netns_name {
+        Some(name) => netns_name::bind(pid, name),
+        None => Ok(()),
+    });
     if let Err(e) = result {
         // Whatever part of it was made, the record lists it: undo it all. The setup error is
         // what the user needs to see; a teardown error here would only hide it.
@@ -125,6 +134,7 @@ fn take_over_previous(ctx: &Context, id: &str, pid: i32) -> Result<Option<std::n
 
 /// Undoes everything the container's record lists. No record: nothing to do.
 pub fn teardown(ctx: &Context, id: &str) -> Result<()> {
+    let _serialized = ctx.records.lock(id)?;
     match ctx.records.load(id)? {
         Some(record) => teardown_record(ctx, &record),
         None => Ok(()),
@@ -132,7 +142,11 @@ pub fn teardown(ctx: &Context, id: &str) -> Result<()> {
 }
 
 /// Idempotent: every step accepts that its resource is already gone.
+/// The caller holds the id's lock.
 pub fn teardown_record(ctx: &Context, record: &Record) -> Result<()> {
+    if let Some(name) = &record.netns_name {
+        netns_name::unbind(name)?;
+    }
     if let Some(attachment) = &record.bridge {
         mode::bridge::teardown(ctx, &record.id, attachment)?;
     }

@@ -147,6 +147,25 @@ impl NetworkDirectory {
         self.dir.join(format!("{name}.json"))
     }
 
+    /// The names of every user network defined here (files with invalid names are skipped:
+    /// they can never be loaded).
+    pub fn names(&self) -> Result<Vec<String>> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(format!("cannot list {}", self.dir.display()), e)),
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_str()?.strip_suffix(".json")?.to_string();
+                validate::network_name(&name).ok().map(|()| name)
+            })
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// Loads a user network; `Ok(None)` when no file defines it.
     pub fn load(&self, name: &str) -> Result<Option<Network>> {
         validate::network_name(name).map_err(|reason| Error::NetworkConfig {

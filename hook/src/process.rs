@@ -24,9 +24,21 @@ fn parse_start_time(stat: &str) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// True if `pid` is still the process that started at `start`.
+/// True if `pid` is still the process that started at `start`, and alive: a zombie (exited,
+/// not yet reaped by its parent) keeps its pid and start time but has no namespaces left.
 pub fn is_same_process(pid: i32, start: u64) -> bool {
-    pid > 0 && start_time(pid) == Some(start)
+    if pid <= 0 {
+        return false;
+    }
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    parse_start_time(&stat) == Some(start) && !matches!(parse_state(&stat), Some('Z' | 'X'))
+}
+
+/// Field 3 of /proc/<pid>/stat: R, S, D, Z (zombie), X (dead), ...
+fn parse_state(stat: &str) -> Option<char> {
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
 }
 
 #[cfg(test)]
@@ -39,6 +51,8 @@ mod tests {
             "1234 (a b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 50";
         assert_eq!(parse_start_time(stat), Some(98765));
         assert_eq!(parse_start_time("garbage"), None);
+        assert_eq!(parse_state(stat), Some('S'));
+        assert_eq!(parse_state("1 (x) Z 1 1"), Some('Z'));
     }
 
     #[test]

@@ -1,15 +1,20 @@
 //! The per-container record: everything setup created, written before it is created, so that
 //! teardown can undo it from the record alone (no pid, no netns needed).
 
-use std::fs;
+use std::fs::{self, File};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{IoContext, Result};
+use crate::naming;
+use crate::process;
 use crate::publish::PublishedPort;
 use crate::store::{self, StateRoot};
+
+/// Lock files per state root; two ids on one stripe only wait for each other briefly.
+const LOCK_STRIPES: u64 = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
@@ -20,8 +25,25 @@ pub struct Record {
     pub pid: Option<i32>,
     /// With `pid`, identifies the process for good (pids are reused).
     pub pid_start: Option<u64>,
+    /// The `ip netns` name bound to the container's namespace while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bridge: Option<BridgeAttachment>,
+}
+
+impl Record {
+    /// True when the record's process is gone: another boot, no pid, or the pid now belongs to
+    /// another process (start time differs).
+    pub fn is_stale(&self, boot_id: &str) -> bool {
+        if self.boot_id != boot_id {
+            return true;
+        }
+        match (self.pid, self.pid_start) {
+            (Some(pid), Some(start)) => !process::is_same_process(pid, start),
+            _ => true,
+        }
+    }
 }
 
 /// What a bridge container holds: a lease and a veth on the bridge.
@@ -71,6 +93,24 @@ impl RecordStore {
         store::remove_file(&self.path(id))
     }
 
+    /// Serializes setup, teardown and garbage collection of one id (held until dropped). Locks
+    /// are striped over a fixed set of files, so none is left behind per container.
+    pub fn lock(&self, id: &str) -> Result<File> {
+        store::lock(&self.lock_path(id))
+    }
+
+    /// As [`RecordStore::lock`], but `None` at once if another process holds it.
+    pub fn try_lock(&self, id: &str) -> Result<Option<File>> {
+        store::try_lock(&self.lock_path(id))
+    }
+
+    fn lock_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!(
+            ".lock-{:02x}",
+            naming::stable_hash(id.as_bytes()) % LOCK_STRIPES
+        ))
+    }
+
     /// The ids of every record (for listing and garbage collection).
     pub fn ids(&self) -> Result<Vec<String>> {
         let entries =
@@ -105,6 +145,7 @@ mod tests {
             mode: "bridge:ocinet".into(),
             pid: Some(7),
             pid_start: Some(9),
+            netns_name: None,
             bridge: Some(BridgeAttachment {
                 network: "ocinet".into(),
                 bridge: "ocinet0".into(),

@@ -160,7 +160,26 @@ pub fn remove_file(path: &Path) -> Result<()> {
 
 /// An exclusive lock on `path` (created 0600), held until the returned file is dropped.
 pub fn lock(path: &Path) -> Result<File> {
-    let file = OpenOptions::new()
+    let file = open_lock_file(path)?;
+    file.lock()
+        .context(|| format!("cannot lock {}", path.display()))?;
+    Ok(file)
+}
+
+/// As [`lock`], but `None` at once when another process holds the lock.
+pub fn try_lock(path: &Path) -> Result<Option<File>> {
+    let file = open_lock_file(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(e)) => {
+            Err(Error::io(format!("cannot lock {}", path.display()), e))
+        }
+    }
+}
+
+fn open_lock_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
@@ -168,10 +187,7 @@ pub fn lock(path: &Path) -> Result<File> {
         .mode(0o600)
         .custom_flags(libc_o_nofollow())
         .open(path)
-        .context(|| format!("cannot open lock {}", path.display()))?;
-    file.lock()
-        .context(|| format!("cannot lock {}", path.display()))?;
-    Ok(file)
+        .context(|| format!("cannot open lock {}", path.display()))
 }
 
 fn libc_o_nofollow() -> i32 {

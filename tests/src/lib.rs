@@ -63,14 +63,28 @@ pub fn rootfs() -> PathBuf {
 pub enum Runtime {
     Runc,
     Crun,
+    /// ocinet-shim in front of runc.
+    ShimRunc,
+    /// ocinet-shim in front of crun.
+    ShimCrun,
 }
 
 impl Runtime {
+    /// The real runtime underneath.
     pub fn binary(self) -> &'static str {
         match self {
-            Runtime::Runc => "runc",
-            Runtime::Crun => "crun",
+            Runtime::Runc | Runtime::ShimRunc => "runc",
+            Runtime::Crun | Runtime::ShimCrun => "crun",
         }
+    }
+
+    pub fn is_shim(self) -> bool {
+        matches!(self, Runtime::ShimRunc | Runtime::ShimCrun)
+    }
+
+    fn name(self) -> String {
+        let prefix = if self.is_shim() { "shim-" } else { "" };
+        format!("{prefix}{}", self.binary())
     }
 }
 
@@ -137,7 +151,8 @@ impl Host {
         // changes this test's private mount namespace.
         let holder = Holder::spawn(
             &["--net", "--mount", "--propagation", "private"],
-            "ip link set lo up && sysctl -qw net.ipv4.ip_forward=1 && (umount /sys/fs/cgroup/unified 2>/dev/null; true)",
+            "ip link set lo up && sysctl -qw net.ipv4.ip_forward=1 && (umount /sys/fs/cgroup/unified 2>/dev/null; true) \
+             && mkdir -p /run/netns && mount -t tmpfs -o mode=755 ocinet-test /run/netns",
         );
         Host {
             holder,
@@ -246,8 +261,61 @@ impl Host {
         bundle
     }
 
+    /// `bundle`, without ocinet's hooks: for the shim to inject them.
+    pub fn shim_bundle(
+        &self,
+        template: &str,
+        id: &str,
+        annotations: &[(&str, &str)],
+        args: &[&str],
+    ) -> PathBuf {
+        let bundle = self.bundle(template, id, annotations, args);
+        let path = bundle.join("config.json");
+        let mut config: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        config.as_object_mut().unwrap().remove("hooks");
+        fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        bundle
+    }
+
     fn runtime_root(&self, runtime: Runtime) -> PathBuf {
-        self.dir.join(runtime.binary())
+        self.dir.join(runtime.name())
+    }
+
+    /// The runtime's command line up to the subcommand: `runc --root R`, or the shim with this
+    /// host's ocinet state root and config dir in front of it.
+    pub fn runtime_command(&self, runtime: Runtime) -> Command {
+        let mut cmd = if runtime.is_shim() {
+            let mut cmd = self.command(binary("ocinet-shim"));
+            cmd.args(["--runtime-path", runtime.binary()])
+                .arg("--ocinet-root")
+                .arg(self.state_root())
+                .arg("--ocinet-config-dir")
+                .arg(self.config_dir());
+            cmd
+        } else {
+            self.command(runtime.binary())
+        };
+        cmd.arg("--root").arg(self.runtime_root(runtime));
+        cmd
+    }
+
+    /// The shim's own commands (`ls`, `gc`, ...) on this host's state; stdout, or Err(stderr).
+    pub fn shim(&self, args: &[&str]) -> Result<String, String> {
+        let out = self
+            .command(binary("ocinet-shim"))
+            .arg("--ocinet-root")
+            .arg(self.state_root())
+            .arg("--ocinet-config-dir")
+            .arg(self.config_dir())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
     }
 
     /// `<runtime> run -d` of a bundle; `Err(stderr)` when the runtime fails.
@@ -265,9 +333,7 @@ impl Host {
         let err_path = self.dir.join(format!("{id}.stderr"));
         let err = File::create(&err_path).unwrap();
         let status = self
-            .command(runtime.binary())
-            .arg("--root")
-            .arg(self.runtime_root(runtime))
+            .runtime_command(runtime)
             .args(["run", "-d", "--bundle"])
             .arg(bundle)
             .arg(id)
@@ -389,6 +455,12 @@ impl Host {
                 left.push(format!("nft {map} {}", text[at..].trim()));
             }
         }
+        left.extend(
+            self.sh_ok("ip netns list")
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .map(|n| format!("netns {n}")),
+        );
         if let Ok(nets) = fs::read_dir(root.join("networks")) {
             for net in nets.flatten() {
                 left.extend(
@@ -518,9 +590,11 @@ pub struct Container<'h> {
 
 impl Container<'_> {
     fn runtime_command(&self) -> Command {
-        let mut cmd = self.host.command(self.runtime.binary());
-        cmd.arg("--root").arg(self.host.runtime_root(self.runtime));
-        cmd
+        self.host.runtime_command(self.runtime)
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     pub fn exec(&self, args: &[&str]) -> Output {

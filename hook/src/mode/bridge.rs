@@ -174,6 +174,14 @@ struct DefaultNetworkFile {
     subnet: Ipv4Net,
 }
 
+const DEFAULT_NETWORK_FILE: &str = "default-network.json";
+
+/// The default network, if its subnet has been chosen (at the first bridge setup on this root).
+pub fn chosen_default_network(ctx: &Context) -> Result<Option<Network>> {
+    let path = ctx.root.path().join(DEFAULT_NETWORK_FILE);
+    Ok(store::read_json::<DefaultNetworkFile>(&path)?.map(|f| Network::default_on(f.subnet)))
+}
+
 /// A user definition wins; the default network is built in; anything else is unknown.
 fn resolve(ctx: &Context, nl: &Netlink, name: &str) -> Result<Network> {
     if let Some(network) = ctx.networks.load(name)? {
@@ -185,17 +193,14 @@ fn resolve(ctx: &Context, nl: &Netlink, name: &str) -> Result<Network> {
             path: ctx.networks.path_of(name),
         });
     }
-    let path = ctx.root.path().join("default-network.json");
-    let read = || -> Result<Option<Network>> {
-        Ok(store::read_json::<DefaultNetworkFile>(&path)?.map(|f| Network::default_on(f.subnet)))
-    };
-    if let Some(network) = read()? {
+    if let Some(network) = chosen_default_network(ctx)? {
         return Ok(network);
     }
     let _lock = store::lock(&ctx.root.path().join("lock"))?;
-    if let Some(network) = read()? {
+    if let Some(network) = chosen_default_network(ctx)? {
         return Ok(network);
     }
+    let path = ctx.root.path().join(DEFAULT_NETWORK_FILE);
     let routes = nl.run(link::ipv4_routes(nl.host()))?;
     let subnet = choose_default_subnet(&routes).ok_or_else(|| {
         Error::Namespace(format!(

@@ -1,0 +1,402 @@
+//! The shim's own commands: `ls`, `inspect`, `networks`, `gc`, each with `--format json`.
+
+use std::collections::BTreeMap;
+
+use ocinet::engine::Context;
+use ocinet::gc;
+use ocinet::mode::bridge::chosen_default_network;
+use ocinet::network::{Network, DEFAULT_NETWORK};
+use ocinet::publish::PublishedPort;
+use ocinet::record::Record;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::error::{Result, ShimError};
+
+const USAGE: &str = "ocinet-shim [--ocinet-root DIR] [--ocinet-config-dir DIR] ls|inspect ID...|networks|gc [--format table|json]";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Table,
+    Json,
+}
+
+/// Runs one admin command; returns the process exit code.
+pub fn run(ctx: &Context, name: &str, args: &[String]) -> Result<i32> {
+    let (format, rest) = parse_format(args)?;
+    match name {
+        "ls" => {
+            no_arguments(&rest)?;
+            print(format, &list(ctx)?, render_ls)
+        }
+        "inspect" => inspect(ctx, format, &rest),
+        "networks" => {
+            no_arguments(&rest)?;
+            print(format, &networks(ctx)?, render_networks)
+        }
+        "gc" => {
+            no_arguments(&rest)?;
+            collect(ctx, format)
+        }
+        other => Err(ShimError::Usage(format!(
+            "unknown command {other}; {USAGE}"
+        ))),
+    }
+}
+
+fn parse_format(args: &[String]) -> Result<(Format, Vec<String>)> {
+    let mut format = Format::Table;
+    let mut rest = Vec::new();
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        let value = match word.as_str() {
+            "--format" | "-f" => words.next().cloned(),
+            w if w.starts_with("--format=") => Some(w["--format=".len()..].to_string()),
+            w if w.starts_with('-') => {
+                return Err(ShimError::Usage(format!("unknown flag {w}; {USAGE}")))
+            }
+            _ => {
+                rest.push(word.clone());
+                continue;
+            }
+        };
+        format = match value.as_deref() {
+            Some("json") => Format::Json,
+            Some("table") => Format::Table,
+            other => {
+                return Err(ShimError::Usage(format!(
+                    "--format takes table or json, got {other:?}"
+                )))
+            }
+        };
+    }
+    Ok((format, rest))
+}
+
+fn no_arguments(rest: &[String]) -> Result<()> {
+    match rest.first() {
+        Some(extra) => Err(ShimError::Usage(format!(
+            "unexpected argument {extra:?}; {USAGE}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn print<T: Serialize>(format: Format, items: &[T], table: fn(&[T]) -> String) -> Result<i32> {
+    match format {
+        Format::Json => println!("{}", to_json(items)?),
+        Format::Table => print!("{}", table(items)),
+    }
+    Ok(0)
+}
+
+fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
+    serde_json::to_string_pretty(value).map_err(|e| ShimError::Runtime(e.to_string()))
+}
+
+/// One row of `ls`.
+#[derive(Debug, Serialize)]
+struct Summary {
+    id: String,
+    mode: String,
+    network: Option<String>,
+    address: Option<String>,
+    ports: Vec<String>,
+    running: bool,
+}
+
+fn summary(record: &Record, boot_id: &str) -> Summary {
+    let bridge = record.bridge.as_ref();
+    Summary {
+        id: record.id.clone(),
+        mode: record.mode.clone(),
+        network: bridge.map(|b| b.network.clone()),
+        address: bridge.map(|b| format!("{}/{}", b.address, b.prefix_len)),
+        ports: bridge
+            .map(|b| b.ports.iter().map(docker_port).collect())
+            .unwrap_or_default(),
+        running: !record.is_stale(boot_id),
+    }
+}
+
+/// Docker's notation: `0.0.0.0:8080->80/tcp`.
+fn docker_port(p: &PublishedPort) -> String {
+    let ip = p.host_ip.map_or("0.0.0.0".to_string(), |ip| ip.to_string());
+    format!("{ip}:{}->{}/{}", p.host, p.container, p.protocol)
+}
+
+fn records(ctx: &Context) -> Result<Vec<Record>> {
+    let mut out = Vec::new();
+    for id in ctx.records.ids()? {
+        // A record removed between listing and reading is simply no longer there.
+        if let Some(record) = ctx.records.load(&id)? {
+            out.push(record);
+        }
+    }
+    Ok(out)
+}
+
+fn list(ctx: &Context) -> Result<Vec<Summary>> {
+    Ok(records(ctx)?
+        .iter()
+        .map(|r| summary(r, &ctx.boot_id))
+        .collect())
+}
+
+fn render_ls(rows: &[Summary]) -> String {
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
+    let mut lines = vec![[
+        "ID".to_string(),
+        "MODE".to_string(),
+        "NETWORK".to_string(),
+        "ADDRESS".to_string(),
+        "PORTS".to_string(),
+    ]];
+    for r in rows {
+        let mut mode = r.mode.clone();
+        if !r.running {
+            mode.push_str(" (stale)");
+        }
+        lines.push([
+            r.id.clone(),
+            mode,
+            dash(&r.network),
+            dash(&r.address),
+            if r.ports.is_empty() {
+                "-".to_string()
+            } else {
+                r.ports.join(", ")
+            },
+        ]);
+    }
+    columns(&lines)
+}
+
+fn inspect(ctx: &Context, format: Format, ids: &[String]) -> Result<i32> {
+    if ids.is_empty() {
+        return Err(ShimError::Usage(format!(
+            "inspect needs a container id; {USAGE}"
+        )));
+    }
+    let mut found = Vec::new();
+    let mut code = 0;
+    for id in ids {
+        ocinet::validate::container_id(id).map_err(ShimError::Usage)?;
+        match ctx.records.load(id)? {
+            Some(record) => found.push(record),
+            None => {
+                eprintln!(
+                    "ocinet-shim: no container {id} in {}",
+                    ctx.root.path().display()
+                );
+                code = 1;
+            }
+        }
+    }
+    match format {
+        Format::Json => {
+            let items: Vec<_> = found
+                .iter()
+                .map(|r| json!({"running": !r.is_stale(&ctx.boot_id), "record": r}))
+                .collect();
+            println!("{}", to_json(&items)?);
+        }
+        Format::Table => {
+            for r in &found {
+                print!("{}", render_inspect(r, &ctx.boot_id));
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn render_inspect(r: &Record, boot_id: &str) -> String {
+    let mut out = vec![
+        ("id", r.id.clone()),
+        ("mode", r.mode.clone()),
+        ("running", (!r.is_stale(boot_id)).to_string()),
+        ("pid", r.pid.map_or("-".to_string(), |p| p.to_string())),
+        (
+            "netns",
+            r.netns_name.clone().unwrap_or_else(|| "-".to_string()),
+        ),
+    ];
+    if let Some(b) = &r.bridge {
+        out.extend([
+            ("network", b.network.clone()),
+            ("bridge", b.bridge.clone()),
+            ("host veth", b.host_veth.clone()),
+            ("interface", b.container_interface.clone()),
+            ("address", format!("{}/{}", b.address, b.prefix_len)),
+            ("gateway", b.gateway.to_string()),
+            ("mac", b.mac.clone().unwrap_or_else(|| "-".to_string())),
+            (
+                "ports",
+                b.ports
+                    .iter()
+                    .map(docker_port)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        ]);
+    }
+    let mut text: String = out
+        .into_iter()
+        .map(|(k, v)| format!("{k:<10} {v}\n"))
+        .collect();
+    text.push('\n');
+    text
+}
+
+/// One network with the containers on it.
+#[derive(Debug, Serialize)]
+struct NetworkView {
+    name: String,
+    /// `None` for the default network before its subnet is chosen (at its first container).
+    #[serde(skip)]
+    network: Option<Network>,
+    bridge: Option<String>,
+    subnet: Option<String>,
+    gateway: Option<String>,
+    masquerade: Option<bool>,
+    mtu: Option<u32>,
+    /// Container id -> address/prefix.
+    containers: BTreeMap<String, String>,
+}
+
+impl NetworkView {
+    fn new(name: String, network: Option<Network>) -> NetworkView {
+        NetworkView {
+            name,
+            bridge: network.as_ref().map(|n| n.bridge.clone()),
+            subnet: network.as_ref().map(|n| n.subnet.to_string()),
+            gateway: network.as_ref().map(|n| n.gateway.to_string()),
+            masquerade: network.as_ref().map(|n| n.masquerade),
+            mtu: network.as_ref().map(|n| n.mtu),
+            network,
+            containers: BTreeMap::new(),
+        }
+    }
+}
+
+fn networks(ctx: &Context) -> Result<Vec<NetworkView>> {
+    let mut views: BTreeMap<String, NetworkView> = BTreeMap::new();
+    let default = ctx.networks.load(DEFAULT_NETWORK)?;
+    let default = match default {
+        Some(n) => Some(n),
+        None => chosen_default_network(ctx)?,
+    };
+    views.insert(
+        DEFAULT_NETWORK.to_string(),
+        NetworkView::new(DEFAULT_NETWORK.to_string(), default),
+    );
+    for name in ctx.networks.names()? {
+        let network = ctx.networks.load(&name)?;
+        views.insert(name.clone(), NetworkView::new(name, network));
+    }
+    for record in records(ctx)? {
+        if let Some(b) = &record.bridge {
+            if let Some(view) = views.get_mut(&b.network) {
+                view.containers
+                    .insert(record.id.clone(), format!("{}/{}", b.address, b.prefix_len));
+            }
+        }
+    }
+    Ok(views.into_values().collect())
+}
+
+fn render_networks(views: &[NetworkView]) -> String {
+    let mut lines = vec![[
+        "NAME".to_string(),
+        "BRIDGE".to_string(),
+        "SUBNET".to_string(),
+        "GATEWAY".to_string(),
+        "CONTAINERS".to_string(),
+    ]];
+    for v in views {
+        let (bridge, subnet, gateway) = match &v.network {
+            Some(n) => (
+                n.bridge.clone(),
+                n.subnet.to_string(),
+                n.gateway.to_string(),
+            ),
+            None => ("-".into(), "(chosen at first use)".into(), "-".into()),
+        };
+        lines.push([
+            v.name.clone(),
+            bridge,
+            subnet,
+            gateway,
+            v.containers.len().to_string(),
+        ]);
+    }
+    columns(&lines)
+}
+
+fn collect(ctx: &Context, format: Format) -> Result<i32> {
+    let done = gc::collect(ctx)?;
+    match format {
+        Format::Json => println!(
+            "{}",
+            to_json(&json!({"removed": done.removed, "busy": done.busy, "errors": done.errors}))?
+        ),
+        Format::Table => {
+            for id in &done.removed {
+                println!("removed {id}");
+            }
+        }
+    }
+    for e in &done.errors {
+        eprintln!("ocinet-shim: gc: {e}");
+    }
+    Ok(if done.errors.is_empty() { 0 } else { 1 })
+}
+
+/// Left-aligned columns, two spaces apart.
+fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_flag() {
+        let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(parse_format(&words("")).unwrap().0, Format::Table);
+        assert_eq!(
+            parse_format(&words("--format json")).unwrap().0,
+            Format::Json
+        );
+        let (f, rest) = parse_format(&words("a --format=json b")).unwrap();
+        assert_eq!((f, rest), (Format::Json, words("a b")));
+        assert!(parse_format(&words("--format yaml")).is_err());
+        assert!(parse_format(&words("--bogus")).is_err());
+    }
+
+    #[test]
+    fn table_columns_line_up() {
+        let rows = [
+            ["ID".to_string(), "MODE".to_string()],
+            ["web-1".to_string(), "bridge:ocinet".to_string()],
+        ];
+        assert_eq!(columns(&rows), "ID     MODE\nweb-1  bridge:ocinet\n");
+    }
+}
