@@ -14,6 +14,7 @@ exec unshare --net --mount --propagation private bash -s "$here" "$hook" "$n" "$
 set -euo pipefail
 here=$1 hook=$2 n=$3 netjson=$4 ports=$5
 ip link set lo up
+mkdir -p /run/netns && mount -t tmpfs ocinet-bench /run/netns  # ip netns names stay in this mount namespace
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 mkdir -p "$work/etc/networks" "$work/bundle"
