@@ -60,12 +60,20 @@ fn set_network_namespace(
     plan: &NamespacePlan,
 ) -> Result<(), String> {
     let linux = object_entry(root, "linux")?;
+    let is_network = |ns: &Value| ns.get("type").and_then(Value::as_str) == Some("network");
+    if *plan != NamespacePlan::Own {
+        // runc refuses net.* sysctls without a namespace of the container's own, and in a
+        // shared one they would change the host's or the other container's settings (podman
+        // adds net.ipv4.ping_group_range to every container).
+        if let Some(sysctl) = linux.get_mut("sysctl").and_then(Value::as_object_mut) {
+            sysctl.retain(|key, _| !key.starts_with("net."));
+        }
+    }
     let namespaces = linux
         .entry("namespaces")
         .or_insert_with(|| Value::Array(Vec::new()))
         .as_array_mut()
         .ok_or("linux.namespaces in config.json is not an array")?;
-    let is_network = |ns: &Value| ns.get("type").and_then(Value::as_str) == Some("network");
     match plan {
         NamespacePlan::Host => namespaces.retain(|ns| !is_network(ns)),
         NamespacePlan::Own => {
@@ -170,6 +178,16 @@ mod tests {
         assert!(network_entries(&c).is_empty());
         assert_eq!(c["linux"]["namespaces"].as_array().unwrap().len(), 2);
         assert_eq!(c["x-unknown"]["kept"], true);
+    }
+
+    #[test]
+    fn shared_namespaces_drop_net_sysctls() {
+        let mut c = json!({"linux": {"sysctl": {"net.ipv4.ping_group_range": "0 0", "kernel.msgmax": "8192"}}});
+        rewrite(&mut c, &NamespacePlan::Host, &hook()).unwrap();
+        assert_eq!(c["linux"]["sysctl"], json!({"kernel.msgmax": "8192"}));
+        let mut own = json!({"linux": {"sysctl": {"net.ipv4.ping_group_range": "0 0"}}});
+        rewrite(&mut own, &NamespacePlan::Own, &hook()).unwrap();
+        assert_eq!(own["linux"]["sysctl"]["net.ipv4.ping_group_range"], "0 0");
     }
 
     #[test]
