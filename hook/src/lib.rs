@@ -1,5 +1,6 @@
 //! ocinet: Docker's container network models for any OCI runtime, with no daemon.
 
+pub mod activity;
 pub mod claims;
 pub mod engine;
 pub mod error;

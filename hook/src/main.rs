@@ -1,14 +1,17 @@
 //! `ocinet-hook [--root R] [--config-dir C] <stage>`: the OCI hook. Reads the container state on
 //! stdin; exits non-zero with one line on stderr when it cannot do its job.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
+use ocinet::activity::{self, Entry};
 use ocinet::engine::{options_from, run_stage};
 use ocinet::error::Error;
-use ocinet::oci::{Stage, State};
+use ocinet::oci::{Stage, StageArg, State};
 
-const USAGE: &str = "ocinet-hook [--root DIR] [--config-dir DIR] createRuntime|prestart|poststop";
+const USAGE: &str =
+    "ocinet-hook [--root DIR] [--config-dir DIR] createRuntime|prestart|poststop|auto";
 
 fn main() -> ExitCode {
     match run() {
@@ -45,11 +48,41 @@ fn run() -> Result<(), Error> {
             s if s.starts_with('-') => {
                 return Err(Error::Usage(format!("unknown flag {s}; {USAGE}")))
             }
-            s if stage.is_none() => stage = Some(Stage::parse(s)?),
+            s if stage.is_none() => stage = Some(StageArg::parse(s)?),
             s => return Err(Error::Usage(format!("unexpected argument {s:?}; {USAGE}"))),
         }
     }
     let stage = stage.ok_or_else(|| Error::Usage(format!("missing stage; {USAGE}")))?;
-    let state = State::read(std::io::stdin().lock())?;
-    run_stage(&options_from(root, config_dir), stage, &state)
+    let options = options_from(root, config_dir);
+    let started = Instant::now();
+    let state = match State::read(std::io::stdin().lock()) {
+        Ok(state) => state,
+        Err(e) => {
+            log(&options.root, "-", "state", Err(&e), started);
+            return Err(e);
+        }
+    };
+    let stage = stage.resolve(&state)?;
+    let result = run_stage(&options, stage, &state);
+    let name = match stage {
+        Stage::Setup => "setup",
+        Stage::Teardown => "teardown",
+        Stage::Ignored => return result,
+    };
+    log(
+        &options.root,
+        &state.id,
+        name,
+        result.as_ref().map(|_| ()),
+        started,
+    );
+    result
+}
+
+/// The log is for people; failing to write it must not fail the container.
+fn log(root: &Path, id: &str, stage: &str, result: Result<(), &Error>, started: Instant) {
+    if root.is_dir() {
+        let result = result.map_err(|e| e.to_string());
+        let _ = activity::append(root, &Entry::new(id, stage, result, started.elapsed()));
+    }
 }

@@ -27,12 +27,45 @@ pub enum Stage {
 impl Stage {
     pub fn parse(arg: &str) -> Result<Stage> {
         match arg {
+            "auto" => Err(Error::Usage(
+                "stage auto is resolved from the state: use StageArg".to_string(),
+            )),
             "createRuntime" | "prestart" => Ok(Stage::Setup),
             "poststop" => Ok(Stage::Teardown),
             "createContainer" | "startContainer" | "poststart" => Ok(Stage::Ignored),
             other => Err(Error::Usage(format!(
                 "unknown hook stage {other:?}: use createRuntime, prestart or poststop"
             ))),
+        }
+    }
+}
+
+/// The stage argument: a stage, or `auto` for a podman hooks.d entry that lists both `prestart`
+/// and `poststop` with one argv, where only the state's status tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageArg {
+    Given(Stage),
+    FromStatus,
+}
+
+impl StageArg {
+    pub fn parse(arg: &str) -> Result<StageArg> {
+        match arg {
+            "auto" => Ok(StageArg::FromStatus),
+            other => Stage::parse(other).map(StageArg::Given),
+        }
+    }
+
+    pub fn resolve(self, state: &State) -> Result<Stage> {
+        match self {
+            StageArg::Given(stage) => Ok(stage),
+            StageArg::FromStatus => match state.status.as_deref() {
+                Some("creating") | Some("created") => Ok(Stage::Setup),
+                Some("stopped") => Ok(Stage::Teardown),
+                other => Err(Error::State(format!(
+                    "stage auto cannot tell the stage from status {other:?}: name the stage (createRuntime, prestart or poststop)"
+                ))),
+            },
         }
     }
 }
@@ -47,6 +80,9 @@ pub struct State {
     pub bundle: PathBuf,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
+    /// `creating`, `created`, `running` or `stopped`; only read for the stage `auto`.
+    #[serde(default)]
+    pub status: Option<String>,
 }
 
 impl State {
@@ -128,6 +164,17 @@ mod tests {
         assert_eq!(Stage::parse("poststop").unwrap(), Stage::Teardown);
         assert_eq!(Stage::parse("poststart").unwrap(), Stage::Ignored);
         assert!(Stage::parse("created").is_err());
+        let state = |status: &str| {
+            State::parse(format!(r#"{{"id":"c","status":"{status}","bundle":"/b"}}"#).as_bytes())
+                .unwrap()
+        };
+        let auto = StageArg::parse("auto").unwrap();
+        assert_eq!(auto.resolve(&state("creating")).unwrap(), Stage::Setup);
+        assert_eq!(auto.resolve(&state("created")).unwrap(), Stage::Setup);
+        assert_eq!(auto.resolve(&state("stopped")).unwrap(), Stage::Teardown);
+        assert!(auto.resolve(&state("running")).is_err());
+        let given = StageArg::parse("poststop").unwrap();
+        assert_eq!(given.resolve(&state("creating")).unwrap(), Stage::Teardown);
     }
 
     #[test]

@@ -127,6 +127,24 @@ pub fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
     Ok(Some(buf))
 }
 
+/// Reads a state file of any size (the activity log) without following a symlink.
+pub fn read_file_unbounded(path: &Path) -> Result<Option<Vec<u8>>> {
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc_o_nofollow())
+        .open(path)
+    {
+        Ok(mut file) => {
+            let mut buf = Vec::new();
+            file.read_to_end(&mut buf)
+                .context(|| format!("cannot read {}", path.display()))?;
+            Ok(Some(buf))
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(format!("cannot open {}", path.display()), e)),
+    }
+}
+
 /// Reads a JSON state file; `Ok(None)` if it does not exist, `Error::Corrupt` if it does not parse.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     let Some(bytes) = read_file(path)? else {

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use ocinet::activity;
 use ocinet::engine::Context;
 use ocinet::gc;
 use ocinet::mode::bridge::chosen_default_network;
@@ -13,7 +14,7 @@ use serde_json::json;
 
 use crate::error::{Result, ShimError};
 
-const USAGE: &str = "ocinet-shim [--ocinet-root DIR] [--ocinet-config-dir DIR] ls|inspect ID...|networks|gc [--format table|json]";
+const USAGE: &str = "ocinet-shim [--ocinet-root DIR] [--ocinet-config-dir DIR] ls|inspect ID...|networks|gc|logs [ID] [--format table|json]";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -37,6 +38,17 @@ pub fn run(ctx: &Context, name: &str, args: &[String]) -> Result<i32> {
         "gc" => {
             no_arguments(&rest)?;
             collect(ctx, format)
+        }
+        "logs" => {
+            if rest.len() > 1 {
+                return Err(ShimError::Usage(format!(
+                    "logs takes at most one id; {USAGE}"
+                )));
+            }
+            let entries = activity::read(ctx.root.path(), rest.first().map(String::as_str))?;
+            print(format, &entries, |entries| {
+                entries.iter().map(|e| format!("{e}\n")).collect()
+            })
         }
         other => Err(ShimError::Usage(format!(
             "unknown command {other}; {USAGE}"

@@ -327,6 +327,9 @@ fn ls_inspect_networks_and_ip_netns() {
     assert!(host
         .sh_ok("ip netns exec ocinet-web ip -4 -o addr show eth0")
         .contains(&web_address));
+    // A failed setup is in the log too, with the reason.
+    let clash = host.shim_bundle("bridge", "clash", &[("io.ocinet.ports", "8080:80")], &[]);
+    assert!(host.run_bundle(Runtime::ShimRunc, "clash", &clash).is_err());
     web.delete().unwrap();
     let names = host.sh_ok("ip netns list");
     assert!(
@@ -335,4 +338,28 @@ fn ls_inspect_networks_and_ip_netns() {
     );
     b1.delete().unwrap();
     assert_eq!(host.leftovers(), Vec::<String>::new());
+
+    let logs = host.shim(&["logs", "web"]).unwrap();
+    let lines: Vec<&str> = logs.lines().collect();
+    assert_eq!(lines.len(), 2, "{logs}");
+    assert!(
+        lines[0].contains("  web  setup  ") && lines[0].ends_with("ok"),
+        "{logs}"
+    );
+    assert!(
+        lines[1].contains("  web  teardown  ") && lines[1].ends_with("ok"),
+        "{logs}"
+    );
+    let clash_log = host.shim(&["logs", "clash"]).unwrap();
+    assert!(
+        clash_log.contains("setup")
+            && clash_log.contains(
+                "error: host port 0.0.0.0:8080/tcp is already published by container web"
+            ),
+        "{clash_log}"
+    );
+    let all: Value =
+        serde_json::from_str(&host.shim(&["logs", "--format", "json"]).unwrap()).unwrap();
+    assert!(all.as_array().unwrap().len() >= 6, "{all}");
+    assert!(all[0]["millis"].as_f64().unwrap() > 0.0);
 }
