@@ -54,14 +54,15 @@ fn run() -> Result<(), Error> {
     }
     let stage = stage.ok_or_else(|| Error::Usage(format!("missing stage; {USAGE}")))?;
     let options = options_from(root, config_dir);
-    let started = Instant::now();
     let state = match State::read(std::io::stdin().lock()) {
         Ok(state) => state,
         Err(e) => {
-            log(&options.root, "-", "state", Err(&e), started);
+            log(&options.root, "-", "state", Err(&e), Instant::now());
             return Err(e);
         }
     };
+    // Timed from here: waiting for the runtime to write the state is not ocinet's time.
+    let started = Instant::now();
     let stage = stage.resolve(&state)?;
     let result = run_stage(&options, stage, &state);
     let name = match stage {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::naming;
 use crate::process;
 use crate::publish::PublishedPort;
@@ -93,6 +93,27 @@ impl RecordStore {
         store::remove_file(&self.path(id))
     }
 
+    /// The record of `id`, or of the one container whose id starts with it (Docker's short
+    /// ids: `container:65630ff1d290`). Several matches are an error naming them.
+    pub fn find(&self, id: &str) -> Result<Option<Record>> {
+        if let Some(record) = self.load(id)? {
+            return Ok(Some(record));
+        }
+        let matches: Vec<String> = self
+            .ids()?
+            .into_iter()
+            .filter(|other| other.starts_with(id))
+            .collect();
+        match matches.as_slice() {
+            [] => Ok(None),
+            [one] => self.load(one),
+            many => Err(Error::Namespace(format!(
+                "container id {id} is ambiguous: it starts {}; give more of it",
+                many.join(", ")
+            ))),
+        }
+    }
+
     /// Serializes setup, teardown and garbage collection of one id (held until dropped). Locks
     /// are striped over a fixed set of files, so none is left behind per container.
     pub fn lock(&self, id: &str) -> Result<File> {
@@ -159,8 +180,20 @@ mod tests {
             }),
         };
         records.save(&record).unwrap();
-        assert_eq!(records.load("c1").unwrap(), Some(record));
+        assert_eq!(records.load("c1").unwrap(), Some(record.clone()));
         assert_eq!(records.ids().unwrap(), vec!["c1".to_string()]);
+        assert_eq!(records.find("c").unwrap().unwrap().id, "c1");
+        let mut other = record.clone();
+        other.id = "c2".into();
+        records.save(&other).unwrap();
+        assert!(records
+            .find("c")
+            .unwrap_err()
+            .to_string()
+            .contains("ambiguous"));
+        assert_eq!(records.find("c2").unwrap().unwrap().id, "c2");
+        assert_eq!(records.find("x").unwrap(), None);
+        records.remove("c2").unwrap();
         records.remove("c1").unwrap();
         records.remove("c1").unwrap();
         assert_eq!(records.load("c1").unwrap(), None);

@@ -65,7 +65,7 @@ fn annotations(config: &Value) -> HashMap<String, String> {
 /// The namespace of a live container known to ocinet: its record's process, checked by pid,
 /// start time and boot (a reused pid is another process). The id was validated by the parser.
 fn namespace_of(ctx: &Context, target: &str) -> Result<PathBuf> {
-    let record = ctx.records.load(target)?;
+    let record = ctx.records.find(target)?;
     match record {
         Some(r) if !r.is_stale(&ctx.boot_id) => {
             let pid = r.pid.unwrap_or_default();

@@ -9,6 +9,8 @@ use crate::error::{Result, ShimError};
 
 /// Runtimes tried in order when none is configured.
 const CANDIDATES: &[&str] = &["runc", "crun"];
+/// Searched after PATH: podman runs some runtime commands (kill, delete) with no PATH at all.
+const STANDARD_DIRS: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// `--runtime-path`, then `OCINET_RUNTIME`, then the first of runc, crun on PATH.
 pub fn locate(flag: Option<&Path>) -> Result<PathBuf> {
@@ -22,8 +24,11 @@ pub fn locate(flag: Option<&Path>) -> Result<PathBuf> {
         .ok()
         .and_then(|p| p.canonicalize().ok());
     let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path)
+        .chain(std::env::split_paths(STANDARD_DIRS))
+        .collect();
     for name in CANDIDATES {
-        for dir in std::env::split_paths(&path) {
+        for dir in &dirs {
             let candidate = dir.join(name);
             let is_file = candidate.is_file();
             // Installed under runc's name, the shim must not find itself.

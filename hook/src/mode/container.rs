@@ -18,7 +18,12 @@ pub fn setup(ctx: &Context, record: &mut Record, target: &str) -> Result<()> {
             "container {target} cannot join its own network"
         )));
     }
-    let target_record = ctx.records.load(target)?.ok_or_else(not_running)?;
+    let target_record = ctx.records.find(target)?.ok_or_else(not_running)?;
+    if target_record.id == record.id {
+        return Err(Error::Namespace(format!(
+            "container {target} cannot join its own network"
+        )));
+    }
     let (Some(pid), Some(start)) = (target_record.pid, target_record.pid_start) else {
         return Err(not_running());
     };

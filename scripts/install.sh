@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs ocinet-hook and ocinet-shim under a prefix, with a podman hooks.d file, and records
+# every file and directory it creates so that --uninstall removes exactly those.
+#
+#   scripts/install.sh [--prefix DIR] [--hooks-dir DIR] [--state-root DIR] [--config-dir DIR]
+#   scripts/install.sh --uninstall [--prefix DIR]
+#
+# --prefix      default /usr/local; binaries go to PREFIX/bin
+# --hooks-dir   default PREFIX/share/containers/oci/hooks.d (podman reads /usr/share/... and
+#               /etc/containers/oci/hooks.d by default; otherwise pass podman --hooks-dir)
+# --state-root, --config-dir: baked into the hook's arguments (defaults: the hook's own,
+#               /var/lib/ocinet and /etc/ocinet)
+# Builds the release binaries first unless OCINET_BIN_DIR names a directory that has them.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+prefix=/usr/local hooks_dir="" state_root="" config_dir="" uninstall=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --prefix) prefix=$2; shift 2 ;;
+    --hooks-dir) hooks_dir=$2; shift 2 ;;
+    --state-root) state_root=$2; shift 2 ;;
+    --config-dir) config_dir=$2; shift 2 ;;
+    --uninstall) uninstall=1; shift ;;
+    *) echo "install.sh: unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
+  esac
+done
+case $prefix in /*) ;; *) echo "install.sh: --prefix must be absolute" >&2; exit 2 ;; esac
+manifest=$prefix/share/ocinet/install-manifest
+
+if [ "$uninstall" = 1 ]; then
+  [ -f "$manifest" ] || { echo "install.sh: nothing installed under $prefix ($manifest missing)" >&2; exit 1; }
+  # Files first (the manifest last), then the directories this install created, deepest first,
+  # and only if empty: anything else put there since stays.
+  mapfile -t dirs < <(grep '^dir ' "$manifest" | cut -d' ' -f2- | awk '{ print length, $0 }' | sort -rn | cut -d' ' -f2-)
+  grep '^file ' "$manifest" | cut -d' ' -f2- | while IFS= read -r f; do rm -f -- "$f"; done
+  rm -f -- "$manifest"
+  for d in "${dirs[@]}"; do rmdir -- "$d" 2>/dev/null || true; done
+  echo "ocinet removed from $prefix"
+  exit 0
+fi
+
+bin_dir=${OCINET_BIN_DIR:-$here/target/release}
+if [ ! -x "$bin_dir/ocinet-hook" ] || [ ! -x "$bin_dir/ocinet-shim" ]; then
+  (cd "$here" && cargo build --release --locked --bins)
+  bin_dir=$here/target/release
+fi
+hooks_dir=${hooks_dir:-$prefix/share/containers/oci/hooks.d}
+
+created=()
+make_dir() { # creates a directory and each missing parent, remembering which it created
+  local d=$1 missing=()
+  while [ ! -d "$d" ]; do missing=("$d" "${missing[@]}"); d=$(dirname "$d"); done
+  for d in "${missing[@]}"; do mkdir -m 0755 -- "$d"; created+=("dir $d"); done
+}
+make_dir "$(dirname "$manifest")"
+make_dir "$prefix/bin"
+make_dir "$hooks_dir"
+install -m 0755 "$bin_dir/ocinet-hook" "$prefix/bin/ocinet-hook"
+install -m 0755 "$bin_dir/ocinet-shim" "$prefix/bin/ocinet-shim"
+
+# One entry for both stages: the argv cannot differ per stage, so the hook takes its stage from
+# the state's status ("auto").
+args='"ocinet-hook"'
+[ -n "$state_root" ] && args="$args, \"--root\", \"$state_root\""
+[ -n "$config_dir" ] && args="$args, \"--config-dir\", \"$config_dir\""
+cat > "$hooks_dir/ocinet.json" <<JSON
+{
+  "version": "1.0.0",
+  "hook": {"path": "$prefix/bin/ocinet-hook", "args": [$args, "auto"]},
+  "when": {"annotations": {"^io\\\\.ocinet\\\\.network\$": ".*"}},
+  "stages": ["prestart", "poststop"]
+}
+JSON
+{
+  printf '%s\n' "${created[@]}"
+  printf 'file %s\n' "$prefix/bin/ocinet-hook" "$prefix/bin/ocinet-shim" "$hooks_dir/ocinet.json"
+} > "$manifest"
+echo "ocinet installed: $prefix/bin/ocinet-hook, $prefix/bin/ocinet-shim, $hooks_dir/ocinet.json"
