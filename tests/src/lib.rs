@@ -133,6 +133,7 @@ pub struct Host {
     pub dir: PathBuf,
     containers: std::sync::Mutex<Vec<(Runtime, String)>>,
     outsides: std::sync::Mutex<Vec<Holder>>,
+    podman_used: std::sync::atomic::AtomicBool,
 }
 
 impl Host {
@@ -152,13 +153,16 @@ impl Host {
         let holder = Holder::spawn(
             &["--net", "--mount", "--propagation", "private"],
             "ip link set lo up && sysctl -qw net.ipv4.ip_forward=1 && (umount /sys/fs/cgroup/unified 2>/dev/null; true) \
-             && mkdir -p /run/netns && mount -t tmpfs -o mode=755 ocinet-test /run/netns",
+             && mkdir -p /run/netns /run/runc && mount -t tmpfs -o mode=755 ocinet-test /run/netns \
+             && mount -t tmpfs ocinet-test /run/runc && mount -t tmpfs ocinet-test /dev/shm \
+             && mkdir -p /run/ocinet-test && mount -t tmpfs ocinet-test /run/ocinet-test",
         );
         Host {
             holder,
             dir,
             containers: Default::default(),
             outsides: Default::default(),
+            podman_used: Default::default(),
         }
     }
 
@@ -299,6 +303,57 @@ impl Host {
         cmd
     }
 
+    /// Podman with this host's private storage, run and tmp dirs (its lock in /dev/shm and the
+    /// runc root /run/runc are this host's tmpfs mounts), then `global` flags (`--runtime`,
+    /// `--hooks-dir`, ...).
+    pub fn podman(&self, global: &[&std::ffi::OsStr]) -> Command {
+        self.podman_used.store(true, Ordering::SeqCst);
+        let mut cmd = self.command("podman");
+        // Podman wants a runroot of at most 50 characters: this host's own tmpfs.
+        cmd.arg("--root")
+            .arg(self.dir.join("podman"))
+            .args(["--runroot", "/run/ocinet-test/podman-run"])
+            .args(["--tmpdir", "/run/ocinet-test/podman-tmp"])
+            .args(["--cgroup-manager", "cgroupfs", "--events-backend", "file"])
+            .args(global);
+        cmd
+    }
+
+    /// `podman run -d` of the busybox rootfs with ocinet annotations and podman's `--network
+    /// none` (podman makes the namespace); the container id, or Err(stderr).
+    pub fn podman_run(
+        &self,
+        global: &[&std::ffi::OsStr],
+        name: &str,
+        annotations: &[(&str, &str)],
+        args: &[&str],
+    ) -> Result<String, String> {
+        let mut cmd = self.podman(global);
+        cmd.args(["run", "-d", "--name", name, "--network", "none"])
+            // This sandbox's limits are lower than podman's defaults.
+            .args([
+                "--ulimit",
+                "nofile=1024:1024",
+                "--ulimit",
+                "nproc=1024:1024",
+            ]);
+        for (k, v) in annotations {
+            cmd.arg("--annotation").arg(format!("{k}={v}"));
+        }
+        let out = cmd
+            .arg("--rootfs")
+            .arg(rootfs())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
     /// The shim's own commands (`ls`, `gc`, ...) on this host's state; stdout, or Err(stderr).
     pub fn shim(&self, args: &[&str]) -> Result<String, String> {
         let out = self
@@ -351,6 +406,24 @@ impl Host {
             })
         } else {
             Err(stderr)
+        }
+    }
+
+    /// Why `id`'s hook failed, as the user sees it: runc puts the hook's stderr in its own
+    /// error; crun drops it (unless the bundle sets `run.oci.hooks.stderr`), so the user reads
+    /// ocinet's activity log (`ocinet-shim logs ID`) instead.
+    pub fn failure_reason(&self, runtime: Runtime, id: &str, runtime_error: &str) -> String {
+        match runtime.binary() {
+            "crun" => {
+                assert!(runtime_error.contains("error executing hook"), "{runtime_error}");
+                self.shim(&["logs", id])
+                    .unwrap()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .to_string()
+            }
+            _ => runtime_error.to_string(),
         }
     }
 
@@ -510,6 +583,14 @@ impl Drop for Host {
                 .stderr(Stdio::null())
                 .status();
         }
+        if self.podman_used.load(Ordering::SeqCst) {
+            let _ = self
+                .podman(&[])
+                .args(["rm", "-af", "-t", "0"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
         self.outsides.lock().unwrap().clear();
         let _ = fs::remove_dir_all(&self.dir);
     }
@@ -661,4 +742,95 @@ impl Container<'_> {
 pub fn state_json(id: &str, pid: i32, bundle: &Path) -> String {
     json!({"ociVersion": "1.0.2", "id": id, "status": "creating", "pid": pid, "bundle": bundle})
         .to_string()
+}
+
+/// A containerd daemon inside a host, with its own root, state and socket, and ocinet's state
+/// root and config dir in its environment (its runc shim passes them to the runtime it runs).
+pub struct Containerd<'h> {
+    host: &'h Host,
+    daemon: Child,
+    socket: String,
+}
+
+impl Host {
+    pub fn containerd(&self) -> Containerd<'_> {
+        let config = self.dir.join("containerd.toml");
+        // The CRI plugin is not needed and slow to start.
+        fs::write(
+            &config,
+            "version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n",
+        )
+        .unwrap();
+        let socket = "/run/ocinet-test/containerd.sock".to_string();
+        let daemon = self
+            .command("containerd")
+            .arg("--config")
+            .arg(&config)
+            .arg("--root")
+            .arg(self.dir.join("containerd"))
+            .args([
+                "--state",
+                "/run/ocinet-test/containerd",
+                "--address",
+                &socket,
+            ])
+            .env("OCINET_ROOT", self.state_root())
+            .env("OCINET_CONFIG_DIR", self.config_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(self.dir.join("containerd.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let ctd = Containerd {
+            host: self,
+            daemon,
+            socket,
+        };
+        for _ in 0..100 {
+            if ctd.ctr(&["version"]).status.success() {
+                return ctd;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!(
+            "containerd did not start: see {}",
+            self.dir.join("containerd.log").display()
+        );
+    }
+}
+
+impl Containerd<'_> {
+    /// `ctr` against this daemon.
+    pub fn ctr(&self, args: &[&str]) -> Output {
+        self.host
+            .command("ctr")
+            .args(["--address", &self.socket])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Kills and deletes a task and its container.
+    pub fn remove(&self, id: &str) {
+        self.ctr(&["task", "kill", "-s", "KILL", id]);
+        for _ in 0..50 {
+            if self.ctr(&["task", "delete", id]).status.success() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        self.ctr(&["container", "delete", id]);
+    }
+}
+
+impl Drop for Containerd<'_> {
+    fn drop(&mut self) {
+        let out = self.ctr(&["container", "list", "-q"]);
+        for id in String::from_utf8_lossy(&out.stdout).lines() {
+            self.remove(id.trim());
+        }
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
 }

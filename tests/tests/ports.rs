@@ -11,13 +11,12 @@ fn wget(url: &str) -> String {
     format!("timeout 8 busybox wget -qO- {url}")
 }
 
-#[test]
-fn tcp_port_reachable_from_outside_localhost_and_another_container() {
+fn tcp_port_reachable_from_outside_localhost_and_another_container(runtime: Runtime) {
     let host = Host::new("tcp");
     let outside = host.outside();
     let bundle = host.bundle("bridge", "web", &[("io.ocinet.ports", "8080:80")], HTTPD);
-    let web = host.run_bundle(Runtime::Runc, "web", &bundle).unwrap();
-    let client = host.start(Runtime::Runc, "client", &[]);
+    let web = host.run_bundle(runtime, "web", &bundle).unwrap();
+    let client = host.start(runtime, "client", &[]);
     std::thread::sleep(Duration::from_millis(200));
     let from_outside = outside.sh(&wget("http://198.51.100.1:8080/"));
     assert_eq!(
@@ -51,11 +50,10 @@ fn tcp_port_reachable_from_outside_localhost_and_another_container() {
         .success());
 }
 
-#[test]
-fn udp_port_echoes_through_nat() {
+fn udp_port_echoes_through_nat(runtime: Runtime) {
     let host = Host::new("udp");
     let outside = host.outside();
-    let c = host.start(Runtime::Runc, "dns", &[("io.ocinet.ports", "5353:53/udp")]);
+    let c = host.start(runtime, "dns", &[("io.ocinet.ports", "5353:53/udp")]);
     // A UDP echo server on port 53 inside the container's own namespace.
     let server = in_netns(c.pid(), || std::net::UdpSocket::bind("0.0.0.0:53").unwrap());
     let echo = std::thread::spawn(move || {
@@ -77,8 +75,7 @@ fn udp_port_echoes_through_nat() {
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }
 
-#[test]
-fn ranges_and_picked_ports() {
+fn ranges_and_picked_ports(runtime: Runtime) {
     let host = Host::new("ranges");
     let outside = host.outside();
     let script = "for p in $(seq 9000 9009); do httpd -p $p -h /www; done; httpd -f -p 80 -h /www";
@@ -88,7 +85,7 @@ fn ranges_and_picked_ports() {
         &[("io.ocinet.ports", "9000-9009:9000-9009,80,7000-7010:80")],
         &["sh", "-c", script],
     );
-    let r = host.run_bundle(Runtime::Runc, "r", &bundle).unwrap();
+    let r = host.run_bundle(runtime, "r", &bundle).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     for port in 9000..=9009 {
         let out = outside.sh(&wget(&format!("http://198.51.100.1:{port}/")));
@@ -129,8 +126,7 @@ fn ranges_and_picked_ports() {
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }
 
-#[test]
-fn host_ip_bound_port_only_on_that_address() {
+fn host_ip_bound_port_only_on_that_address(runtime: Runtime) {
     let host = Host::new("hostip");
     let outside = host.outside();
     let bundle = host.bundle(
@@ -139,7 +135,7 @@ fn host_ip_bound_port_only_on_that_address() {
         &[("io.ocinet.ports", "127.0.0.1:8081:80")],
         HTTPD,
     );
-    let b = host.run_bundle(Runtime::Runc, "b", &bundle).unwrap();
+    let b = host.run_bundle(runtime, "b", &bundle).unwrap();
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(
         host.sh_ok(&wget("http://127.0.0.1:8081/")).trim(),
@@ -154,15 +150,15 @@ fn host_ip_bound_port_only_on_that_address() {
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }
 
-#[test]
-fn conflicting_port_fails_cleanly_then_frees() {
+fn conflicting_port_fails_cleanly_then_frees(runtime: Runtime) {
     let host = Host::new("conflict");
-    let first = host.start(Runtime::Runc, "first", &[("io.ocinet.ports", "8080:80")]);
+    let first = host.start(runtime, "first", &[("io.ocinet.ports", "8080:80")]);
     let bundle = host.bundle("bridge", "second", &[("io.ocinet.ports", "8080:80")], &[]);
     let err = host
-        .run_bundle(Runtime::Runc, "second", &bundle)
+        .run_bundle(runtime, "second", &bundle)
         .err()
         .expect("must fail");
+    let err = host.failure_reason(runtime, "second", &err);
     assert!(
         err.contains("host port 0.0.0.0:8080/tcp is already published by container first"),
         "{err}"
@@ -172,7 +168,7 @@ fn conflicting_port_fails_cleanly_then_frees() {
     assert_eq!(host.sh_ok("ip -o link show | grep -c ocv").trim(), "1");
     first.delete().unwrap();
     assert_eq!(host.leftovers(), Vec::<String>::new());
-    let second = host.run_bundle(Runtime::Runc, "second2", &bundle).unwrap();
+    let second = host.run_bundle(runtime, "second2", &bundle).unwrap();
     second.delete().unwrap();
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }
@@ -189,11 +185,10 @@ fn kernel_has_sctp() -> bool {
     .is_ok()
 }
 
-#[test]
-fn sctp_port_published_beside_tcp_on_the_same_number() {
+fn sctp_port_published_beside_tcp_on_the_same_number(runtime: Runtime) {
     let host = Host::new("sctp");
     let c = host.start(
-        Runtime::Runc,
+        runtime,
         "s",
         &[("io.ocinet.ports", "9100:9100/sctp,9100:80/tcp")],
     );
@@ -214,15 +209,16 @@ fn sctp_port_published_beside_tcp_on_the_same_number() {
     let bundle = host.bundle("bridge", "t", &[("io.ocinet.ports", "9100/sctp")], &[]);
     let bundle_conflict = host.bundle("bridge", "u", &[("io.ocinet.ports", "9100:9100/sctp")], &[]);
     let err = host
-        .run_bundle(Runtime::Runc, "u", &bundle_conflict)
+        .run_bundle(runtime, "u", &bundle_conflict)
         .err()
         .expect("must fail");
+    let err = host.failure_reason(runtime, "u", &err);
     assert!(
         err.contains("9100/sctp is already published by container s"),
         "{err}"
     );
     // A picked SCTP port works beside it.
-    let t = host.run_bundle(Runtime::Runc, "t", &bundle).unwrap();
+    let t = host.run_bundle(runtime, "t", &bundle).unwrap();
     if kernel_has_sctp() {
         sctp_round_trip(&host, &c);
     } else {
@@ -275,3 +271,24 @@ fn sctp_round_trip(host: &Host, c: &ocinet_tests::Container<'_>) {
     assert_eq!(reply, b"ping-sctp");
     echo.join().unwrap();
 }
+
+/// Every test above, with runc and with crun.
+macro_rules! with_each_runtime {
+    ($($name:ident),* $(,)?) => {
+        mod runc {
+            $(#[test] fn $name() { super::$name(super::Runtime::Runc) })*
+        }
+        mod crun {
+            $(#[test] fn $name() { super::$name(super::Runtime::Crun) })*
+        }
+    };
+}
+
+with_each_runtime!(
+    tcp_port_reachable_from_outside_localhost_and_another_container,
+    udp_port_echoes_through_nat,
+    ranges_and_picked_ports,
+    host_ip_bound_port_only_on_that_address,
+    conflicting_port_fails_cleanly_then_frees,
+    sctp_port_published_beside_tcp_on_the_same_number,
+);

@@ -1,0 +1,187 @@
+//! Podman from Debian, as users run it: with ocinet's hooks.d file (installed by
+//! scripts/install.sh into a temporary prefix) and with `--runtime ocinet-shim`.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use ocinet_tests::{binary, workspace, Host};
+
+const HTTPD: &[&str] = &["httpd", "-f", "-p", "80", "-h", "/www"];
+
+fn wget(url: &str) -> String {
+    format!("timeout 8 busybox wget -qO- {url}")
+}
+
+/// scripts/install.sh into `prefix`, with the host's state root and config dir baked in.
+fn install(host: &Host, prefix: &Path) {
+    let bin_dir = binary("ocinet-hook").parent().unwrap().to_path_buf();
+    let out = Command::new("bash")
+        .arg(workspace().join("scripts/install.sh"))
+        .arg("--prefix")
+        .arg(prefix)
+        .arg("--state-root")
+        .arg(host.state_root())
+        .arg("--config-dir")
+        .arg(host.config_dir())
+        .env("OCINET_BIN_DIR", bin_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn uninstall(prefix: &Path) {
+    let out = Command::new("bash")
+        .arg(workspace().join("scripts/install.sh"))
+        .args([
+            OsStr::new("--uninstall"),
+            OsStr::new("--prefix"),
+            prefix.as_os_str(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn podman_ok(host: &Host, global: &[&OsStr], args: &[&str]) -> String {
+    let out = host.podman(global).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "podman {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn hooks_d_bridge_with_published_port() {
+    let host = Host::new("podman-hooks");
+    let outside = host.outside();
+    let prefix: PathBuf = host.dir.join("prefix");
+    install(&host, &prefix);
+    let hooks_dir = prefix.join("share/containers/oci/hooks.d");
+    let global = [
+        OsStr::new("--runtime"),
+        OsStr::new("runc"),
+        OsStr::new("--hooks-dir"),
+        hooks_dir.as_os_str(),
+    ];
+    let id = host
+        .podman_run(
+            &global,
+            "web",
+            &[
+                ("io.ocinet.network", "bridge"),
+                ("io.ocinet.ports", "8080:80"),
+            ],
+            HTTPD,
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let got = outside.sh(&wget("http://198.51.100.1:8080/"));
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout).trim(),
+        "hello from ocinet"
+    );
+    assert!(host.shim(&["ls"]).unwrap().contains(&id));
+    // A container without ocinet's annotation is left to podman.
+    podman_ok(
+        &host,
+        &global,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            "--rootfs",
+            rootfs_str(),
+            "true",
+        ],
+    );
+    podman_ok(&host, &global, &["rm", "-f", "-t", "0", "web"]);
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+    let logs = host.shim(&["logs"]).unwrap();
+    assert_eq!(logs.lines().count(), 2, "{logs}");
+    uninstall(&prefix);
+    assert!(
+        !prefix.exists(),
+        "uninstall left files in {}",
+        prefix.display()
+    );
+}
+
+fn rootfs_str() -> &'static str {
+    static ROOTFS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ROOTFS.get_or_init(|| ocinet_tests::rootfs().to_string_lossy().into_owned())
+}
+
+#[test]
+fn shim_as_podman_runtime_gives_host_and_container_modes() {
+    let host = Host::new("podman-shim");
+    let shim = binary("ocinet-shim");
+    let root_flag = format!("ocinet-root={}", host.state_root().display());
+    let config_flag = format!("ocinet-config-dir={}", host.config_dir().display());
+    let global = [
+        OsStr::new("--runtime"),
+        shim.as_os_str(),
+        OsStr::new("--runtime-flag"),
+        OsStr::new(&root_flag),
+        OsStr::new("--runtime-flag"),
+        OsStr::new(&config_flag),
+    ];
+    host.podman_run(
+        &global,
+        "h",
+        &[("io.ocinet.network", "host")],
+        &["httpd", "-f", "-p", "127.0.0.1:8090", "-h", "/www"],
+    )
+    .unwrap();
+    let a = host
+        .podman_run(&global, "a", &[("io.ocinet.network", "bridge")], HTTPD)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        host.sh_ok(&wget("http://127.0.0.1:8090/")).trim(),
+        "hello from ocinet"
+    );
+    // B joins A by its short id, as `podman ps` shows it.
+    let join = format!("io.ocinet.network=container:{}", &a[..12]);
+    let out = podman_ok(
+        &host,
+        &global,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            "--annotation",
+            &join,
+            "--rootfs",
+            rootfs_str(),
+            "sh",
+            "-c",
+            "ip -4 -o addr show eth0; timeout 5 wget -qO- http://127.0.0.1/",
+        ],
+    );
+    assert!(out.contains("hello from ocinet"), "{out}");
+    assert!(out.contains("inet 172.17.0.2/16"), "{out}");
+    podman_ok(&host, &global, &["rm", "-f", "-t", "0", "h", "a"]);
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
