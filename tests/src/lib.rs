@@ -415,7 +415,10 @@ impl Host {
     pub fn failure_reason(&self, runtime: Runtime, id: &str, runtime_error: &str) -> String {
         match runtime.binary() {
             "crun" => {
-                assert!(runtime_error.contains("error executing hook"), "{runtime_error}");
+                assert!(
+                    runtime_error.contains("error executing hook"),
+                    "{runtime_error}"
+                );
                 self.shim(&["logs", id])
                     .unwrap()
                     .lines()
