@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::fault;
 use crate::mode;
 use crate::netns::Netns;
 use crate::netns_name;
@@ -88,7 +89,8 @@ pub fn setup(ctx: &Context, state: &State) -> Result<()> {
     .and_then(|()| match &record.netns_name {
         Some(name) => netns_name::bind(pid, name),
         None => Ok(()),
-    });
+    })
+    .inspect(|()| fault::point("setup:netns-name"));
     if let Err(e) = result {
         // Whatever part of it was made, the record lists it: undo it all. The setup error is
         // what the user needs to see; a teardown error here would only hide it.
@@ -147,6 +149,7 @@ pub fn teardown_record(ctx: &Context, record: &Record) -> Result<()> {
     if let Some(name) = &record.netns_name {
         netns_name::unbind(name)?;
     }
+    fault::point("teardown:netns-name");
     if let Some(attachment) = &record.bridge {
         mode::bridge::teardown(ctx, &record.id, attachment)?;
     }

@@ -46,11 +46,35 @@ pub struct DnatElement {
 
 pub struct Firewall {
     nft: Nft,
+    /// Set when this instance had to create the table (first use, or after a flush).
+    created: std::cell::Cell<bool>,
 }
 
 impl Firewall {
     pub fn new() -> Result<Firewall> {
-        Ok(Firewall { nft: Nft::new()? })
+        Ok(Firewall {
+            nft: Nft::new()?,
+            created: std::cell::Cell::new(false),
+        })
+    }
+
+    /// True if the table was missing and this instance created it.
+    pub fn table_was_created(&self) -> bool {
+        self.created.get()
+    }
+
+    /// Adds masquerade subnets and DNAT elements (already present ones are fine), creating the
+    /// table if it is missing: how `reload` puts back what a flush removed.
+    pub fn restore(&self, subnets: &[Ipv4Net], elements: &[DnatElement]) -> Result<()> {
+        let mut batch: String = subnets
+            .iter()
+            .map(|s| format!("add element {TABLE} masq_subnets {{ {s} }}\n"))
+            .collect();
+        batch.extend(elements.iter().map(add_element));
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.run_with_table(&batch)
     }
 
     /// Runs `batch`, creating the table first if it is missing.
@@ -63,7 +87,10 @@ impl Firewall {
         // `create table` fails if another hook made it meanwhile: then just retry the batch.
         let create = table_definition().replacen("add table", "create table", 1);
         match self.nft.run(&format!("{create}{batch}")) {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.created.set(true);
+                Ok(())
+            }
             Err(e) if e.is_exists() => self.nft.run(batch).map(|_| ()).map_err(|e| fail(batch, e)),
             Err(e) => Err(fail(batch, e)),
         }
@@ -84,15 +111,7 @@ impl Firewall {
         if elements.is_empty() {
             return Ok(());
         }
-        let batch: String = elements
-            .iter()
-            .map(|e| {
-                format!(
-                    "add element {TABLE} {} {{ {} : {} }}\n",
-                    e.map, e.key, e.value
-                )
-            })
-            .collect();
+        let batch: String = elements.iter().map(add_element).collect();
         self.run_with_table(&batch)
     }
 
@@ -114,6 +133,13 @@ impl Firewall {
         }
         Ok(())
     }
+}
+
+fn add_element(e: &DnatElement) -> String {
+    format!(
+        "add element {TABLE} {} {{ {} : {} }}\n",
+        e.map, e.key, e.value
+    )
 }
 
 fn fail(batch: &str, e: NftError) -> Error {

@@ -9,12 +9,13 @@ use ocinet::mode::bridge::chosen_default_network;
 use ocinet::network::{Network, DEFAULT_NETWORK};
 use ocinet::publish::PublishedPort;
 use ocinet::record::Record;
+use ocinet::reload;
 use serde::Serialize;
 use serde_json::json;
 
 use crate::error::{Result, ShimError};
 
-const USAGE: &str = "ocinet-shim [--ocinet-root DIR] [--ocinet-config-dir DIR] ls|inspect ID...|networks|gc|logs [ID] [--format table|json]";
+const USAGE: &str = "ocinet-shim [--ocinet-root DIR] [--ocinet-config-dir DIR] ls|inspect ID...|networks|gc|logs [ID]|reload [--format table|json]";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -38,6 +39,25 @@ pub fn run(ctx: &Context, name: &str, args: &[String]) -> Result<i32> {
         "gc" => {
             no_arguments(&rest)?;
             collect(ctx, format)
+        }
+        "reload" => {
+            no_arguments(&rest)?;
+            let restored = reload::restore(ctx)?;
+            match format {
+                Format::Json => println!(
+                    "{}",
+                    to_json(&json!({
+                        "containers": restored.containers,
+                        "subnets": restored.subnets,
+                        "elements": restored.elements,
+                    }))?
+                ),
+                Format::Table => println!(
+                    "restored {} containers: {} masqueraded subnets, {} port elements",
+                    restored.containers, restored.subnets, restored.elements
+                ),
+            }
+            Ok(0)
         }
         "logs" => {
             if rest.len() > 1 {
@@ -137,12 +157,16 @@ fn docker_port(p: &PublishedPort) -> String {
     format!("{ip}:{}->{}/{}", p.host, p.container, p.protocol)
 }
 
+/// Every readable record. A corrupt one is reported on stderr and skipped: one bad file must
+/// not hide the other containers.
 fn records(ctx: &Context) -> Result<Vec<Record>> {
     let mut out = Vec::new();
     for id in ctx.records.ids()? {
-        // A record removed between listing and reading is simply no longer there.
-        if let Some(record) = ctx.records.load(&id)? {
-            out.push(record);
+        match ctx.records.load(&id) {
+            Ok(Some(record)) => out.push(record),
+            // Removed between listing and reading: no longer there.
+            Ok(None) => {}
+            Err(e) => eprintln!("ocinet-shim: {e}"),
         }
     }
     Ok(out)

@@ -439,8 +439,14 @@ impl Host {
 
     /// Runs the hook binary directly in this host, as a runtime would.
     pub fn hook(&self, stage: &str, state: &str) -> Output {
+        self.hook_with_env(stage, state, &[])
+    }
+
+    /// `hook` with extra environment (`OCINET_FAULT` for the crash tests).
+    pub fn hook_with_env(&self, stage: &str, state: &str, env: &[(&str, &str)]) -> Output {
         let mut child = self
             .command(binary("ocinet-hook"))
+            .envs(env.iter().copied())
             .arg("--root")
             .arg(self.state_root())
             .arg("--config-dir")

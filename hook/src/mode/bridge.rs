@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::claims::PortClaims;
 use crate::engine::{private_netns, Context};
 use crate::error::{Error, Result};
+use crate::fault;
 use crate::firewall::Firewall;
 use crate::ipam::LeaseStore;
 use crate::link::{self, Netlink, VethPeer};
@@ -16,6 +17,7 @@ use crate::naming;
 use crate::network::{choose_default_subnet, Network, DEFAULT_NETWORK};
 use crate::publish;
 use crate::record::{BridgeAttachment, Record};
+use crate::reload;
 use crate::request::NetworkRequest;
 use crate::store;
 
@@ -67,10 +69,13 @@ pub fn setup(
     };
     record.bridge = Some(attachment.clone());
     ctx.records.save(record)?;
+    fault::point("setup:record");
     txn.commit(address, &record.id, &ctx.boot_id)?;
+    fault::point("setup:lease");
     for p in &attachment.ports {
         claim_txn.claim(p.protocol, p.host, p.host_ip, &record.id, &ctx.boot_id)?;
     }
+    fault::point("setup:claims");
     drop(claim_txn);
     drop(txn);
 
@@ -85,16 +90,19 @@ pub fn setup(
             network.prefix_len(),
         )
         .await?;
+        fault::point("setup:bridge");
         let peer = VethPeer {
             name: CONTAINER_INTERFACE,
             netns: &ns,
             mac: request.mac,
         };
         link::create_veth(host, &attachment.host_veth, bridge, network.mtu, &peer).await?;
+        fault::point("setup:veth");
         if !attachment.ports.is_empty() {
             // Hairpin: a container may reach its own published port through the host.
             link::set_hairpin(host, &attachment.host_veth).await?;
         }
+        fault::point("setup:hairpin");
         link::configure_container(
             &inside,
             Some((
@@ -106,15 +114,23 @@ pub fn setup(
         )
         .await
     })?;
+    fault::point("setup:container-address");
     enable_ip_forward()?;
+    fault::point("setup:forwarding");
     let firewall = Firewall::new()?;
     if network.masquerade {
         firewall.ensure_masquerade(network.subnet)?;
     }
+    fault::point("setup:masquerade");
     if !attachment.ports.is_empty() {
         // 127.0.0.1:<port> from the host is DNATed out of the bridge: allow loopback sources there.
         enable_route_localnet(&network.bridge)?;
         firewall.publish(&publish::dnat_elements(&attachment.ports, address))?;
+    }
+    fault::point("setup:publish");
+    if firewall.table_was_created() {
+        // The table was gone (`nft flush ruleset`): every live container's rules went with it.
+        reload::restore(ctx)?;
     }
     Ok(())
 }
@@ -127,15 +143,20 @@ pub fn teardown(ctx: &Context, id: &str, attachment: &BridgeAttachment) -> Resul
             &attachment.ports,
             attachment.address,
         ))?;
+        fault::point("teardown:unpublish");
         let claims = PortClaims::open(&ctx.root)?;
         let txn = claims.begin()?;
         for p in &attachment.ports {
             txn.release(p.protocol, p.host, p.host_ip, id)?;
         }
     }
+    fault::point("teardown:claims");
     let nl = Netlink::new()?;
     nl.run(link::delete_link(nl.host(), &attachment.host_veth))?;
-    LeaseStore::open(&ctx.root, &attachment.network)?.release(attachment.address, id)
+    fault::point("teardown:veth");
+    LeaseStore::open(&ctx.root, &attachment.network)?.release(attachment.address, id)?;
+    fault::point("teardown:lease");
+    Ok(())
 }
 
 fn enable_route_localnet(bridge: &str) -> Result<()> {

@@ -1,0 +1,37 @@
+//! Fault injection for the crash tests: `OCINET_FAULT=<point>` SIGKILLs the hook at that point,
+//! between two resources, to prove that teardown and gc clean up after a crash anywhere. Only
+//! debug builds (the tests') look at the variable; in release builds `point` is empty.
+
+/// Every point setup and teardown pass, in order. The crash test runs each one.
+pub const SETUP_POINTS: &[&str] = &[
+    "setup:record",
+    "setup:lease",
+    "setup:claims",
+    "setup:bridge",
+    "setup:veth",
+    "setup:hairpin",
+    "setup:container-address",
+    "setup:forwarding",
+    "setup:masquerade",
+    "setup:publish",
+    "setup:netns-name",
+];
+
+pub const TEARDOWN_POINTS: &[&str] = &[
+    "teardown:netns-name",
+    "teardown:unpublish",
+    "teardown:claims",
+    "teardown:veth",
+    "teardown:lease",
+];
+
+/// Dies here, by SIGKILL as the OOM killer or a runtime's timeout would, if asked to.
+#[inline]
+pub fn point(name: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var_os("OCINET_FAULT").is_some_and(|v| v == name) {
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = name;
+}

@@ -1,0 +1,271 @@
+//! Crashes at every step, races, firewall reloads, reboots and corrupt state: whatever happens,
+//! teardown or gc leaves nothing, and the next container works.
+
+use std::collections::HashSet;
+use std::os::unix::process::ExitStatusExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ocinet::fault::{SETUP_POINTS, TEARDOWN_POINTS};
+use ocinet_tests::{state_json, Host, Runtime};
+use serde_json::Value;
+
+fn assert_ok(out: &std::process::Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn crash_at_every_setup_point_then_teardown_or_gc() {
+    let host = Host::new("crash-setup");
+    for (n, point) in SETUP_POINTS.iter().enumerate() {
+        let id = format!("c{n}");
+        let bundle = host.bundle("bridge", &id, &[("io.ocinet.ports", "8080:80")], &[]);
+        let process = host.netns_process();
+        let state = state_json(&id, process.pid, &bundle);
+        let out = host.hook_with_env("createRuntime", &state, &[("OCINET_FAULT", point)]);
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "{point} was not reached: {out:?}"
+        );
+        if n % 2 == 0 {
+            // The runtime's poststop (or the shim's delete) after a failed create.
+            assert_ok(&host.hook("poststop", &state), point);
+        } else {
+            // Nobody ran poststop: the container is gone, gc finds its record stale.
+            drop(process);
+            let removed = host.shim(&["gc"]).unwrap();
+            assert!(
+                removed.contains(&format!("removed {id}")),
+                "{point}: {removed}"
+            );
+        }
+        assert_eq!(
+            host.leftovers(),
+            Vec::<String>::new(),
+            "after a crash at {point}"
+        );
+        // The same id starts cleanly afterwards.
+        let process = host.netns_process();
+        let state = state_json(&id, process.pid, &bundle);
+        assert_ok(&host.hook("createRuntime", &state), point);
+        assert_ok(&host.hook("poststop", &state), point);
+        assert_eq!(
+            host.leftovers(),
+            Vec::<String>::new(),
+            "{point}, second run"
+        );
+    }
+}
+
+#[test]
+fn crash_at_every_teardown_point_then_teardown_again() {
+    let host = Host::new("crash-teardown");
+    for (n, point) in TEARDOWN_POINTS.iter().enumerate() {
+        let id = format!("t{n}");
+        let bundle = host.bundle("bridge", &id, &[("io.ocinet.ports", "8080:80")], &[]);
+        let process = host.netns_process();
+        let state = state_json(&id, process.pid, &bundle);
+        assert_ok(&host.hook("createRuntime", &state), point);
+        let out = host.hook_with_env("poststop", &state, &[("OCINET_FAULT", point)]);
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "{point} was not reached: {out:?}"
+        );
+        assert_ok(&host.hook("poststop", &state), point);
+        assert_eq!(
+            host.leftovers(),
+            Vec::<String>::new(),
+            "after a crash at {point}"
+        );
+    }
+}
+
+#[test]
+fn sixty_four_parallel_setups_then_teardown_and_gc_racing() {
+    let host = Arc::new(Host::new("race"));
+    let count = 64;
+    let processes: Vec<_> = (0..count).map(|_| host.netns_process()).collect();
+    let states: Vec<String> = (0..count)
+        .map(|i| {
+            let id = format!("r{i}");
+            // Half pick a free host port, half take fixed ones: neither may collide.
+            let ports = if i % 2 == 0 {
+                "80".to_string()
+            } else {
+                format!("{}:80", 20000 + i)
+            };
+            let bundle = host.bundle("bridge", &id, &[("io.ocinet.ports", &ports)], &[]);
+            state_json(&id, processes[i].pid, &bundle)
+        })
+        .collect();
+    let run_all = |stage: &'static str, states: Vec<String>| {
+        let threads: Vec<_> = states
+            .into_iter()
+            .map(|state| {
+                let host = Arc::clone(&host);
+                std::thread::spawn(move || host.hook(stage, &state))
+            })
+            .collect();
+        for t in threads {
+            assert_ok(&t.join().unwrap(), stage);
+        }
+    };
+    run_all("createRuntime", states.clone());
+
+    let mut addresses = HashSet::new();
+    let mut host_ports = HashSet::new();
+    for i in 0..count {
+        let path = host.state_root().join(format!("containers/r{i}.json"));
+        let record: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        assert!(addresses.insert(record["bridge"]["address"].as_str().unwrap().to_string()));
+        assert!(host_ports.insert(
+            record["bridge"]["ports"][0]["host"]["start"]
+                .as_u64()
+                .unwrap()
+        ));
+    }
+    assert_eq!(host.leases("ocinet").len(), count);
+
+    // 16 containers die without poststop while 32 others are torn down and gc runs 4 times
+    // at once: gc takes exactly the dead ones, teardown the others, nothing is lost twice.
+    let mut processes = processes;
+    let dead: Vec<_> = processes.drain(..16).collect();
+    drop(dead);
+    let gcs: Vec<_> = (0..4)
+        .map(|_| {
+            let host = Arc::clone(&host);
+            std::thread::spawn(move || host.shim(&["gc"]).unwrap())
+        })
+        .collect();
+    run_all("poststop", states[16..48].to_vec());
+    let removed: usize = gcs
+        .into_iter()
+        .map(|g| g.join().unwrap().lines().count())
+        .sum();
+    assert_eq!(removed, 16, "gc must remove exactly the 16 dead containers");
+    let remaining = host.leases("ocinet");
+    assert_eq!(remaining.len(), 16, "{remaining:?}");
+    let ls: Value = serde_json::from_str(&host.shim(&["ls", "--format", "json"]).unwrap()).unwrap();
+    let live: HashSet<String> = ls
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            c["address"]
+                .as_str()
+                .unwrap()
+                .split('/')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(live, remaining.into_iter().collect::<HashSet<_>>());
+    run_all("poststop", states[48..].to_vec());
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn reload_restores_rules_after_a_flush() {
+    let host = Host::new("reload");
+    let outside = host.outside();
+    let httpd = ["httpd", "-f", "-p", "80", "-h", "/www"];
+    let a_bundle = host.bundle("bridge", "a", &[("io.ocinet.ports", "8080:80")], &httpd);
+    let a = host.run_bundle(Runtime::Runc, "a", &a_bundle).unwrap();
+    let b_bundle = host.bundle("bridge", "b", &[("io.ocinet.ports", "8081:80")], &httpd);
+    let b = host.run_bundle(Runtime::Runc, "b", &b_bundle).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let reachable = |port: u16| {
+        let out = outside.sh(&format!(
+            "timeout 3 busybox wget -qO- http://198.51.100.1:{port}/"
+        ));
+        String::from_utf8_lossy(&out.stdout).trim() == "hello from ocinet"
+    };
+    assert!(reachable(8080) && reachable(8081));
+    host.sh_ok("nft flush ruleset");
+    assert!(!reachable(8080));
+    let out = host.shim(&["reload"]).unwrap();
+    assert_eq!(
+        out.trim(),
+        "restored 2 containers: 1 masqueraded subnets, 2 port elements"
+    );
+    assert!(reachable(8080) && reachable(8081));
+    assert!(host
+        .sh_ok("nft list set inet ocinet masq_subnets")
+        .contains("172.17.0.0/16"));
+    // Reload twice changes nothing; a flush then a new container restores automatically.
+    host.shim(&["reload"]).unwrap();
+    host.sh_ok("nft flush ruleset");
+    let c = host.start(Runtime::Runc, "c", &[]);
+    assert!(reachable(8080) && reachable(8081));
+    c.delete().unwrap();
+    a.delete().unwrap();
+    b.delete().unwrap();
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn leases_of_another_boot_never_block_and_gc_reclaims_them() {
+    let host = Host::new("reboot");
+    // One usable address: the gateway takes .1, so .2 is all there is.
+    host.define_network("tiny", r#"{"subnets": [{"subnet": "10.96.0.0/30"}]}"#);
+    let root = host.state_root();
+    std::fs::create_dir_all(root.join("networks/tiny/leases")).unwrap();
+    std::fs::create_dir_all(root.join("containers")).unwrap();
+    std::fs::write(
+        root.join("networks/tiny/leases/10.96.0.2"),
+        r#"{"id":"old","boot_id":"an-earlier-boot"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("containers/old.json"),
+        r#"{"id":"old","boot_id":"an-earlier-boot","mode":"bridge:tiny","pid":1,"pid_start":1,
+            "bridge":{"network":"tiny","bridge":"oc-tiny","host_veth":"ocv000000000001",
+            "container_interface":"eth0","address":"10.96.0.2","prefix_len":30,"gateway":"10.96.0.1"}}"#,
+    )
+    .unwrap();
+    let c = host.start(
+        Runtime::Runc,
+        "new",
+        &[("io.ocinet.network", "bridge:tiny")],
+    );
+    assert_eq!(c.address().to_string(), "10.96.0.2");
+    assert_eq!(host.shim(&["gc"]).unwrap().trim(), "removed old");
+    // The lease is the new container's and stays.
+    let lease = std::fs::read_to_string(root.join("networks/tiny/leases/10.96.0.2")).unwrap();
+    assert!(lease.contains("\"new\""), "{lease}");
+    c.delete().unwrap();
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn corrupt_state_files_are_reported_and_harm_no_one_else() {
+    let host = Host::new("corrupt");
+    let root = host.state_root();
+    let first = host.start(Runtime::Runc, "first", &[]);
+    std::fs::write(root.join("containers/broken.json"), "{not json").unwrap();
+    std::fs::write(root.join("networks/ocinet/leases/172.17.0.9"), "garbage").unwrap();
+    // New containers still start, and skip the address whose lease they cannot read.
+    let second = host.start(Runtime::Runc, "second", &[]);
+    assert_ne!(second.address().to_string(), "172.17.0.9");
+    let ls = host.shim(&["ls"]);
+    let ls = ls.unwrap();
+    assert!(ls.contains("first") && ls.contains("second"), "{ls}");
+    let gc = host.shim(&["gc"]).unwrap_err();
+    assert!(
+        gc.contains("corrupt state file") && gc.contains("broken.json"),
+        "{gc}"
+    );
+    first.delete().unwrap();
+    second.delete().unwrap();
+    std::fs::remove_file(root.join("containers/broken.json")).unwrap();
+    std::fs::remove_file(root.join("networks/ocinet/leases/172.17.0.9")).unwrap();
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
