@@ -732,6 +732,41 @@ impl Container<'_> {
         v["pid"].as_i64().unwrap() as i32
     }
 
+    /// `<runtime> kill KILL`, then waits until the runtime reports it stopped: a SIGKILLed
+    /// container whose poststop has not run (it runs at delete, if at all).
+    pub fn kill9(&self) {
+        self.runtime_command()
+            .args(["kill", &self.id, "KILL"])
+            .output()
+            .unwrap();
+        for _ in 0..100 {
+            let out = self
+                .runtime_command()
+                .args(["state", &self.id])
+                .output()
+                .unwrap();
+            if String::from_utf8_lossy(&out.stdout).contains("\"stopped\"") {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("{} did not stop", self.id);
+    }
+
+    /// `<runtime> delete` (no force: for a stopped container); `Err(stderr)` when it fails.
+    pub fn delete_stopped(self) -> Result<(), String> {
+        let out = self
+            .runtime_command()
+            .args(["delete", &self.id])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
     /// `<runtime> delete -f`; `Err(stderr)` when it fails.
     pub fn delete(self) -> Result<(), String> {
         let out = self
