@@ -11,6 +11,8 @@ use crate::validate;
 
 /// Largest state document accepted; real ones are a few hundred bytes.
 const MAX_STATE_BYTES: u64 = 1 << 20;
+/// Largest config.json accepted; real ones are a few kilobytes.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
 /// The hook stages ocinet acts on. The argv stage wins over the state's `status`: crun reports
 /// `created` at createRuntime, and podman runs poststop itself with no pid.
@@ -129,10 +131,23 @@ pub struct BundleConfig {
 impl BundleConfig {
     pub fn load(bundle: &Path) -> Result<BundleConfig> {
         let path = bundle.join("config.json");
-        let spec = oci_spec::runtime::Spec::load(&path).map_err(|e| Error::Bundle {
+        let fail = |reason: String| Error::Bundle {
             path: path.clone(),
-            reason: one_line(&e.to_string()),
-        })?;
+            reason,
+        };
+        // The path comes from the state: a FIFO would hang the hook (and the runtime waiting
+        // for it), a device like /dev/zero would never end. Only a regular file of sane size.
+        let meta = std::fs::metadata(&path).map_err(|e| fail(e.to_string()))?;
+        if !meta.is_file() {
+            return Err(fail("not a regular file".to_string()));
+        }
+        if meta.len() > MAX_CONFIG_BYTES {
+            return Err(fail(format!("larger than {MAX_CONFIG_BYTES} bytes")));
+        }
+        let file = std::fs::File::open(&path).map_err(|e| fail(e.to_string()))?;
+        let spec: oci_spec::runtime::Spec =
+            serde_json::from_reader(std::io::BufReader::new(file.take(MAX_CONFIG_BYTES)))
+                .map_err(|e| fail(one_line(&e.to_string())))?;
         let network_namespace = spec
             .linux()
             .as_ref()

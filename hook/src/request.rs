@@ -13,6 +13,8 @@ pub const NETWORK_ANNOTATION: &str = "io.ocinet.network";
 pub const PORTS_ANNOTATION: &str = "io.ocinet.ports";
 pub const IP_ANNOTATION: &str = "io.ocinet.ip";
 pub const MAC_ANNOTATION: &str = "io.ocinet.mac";
+/// The longest annotation value read (a long port list is a few hundred bytes).
+const MAX_VALUE_BYTES: usize = 16 * 1024;
 
 /// Docker's network models.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +91,23 @@ pub struct NetworkRequest {
 
 impl NetworkRequest {
     pub fn from_annotations(annotations: &HashMap<String, String>) -> Result<NetworkRequest> {
+        for key in [
+            NETWORK_ANNOTATION,
+            PORTS_ANNOTATION,
+            IP_ANNOTATION,
+            MAC_ANNOTATION,
+        ] {
+            if let Some(value) = annotations.get(key).filter(|v| v.len() > MAX_VALUE_BYTES) {
+                return Err(Error::Annotation {
+                    key,
+                    value: format!("{}...", value.chars().take(32).collect::<String>()),
+                    reason: format!(
+                        "{} bytes, more than the {MAX_VALUE_BYTES} accepted",
+                        value.len()
+                    ),
+                });
+            }
+        }
         let get = |key: &str| annotations.get(key).map(String::as_str);
         let mode = NetworkMode::parse(get(NETWORK_ANNOTATION))?;
         let static_ip = get(IP_ANNOTATION).map(parse_ip).transpose()?;

@@ -26,8 +26,12 @@ pub fn prepare(ctx: &Context, path: &Path, hook: &HookCommand) -> Result<()> {
         path: path.to_path_buf(),
         reason,
     };
-    let size = fs::metadata(path).map_err(|e| fail(e.to_string()))?.len();
-    if size > MAX_CONFIG_BYTES {
+    let meta = fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+    // A FIFO or a device would hang or never end the read.
+    if !meta.is_file() {
+        return Err(fail("not a regular file".to_string()));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
         return Err(fail(format!("larger than {MAX_CONFIG_BYTES} bytes")));
     }
     let text = fs::read(path).map_err(|e| fail(e.to_string()))?;

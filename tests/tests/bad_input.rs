@@ -145,6 +145,163 @@ const CASES: &[Case] = &[
     ),
 ];
 
+/// A case whose input is built at run time: huge values, special files.
+struct Hostile {
+    name: &'static str,
+    annotations: Vec<(&'static str, String)>,
+    /// Replaces the state JSON (`{pid}` and `{bundle}` are filled in).
+    state: Option<String>,
+    /// Changes the bundle after it is written (config.json as a FIFO, ...).
+    bundle: Option<fn(&std::path::Path)>,
+    expect: &'static str,
+}
+
+fn hostile(
+    name: &'static str,
+    annotations: Vec<(&'static str, String)>,
+    expect: &'static str,
+) -> Hostile {
+    Hostile {
+        name,
+        annotations,
+        state: None,
+        bundle: None,
+        expect,
+    }
+}
+
+fn hostile_cases() -> Vec<Hostile> {
+    let state = |s: &str| Some(s.to_string());
+    vec![
+        Hostile {
+            state: Some(format!(
+                r#"{{"id":"x","pid":{{pid}},"bundle":"{{bundle}}","pad":"{}"}}"#,
+                "a".repeat(2 << 20)
+            )),
+            ..hostile("state over 1 MiB", vec![], "larger than 1048576 bytes")
+        },
+        Hostile {
+            state: state(r#"{"id":"a\nb","pid":{pid},"bundle":"{bundle}"}"#),
+            ..hostile("id with a newline", vec![], "container id")
+        },
+        Hostile {
+            state: Some(format!(
+                r#"{{"id":"{}","pid":{{pid}},"bundle":"{{bundle}}"}}"#,
+                "i".repeat(300)
+            )),
+            ..hostile(
+                "id of 300 characters",
+                vec![],
+                "container id must be 1 to 256 characters",
+            )
+        },
+        Hostile {
+            state: state(r#"{"id":".hidden","pid":{pid},"bundle":"{bundle}"}"#),
+            ..hostile("id starting with a dot", vec![], "may not start with '.'")
+        },
+        Hostile {
+            state: state(r#"{"id":"x","pid":{pid},"bundle":"relative/bundle"}"#),
+            ..hostile("relative bundle path", vec![], "is not absolute")
+        },
+        Hostile {
+            state: state(r#"{"id":"x","pid":-5,"bundle":"{bundle}"}"#),
+            ..hostile("negative pid", vec![], "setup needs the container's pid")
+        },
+        Hostile {
+            state: state(r#"{"id":"x","pid":999999999,"bundle":"{bundle}"}"#),
+            ..hostile(
+                "pid of no process",
+                vec![],
+                "cannot open the network namespace of process 999999999",
+            )
+        },
+        Hostile {
+            bundle: Some(|b| {
+                std::fs::remove_file(b.join("config.json")).unwrap();
+                nix::unistd::mkfifo(&b.join("config.json"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+            }),
+            ..hostile("config.json is a FIFO", vec![], "not a regular file")
+        },
+        Hostile {
+            bundle: Some(|b| {
+                std::fs::remove_file(b.join("config.json")).unwrap();
+                std::os::unix::fs::symlink("/dev/zero", b.join("config.json")).unwrap();
+            }),
+            ..hostile(
+                "config.json links to /dev/zero",
+                vec![],
+                "not a regular file",
+            )
+        },
+        Hostile {
+            bundle: Some(|b| std::fs::write(b.join("config.json"), "{\"ociVersion\": 1").unwrap()),
+            ..hostile(
+                "config.json is not JSON",
+                vec![],
+                "cannot load bundle config",
+            )
+        },
+        hostile(
+            "port list of 1 MiB",
+            vec![("io.ocinet.ports", "80,".repeat(350_000))],
+            "more than the 16384 accepted",
+        ),
+        hostile(
+            "nft syntax smuggled in a port spec",
+            vec![("io.ocinet.ports", "8080:80/tcp; flush ruleset".to_string())],
+            "invalid annotation io.ocinet.ports",
+        ),
+        hostile(
+            "nft syntax smuggled in a host address",
+            vec![(
+                "io.ocinet.ports",
+                "1.2.3.4 } ; flush ruleset ; {:8080:80".to_string(),
+            )],
+            "invalid annotation io.ocinet.ports",
+        ),
+        hostile(
+            "non-ASCII network name",
+            vec![("io.ocinet.network", "bridge:réseau".to_string())],
+            "network name",
+        ),
+        hostile(
+            "network name over 64 characters",
+            vec![("io.ocinet.network", format!("bridge:{}", "n".repeat(65)))],
+            "network name",
+        ),
+        hostile(
+            "multicast mac",
+            vec![("io.ocinet.mac", "01:00:5e:00:00:01".to_string())],
+            "invalid annotation io.ocinet.mac",
+        ),
+        hostile(
+            "broadcast address as static ip",
+            vec![("io.ocinet.ip", "172.17.255.255".to_string())],
+            "cannot be leased",
+        ),
+        hostile(
+            "join itself",
+            vec![("io.ocinet.network", "container:x".to_string())],
+            "cannot join its own network",
+        ),
+        hostile(
+            "host port 0",
+            vec![("io.ocinet.ports", "0:80".to_string())],
+            "port spec \"0:80\"",
+        ),
+        hostile(
+            "ranges of different lengths",
+            vec![("io.ocinet.ports", "1000-1001:2000-2005".to_string())],
+            "port spec \"1000-1001:2000-2005\"",
+        ),
+        hostile(
+            "unknown protocol",
+            vec![("io.ocinet.ports", "53:53/icmp".to_string())],
+            "port spec \"53:53/icmp\"",
+        ),
+    ]
+}
+
 #[test]
 fn bad_input_fails_with_one_line_and_leaves_nothing() {
     let host = Host::new("badinput");
@@ -174,16 +331,41 @@ fn bad_input_fails_with_one_line_and_leaves_nothing() {
     let before = host.leftovers();
     let links_before = host.sh_ok("ip -o link show | wc -l");
 
-    for case in CASES {
+    let mut all: Vec<Hostile> = CASES
+        .iter()
+        .map(|c| Hostile {
+            name: c.name,
+            annotations: c
+                .annotations
+                .iter()
+                .map(|(k, v)| (*k, v.to_string()))
+                .collect(),
+            state: c.state.map(str::to_string),
+            bundle: None,
+            expect: c.expect,
+        })
+        .collect();
+    let stages: Vec<&str> = CASES.iter().map(|c| c.stage).collect();
+    all.extend(hostile_cases());
+    assert!(all.len() >= 40, "{} cases", all.len());
+    for (n, case) in all.iter().enumerate() {
         let p = host.netns_process();
-        let bundle = host.bundle("bridge", "x", case.annotations, &[]);
-        let state = match case.state {
+        let annotations: Vec<(&str, &str)> = case
+            .annotations
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        let bundle = host.bundle("bridge", "x", &annotations, &[]);
+        if let Some(change) = case.bundle {
+            change(&bundle);
+        }
+        let state = match &case.state {
             Some(s) => s
                 .replace("{pid}", &p.pid.to_string())
                 .replace("{bundle}", &bundle.display().to_string()),
             None => state_json("x", p.pid, &bundle),
         };
-        let out = host.hook(case.stage, &state);
+        let out = host.hook(stages.get(n).copied().unwrap_or("createRuntime"), &state);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{}: succeeded", case.name);
         assert_eq!(
@@ -252,4 +434,49 @@ fn none_mode_without_its_own_namespace_is_refused() {
     let _ = sleeper.kill();
     let _ = sleeper.wait();
     assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn symlinks_in_the_state_root_are_never_followed() {
+    let host = Host::new("symlinks");
+    let root = host.state_root();
+    let victim = host.dir.join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    std::fs::create_dir_all(root.join("containers")).unwrap();
+    std::os::unix::fs::symlink(&victim, root.join("containers/s.json")).unwrap();
+    let bundle = host.bundle("bridge", "s", &[], &[]);
+    // Teardown of a record that is a link: a clear error, nothing read or removed through it.
+    let out = host.hook("poststop", &state_json("s", 0, &bundle));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("is a symlink"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    // Setup replaces the link itself with a real record; the file it pointed to is untouched.
+    let p = host.netns_process();
+    let out = host.hook("createRuntime", &state_json("s", p.pid, &bundle));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert!(std::fs::symlink_metadata(root.join("containers/s.json"))
+        .unwrap()
+        .is_file());
+    assert!(host
+        .hook("poststop", &state_json("s", 0, &bundle))
+        .status
+        .success());
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+
+    // A state-root directory replaced by a link: refused, nothing written where it points.
+    let elsewhere = host.dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::remove_dir_all(root.join("containers")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, root.join("containers")).unwrap();
+    let out = host.hook("createRuntime", &state_json("s", p.pid, &bundle));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("symlinks are not followed"), "{stderr}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 }
