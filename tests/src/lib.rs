@@ -780,6 +780,25 @@ impl Container<'_> {
     }
 }
 
+/// Podman's default ulimits exceed this sandbox's: every podman run here lowers them.
+pub const PODMAN_LIMITS: &[&str] = &[
+    "--ulimit",
+    "nofile=1024:1024",
+    "--ulimit",
+    "nproc=1024:1024",
+];
+
+/// Asserts that a command succeeded (showing its stderr if not); returns its stdout.
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A state JSON as a runtime passes it on the hook's stdin.
 pub fn state_json(id: &str, pid: i32, bundle: &Path) -> String {
     json!({"ociVersion": "1.0.2", "id": id, "status": "creating", "pid": pid, "bundle": bundle})

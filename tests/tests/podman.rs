@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use ocinet_tests::{binary, workspace, Host};
+use ocinet_tests::{binary, ok, workspace, Host, PODMAN_LIMITS};
 
 const HTTPD: &[&str] = &["httpd", "-f", "-p", "80", "-h", "/www"];
 
@@ -28,11 +28,7 @@ fn install(host: &Host, prefix: &Path) {
         .env("OCINET_BIN_DIR", bin_dir)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&out);
 }
 
 fn uninstall(prefix: &Path) {
@@ -45,21 +41,21 @@ fn uninstall(prefix: &Path) {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&out);
+}
+
+/// `podman run --rm --network none` (lowered limits) of the busybox rootfs; its stdout.
+fn podman_run_rm(host: &Host, global: &[&OsStr], options: &[&str], args: &[&str]) -> String {
+    let mut all = vec!["run", "--rm", "--network", "none"];
+    all.extend(PODMAN_LIMITS);
+    all.extend(options);
+    all.extend(["--rootfs", rootfs_str()]);
+    all.extend(args);
+    ok(&host.podman(global).args(&all).output().unwrap())
 }
 
 fn podman_ok(host: &Host, global: &[&OsStr], args: &[&str]) -> String {
-    let out = host.podman(global).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "podman {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    ok(&host.podman(global).args(args).output().unwrap())
 }
 
 #[test]
@@ -94,23 +90,7 @@ fn hooks_d_bridge_with_published_port() {
     );
     assert!(host.shim(&["ls"]).unwrap().contains(&id));
     // A container without ocinet's annotation is left to podman.
-    podman_ok(
-        &host,
-        &global,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=1024:1024",
-            "--rootfs",
-            rootfs_str(),
-            "true",
-        ],
-    );
+    podman_run_rm(&host, &global, &[], &["true"]);
     podman_ok(&host, &global, &["rm", "-f", "-t", "0", "web"]);
     assert_eq!(host.leftovers(), Vec::<String>::new());
     let logs = host.shim(&["logs"]).unwrap();
@@ -159,22 +139,11 @@ fn shim_as_podman_runtime_gives_host_and_container_modes() {
     );
     // B joins A by its short id, as `podman ps` shows it.
     let join = format!("io.ocinet.network=container:{}", &a[..12]);
-    let out = podman_ok(
+    let out = podman_run_rm(
         &host,
         &global,
+        &["--annotation", &join],
         &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=1024:1024",
-            "--annotation",
-            &join,
-            "--rootfs",
-            rootfs_str(),
             "sh",
             "-c",
             "ip -4 -o addr show eth0; timeout 5 wget -qO- http://127.0.0.1/",

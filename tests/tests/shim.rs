@@ -156,31 +156,13 @@ fn setup_only_bundle(host: &Host, id: &str, annotations: &[(&str, &str)]) -> std
     bundle
 }
 
-fn kill9(host: &Host, id: &str) {
-    host.runtime_command(Runtime::Runc)
-        .args(["kill", id, "KILL"])
-        .status()
-        .unwrap();
-    for _ in 0..50 {
-        let out = host
-            .runtime_command(Runtime::Runc)
-            .args(["state", id])
-            .output()
-            .unwrap();
-        if String::from_utf8_lossy(&out.stdout).contains("\"stopped\"") {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{id} did not stop");
-}
-
 #[test]
 fn shim_delete_cleans_what_poststop_did_not() {
     let host = Host::new("shim-delete");
     let bundle = setup_only_bundle(&host, "k9", &[("io.ocinet.ports", "8080:80")]);
-    host.run_bundle(Runtime::Runc, "k9", &bundle).unwrap();
-    kill9(&host, "k9");
+    host.run_bundle(Runtime::Runc, "k9", &bundle)
+        .unwrap()
+        .kill9();
     assert!(!host.leftovers().is_empty());
     // The shim deletes through runc (same runtime root), then tears down from the record.
     let out = host
@@ -192,11 +174,7 @@ fn shim_delete_cleans_what_poststop_did_not() {
         .args(["delete", "k9"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ocinet_tests::ok(&out);
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }
 
@@ -205,8 +183,9 @@ fn gc_reclaims_dead_containers_and_other_boots() {
     let host = Host::new("shim-gc");
     let live = host.start(Runtime::Runc, "live", &[("io.ocinet.ports", "8081:80")]);
     let bundle = setup_only_bundle(&host, "dead", &[("io.ocinet.ports", "8080:80")]);
-    host.run_bundle(Runtime::Runc, "dead", &bundle).unwrap();
-    kill9(&host, "dead");
+    host.run_bundle(Runtime::Runc, "dead", &bundle)
+        .unwrap()
+        .kill9();
     host.runtime_command(Runtime::Runc)
         .args(["delete", "dead"])
         .status()
