@@ -55,8 +55,13 @@ pub fn count_files(dir: &Path, keep: &dyn Fn(&str) -> bool) -> usize {
 }
 
 /// iptables rules that name one of the containers: a `/32` address of `subnet` (other than the
-/// gateway) or a host port in `ports`.
-pub fn iptables_container_rules(subnet_prefix: &str, ports: (u16, u16)) -> Result<usize> {
+/// gateway), a host port in `ports`, or (CNI's per-container masquerade chains, which name
+/// only the subnet) `marker` in a comment.
+pub fn iptables_container_rules(
+    subnet_prefix: &str,
+    ports: (u16, u16),
+    marker: Option<&str>,
+) -> Result<usize> {
     let save = exec::output("iptables-save", &mut Command::new("iptables-save"))?;
     Ok(save
         .lines()
@@ -72,7 +77,7 @@ pub fn iptables_container_rules(subnet_prefix: &str, ports: (u16, u16)) -> Resul
                 .split_whitespace()
                 .filter_map(|w| w.parse::<u16>().ok())
                 .any(|p| (ports.0..=ports.1).contains(&p));
-            names_address || names_port
+            names_address || names_port || marker.is_some_and(|m| l.contains(m))
         })
         .count())
 }
