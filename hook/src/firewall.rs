@@ -72,28 +72,32 @@ impl Firewall {
     /// Traffic from `subnet` to anywhere but our masqueraded subnets leaves with the host's
     /// address.
     pub fn ensure_masquerade(&self, subnet: Ipv4Net) -> Result<()> {
-        self.run_with_table(&format!(
-            "add element {TABLE} masq_subnets {{ {subnet} }}\n"
-        ))
+        self.setup(Some(subnet), &[])
+    }
+
+    /// What a container's setup needs, in one batch (one ruleset fetch, one commit): the
+    /// masquerade of its subnet (`None`: not masqueraded) and its DNAT elements, all or none.
+    pub fn setup(&self, masquerade: Option<Ipv4Net>, elements: &[DnatElement]) -> Result<()> {
+        let mut batch: String = masquerade
+            .map(|subnet| format!("add element {TABLE} masq_subnets {{ {subnet} }}\n"))
+            .unwrap_or_default();
+        batch.extend(elements.iter().map(|e| {
+            format!(
+                "add element {TABLE} {} {{ {} : {} }}\n",
+                e.map, e.key, e.value
+            )
+        }));
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.run_with_table(&batch)
     }
 }
 
 impl Firewall {
     /// Adds the DNAT elements, all or none (one batch).
     pub fn publish(&self, elements: &[DnatElement]) -> Result<()> {
-        if elements.is_empty() {
-            return Ok(());
-        }
-        let batch: String = elements
-            .iter()
-            .map(|e| {
-                format!(
-                    "add element {TABLE} {} {{ {} : {} }}\n",
-                    e.map, e.key, e.value
-                )
-            })
-            .collect();
-        self.run_with_table(&batch)
+        self.setup(None, elements)
     }
 
     /// Removes the DNAT elements; ones already gone are fine (teardown is idempotent).

@@ -107,14 +107,15 @@ pub fn setup(
         .await
     })?;
     enable_ip_forward()?;
-    let firewall = Firewall::new()?;
-    if network.masquerade {
-        firewall.ensure_masquerade(network.subnet)?;
-    }
     if !attachment.ports.is_empty() {
         // 127.0.0.1:<port> from the host is DNATed out of the bridge: allow loopback sources there.
         enable_route_localnet(&network.bridge)?;
-        firewall.publish(&publish::dnat_elements(&attachment.ports, address))?;
+    }
+    // Masquerade and DNAT elements in one nftables batch.
+    let masquerade = network.masquerade.then_some(network.subnet);
+    let elements = publish::dnat_elements(&attachment.ports, address);
+    if masquerade.is_some() || !elements.is_empty() {
+        Firewall::new()?.setup(masquerade, &elements)?;
     }
     Ok(())
 }
