@@ -17,6 +17,9 @@ fi
 cd "$here"
 [ -x bundles/rootfs/bin/busybox ] || bash bundles/build-rootfs.sh >/dev/null
 cargo build --release -q -p ocinet-hook -p ocinet-bench
+# The bench refuses to run in this (the real host's) network namespace.
+OCINET_BENCH_OUTER_NETNS=$(stat -L -c %i /proc/self/ns/net)
+export OCINET_BENCH_OUTER_NETNS
 exec unshare --net --mount --propagation private \
   target/release/ocinet-bench --n "$n" --hook target/release/ocinet-hook \
   --sample-config bundles/bridge/config.json --rootfs "$here/bundles/rootfs" \

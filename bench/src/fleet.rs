@@ -59,11 +59,19 @@ pub fn spawn(n: usize) -> Result<Vec<Container>> {
     Ok(all)
 }
 
-/// The bench refuses to run in its caller's network namespace (`run.sh` execs it through
-/// `unshare --net`, so the caller is outside).
+/// The bench refuses to run in its caller's network namespace: `run.sh` records that one's
+/// inode in `OCINET_BENCH_OUTER_NETNS` and execs the bench through `unshare --net`.
 pub fn check_private_host() -> Result<()> {
-    let parent = std::os::unix::process::parent_id();
-    if netns_inode("/proc/self/ns/net")? == netns_inode(&format!("/proc/{parent}/ns/net"))? {
+    let outer = match std::env::var("OCINET_BENCH_OUTER_NETNS") {
+        Ok(v) => v
+            .parse::<u64>()
+            .map_err(|e| format!("OCINET_BENCH_OUTER_NETNS={v}: {e}"))?,
+        Err(_) => netns_inode(&format!(
+            "/proc/{}/ns/net",
+            std::os::unix::process::parent_id()
+        ))?,
+    };
+    if netns_inode("/proc/self/ns/net")? == outer {
         return Err(
             "refusing to run in the host's network namespace: use bench/run.sh (unshare --net --mount)"
                 .to_string(),
