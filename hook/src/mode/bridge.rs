@@ -90,12 +90,16 @@ pub fn setup(
             netns: &ns,
             mac: request.mac,
         };
-        link::create_veth(host, &attachment.host_veth, bridge, network.mtu, &peer).await?;
-        if !attachment.ports.is_empty() {
+        let index =
+            link::create_veth(host, &attachment.host_veth, bridge, network.mtu, &peer).await?;
+        let hairpin = async {
+            if attachment.ports.is_empty() {
+                return Ok(());
+            }
             // Hairpin: a container may reach its own published port through the host.
-            link::set_hairpin(host, &attachment.host_veth).await?;
-        }
-        link::configure_container(
+            link::set_hairpin(host, index, &attachment.host_veth).await
+        };
+        let container = link::configure_container(
             &inside,
             Some((
                 CONTAINER_INTERFACE,
@@ -103,8 +107,9 @@ pub fn setup(
                 network.prefix_len(),
                 network.gateway,
             )),
-        )
-        .await
+        );
+        // Host and container sockets: both at once.
+        futures_util::try_join!(hairpin, container).map(|_| ())
     })?;
     enable_ip_forward()?;
     if !attachment.ports.is_empty() {
