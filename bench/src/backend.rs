@@ -29,11 +29,28 @@ pub struct Leaks {
     pub leases: Option<usize>,
 }
 
-/// Host-side interfaces enslaved to `bridge`.
-pub fn bridge_ports(bridge: &str) -> usize {
-    std::fs::read_dir(format!("/sys/class/net/{bridge}/brif"))
-        .map(|d| d.count())
-        .unwrap_or(0)
+/// Host-side interfaces enslaved to `bridge` (asked over netlink with `ip`: the bench's /sys
+/// still shows the real host's interfaces); 0 when the bridge does not exist.
+pub fn bridge_ports(bridge: &str) -> Result<usize> {
+    if !link_exists(bridge)? {
+        return Ok(0);
+    }
+    let out = exec::output(
+        "ip link show master",
+        Command::new("ip").args(["-o", "link", "show", "master", bridge]),
+    )?;
+    Ok(out.lines().filter(|l| !l.trim().is_empty()).count())
+}
+
+fn link_exists(name: &str) -> Result<bool> {
+    let out = exec::output(
+        "ip link show",
+        Command::new("ip").args(["-o", "link", "show"]),
+    )?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.split(':').nth(1))
+        .any(|n| n.trim().split('@').next() == Some(name)))
 }
 
 /// Regular files under `dir` (recursively) whose name passes `keep`.

@@ -102,7 +102,7 @@ impl Backend for Cni {
     fn leaks(&self) -> Result<Leaks> {
         let last = PORT_BASE + self.n as u16;
         Ok(Leaks {
-            links: bridge_ports(BRIDGE),
+            links: bridge_ports(BRIDGE)?,
             rules: iptables_container_rules("10.91.", (PORT_BASE, last), Some("id: \\\"cni"))?,
             leases: Some(count_files(&self.data_dir.join(NAME), &|n| {
                 n != "lock" && !n.starts_with("last_reserved_ip")

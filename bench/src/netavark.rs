@@ -81,7 +81,7 @@ impl Backend for Netavark {
     fn leaks(&self) -> Result<Leaks> {
         let last = PORT_BASE + self.n as u16;
         Ok(Leaks {
-            links: bridge_ports(BRIDGE),
+            links: bridge_ports(BRIDGE)?,
             rules: iptables_container_rules("10.92.", (PORT_BASE, last), None)?,
             leases: None,
         })

@@ -123,7 +123,7 @@ impl Backend for Ocinet {
         ) + count_files(&self.root.join("containers"), &|_| true)
             + count_files(&self.root.join("ports"), &|n| n != "lock");
         Ok(Leaks {
-            links: bridge_ports(BRIDGE),
+            links: bridge_ports(BRIDGE)?,
             rules: dnat_elements()?,
             leases: Some(leases),
         })
