@@ -9,11 +9,9 @@ pub const SETUP_POINTS: &[&str] = &[
     "setup:claims",
     "setup:bridge",
     "setup:veth",
-    "setup:hairpin",
     "setup:container-address",
     "setup:forwarding",
-    "setup:masquerade",
-    "setup:publish",
+    "setup:firewall",
     "setup:netns-name",
 ];
 

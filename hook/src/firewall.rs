@@ -63,20 +63,6 @@ impl Firewall {
         self.created.get()
     }
 
-    /// Adds masquerade subnets and DNAT elements (already present ones are fine), creating the
-    /// table if it is missing: how `reload` puts back what a flush removed.
-    pub fn restore(&self, subnets: &[Ipv4Net], elements: &[DnatElement]) -> Result<()> {
-        let mut batch: String = subnets
-            .iter()
-            .map(|s| format!("add element {TABLE} masq_subnets {{ {s} }}\n"))
-            .collect();
-        batch.extend(elements.iter().map(add_element));
-        if batch.is_empty() {
-            return Ok(());
-        }
-        self.run_with_table(&batch)
-    }
-
     /// Runs `batch`, creating the table first if it is missing.
     fn run_with_table(&self, batch: &str) -> Result<()> {
         match self.nft.run(batch) {
@@ -99,20 +85,34 @@ impl Firewall {
     /// Traffic from `subnet` to anywhere but our masqueraded subnets leaves with the host's
     /// address.
     pub fn ensure_masquerade(&self, subnet: Ipv4Net) -> Result<()> {
-        self.run_with_table(&format!(
-            "add element {TABLE} masq_subnets {{ {subnet} }}\n"
-        ))
+        self.setup(Some(subnet), &[])
+    }
+
+    /// What a container's setup needs, in one batch (one ruleset fetch, one commit): the
+    /// masquerade of its subnet (`None`: not masqueraded) and its DNAT elements, all or none.
+    pub fn setup(&self, masquerade: Option<Ipv4Net>, elements: &[DnatElement]) -> Result<()> {
+        self.add(masquerade.as_slice(), elements)
+    }
+
+    /// Adds masquerade subnets and DNAT elements (already present ones are fine), creating the
+    /// table if it is missing: also how `reload` puts back what a flush removed.
+    pub fn add(&self, subnets: &[Ipv4Net], elements: &[DnatElement]) -> Result<()> {
+        let mut batch: String = subnets
+            .iter()
+            .map(|s| format!("add element {TABLE} masq_subnets {{ {s} }}\n"))
+            .collect();
+        batch.extend(elements.iter().map(add_element));
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.run_with_table(&batch)
     }
 }
 
 impl Firewall {
     /// Adds the DNAT elements, all or none (one batch).
     pub fn publish(&self, elements: &[DnatElement]) -> Result<()> {
-        if elements.is_empty() {
-            return Ok(());
-        }
-        let batch: String = elements.iter().map(add_element).collect();
-        self.run_with_table(&batch)
+        self.setup(None, elements)
     }
 
     /// Removes the DNAT elements; ones already gone are fine (teardown is idempotent).

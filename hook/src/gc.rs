@@ -1,6 +1,10 @@
 //! Garbage collection: tears down what belongs to containers that are gone (killed without
 //! poststop, deleted by a runtime that skipped it, or from an earlier boot). Safe at any time:
-//! an id being set up or torn down holds its lock and is skipped.
+//! an id being set up or torn down holds its lock; gc waits for it (a few milliseconds), and
+//! skips it only if it stays held (a hook that hangs).
+
+use std::fs::File;
+use std::time::{Duration, Instant};
 
 use crate::engine::{teardown_record, Context};
 use crate::error::{Error, Result};
@@ -10,16 +14,33 @@ use crate::error::{Error, Result};
 pub struct Collected {
     /// Ids whose records were stale and are now torn down.
     pub removed: Vec<String>,
-    /// Ids skipped because a setup or teardown holds them right now.
+    /// Ids skipped because a setup or teardown held them for longer than gc waits.
     pub busy: Vec<String>,
     /// Problems that stopped one id's collection (the others went on), one line each.
     pub errors: Vec<String>,
 }
 
+/// How long gc waits for an id's lock. Locks are striped, so an unrelated container's setup
+/// may hold it: waiting (not skipping at once) is what makes one gc run complete.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+fn lock_within(ctx: &Context, id: &str, wait: Duration) -> Result<Option<File>> {
+    let deadline = Instant::now() + wait;
+    loop {
+        if let Some(held) = ctx.records.try_lock(id)? {
+            return Ok(Some(held));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 pub fn collect(ctx: &Context) -> Result<Collected> {
     let mut out = Collected::default();
     for id in ctx.records.ids()? {
-        let Some(_held) = ctx.records.try_lock(&id)? else {
+        let Some(_held) = lock_within(ctx, &id, LOCK_WAIT)? else {
             out.busy.push(id);
             continue;
         };

@@ -1,11 +1,15 @@
 //! rtnetlink: bridges, veth pairs, addresses and routes. One current-thread tokio runtime; a
 //! netlink socket belongs to the namespace it was opened in, so the container's socket is
 //! opened while this thread is briefly inside the container's namespace.
+//!
+//! Requests that do not need each other's answers are pipelined: joined futures queue their
+//! messages in order on one socket, the kernel handles them in that order, and the answers
+//! come back together (one round trip instead of one each).
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 
-use futures_util::TryStreamExt;
+use futures_util::{try_join, TryStreamExt};
 use ipnet::Ipv4Net;
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
@@ -106,23 +110,26 @@ pub async fn ensure_bridge(
                 .ok_or_else(|| Error::Netlink(format!("bridge {name} vanished after creation")))?
         }
     };
-    match handle
-        .address()
-        .add(index, IpAddr::V4(gateway), prefix)
-        .execute()
-        .await
-    {
-        Ok(()) => {}
-        Err(e) if errno(&e) == Some(EEXIST) => {}
-        Err(e) => {
-            return Err(nl_err(format!(
+    let address = async {
+        match handle
+            .address()
+            .add(index, IpAddr::V4(gateway), prefix)
+            .execute()
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if errno(&e) == Some(EEXIST) => Ok(()),
+            Err(e) => Err(nl_err(format!(
                 "cannot add {gateway}/{prefix} to bridge {name}"
-            ))(e))
+            ))(e)),
         }
-    }
-    set_up(handle, index)
-        .await
-        .map_err(|e| Error::Netlink(format!("bridge {name}: {e}")))?;
+    };
+    let up = async {
+        set_up(handle, index)
+            .await
+            .map_err(|e| Error::Netlink(format!("bridge {name}: {e}")))
+    };
+    try_join!(address, up)?;
     Ok(index)
 }
 
@@ -143,14 +150,14 @@ pub struct VethPeer<'a> {
 }
 
 /// Creates `host_name` on the bridge, up, with its peer created straight in the container's
-/// namespace (no rename, no move afterwards).
+/// namespace (no rename, no move afterwards); returns the host end's index.
 pub async fn create_veth(
     handle: &Handle,
     host_name: &str,
     bridge: u32,
     mtu: u32,
     peer: &VethPeer<'_>,
-) -> Result<()> {
+) -> Result<u32> {
     let mut peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
         .name(peer.name.to_string())
         .mtu(mtu)
@@ -165,19 +172,22 @@ pub async fn create_veth(
         .up()
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())))
         .build();
-    handle
-        .link()
-        .add(msg)
-        .execute()
-        .await
-        .map_err(nl_err(format!("cannot create veth {host_name}")))
+    let create = async {
+        handle
+            .link()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(nl_err(format!("cannot create veth {host_name}")))
+    };
+    // The lookup is queued behind the creation, so it sees the new link.
+    let (_, index) = try_join!(create, link_index(handle, host_name))?;
+    index.ok_or_else(|| Error::Netlink(format!("{host_name} vanished after creation")))
 }
 
-/// Turns on hairpin mode on a bridge port, so traffic can leave and re-enter through it.
-pub async fn set_hairpin(handle: &Handle, port: &str) -> Result<()> {
-    let index = link_index(handle, port)
-        .await?
-        .ok_or_else(|| Error::Netlink(format!("{port} vanished")))?;
+/// Turns on hairpin mode on bridge port `index` (named `port`), so traffic can leave and
+/// re-enter through it.
+pub async fn set_hairpin(handle: &Handle, index: u32, port: &str) -> Result<()> {
     handle
         .link()
         .set_port(LinkBridgePort::new(index).hairpin(true).build())
@@ -192,35 +202,46 @@ pub async fn configure_container(
     handle: &Handle,
     iface: Option<(&str, Ipv4Addr, u8, Ipv4Addr)>,
 ) -> Result<()> {
-    let lo = link_index(handle, "lo")
-        .await?
-        .ok_or_else(|| Error::Netlink("the container has no lo".to_string()))?;
-    set_up(handle, lo).await?;
     let Some((ifname, address, prefix, gateway)) = iface else {
-        return Ok(());
+        let lo = link_index(handle, "lo")
+            .await?
+            .ok_or_else(|| Error::Netlink("the container has no lo".to_string()))?;
+        return set_up(handle, lo).await;
     };
-    let index = link_index(handle, ifname)
-        .await?
-        .ok_or_else(|| Error::Netlink(format!("{ifname} did not appear in the container")))?;
-    handle
-        .address()
-        .add(index, IpAddr::V4(address), prefix)
-        .execute()
-        .await
-        .map_err(nl_err(format!("cannot add {address}/{prefix} to {ifname}")))?;
-    set_up(handle, index).await?;
+    let (lo, index) = try_join!(link_index(handle, "lo"), link_index(handle, ifname))?;
+    let lo = lo.ok_or_else(|| Error::Netlink("the container has no lo".to_string()))?;
+    let index =
+        index.ok_or_else(|| Error::Netlink(format!("{ifname} did not appear in the container")))?;
+    // Queued in this order: the route needs the address and the link up before it.
+    let add_address = async {
+        handle
+            .address()
+            .add(index, IpAddr::V4(address), prefix)
+            .execute()
+            .await
+            .map_err(nl_err(format!("cannot add {address}/{prefix} to {ifname}")))
+    };
     let route = RouteMessageBuilder::<Ipv4Addr>::new()
         .gateway(gateway)
         .output_interface(index)
         .build();
-    handle
-        .route()
-        .add(route)
-        .execute()
-        .await
-        .map_err(nl_err(format!(
-            "cannot add the default route via {gateway}"
-        )))
+    let add_route = async {
+        handle
+            .route()
+            .add(route)
+            .execute()
+            .await
+            .map_err(nl_err(format!(
+                "cannot add the default route via {gateway}"
+            )))
+    };
+    try_join!(
+        set_up(handle, lo),
+        add_address,
+        set_up(handle, index),
+        add_route
+    )?;
+    Ok(())
 }
 
 /// Deletes a link by name; a missing one is fine (teardown is idempotent).

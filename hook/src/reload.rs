@@ -46,7 +46,7 @@ pub fn restore(ctx: &Context) -> Result<Restored> {
         }
         elements.extend(publish::dnat_elements(&bridge.ports, bridge.address));
     }
-    Firewall::new()?.restore(&subnets, &elements)?;
+    Firewall::new()?.add(&subnets, &elements)?;
     Ok(Restored {
         containers,
         subnets: subnets.len(),

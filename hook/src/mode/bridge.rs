@@ -96,14 +96,17 @@ pub fn setup(
             netns: &ns,
             mac: request.mac,
         };
-        link::create_veth(host, &attachment.host_veth, bridge, network.mtu, &peer).await?;
+        let index =
+            link::create_veth(host, &attachment.host_veth, bridge, network.mtu, &peer).await?;
         fault::point("setup:veth");
-        if !attachment.ports.is_empty() {
+        let hairpin = async {
+            if attachment.ports.is_empty() {
+                return Ok(());
+            }
             // Hairpin: a container may reach its own published port through the host.
-            link::set_hairpin(host, &attachment.host_veth).await?;
-        }
-        fault::point("setup:hairpin");
-        link::configure_container(
+            link::set_hairpin(host, index, &attachment.host_veth).await
+        };
+        let container = link::configure_container(
             &inside,
             Some((
                 CONTAINER_INTERFACE,
@@ -111,23 +114,23 @@ pub fn setup(
                 network.prefix_len(),
                 network.gateway,
             )),
-        )
-        .await
+        );
+        // Host and container sockets: both at once.
+        futures_util::try_join!(hairpin, container).map(|_| ())
     })?;
     fault::point("setup:container-address");
     enable_ip_forward()?;
     fault::point("setup:forwarding");
-    let firewall = Firewall::new()?;
-    if network.masquerade {
-        firewall.ensure_masquerade(network.subnet)?;
-    }
-    fault::point("setup:masquerade");
     if !attachment.ports.is_empty() {
         // 127.0.0.1:<port> from the host is DNATed out of the bridge: allow loopback sources there.
         enable_route_localnet(&network.bridge)?;
-        firewall.publish(&publish::dnat_elements(&attachment.ports, address))?;
     }
-    fault::point("setup:publish");
+    // Masquerade and DNAT elements in one nftables batch.
+    let masquerade = network.masquerade.then_some(network.subnet);
+    let elements = publish::dnat_elements(&attachment.ports, address);
+    let firewall = Firewall::new()?;
+    firewall.setup(masquerade, &elements)?;
+    fault::point("setup:firewall");
     if firewall.table_was_created() {
         // The table was gone (`nft flush ruleset`): every live container's rules went with it.
         reload::restore(ctx)?;

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The benchmark, one command (root; Debian 12):
+#   bench/run.sh [N]            N containers per backend (default 100)
+# Installs the anchors (CNI plugins, netavark, iptables, runc, busybox-static) unless
+# SKIP_INSTALL=1, builds release, then runs ocinet-bench inside a private network and mount
+# namespace: nothing on the real host's network is touched. Writes bench/results.json and
+# bench/results.md (the table for bench/README.md).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+n=${1:-100}
+if [ "${SKIP_INSTALL:-0}" != 1 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends containernetworking-plugins netavark iptables \
+    runc busybox-static libnftables-dev nftables iproute2 util-linux gcc
+fi
+cd "$here"
+[ -x bundles/rootfs/bin/busybox ] || bash bundles/build-rootfs.sh >/dev/null
+cargo build --release -q -p ocinet-hook -p ocinet-bench
+# The bench refuses to run in this (the real host's) network namespace.
+OCINET_BENCH_OUTER_NETNS=$(stat -L -c %i /proc/self/ns/net)
+export OCINET_BENCH_OUTER_NETNS
+# The hook names each container's namespace in /run/netns: a tmpfs of this mount namespace.
+exec unshare --net --mount --propagation private \
+  sh -c 'mkdir -p /run/netns && mount -t tmpfs ocinet-bench /run/netns && exec "$@"' sh \
+  target/release/ocinet-bench --n "$n" --hook target/release/ocinet-hook \
+  --sample-config bundles/bridge/config.json --rootfs "$here/bundles/rootfs" \
+  --out bench/results.json --table bench/results.md "${@:2}"

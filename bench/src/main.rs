@@ -1,0 +1,210 @@
+//! `ocinet-bench`: sets up and tears down N containers (each a process in its own netns, one
+//! published TCP port each) with ocinet, the CNI chain and netavark, interleaved round by
+//! round, inside a private "host" network namespace; then ocinet-only end-to-end numbers.
+//! Run it through `bench/run.sh`.
+
+mod backend;
+mod cni;
+mod e2e;
+mod exec;
+mod fleet;
+mod netavark;
+mod ocinet;
+mod report;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use backend::Backend;
+use exec::Result;
+use report::{BackendReport, Report};
+
+const USAGE: &str = "ocinet-bench --hook PATH [--n N] [--out FILE.json] [--table FILE.md] \
+[--sample-config bundles/bridge/config.json --rootfs bundles/rootfs] [--runc-reps R] [--range-reps R]";
+
+struct Args {
+    n: usize,
+    hook: PathBuf,
+    out: Option<PathBuf>,
+    table: Option<PathBuf>,
+    sample_config: Option<PathBuf>,
+    rootfs: Option<PathBuf>,
+    runc_reps: usize,
+    range_reps: usize,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut a = Args {
+        n: 100,
+        hook: PathBuf::new(),
+        out: None,
+        table: None,
+        sample_config: None,
+        rootfs: None,
+        runc_reps: 20,
+        range_reps: 5,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value; {USAGE}"));
+        let number = |v: String| v.parse::<usize>().map_err(|e| format!("{flag} {v}: {e}"));
+        match flag.as_str() {
+            "--n" => a.n = number(value()?)?,
+            "--hook" => a.hook = value()?.into(),
+            "--out" => a.out = Some(value()?.into()),
+            "--table" => a.table = Some(value()?.into()),
+            "--sample-config" => a.sample_config = Some(value()?.into()),
+            "--rootfs" => a.rootfs = Some(value()?.into()),
+            "--runc-reps" => a.runc_reps = number(value()?)?,
+            "--range-reps" => a.range_reps = number(value()?)?,
+            _ => return Err(format!("unknown argument {flag}; {USAGE}")),
+        }
+    }
+    if a.hook.as_os_str().is_empty() {
+        return Err(format!("--hook is required; {USAGE}"));
+    }
+    if !(1..=9000).contains(&a.n) {
+        return Err("--n must be 1..=9000 (host ports are 10001+i, 20001+i, 30001+i)".to_string());
+    }
+    a.hook = std::fs::canonicalize(&a.hook).map_err(|e| format!("hook {:?}: {e}", a.hook))?;
+    Ok(a)
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ocinet-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn prepare_host() -> Result<()> {
+    fleet::check_private_host()?;
+    exec::output(
+        "ip link set lo up",
+        Command::new("ip").args(["link", "set", "lo", "up"]),
+    )?;
+    std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
+        .map_err(|e| format!("cannot enable forwarding: {e}"))
+}
+
+fn machine() -> String {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let os = std::fs::read_to_string("/etc/os-release")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("PRETTY_NAME=")
+                .map(|v| v.trim_matches('"').to_string())
+        })
+        .unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{os}, kernel {}, {cores} cores ({cpu})", kernel.trim())
+}
+
+fn run() -> Result<()> {
+    let args = parse_args()?;
+    prepare_host()?;
+    let work = std::env::temp_dir().join(format!("ocinet-bench.{}", std::process::id()));
+    std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {work:?}: {e}"))?;
+    let result = bench(&args, &work);
+    let _ = std::fs::remove_dir_all(&work);
+    let report = result?;
+    let table = report.table();
+    println!("{table}");
+    if let Some(path) = &args.table {
+        std::fs::write(path, &table).map_err(|e| format!("cannot write {path:?}: {e}"))?;
+    }
+    if let Some(path) = &args.out {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, json + "\n").map_err(|e| format!("cannot write {path:?}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
+    let n = args.n;
+    let mut oc = ocinet::Ocinet::new(&args.hook, work)?;
+    let mut cni = cni::Cni::new(work, n);
+    let mut nv = netavark::Netavark::new(work, n)?;
+
+    eprintln!("ocinet-bench: starting {} container processes", 3 * n);
+    let containers = fleet::spawn(3 * n)?;
+    let mut setup: [Vec<Duration>; 3] = Default::default();
+    let mut teardown: [Vec<Duration>; 3] = Default::default();
+    {
+        let backends: [&mut dyn Backend; 3] = [&mut oc, &mut cni, &mut nv];
+        for i in 0..n {
+            // Round i: each backend wires its container i; who goes first rotates.
+            for k in 0..3 {
+                let b = (i + k) % 3;
+                let c = &containers[3 * i + b];
+                setup[b].push(backends[b].setup(i, c)?);
+            }
+            progress("setup", i, n);
+        }
+        for i in 0..n {
+            for k in 0..3 {
+                let b = (i + k) % 3;
+                let c = &containers[3 * i + b];
+                teardown[b].push(backends[b].teardown(i, c)?);
+            }
+            progress("teardown", i, n);
+        }
+    }
+    // Checked while the containers live: their netns going away would delete leaked veths.
+    let all: [&dyn Backend; 3] = [&oc, &cni, &nv];
+    let mut backends = Vec::new();
+    for (b, backend) in all.iter().enumerate() {
+        backends.push(BackendReport::new(
+            backend.name(),
+            &setup[b],
+            &teardown[b],
+            backend.leaks()?,
+        ));
+    }
+    drop(containers);
+
+    let end_to_end = match (&args.sample_config, &args.rootfs) {
+        (Some(sample_config), Some(rootfs)) => {
+            eprintln!("ocinet-bench: runc end-to-end and the 1,000-port range");
+            let inputs = e2e::Inputs {
+                sample_config,
+                rootfs,
+                work,
+                runc_reps: args.runc_reps,
+                range_reps: args.range_reps,
+            };
+            Some(e2e::run(&inputs, &mut oc)?)
+        }
+        _ => None,
+    };
+    let p50 = |b: usize| backends[b].setup.p50_ms;
+    Ok(Report {
+        machine: machine(),
+        containers: n,
+        cni_over_ocinet: p50(1) / p50(0),
+        netavark_over_ocinet: p50(2) / p50(0),
+        backends,
+        end_to_end,
+        hook_peak_rss_kib: oc.max_rss_kib,
+    })
+}
+
+fn progress(what: &str, i: usize, n: usize) {
+    let step = n.div_ceil(10);
+    if (i + 1).is_multiple_of(step) || i + 1 == n {
+        eprintln!("ocinet-bench: {what} {}/{n}", i + 1);
+    }
+}

@@ -1,0 +1,138 @@
+//! Percentiles, the table (Markdown, pasted into bench/README.md) and the JSON report.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::backend::Leaks;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub n: usize,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Stats {
+    pub fn of(samples: &[Duration]) -> Stats {
+        let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            if ms.is_empty() {
+                f64::NAN
+            } else {
+                ms[((ms.len() as f64 * q) as usize).min(ms.len() - 1)]
+            }
+        };
+        Stats {
+            n: ms.len(),
+            p50_ms: at(0.5),
+            p90_ms: at(0.9),
+            max_ms: ms.last().copied().unwrap_or(f64::NAN),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct BackendReport {
+    pub name: &'static str,
+    pub setup: Stats,
+    pub teardown: Stats,
+    /// Setup of the first and last 10% of containers: does cost grow with their number?
+    pub setup_first_10pct: Stats,
+    pub setup_last_10pct: Stats,
+    pub leaks: Leaks,
+}
+
+impl BackendReport {
+    pub fn new(
+        name: &'static str,
+        setup: &[Duration],
+        teardown: &[Duration],
+        leaks: Leaks,
+    ) -> Self {
+        let tenth = setup.len().div_ceil(10);
+        BackendReport {
+            name,
+            setup: Stats::of(setup),
+            teardown: Stats::of(teardown),
+            setup_first_10pct: Stats::of(&setup[..tenth]),
+            setup_last_10pct: Stats::of(&setup[setup.len() - tenth..]),
+            leaks,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct EndToEnd {
+    /// `runc run` of busybox `true`, whole command.
+    pub runc_bridge: Stats,
+    pub runc_none: Stats,
+    pub runc_no_hook: Stats,
+    /// One container publishing a 1,000-port range.
+    pub range_1000_setup: Stats,
+    pub range_1000_teardown: Stats,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub machine: String,
+    pub containers: usize,
+    pub backends: Vec<BackendReport>,
+    /// Setup p50 of the other backend divided by ocinet's.
+    pub cni_over_ocinet: f64,
+    pub netavark_over_ocinet: f64,
+    pub end_to_end: Option<EndToEnd>,
+    pub hook_peak_rss_kib: u64,
+}
+
+fn row(s: &Stats) -> String {
+    format!("{:.2} / {:.2}", s.p50_ms, s.p90_ms)
+}
+
+impl Report {
+    pub fn table(&self) -> String {
+        let mut t = format!(
+            "N = {} containers per backend, one published TCP port each; {}\n\n",
+            self.containers, self.machine
+        );
+        t += "| backend | setup p50 / p90 ms | teardown p50 / p90 ms | setup first 10% / last 10% p50 ms | leaks: links, rules, leases |\n";
+        t += "| --- | --- | --- | --- | --- |\n";
+        for b in &self.backends {
+            let leases = b.leaks.leases.map_or("n/a".to_string(), |l| l.to_string());
+            t += &format!(
+                "| {} | {} | {} | {:.2} / {:.2} | {}, {}, {} |\n",
+                b.name,
+                row(&b.setup),
+                row(&b.teardown),
+                b.setup_first_10pct.p50_ms,
+                b.setup_last_10pct.p50_ms,
+                b.leaks.links,
+                b.leaks.rules,
+                leases
+            );
+        }
+        t += &format!(
+            "\nocinet setup p50 is {:.1}x faster than the CNI chain and {:.1}x faster than netavark.\n",
+            self.cni_over_ocinet, self.netavark_over_ocinet
+        );
+        if let Some(e) = &self.end_to_end {
+            t += "\n| ocinet only | p50 / p90 ms |\n| --- | --- |\n";
+            for (what, s) in [
+                ("`runc run` busybox `true`, bridge", &e.runc_bridge),
+                ("`runc run` busybox `true`, none", &e.runc_none),
+                ("`runc run` busybox `true`, no hook", &e.runc_no_hook),
+                ("publish 1,000-port range: setup", &e.range_1000_setup),
+                ("publish 1,000-port range: teardown", &e.range_1000_teardown),
+            ] {
+                t += &format!("| {what} (n={}) | {} |\n", s.n, row(s));
+            }
+        }
+        t += &format!(
+            "\nocinet-hook peak RSS: {:.1} MiB\n",
+            self.hook_peak_rss_kib as f64 / 1024.0
+        );
+        t
+    }
+}
