@@ -1,6 +1,8 @@
 //! The demo: in a private "host" network namespace, two runc containers on ocinet's default
-//! bridge ping each other and reach an "outside" namespace through NAT; then both are deleted
-//! and nothing of them remains. Run as root: `scripts/demo.sh`.
+//! bridge ping each other and reach an "outside" namespace through NAT; a web server publishes
+//! a port and a sidecar joins its namespace, both through ocinet-shim; `ocinet-shim ls` and
+//! `ip netns` show them; then all are deleted and nothing of them remains. Run as root:
+//! `scripts/demo.sh`.
 
 use std::io::Read;
 
@@ -40,11 +42,51 @@ fn main() {
         peer.ip()
     );
 
+    println!("== ocinet-shim run: busybox httpd publishing 8080:80, a sidecar in its namespace");
+    let site_bundle = host.shim_bundle(
+        "bridge",
+        "site",
+        &[("io.ocinet.ports", "8080:80")],
+        &["httpd", "-f", "-p", "80", "-h", "/www"],
+    );
+    let site = host
+        .run_bundle(Runtime::ShimRunc, "site", &site_bundle)
+        .expect("shim run site");
+    let sidecar_bundle = host.shim_bundle(
+        "bridge",
+        "sidecar",
+        &[("io.ocinet.network", "container:site")],
+        &[],
+    );
+    let sidecar = host
+        .run_bundle(Runtime::ShimCrun, "sidecar", &sidecar_bundle)
+        .expect("shim run sidecar (crun)");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let got = outside.sh("timeout 8 busybox wget -qO- http://198.51.100.1:8080/");
+    println!(
+        "outside wget http://198.51.100.1:8080/ -> {:?}",
+        String::from_utf8_lossy(&got.stdout).trim()
+    );
+    println!(
+        "sidecar wget http://127.0.0.1/ -> {:?}",
+        sidecar
+            .sh_ok("timeout 8 wget -qO- http://127.0.0.1/")
+            .trim()
+    );
+    println!("== ocinet-shim ls");
+    print!("{}", host.shim(&["ls"]).expect("ls"));
+    println!("== ip netns list");
+    print!("{}", host.sh_ok("ip netns list"));
+
     println!("== nftables table inet ocinet");
     print!("{}", host.sh_ok("nft list table inet ocinet"));
 
+    sidecar.delete().expect("delete sidecar");
+    site.delete().expect("delete site");
     web.delete().expect("delete web");
     app.delete().expect("delete app");
+    println!("== ocinet-shim logs");
+    print!("{}", host.shim(&["logs"]).expect("logs"));
     let left = host.leftovers();
     println!(
         "== after runc delete: {} veths, leases or records left",
