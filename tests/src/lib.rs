@@ -432,6 +432,14 @@ impl Host {
         }
     }
 
+    /// Runs a bundle that must be refused; returns why, as the user sees it.
+    pub fn run_refused(&self, runtime: Runtime, id: &str, bundle: &Path) -> String {
+        match self.run_bundle(runtime, id, bundle) {
+            Ok(_) => panic!("{id} must be refused"),
+            Err(e) => self.failure_reason(runtime, id, &e),
+        }
+    }
+
     /// Starts a container from a template with annotations, running `sleep`.
     pub fn start(&self, runtime: Runtime, id: &str, annotations: &[(&str, &str)]) -> Container<'_> {
         let bundle = self.bundle("bridge", id, annotations, &[]);

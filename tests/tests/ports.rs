@@ -154,11 +154,7 @@ fn conflicting_port_fails_cleanly_then_frees(runtime: Runtime) {
     let host = Host::new("conflict");
     let first = host.start(runtime, "first", &[("io.ocinet.ports", "8080:80")]);
     let bundle = host.bundle("bridge", "second", &[("io.ocinet.ports", "8080:80")], &[]);
-    let err = host
-        .run_bundle(runtime, "second", &bundle)
-        .err()
-        .expect("must fail");
-    let err = host.failure_reason(runtime, "second", &err);
+    let err = host.run_refused(runtime, "second", &bundle);
     assert!(
         err.contains("host port 0.0.0.0:8080/tcp is already published by container first"),
         "{err}"
@@ -208,11 +204,7 @@ fn sctp_port_published_beside_tcp_on_the_same_number(runtime: Runtime) {
     // A second container may not take the SCTP port, and leaves nothing.
     let bundle = host.bundle("bridge", "t", &[("io.ocinet.ports", "9100/sctp")], &[]);
     let bundle_conflict = host.bundle("bridge", "u", &[("io.ocinet.ports", "9100:9100/sctp")], &[]);
-    let err = host
-        .run_bundle(runtime, "u", &bundle_conflict)
-        .err()
-        .expect("must fail");
-    let err = host.failure_reason(runtime, "u", &err);
+    let err = host.run_refused(runtime, "u", &bundle_conflict);
     assert!(
         err.contains("9100/sctp is already published by container s"),
         "{err}"
