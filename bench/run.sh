@@ -21,8 +21,11 @@ cargo build --release -q -p ocinet-hook -p ocinet-bench
 OCINET_BENCH_OUTER_NETNS=$(stat -L -c %i /proc/self/ns/net)
 export OCINET_BENCH_OUTER_NETNS
 # The hook names each container's namespace in /run/netns: a tmpfs of this mount namespace.
+# Every backend's state (ocinet's root, CNI's host-local dataDir, netavark's config) goes to a
+# tmpfs too, as ocinet's default root /run/ocinet is on tmpfs on Debian: all on one medium.
 exec unshare --net --mount --propagation private \
-  sh -c 'mkdir -p /run/netns && mount -t tmpfs ocinet-bench /run/netns && exec "$@"' sh \
+  sh -c 'mkdir -p /run/netns /run/ocinet-bench && mount -t tmpfs ocinet-bench /run/netns &&
+    mount -t tmpfs ocinet-bench /run/ocinet-bench && TMPDIR=/run/ocinet-bench exec "$@"' sh \
   target/release/ocinet-bench --n "$n" --hook target/release/ocinet-hook \
   --sample-config bundles/bridge/config.json --rootfs "$here/bundles/rootfs" \
   --out bench/results.json --table bench/results.md "${@:2}"

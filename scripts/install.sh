@@ -9,7 +9,7 @@
 # --hooks-dir   default PREFIX/share/containers/oci/hooks.d (podman reads /usr/share/... and
 #               /etc/containers/oci/hooks.d by default; otherwise pass podman --hooks-dir)
 # --state-root, --config-dir: baked into the hook's arguments (defaults: the hook's own,
-#               /var/lib/ocinet and /etc/ocinet)
+#               /run/ocinet and /etc/ocinet)
 # Builds the release binaries first unless OCINET_BIN_DIR names a directory that has them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)

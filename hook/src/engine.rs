@@ -15,7 +15,11 @@ use crate::record::{Record, RecordStore};
 use crate::request::{NetworkMode, NetworkRequest};
 use crate::store::StateRoot;
 
-pub const DEFAULT_ROOT: &str = "/var/lib/ocinet";
+/// Everything in the state root is boot-scoped (records, leases and claims carry the boot id and
+/// are stale after a reboot), so it lives where boot-scoped state belongs: /run, a tmpfs on
+/// Debian and most distributions. On disk, each container start would cost file creations
+/// (and SSD writes) for nothing.
+pub const DEFAULT_ROOT: &str = "/run/ocinet";
 pub const DEFAULT_CONFIG_DIR: &str = "/etc/ocinet";
 
 /// Where ocinet keeps its state and finds its configuration.

@@ -147,7 +147,7 @@ mod tests {
     fn hook() -> HookCommand {
         HookCommand {
             path: "/usr/local/bin/ocinet-hook".into(),
-            root: "/var/lib/ocinet".into(),
+            root: "/run/ocinet".into(),
             config_dir: "/etc/ocinet".into(),
         }
     }
@@ -225,7 +225,7 @@ mod tests {
             json!([
                 "ocinet-hook",
                 "--root",
-                "/var/lib/ocinet",
+                "/run/ocinet",
                 "--config-dir",
                 "/etc/ocinet",
                 "poststop"
