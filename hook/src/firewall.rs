@@ -5,9 +5,14 @@
 use ipnet::Ipv4Net;
 
 use crate::error::{Error, Result};
+use std::net::Ipv4Addr;
+
+use crate::nfnetlink::{self, Element, Op, SetChange, NFT_SET_ELEM_INTERVAL_END};
 use crate::nft::{Nft, NftError};
+use crate::ports::{PortRange, Protocol};
 
 pub const TABLE: &str = "inet ocinet";
+const TABLE_NAME: &str = "ocinet";
 
 /// The table, its sets and chains. Created whole, in one batch, when it is missing (first use,
 /// or after `nft flush ruleset`).
@@ -36,16 +41,76 @@ add rule {TABLE} postrouting ct status dnat ip saddr @masq_subnets masquerade
     )
 }
 
-/// One DNAT map element: `map` is `dnat_port` or `dnat_addr`, `key` and `value` in nft syntax.
+/// One DNAT map element: traffic to `host_ip` (`None`: any local address), `protocol` and a
+/// port in `ports` goes to `target` (`target_port`, or the same port when `None`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnatElement {
-    pub map: &'static str,
-    pub key: String,
-    pub value: String,
+    pub host_ip: Option<Ipv4Addr>,
+    pub protocol: Protocol,
+    pub ports: PortRange,
+    pub target: Ipv4Addr,
+    pub target_port: Option<u16>,
+}
+
+impl DnatElement {
+    /// `dnat_port` when the port changes, `dnat_addr` when it is kept (a range is one element).
+    pub fn map(&self) -> &'static str {
+        if self.target_port.is_some() {
+            "dnat_port"
+        } else {
+            "dnat_addr"
+        }
+    }
+
+    /// The key in nft syntax.
+    pub fn key(&self) -> String {
+        let daddr = self
+            .host_ip
+            .map_or("0.0.0.0/0".to_string(), |ip| ip.to_string());
+        format!("{daddr} . {} . {}", self.protocol, self.ports)
+    }
+
+    /// The value in nft syntax.
+    pub fn value(&self) -> String {
+        match self.target_port {
+            Some(port) => format!("{} . {port}", self.target),
+            None => self.target.to_string(),
+        }
+    }
+
+    /// The key as the kernel stores it: each field of a concatenation padded to 4 bytes.
+    pub fn key_bytes(&self) -> Vec<u8> {
+        let addr = self.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        concat_key(addr, self.protocol.number(), self.ports.start)
+    }
+
+    /// The end of the key's interval (the same as the key for one address and port).
+    pub fn key_end_bytes(&self) -> Vec<u8> {
+        let addr = self.host_ip.unwrap_or(Ipv4Addr::BROADCAST);
+        concat_key(addr, self.protocol.number(), self.ports.end)
+    }
+
+    pub fn data_bytes(&self) -> Vec<u8> {
+        let mut data = self.target.octets().to_vec();
+        if let Some(port) = self.target_port {
+            data.extend(port.to_be_bytes());
+            data.extend([0, 0]);
+        }
+        data
+    }
+}
+
+fn concat_key(addr: Ipv4Addr, protocol: u8, port: u16) -> Vec<u8> {
+    let mut key = addr.octets().to_vec();
+    key.extend([protocol, 0, 0, 0]);
+    key.extend(port.to_be_bytes());
+    key.extend([0, 0]);
+    key
 }
 
 pub struct Firewall {
-    nft: Nft,
+    /// libnftables, created only when the fast path cannot do the job.
+    nft: std::cell::OnceCell<Nft>,
     /// Set when this instance had to create the table (first use, or after a flush).
     created: std::cell::Cell<bool>,
 }
@@ -53,9 +118,17 @@ pub struct Firewall {
 impl Firewall {
     pub fn new() -> Result<Firewall> {
         Ok(Firewall {
-            nft: Nft::new()?,
+            nft: std::cell::OnceCell::new(),
             created: std::cell::Cell::new(false),
         })
+    }
+
+    fn nft(&self) -> Result<&Nft> {
+        if let Some(nft) = self.nft.get() {
+            return Ok(nft);
+        }
+        let nft = Nft::new()?;
+        Ok(self.nft.get_or_init(|| nft))
     }
 
     /// True if the table was missing and this instance created it.
@@ -65,31 +138,29 @@ impl Firewall {
 
     /// Runs `batch`, creating the table first if it is missing.
     fn run_with_table(&self, batch: &str) -> Result<()> {
-        match self.nft.run(batch) {
+        match self.nft()?.run(batch) {
             Ok(_) => return Ok(()),
             Err(e) if e.is_missing() => {}
             Err(e) => return Err(fail(batch, e)),
         }
         // `create table` fails if another hook made it meanwhile: then just retry the batch.
         let create = table_definition().replacen("add table", "create table", 1);
-        match self.nft.run(&format!("{create}{batch}")) {
+        match self.nft()?.run(&format!("{create}{batch}")) {
             Ok(_) => {
                 self.created.set(true);
                 Ok(())
             }
-            Err(e) if e.is_exists() => self.nft.run(batch).map(|_| ()).map_err(|e| fail(batch, e)),
+            Err(e) if e.is_exists() => self
+                .nft()?
+                .run(batch)
+                .map(|_| ())
+                .map_err(|e| fail(batch, e)),
             Err(e) => Err(fail(batch, e)),
         }
     }
 
-    /// Traffic from `subnet` to anywhere but our masqueraded subnets leaves with the host's
-    /// address.
-    pub fn ensure_masquerade(&self, subnet: Ipv4Net) -> Result<()> {
-        self.setup(Some(subnet), &[])
-    }
-
-    /// What a container's setup needs, in one batch (one ruleset fetch, one commit): the
-    /// masquerade of its subnet (`None`: not masqueraded) and its DNAT elements, all or none.
+    /// What a container's setup needs, in one atomic batch: the masquerade of its subnet
+    /// (`None`: not masqueraded) and its DNAT elements, all or none.
     pub fn setup(&self, masquerade: Option<Ipv4Net>, elements: &[DnatElement]) -> Result<()> {
         self.add(masquerade.as_slice(), elements)
     }
@@ -97,6 +168,11 @@ impl Firewall {
     /// Adds masquerade subnets and DNAT elements (already present ones are fine), creating the
     /// table if it is missing: also how `reload` puts back what a flush removed.
     pub fn add(&self, subnets: &[Ipv4Net], elements: &[DnatElement]) -> Result<()> {
+        // The common case, straight to the kernel. Anything unusual (the table gone after a
+        // flush, an interval touching another) goes the way of libnftables, which handles all.
+        if nfnetlink::run(TABLE_NAME, Op::Add, &set_changes(subnets, elements)).is_ok() {
+            return Ok(());
+        }
         let mut batch: String = subnets
             .iter()
             .map(|s| format!("add element {TABLE} masq_subnets {{ {s} }}\n"))
@@ -110,22 +186,20 @@ impl Firewall {
 }
 
 impl Firewall {
-    /// Adds the DNAT elements, all or none (one batch).
-    pub fn publish(&self, elements: &[DnatElement]) -> Result<()> {
-        self.setup(None, elements)
-    }
-
     /// Removes the DNAT elements; ones already gone are fine (teardown is idempotent).
     pub fn unpublish(&self, elements: &[DnatElement]) -> Result<()> {
         let delete =
-            |e: &DnatElement| format!("delete element {TABLE} {} {{ {} }}\n", e.map, e.key);
+            |e: &DnatElement| format!("delete element {TABLE} {} {{ {} }}\n", e.map(), e.key());
+        if nfnetlink::run(TABLE_NAME, Op::Delete, &set_changes(&[], elements)).is_ok() {
+            return Ok(());
+        }
         let batch: String = elements.iter().map(delete).collect();
-        if batch.is_empty() || self.nft.run(&batch).is_ok() {
+        if batch.is_empty() || self.nft()?.run(&batch).is_ok() {
             return Ok(());
         }
         // Some element (or the whole table) is gone: remove the rest one by one.
         for e in elements {
-            match self.nft.run(&delete(e)) {
+            match self.nft()?.run(&delete(e)) {
                 Ok(_) => {}
                 Err(err) if err.is_missing() => {}
                 Err(err) => return Err(fail(&delete(e), err)),
@@ -135,10 +209,59 @@ impl Firewall {
     }
 }
 
+/// The raw elements: a subnet is an rbtree interval (its start, and the address after it
+/// flagged as the interval's end); a DNAT element a concatenated key with its end and value.
+fn set_changes<'a>(subnets: &[Ipv4Net], elements: &[DnatElement]) -> Vec<SetChange<'a>> {
+    let mut masq = SetChange {
+        set: "masq_subnets",
+        elements: Vec::new(),
+    };
+    for subnet in subnets {
+        masq.elements.push(Element {
+            key: subnet.network().octets().to_vec(),
+            key_end: None,
+            data: None,
+            flags: 0,
+        });
+        if let Some(after) = u32::from(subnet.broadcast()).checked_add(1) {
+            masq.elements.push(Element {
+                key: after.to_be_bytes().to_vec(),
+                key_end: None,
+                data: None,
+                flags: NFT_SET_ELEM_INTERVAL_END,
+            });
+        }
+    }
+    let mut port = SetChange {
+        set: "dnat_port",
+        elements: Vec::new(),
+    };
+    let mut addr = SetChange {
+        set: "dnat_addr",
+        elements: Vec::new(),
+    };
+    for e in elements {
+        let target = if e.target_port.is_some() {
+            &mut port
+        } else {
+            &mut addr
+        };
+        target.elements.push(Element {
+            key: e.key_bytes(),
+            key_end: Some(e.key_end_bytes()),
+            data: Some(e.data_bytes()),
+            flags: 0,
+        });
+    }
+    vec![masq, port, addr]
+}
+
 fn add_element(e: &DnatElement) -> String {
     format!(
         "add element {TABLE} {} {{ {} : {} }}\n",
-        e.map, e.key, e.value
+        e.map(),
+        e.key(),
+        e.value()
     )
 }
 

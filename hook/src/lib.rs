@@ -14,6 +14,7 @@ pub mod naming;
 pub mod netns;
 pub mod netns_name;
 pub mod network;
+pub mod nfnetlink;
 pub mod nft;
 pub mod oci;
 pub mod ports;

@@ -25,6 +25,15 @@ impl Protocol {
             Protocol::Sctp => "sctp",
         }
     }
+
+    /// The IP protocol number (what nftables' `inet_proto` holds).
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+            Protocol::Sctp => 132,
+        }
+    }
 }
 
 impl fmt::Display for Protocol {

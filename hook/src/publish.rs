@@ -137,21 +137,22 @@ fn pick(
 pub fn dnat_elements(ports: &[PublishedPort], address: Ipv4Addr) -> Vec<DnatElement> {
     let mut out = Vec::new();
     for p in ports {
-        let daddr = p
-            .host_ip
-            .map_or("0.0.0.0/0".to_string(), |ip| ip.to_string());
         if p.host == p.container {
             out.push(DnatElement {
-                map: "dnat_addr",
-                key: format!("{daddr} . {} . {}", p.protocol, p.host),
-                value: address.to_string(),
+                host_ip: p.host_ip,
+                protocol: p.protocol,
+                ports: p.host,
+                target: address,
+                target_port: None,
             });
         } else {
             for (h, c) in p.host.ports().zip(p.container.ports()) {
                 out.push(DnatElement {
-                    map: "dnat_port",
-                    key: format!("{daddr} . {} . {h}", p.protocol),
-                    value: format!("{address} . {c}"),
+                    host_ip: p.host_ip,
+                    protocol: p.protocol,
+                    ports: PortRange { start: h, end: h },
+                    target: address,
+                    target_port: Some(c),
                 });
             }
         }
@@ -207,9 +208,27 @@ mod tests {
         };
         let els = dnat_elements(&[same, shifted], ip);
         assert_eq!(els.len(), 3);
-        assert_eq!(els[0].key, "0.0.0.0/0 . tcp . 9000-9999");
-        assert_eq!(els[0].value, "172.17.0.2");
-        assert_eq!(els[2].key, "127.0.0.1 . udp . 5354");
-        assert_eq!(els[2].value, "172.17.0.2 . 54");
+        assert_eq!(els[0].key(), "0.0.0.0/0 . tcp . 9000-9999");
+        assert_eq!(els[0].value(), "172.17.0.2");
+        assert_eq!(els[0].map(), "dnat_addr");
+        assert_eq!(els[2].key(), "127.0.0.1 . udp . 5354");
+        assert_eq!(els[2].value(), "172.17.0.2 . 54");
+        assert_eq!(els[2].map(), "dnat_port");
+        // What the kernel stores: ipv4 . proto (padded to 4) . port (big-endian, padded).
+        assert_eq!(
+            els[2].key_bytes(),
+            [127, 0, 0, 1, 17, 0, 0, 0, 0x14, 0xea, 0, 0]
+        );
+        assert_eq!(els[2].key_end_bytes(), els[2].key_bytes());
+        assert_eq!(els[2].data_bytes(), [172, 17, 0, 2, 0, 54, 0, 0]);
+        assert_eq!(
+            els[0].key_bytes(),
+            [0, 0, 0, 0, 6, 0, 0, 0, 0x23, 0x28, 0, 0]
+        );
+        assert_eq!(
+            els[0].key_end_bytes(),
+            [255, 255, 255, 255, 6, 0, 0, 0, 0x27, 0x0f, 0, 0]
+        );
+        assert_eq!(els[0].data_bytes(), [172, 17, 0, 2]);
     }
 }

@@ -1,0 +1,289 @@
+//! Set elements straight over nfnetlink: the common path of every setup and teardown (add or
+//! remove a few elements of ocinet's sets) as one batch on one socket, without libnftables'
+//! context set-up and its dump of the ruleset before every command. Creating the table stays
+//! with libnftables (`firewall`), which this falls back to when the kernel says it is missing.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use nix::libc;
+
+/// Kernel constants (linux/netfilter/nfnetlink.h, nf_tables.h).
+const NFNL_SUBSYS_NFTABLES: u16 = 10;
+const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
+const NFNL_MSG_BATCH_END: u16 = 0x11;
+const NFT_MSG_NEWSETELEM: u16 = 12;
+const NFT_MSG_DELSETELEM: u16 = 14;
+const NFPROTO_INET: u8 = 1;
+const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
+const NFTA_SET_ELEM_LIST_SET: u16 = 2;
+const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
+const NFTA_LIST_ELEM: u16 = 1;
+const NFTA_SET_ELEM_KEY: u16 = 1;
+const NFTA_SET_ELEM_DATA: u16 = 2;
+const NFTA_SET_ELEM_FLAGS: u16 = 3;
+const NFTA_SET_ELEM_KEY_END: u16 = 10;
+const NFTA_DATA_VALUE: u16 = 1;
+const NLA_F_NESTED: u16 = 0x8000;
+/// The element closes the interval opened by the one before (rbtree interval sets).
+pub const NFT_SET_ELEM_INTERVAL_END: u32 = 1;
+
+/// One element to add or remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Element {
+    pub key: Vec<u8>,
+    /// For concatenated interval sets: the end of the key's interval.
+    pub key_end: Option<Vec<u8>>,
+    /// For maps: the value.
+    pub data: Option<Vec<u8>>,
+    pub flags: u32,
+}
+
+/// Adds or removes elements of one set.
+#[derive(Debug, Clone)]
+pub struct SetChange<'a> {
+    pub set: &'a str,
+    pub elements: Vec<Element>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Add,
+    Delete,
+}
+
+/// Why a batch failed: the first errno the kernel gave. The batch is atomic: nothing of it
+/// happened.
+#[derive(Debug)]
+pub struct BatchError(pub io::Error);
+
+impl BatchError {
+    /// Table, set or (on delete) element missing.
+    pub fn is_missing(&self) -> bool {
+        self.0.raw_os_error() == Some(libc::ENOENT)
+    }
+}
+
+/// Runs one atomic batch: `op` on every change, all in table `table` (family inet).
+pub fn run(table: &str, op: Op, changes: &[SetChange<'_>]) -> Result<(), BatchError> {
+    let changes: Vec<&SetChange<'_>> = changes.iter().filter(|c| !c.elements.is_empty()).collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let socket = Socket::open().map_err(BatchError)?;
+    let mut buf = Vec::with_capacity(512);
+    let mut seq = 1u32;
+    message(&mut buf, NFNL_MSG_BATCH_BEGIN, 0, seq, BATCH, |_| {});
+    let msg_type = match op {
+        Op::Add => NFT_MSG_NEWSETELEM,
+        Op::Delete => NFT_MSG_DELSETELEM,
+    };
+    let create = match op {
+        Op::Add => libc::NLM_F_CREATE as u16,
+        Op::Delete => 0,
+    };
+    for change in &changes {
+        seq += 1;
+        message(
+            &mut buf,
+            (NFNL_SUBSYS_NFTABLES << 8) | msg_type,
+            libc::NLM_F_ACK as u16 | create,
+            seq,
+            (NFPROTO_INET, 0),
+            |b| {
+                attr_str(b, NFTA_SET_ELEM_LIST_TABLE, table);
+                attr_str(b, NFTA_SET_ELEM_LIST_SET, change.set);
+                nested(b, NFTA_SET_ELEM_LIST_ELEMENTS, |b| {
+                    for e in &change.elements {
+                        nested(b, NFTA_LIST_ELEM, |b| element(b, e, op));
+                    }
+                });
+            },
+        );
+    }
+    seq += 1;
+    message(&mut buf, NFNL_MSG_BATCH_END, 0, seq, BATCH, |_| {});
+    socket.send(&buf).map_err(BatchError)?;
+    socket.acks(changes.len()).map_err(BatchError)
+}
+
+fn element(b: &mut Vec<u8>, e: &Element, op: Op) {
+    nested(b, NFTA_SET_ELEM_KEY, |b| attr(b, NFTA_DATA_VALUE, &e.key));
+    if let Some(end) = &e.key_end {
+        nested(b, NFTA_SET_ELEM_KEY_END, |b| attr(b, NFTA_DATA_VALUE, end));
+    }
+    if e.flags != 0 {
+        attr(b, NFTA_SET_ELEM_FLAGS, &e.flags.to_be_bytes());
+    }
+    if let (Op::Add, Some(data)) = (op, &e.data) {
+        nested(b, NFTA_SET_ELEM_DATA, |b| attr(b, NFTA_DATA_VALUE, data));
+    }
+}
+
+/// The nfgenmsg of batch begin/end: no family, the subsystem in `res_id`.
+const BATCH: (u8, u16) = (0, NFNL_SUBSYS_NFTABLES);
+
+/// A netlink message: header, nfgenmsg (`family`, version 0, `res_id`), attributes.
+fn message(
+    buf: &mut Vec<u8>,
+    msg_type: u16,
+    flags: u16,
+    seq: u32,
+    (family, res_id): (u8, u16),
+    body: impl FnOnce(&mut Vec<u8>),
+) {
+    let start = buf.len();
+    buf.extend([0u8; 16]); // nlmsghdr, filled in below
+    buf.extend([family, 0]);
+    buf.extend(res_id.to_be_bytes());
+    body(buf);
+    let len = (buf.len() - start) as u32;
+    let header = &mut buf[start..start + 16];
+    header[0..4].copy_from_slice(&len.to_ne_bytes());
+    header[4..6].copy_from_slice(&msg_type.to_ne_bytes());
+    header[6..8].copy_from_slice(&(flags | libc::NLM_F_REQUEST as u16).to_ne_bytes());
+    header[8..12].copy_from_slice(&seq.to_ne_bytes());
+    header[12..16].copy_from_slice(&0u32.to_ne_bytes());
+    pad(buf);
+}
+
+fn attr(buf: &mut Vec<u8>, kind: u16, payload: &[u8]) {
+    buf.extend(((4 + payload.len()) as u16).to_ne_bytes());
+    buf.extend(kind.to_ne_bytes());
+    buf.extend(payload);
+    pad(buf);
+}
+
+fn attr_str(buf: &mut Vec<u8>, kind: u16, s: &str) {
+    let mut bytes = s.as_bytes().to_vec();
+    bytes.push(0);
+    attr(buf, kind, &bytes);
+}
+
+fn nested(buf: &mut Vec<u8>, kind: u16, body: impl FnOnce(&mut Vec<u8>)) {
+    let start = buf.len();
+    buf.extend([0u8; 4]);
+    body(buf);
+    let len = (buf.len() - start) as u16;
+    buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
+    buf[start + 2..start + 4].copy_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
+}
+
+fn pad(buf: &mut Vec<u8>) {
+    while !buf.len().is_multiple_of(4) {
+        buf.push(0);
+    }
+}
+
+struct Socket {
+    fd: OwnedFd,
+}
+
+impl Socket {
+    fn open() -> io::Result<Socket> {
+        // SAFETY: plain socket(2); the descriptor is owned right away.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_NETFILTER,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor nobody else owns.
+        Ok(Socket {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    fn send(&self, buf: &[u8]) -> io::Result<()> {
+        // SAFETY: an all-zero sockaddr_nl addresses the kernel.
+        let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        kernel.nl_family = libc::AF_NETLINK as u16;
+        // SAFETY: buf and the address are valid for the call.
+        let sent = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                buf.as_ptr().cast(),
+                buf.len(),
+                0,
+                (&kernel as *const libc::sockaddr_nl).cast(),
+                std::mem::size_of::<libc::sockaddr_nl>() as u32,
+            )
+        };
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if sent as usize != buf.len() {
+            return Err(io::Error::other("short send of an nfnetlink batch"));
+        }
+        Ok(())
+    }
+
+    /// Reads the kernel's answer to each of `expected` acknowledged messages; the first
+    /// error wins (the kernel aborted the whole batch).
+    fn acks(&self, expected: usize) -> io::Result<()> {
+        let mut seen = 0;
+        let mut first_error = None;
+        let mut buf = vec![0u8; 8192];
+        while seen < expected {
+            // SAFETY: buf is valid for its length.
+            let n =
+                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let mut at = 0usize;
+            let n = n as usize;
+            while at + 16 <= n {
+                let len =
+                    u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap_or_default()) as usize;
+                let kind = u16::from_ne_bytes(buf[at + 4..at + 6].try_into().unwrap_or_default());
+                if len < 16 || at + len > n {
+                    return Err(io::Error::other("malformed nfnetlink answer"));
+                }
+                if kind == libc::NLMSG_ERROR as u16 && len >= 20 {
+                    let code =
+                        i32::from_ne_bytes(buf[at + 16..at + 20].try_into().unwrap_or_default());
+                    seen += 1;
+                    if code != 0 && first_error.is_none() {
+                        first_error = Some(io::Error::from_raw_os_error(-code));
+                    }
+                }
+                at += (len + 3) & !3;
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_are_padded_and_nested() {
+        let mut b = Vec::new();
+        nested(&mut b, NFTA_SET_ELEM_KEY, |b| {
+            attr(b, NFTA_DATA_VALUE, &[1, 2, 3, 4, 5])
+        });
+        // nest header (4) + attr header (4) + 5 bytes + 3 padding
+        assert_eq!(b.len(), 16);
+        assert_eq!(u16::from_ne_bytes([b[0], b[1]]), 16);
+        assert_eq!(
+            u16::from_ne_bytes([b[2], b[3]]),
+            NFTA_SET_ELEM_KEY | NLA_F_NESTED
+        );
+        assert_eq!(u16::from_ne_bytes([b[4], b[5]]), 9);
+        let mut m = Vec::new();
+        message(&mut m, NFNL_MSG_BATCH_BEGIN, 0, 7, BATCH, |_| {});
+        assert_eq!(m.len(), 20);
+        assert_eq!(u32::from_ne_bytes([m[0], m[1], m[2], m[3]]), 20);
+        assert_eq!(&m[16..20], &[0, 0, 0, 10]);
+    }
+}
