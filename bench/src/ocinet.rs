@@ -120,7 +120,9 @@ impl Backend for Ocinet {
         let leases = count_files(
             &self.root.join("networks").join(NETWORK).join("leases"),
             &|_| true,
-        ) + count_files(&self.root.join("containers"), &|_| true)
+        )
+        // Records are `<id>.json`; the `.lock-NN` files are the fixed set of per-id lock stripes.
+        + count_files(&self.root.join("containers"), &|n| n.ends_with(".json"))
             + count_files(&self.root.join("ports"), &|n| n != "lock");
         Ok(Leaks {
             links: bridge_ports(BRIDGE)?,
