@@ -7,7 +7,7 @@ use std::fs::File;
 use std::time::{Duration, Instant};
 
 use crate::engine::{teardown_record, Context};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// What one collection did.
 #[derive(Debug, Default)]
@@ -52,8 +52,8 @@ pub fn collect(ctx: &Context) -> Result<Collected> {
                 }
             }
             Ok(_) => {}
-            // Nothing in a corrupt record can be trusted to undo: report it, go on.
-            Err(e @ Error::Corrupt { .. }) => out.errors.push(format!("{id}: {e}")),
+            // A corrupt record (nothing in it can be trusted to undo) or an unreadable one:
+            // report it, go on with the others.
             Err(e) => out.errors.push(format!("{id}: {e}")),
         }
     }
