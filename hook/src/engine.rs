@@ -122,17 +122,12 @@ fn take_over_previous(ctx: &Context, id: &str, pid: i32) -> Result<Option<std::n
         Err(Error::Corrupt { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
-    if let (Some(old_pid), Some(start)) = (previous.pid, previous.pid_start) {
-        if old_pid != pid
-            && previous.boot_id == ctx.boot_id
-            && process::is_same_process(old_pid, start)
-        {
-            return Err(Error::Duplicate {
-                id: id.to_string(),
-                pid: old_pid,
-                root: ctx.root.path().to_path_buf(),
-            });
-        }
+    if previous.pid != Some(pid) && !previous.is_stale(&ctx.boot_id) {
+        return Err(Error::Duplicate {
+            id: id.to_string(),
+            pid: previous.pid.unwrap_or_default(),
+            root: ctx.root.path().to_path_buf(),
+        });
     }
     teardown_record(ctx, &previous)?;
     Ok(previous.bridge.map(|b| b.address))

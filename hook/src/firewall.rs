@@ -159,14 +159,9 @@ impl Firewall {
         }
     }
 
-    /// What a container's setup needs, in one atomic batch: the masquerade of its subnet
-    /// (`None`: not masqueraded) and its DNAT elements, all or none.
-    pub fn setup(&self, masquerade: Option<Ipv4Net>, elements: &[DnatElement]) -> Result<()> {
-        self.add(masquerade.as_slice(), elements)
-    }
-
-    /// Adds masquerade subnets and DNAT elements (already present ones are fine), creating the
-    /// table if it is missing: also how `reload` puts back what a flush removed.
+    /// Adds masquerade subnets and DNAT elements in one atomic batch, all or none (already
+    /// present ones are fine), creating the table if it is missing: a container's setup, and
+    /// how `reload` puts back what a flush removed.
     pub fn add(&self, subnets: &[Ipv4Net], elements: &[DnatElement]) -> Result<()> {
         // The common case, straight to the kernel. Anything unusual (the table gone after a
         // flush, an interval touching another) goes the way of libnftables, which handles all.
@@ -183,9 +178,7 @@ impl Firewall {
         }
         self.run_with_table(&batch)
     }
-}
 
-impl Firewall {
     /// Removes the DNAT elements; ones already gone are fine (teardown is idempotent).
     pub fn unpublish(&self, elements: &[DnatElement]) -> Result<()> {
         let delete =

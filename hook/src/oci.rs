@@ -135,19 +135,9 @@ impl BundleConfig {
             path: path.clone(),
             reason,
         };
-        // The path comes from the state: a FIFO would hang the hook (and the runtime waiting
-        // for it), a device like /dev/zero would never end. Only a regular file of sane size.
-        let meta = std::fs::metadata(&path).map_err(|e| fail(e.to_string()))?;
-        if !meta.is_file() {
-            return Err(fail("not a regular file".to_string()));
-        }
-        if meta.len() > MAX_CONFIG_BYTES {
-            return Err(fail(format!("larger than {MAX_CONFIG_BYTES} bytes")));
-        }
-        let file = std::fs::File::open(&path).map_err(|e| fail(e.to_string()))?;
+        let bytes = read_config(&path).map_err(fail)?;
         let spec: oci_spec::runtime::Spec =
-            serde_json::from_reader(std::io::BufReader::new(file.take(MAX_CONFIG_BYTES)))
-                .map_err(|e| fail(one_line(&e.to_string())))?;
+            serde_json::from_slice(&bytes).map_err(|e| fail(one_line(&e.to_string())))?;
         let network_namespace = spec
             .linux()
             .as_ref()
@@ -162,6 +152,24 @@ impl BundleConfig {
             network_namespace,
         })
     }
+}
+
+/// Reads a bundle's `config.json`. Its path comes from the state or the command line: a FIFO
+/// would hang the reader (and the runtime waiting for it), a device like /dev/zero would never
+/// end. Only a regular file of sane size is read.
+pub fn read_config(path: &Path) -> std::result::Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".to_string());
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(format!("larger than {MAX_CONFIG_BYTES} bytes"));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CONFIG_BYTES).read_to_end(&mut bytes))
+        .map_err(|e| e.to_string())?;
+    Ok(bytes)
 }
 
 fn one_line(s: &str) -> String {

@@ -10,6 +10,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ocinet::engine::Context;
+use ocinet::oci;
 use ocinet::request::{NetworkMode, NetworkRequest};
 use serde_json::Value;
 
@@ -17,8 +18,6 @@ use crate::error::{Result, ShimError};
 use crate::rewrite::{rewrite, HookCommand, NamespacePlan};
 
 const ANNOTATION_PREFIX: &str = "io.ocinet.";
-/// config.json files are small; a huge one is not something to parse as root.
-const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
 /// Rewrites the config at `path` for ocinet if it asks for ocinet; otherwise leaves it.
 pub fn prepare(ctx: &Context, path: &Path, hook: &HookCommand) -> Result<()> {
@@ -26,15 +25,7 @@ pub fn prepare(ctx: &Context, path: &Path, hook: &HookCommand) -> Result<()> {
         path: path.to_path_buf(),
         reason,
     };
-    let meta = fs::metadata(path).map_err(|e| fail(e.to_string()))?;
-    // A FIFO or a device would hang or never end the read.
-    if !meta.is_file() {
-        return Err(fail("not a regular file".to_string()));
-    }
-    if meta.len() > MAX_CONFIG_BYTES {
-        return Err(fail(format!("larger than {MAX_CONFIG_BYTES} bytes")));
-    }
-    let text = fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let text = oci::read_config(path).map_err(fail)?;
     let mut config: Value = serde_json::from_slice(&text).map_err(|e| fail(e.to_string()))?;
     let annotations = annotations(&config);
     if !annotations.keys().any(|k| k.starts_with(ANNOTATION_PREFIX)) {

@@ -129,7 +129,7 @@ pub fn setup(
     let masquerade = network.masquerade.then_some(network.subnet);
     let elements = publish::dnat_elements(&attachment.ports, address);
     let firewall = Firewall::new()?;
-    firewall.setup(masquerade, &elements)?;
+    firewall.add(masquerade.as_slice(), &elements)?;
     fault::point("setup:firewall");
     if firewall.table_was_created() {
         // The table was gone (`nft flush ruleset`): every live container's rules went with it.

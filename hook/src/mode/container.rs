@@ -4,7 +4,6 @@
 use crate::engine::Context;
 use crate::error::{Error, Result};
 use crate::netns::Netns;
-use crate::process;
 use crate::record::Record;
 
 pub fn setup(ctx: &Context, record: &mut Record, target: &str) -> Result<()> {
@@ -24,12 +23,10 @@ pub fn setup(ctx: &Context, record: &mut Record, target: &str) -> Result<()> {
             "container {target} cannot join its own network"
         )));
     }
-    let (Some(pid), Some(start)) = (target_record.pid, target_record.pid_start) else {
-        return Err(not_running());
-    };
-    if target_record.boot_id != ctx.boot_id || !process::is_same_process(pid, start) {
+    if target_record.is_stale(&ctx.boot_id) {
         return Err(not_running());
     }
+    let pid = target_record.pid.unwrap_or_default();
     let mine = Netns::of_pid(record.pid.unwrap_or_default())?.id()?;
     if Netns::of_pid(pid)?.id()? != mine {
         return Err(Error::Namespace(format!(
