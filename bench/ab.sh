@@ -8,8 +8,9 @@ set -euo pipefail
 a=$1 b=$2 n=$3
 ip link set lo up; echo 1 > /proc/sys/net/ipv4/ip_forward
 mkdir -p /run/netns && mount -t tmpfs ocinet-bench /run/netns  # ip netns names stay in here
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+# State on tmpfs, as the default root /run/ocinet is.
+work=/run/ocinet-ab && mkdir -p "$work" && mount -t tmpfs ocinet-ab "$work"
+trap 'kill $(jobs -p) 2>/dev/null' EXIT
 for v in 0 1; do
   mkdir -p "$work/$v/etc/networks"
   printf '{"bridge":"ab%s","subnets":[{"subnet":"10.%s.0.0/16"}]}' $v $((80 + v)) > "$work/$v/etc/networks/ab.json"

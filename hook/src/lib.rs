@@ -9,6 +9,7 @@ pub mod firewall;
 pub mod gc;
 pub mod ipam;
 pub mod link;
+pub mod link_probe;
 pub mod mode;
 pub mod naming;
 pub mod netns;

@@ -20,6 +20,7 @@ use rtnetlink::{
 use tokio::runtime::Runtime;
 
 use crate::error::{Error, Result};
+use crate::link_probe::LinkProbe;
 use crate::netns::Netns;
 
 const ENOENT: i32 = 2;
@@ -27,10 +28,17 @@ const ESRCH: i32 = 3;
 const ENODEV: i32 = 19;
 const EEXIST: i32 = 17;
 
-/// A netlink session: the runtime plus a handle on the host's namespace.
+/// A netlink session: the runtime plus a handle and a link probe on the host's namespace.
 pub struct Netlink {
     rt: Runtime,
     host: Handle,
+    host_probe: LinkProbe,
+}
+
+/// A netlink handle and a link probe in another namespace.
+pub struct Inside {
+    pub handle: Handle,
+    pub probe: LinkProbe,
 }
 
 impl Netlink {
@@ -40,16 +48,29 @@ impl Netlink {
             .build()
             .map_err(|e| Error::Netlink(format!("cannot start the netlink runtime: {e}")))?;
         let host = connect(&rt)?;
-        Ok(Netlink { rt, host })
+        Ok(Netlink {
+            rt,
+            host,
+            host_probe: LinkProbe::open()?,
+        })
     }
 
     pub fn host(&self) -> &Handle {
         &self.host
     }
 
-    /// A handle whose socket lives in `ns`.
-    pub fn connect_in(&self, ns: &Netns) -> Result<Handle> {
-        ns.run_inside(|| connect(&self.rt))?
+    pub fn host_probe(&self) -> &LinkProbe {
+        &self.host_probe
+    }
+
+    /// A handle and a probe whose sockets live in `ns`.
+    pub fn connect_in(&self, ns: &Netns) -> Result<Inside> {
+        ns.run_inside(|| {
+            Ok(Inside {
+                handle: connect(&self.rt)?,
+                probe: LinkProbe::open()?,
+            })
+        })?
     }
 
     pub fn run<F: Future>(&self, fut: F) -> F::Output {
@@ -77,27 +98,18 @@ fn nl_err(what: impl std::fmt::Display) -> impl FnOnce(rtnetlink::Error) -> Erro
     move |e| Error::Netlink(format!("{what}: {e}"))
 }
 
-pub async fn link_index(handle: &Handle, name: &str) -> Result<Option<u32>> {
-    let mut links = handle.link().get().match_name(name.to_string()).execute();
-    match links.try_next().await {
-        Ok(Some(msg)) => Ok(Some(msg.header.index)),
-        Ok(None) => Ok(None),
-        Err(e) if errno(&e) == Some(ENODEV) => Ok(None),
-        Err(e) => Err(nl_err(format!("cannot look up link {name}"))(e)),
-    }
-}
-
 /// Makes sure bridge `name` exists, is up and holds `gateway/prefix`; returns its index.
 /// Safe against a concurrent hook doing the same.
 pub async fn ensure_bridge(
     handle: &Handle,
+    probe: &LinkProbe,
     name: &str,
     mtu: u32,
     gateway: Ipv4Addr,
     prefix: u8,
 ) -> Result<u32> {
-    let index = match link_index(handle, name).await? {
-        Some(i) => i,
+    let bridge = match probe.get(name)? {
+        Some(bridge) => bridge,
         None => {
             let msg = LinkBridge::new(name).mtu(mtu).up().build();
             match handle.link().add(msg).execute().await {
@@ -105,15 +117,15 @@ pub async fn ensure_bridge(
                 Err(e) if errno(&e) == Some(EEXIST) => {}
                 Err(e) => return Err(nl_err(format!("cannot create bridge {name}"))(e)),
             }
-            link_index(handle, name)
-                .await?
+            probe
+                .get(name)?
                 .ok_or_else(|| Error::Netlink(format!("bridge {name} vanished after creation")))?
         }
     };
     let address = async {
         match handle
             .address()
-            .add(index, IpAddr::V4(gateway), prefix)
+            .add(bridge.index, IpAddr::V4(gateway), prefix)
             .execute()
             .await
         {
@@ -125,12 +137,15 @@ pub async fn ensure_bridge(
         }
     };
     let up = async {
-        set_up(handle, index)
+        if bridge.up {
+            return Ok(());
+        }
+        set_up(handle, bridge.index)
             .await
             .map_err(|e| Error::Netlink(format!("bridge {name}: {e}")))
     };
     try_join!(address, up)?;
-    Ok(index)
+    Ok(bridge.index)
 }
 
 async fn set_up(handle: &Handle, index: u32) -> Result<()> {
@@ -150,14 +165,15 @@ pub struct VethPeer<'a> {
 }
 
 /// Creates `host_name` on the bridge, up, with its peer created straight in the container's
-/// namespace (no rename, no move afterwards); returns the host end's index.
+/// namespace (no rename, no move afterwards). The peer cannot be created up (veth_open refuses
+/// before the pair is linked); the container side brings it up.
 pub async fn create_veth(
     handle: &Handle,
     host_name: &str,
     bridge: u32,
     mtu: u32,
     peer: &VethPeer<'_>,
-) -> Result<u32> {
+) -> Result<()> {
     let mut peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
         .name(peer.name.to_string())
         .mtu(mtu)
@@ -172,46 +188,45 @@ pub async fn create_veth(
         .up()
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())))
         .build();
-    let create = async {
-        handle
-            .link()
-            .add(msg)
-            .execute()
-            .await
-            .map_err(nl_err(format!("cannot create veth {host_name}")))
-    };
-    // The lookup is queued behind the creation, so it sees the new link.
-    let (_, index) = try_join!(create, link_index(handle, host_name))?;
-    index.ok_or_else(|| Error::Netlink(format!("{host_name} vanished after creation")))
-}
-
-/// Turns on hairpin mode on bridge port `index` (named `port`), so traffic can leave and
-/// re-enter through it.
-pub async fn set_hairpin(handle: &Handle, index: u32, port: &str) -> Result<()> {
     handle
         .link()
-        .set_port(LinkBridgePort::new(index).hairpin(true).build())
+        .add(msg)
+        .execute()
+        .await
+        .map_err(nl_err(format!("cannot create veth {host_name}")))
+}
+
+/// Turns on hairpin mode on bridge port `port`, so traffic can leave and re-enter through it.
+/// Addressed by name: no lookup of the new link's index first.
+pub async fn set_hairpin(handle: &Handle, port: &str) -> Result<()> {
+    handle
+        .link()
+        .set_port(LinkBridgePort::new(0).name(port).hairpin(true).build())
         .execute()
         .await
         .map_err(nl_err(format!("cannot set hairpin mode on {port}")))
 }
 
+/// The index of link `name` inside the container.
+fn index_inside(inside: &Inside, name: &str) -> Result<u32> {
+    inside
+        .probe
+        .index(name)?
+        .ok_or_else(|| Error::Netlink(format!("{name} did not appear in the container")))
+}
+
 /// Inside the container: `lo` up and, for bridge containers, the address, link up and default
 /// route on `ifname`.
 pub async fn configure_container(
-    handle: &Handle,
+    inside: &Inside,
     iface: Option<(&str, Ipv4Addr, u8, Ipv4Addr)>,
 ) -> Result<()> {
+    let handle = &inside.handle;
+    let lo = index_inside(inside, "lo")?;
     let Some((ifname, address, prefix, gateway)) = iface else {
-        let lo = link_index(handle, "lo")
-            .await?
-            .ok_or_else(|| Error::Netlink("the container has no lo".to_string()))?;
         return set_up(handle, lo).await;
     };
-    let (lo, index) = try_join!(link_index(handle, "lo"), link_index(handle, ifname))?;
-    let lo = lo.ok_or_else(|| Error::Netlink("the container has no lo".to_string()))?;
-    let index =
-        index.ok_or_else(|| Error::Netlink(format!("{ifname} did not appear in the container")))?;
+    let index = index_inside(inside, ifname)?;
     // Queued in this order: the route needs the address and the link up before it.
     let add_address = async {
         handle
@@ -244,12 +259,11 @@ pub async fn configure_container(
     Ok(())
 }
 
-/// Deletes a link by name; a missing one is fine (teardown is idempotent).
+/// Deletes a link by name (the kernel looks it up); a missing one is fine (teardown is
+/// idempotent).
 pub async fn delete_link(handle: &Handle, name: &str) -> Result<()> {
-    let Some(index) = link_index(handle, name).await? else {
-        return Ok(());
-    };
-    match handle.link().del(index).execute().await {
+    let msg = LinkUnspec::new_with_name(name).build();
+    match handle.link().del_with_message(msg).execute().await {
         Ok(()) => Ok(()),
         Err(e) if matches!(errno(&e), Some(ENODEV | ENOENT | ESRCH)) => Ok(()),
         Err(e) => Err(nl_err(format!("cannot delete link {name}"))(e)),

@@ -84,6 +84,7 @@ pub fn setup(
         let host = nl.host();
         let bridge = link::ensure_bridge(
             host,
+            nl.host_probe(),
             &network.bridge,
             network.mtu,
             network.gateway,
@@ -96,15 +97,14 @@ pub fn setup(
             netns: &ns,
             mac: request.mac,
         };
-        let index =
-            link::create_veth(host, &attachment.host_veth, bridge, network.mtu, &peer).await?;
+        link::create_veth(host, &attachment.host_veth, bridge, network.mtu, &peer).await?;
         fault::point("setup:veth");
         let hairpin = async {
             if attachment.ports.is_empty() {
                 return Ok(());
             }
             // Hairpin: a container may reach its own published port through the host.
-            link::set_hairpin(host, index, &attachment.host_veth).await
+            link::set_hairpin(host, &attachment.host_veth).await
         };
         let container = link::configure_container(
             &inside,
