@@ -14,18 +14,19 @@ mod report;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
-use std::time::Duration;
 
 use backend::Backend;
 use exec::Result;
 use report::{BackendReport, Report};
 
-const USAGE: &str = "ocinet-bench --hook PATH [--n N] [--out FILE.json] [--table FILE.md] \
+const USAGE: &str = "ocinet-bench --hook PATH [--hook-b PATH] [--n N] [--out FILE.json] [--table FILE.md] \
 [--sample-config bundles/bridge/config.json --rootfs bundles/rootfs] [--runc-reps R] [--range-reps R]";
 
 struct Args {
     n: usize,
     hook: PathBuf,
+    /// A second ocinet build: compare the two (A/B) instead of ocinet, CNI and netavark.
+    hook_b: Option<PathBuf>,
     out: Option<PathBuf>,
     table: Option<PathBuf>,
     sample_config: Option<PathBuf>,
@@ -38,6 +39,7 @@ fn parse_args() -> Result<Args> {
     let mut a = Args {
         n: 100,
         hook: PathBuf::new(),
+        hook_b: None,
         out: None,
         table: None,
         sample_config: None,
@@ -52,6 +54,7 @@ fn parse_args() -> Result<Args> {
         match flag.as_str() {
             "--n" => a.n = number(value()?)?,
             "--hook" => a.hook = value()?.into(),
+            "--hook-b" => a.hook_b = Some(value()?.into()),
             "--out" => a.out = Some(value()?.into()),
             "--table" => a.table = Some(value()?.into()),
             "--sample-config" => a.sample_config = Some(value()?.into()),
@@ -118,7 +121,10 @@ fn run() -> Result<()> {
     prepare_host()?;
     let work = std::env::temp_dir().join(format!("ocinet-bench.{}", std::process::id()));
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {work:?}: {e}"))?;
-    let result = bench(&args, &work);
+    let result = match &args.hook_b {
+        Some(hook_b) => ab(&args, hook_b, &work),
+        None => bench(&args, &work),
+    };
     let _ = std::fs::remove_dir_all(&work);
     let report = result?;
     let table = report.table();
@@ -135,45 +141,12 @@ fn run() -> Result<()> {
 
 fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
     let n = args.n;
-    let mut oc = ocinet::Ocinet::new(&args.hook, work)?;
+    let mut oc = ocinet::Ocinet::new(&args.hook, work, &ocinet::MAIN)?;
     let mut cni = cni::Cni::new(work, n);
     let mut nv = netavark::Netavark::new(work, n)?;
 
-    eprintln!("ocinet-bench: starting {} container processes", 3 * n);
-    let containers = fleet::spawn(3 * n)?;
-    let mut setup: [Vec<Duration>; 3] = Default::default();
-    let mut teardown: [Vec<Duration>; 3] = Default::default();
-    {
-        let backends: [&mut dyn Backend; 3] = [&mut oc, &mut cni, &mut nv];
-        for i in 0..n {
-            // Round i: each backend wires its container i; who goes first rotates.
-            for k in 0..3 {
-                let b = (i + k) % 3;
-                let c = &containers[3 * i + b];
-                setup[b].push(backends[b].setup(i, c)?);
-            }
-            progress("setup", i, n);
-        }
-        for i in 0..n {
-            for k in 0..3 {
-                let b = (i + k) % 3;
-                let c = &containers[3 * i + b];
-                teardown[b].push(backends[b].teardown(i, c)?);
-            }
-            progress("teardown", i, n);
-        }
-    }
-    // Checked while the containers live: their netns going away would delete leaked veths.
-    let all: [&dyn Backend; 3] = [&oc, &cni, &nv];
-    let mut backends = Vec::new();
-    for (b, backend) in all.iter().enumerate() {
-        backends.push(BackendReport::new(
-            backend.name(),
-            &setup[b],
-            &teardown[b],
-            backend.leaks()?,
-        ));
-    }
+    let mut backends: [&mut dyn Backend; 3] = [&mut oc, &mut cni, &mut nv];
+    let (containers, backends) = interleaved(n, &mut backends)?;
     drop(containers);
 
     let end_to_end = match (&args.sample_config, &args.rootfs) {
@@ -199,6 +172,62 @@ fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
         backends,
         end_to_end,
         hook_peak_rss_kib: oc.max_rss_kib,
+    })
+}
+
+/// N rounds of setups, then N of teardowns; in round i each backend wires its container i, who
+/// goes first rotating. Leaks are checked while the containers live (their netns going away
+/// would delete leaked veths).
+fn interleaved(
+    n: usize,
+    backends: &mut [&mut dyn Backend],
+) -> Result<(Vec<fleet::Container>, Vec<BackendReport>)> {
+    let k = backends.len();
+    eprintln!("ocinet-bench: starting {} container processes", k * n);
+    let containers = fleet::spawn(k * n)?;
+    let mut setup = vec![Vec::new(); k];
+    let mut teardown = vec![Vec::new(); k];
+    for (phase, times) in [("setup", &mut setup), ("teardown", &mut teardown)] {
+        for i in 0..n {
+            for j in 0..k {
+                let b = (i + j) % k;
+                let c = &containers[k * i + b];
+                times[b].push(match phase {
+                    "setup" => backends[b].setup(i, c)?,
+                    _ => backends[b].teardown(i, c)?,
+                });
+            }
+            progress(phase, i, n);
+        }
+    }
+    let mut reports = Vec::new();
+    for (b, backend) in backends.iter().enumerate() {
+        reports.push(BackendReport::new(
+            backend.name(),
+            &setup[b],
+            &teardown[b],
+            backend.leaks()?,
+        ));
+    }
+    Ok((containers, reports))
+}
+
+/// Two ocinet builds, interleaved as the main benchmark interleaves backends.
+fn ab(args: &Args, hook_b: &std::path::Path, work: &std::path::Path) -> Result<Report> {
+    let hook_b = std::fs::canonicalize(hook_b).map_err(|e| format!("hook {hook_b:?}: {e}"))?;
+    let mut a = ocinet::Ocinet::new(&args.hook, work, &ocinet::MAIN)?;
+    let mut b = ocinet::Ocinet::new(&hook_b, work, &ocinet::SECOND)?;
+    let mut backends: [&mut dyn Backend; 2] = [&mut a, &mut b];
+    let (containers, backends) = interleaved(args.n, &mut backends)?;
+    drop(containers);
+    Ok(Report {
+        machine: machine(),
+        containers: args.n,
+        cni_over_ocinet: f64::NAN,
+        netavark_over_ocinet: f64::NAN,
+        backends,
+        end_to_end: None,
+        hook_peak_rss_kib: a.max_rss_kib.max(b.max_rss_kib),
     })
 }
 

@@ -12,11 +12,34 @@ use crate::exec::{self, Result};
 use crate::fleet::Container;
 
 pub const NETWORK: &str = "bench";
-pub const BRIDGE: &str = "ocbench0";
-pub const SUBNET: &str = "10.90.0.0/16";
-pub const PORT_BASE: u16 = 10001;
+
+/// Where one ocinet build works: its own bridge, subnet, host ports and directories, so two
+/// builds can run side by side (the A/B mode).
+pub struct Lane {
+    pub name: &'static str,
+    pub bridge: &'static str,
+    pub subnet: &'static str,
+    pub port_base: u16,
+}
+
+/// The lane of the main benchmark.
+pub const MAIN: Lane = Lane {
+    name: "ocinet",
+    bridge: "ocbench0",
+    subnet: "10.90.0.0/16",
+    port_base: 10001,
+};
+
+/// The second build's lane in the A/B mode (CNI and netavark do not run then).
+pub const SECOND: Lane = Lane {
+    name: "ocinet-b",
+    bridge: "ocbench1",
+    subnet: "10.93.0.0/16",
+    port_base: 40001,
+};
 
 pub struct Ocinet {
+    lane: &'static Lane,
     hook: PathBuf,
     root: PathBuf,
     config_dir: PathBuf,
@@ -26,18 +49,20 @@ pub struct Ocinet {
 }
 
 impl Ocinet {
-    pub fn new(hook: &Path, work: &Path) -> Result<Ocinet> {
-        let config_dir = work.join("ocinet-etc");
+    pub fn new(hook: &Path, work: &Path, lane: &'static Lane) -> Result<Ocinet> {
+        let work = work.join(lane.name);
+        let config_dir = work.join("etc");
         let networks = config_dir.join("networks");
         std::fs::create_dir_all(&networks)
             .map_err(|e| format!("cannot create {networks:?}: {e}"))?;
-        let def = json!({"bridge": BRIDGE, "subnets": [{"subnet": SUBNET}], "masquerade": true});
+        let def = json!({"bridge": lane.bridge, "subnets": [{"subnet": lane.subnet}], "masquerade": true});
         write(&networks.join(format!("{NETWORK}.json")), &def)?;
         Ok(Ocinet {
+            lane,
             hook: hook.to_path_buf(),
-            root: work.join("ocinet-state"),
+            root: work.join("state"),
             config_dir,
-            bundles: work.join("ocinet-bundles"),
+            bundles: work.join("bundles"),
             max_rss_kib: 0,
         })
     }
@@ -93,27 +118,31 @@ fn write(path: &Path, value: &serde_json::Value) -> Result<()> {
     std::fs::write(path, value.to_string()).map_err(|e| format!("cannot write {path:?}: {e}"))
 }
 
-fn id(i: usize) -> String {
-    format!("oc{i}")
+impl Ocinet {
+    fn id(&self, i: usize) -> String {
+        format!("{}-{i}", self.lane.name)
+    }
 }
 
 impl Backend for Ocinet {
     fn name(&self) -> &'static str {
-        "ocinet"
+        self.lane.name
     }
 
     fn setup(&mut self, i: usize, c: &Container) -> Result<Duration> {
-        let port = PORT_BASE as usize + i;
+        let port = self.lane.port_base as usize + i;
+        let id = self.id(i);
         let bundle = self.bundle(
-            &id(i),
+            &id,
             json!({"io.ocinet.network": format!("bridge:{NETWORK}"), "io.ocinet.ports": format!("{port}:80")}),
         )?;
-        self.hook("createRuntime", &id(i), c.pid(), &bundle)
+        self.hook("createRuntime", &id, c.pid(), &bundle)
     }
 
     fn teardown(&mut self, i: usize, _c: &Container) -> Result<Duration> {
-        let bundle = self.bundles.join(id(i));
-        self.hook("poststop", &id(i), 0, &bundle)
+        let id = self.id(i);
+        let bundle = self.bundles.join(&id);
+        self.hook("poststop", &id, 0, &bundle)
     }
 
     fn leaks(&self) -> Result<Leaks> {
@@ -125,15 +154,16 @@ impl Backend for Ocinet {
         + count_files(&self.root.join("containers"), &|n| n.ends_with(".json"))
             + count_files(&self.root.join("ports"), &|n| n != "lock");
         Ok(Leaks {
-            links: bridge_ports(BRIDGE)?,
-            rules: dnat_elements()?,
+            links: bridge_ports(self.lane.bridge)?,
+            rules: dnat_elements(self.lane.port_base)?,
             leases: Some(leases),
         })
     }
 }
 
-/// Elements left in ocinet's DNAT maps (0 when the table does not exist).
-pub fn dnat_elements() -> Result<usize> {
+/// Elements left in ocinet's DNAT maps for host ports from `port_base` on (0 when the table
+/// does not exist).
+pub fn dnat_elements(port_base: u16) -> Result<usize> {
     let out = Command::new("nft")
         .args(["-j", "list", "table", "inet", "ocinet"])
         .output()
@@ -148,6 +178,17 @@ pub fn dnat_elements() -> Result<usize> {
         .iter()
         .filter_map(|o| o.get("map"))
         .filter(|m| matches!(m["name"].as_str(), Some("dnat_port" | "dnat_addr")))
-        .map(|m| m["elem"].as_array().map_or(0, Vec::len))
-        .sum())
+        .filter_map(|m| m["elem"].as_array())
+        .flatten()
+        .filter(|e| host_port(e).is_some_and(|p| (port_base..port_base + 9000).contains(&p)))
+        .count())
+}
+
+/// The host port of a DNAT map element in `nft -j` form: `[[key concat], value]`, the key's
+/// last field the port or a range.
+fn host_port(element: &serde_json::Value) -> Option<u16> {
+    let key = &element.as_array()?.first()?["concat"];
+    let port = key.as_array()?.last()?;
+    let port = port.as_u64().or_else(|| port["range"][0].as_u64())?;
+    u16::try_from(port).ok()
 }

@@ -113,10 +113,20 @@ impl Report {
                 leases
             );
         }
-        t += &format!(
-            "\nocinet setup p50 is {:.1}x faster than the CNI chain and {:.1}x faster than netavark.\n",
-            self.cni_over_ocinet, self.netavark_over_ocinet
-        );
+        if self.cni_over_ocinet.is_finite() {
+            t += &format!(
+                "\nocinet setup p50 is {:.1}x faster than the CNI chain and {:.1}x faster than netavark.\n",
+                self.cni_over_ocinet, self.netavark_over_ocinet
+            );
+        } else if let [a, b] = &self.backends[..] {
+            // The A/B mode: two ocinet builds.
+            t += &format!(
+                "\nsetup p50 B/A: {:.3} ({:.2} -> {:.2} ms)\n",
+                b.setup.p50_ms / a.setup.p50_ms,
+                a.setup.p50_ms,
+                b.setup.p50_ms
+            );
+        }
         if let Some(e) = &self.end_to_end {
             t += "\n| ocinet only | p50 / p90 ms |\n| --- | --- |\n";
             for (what, s) in [
