@@ -11,7 +11,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use futures_util::{try_join, TryStreamExt};
 use ipnet::Ipv4Net;
-use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute};
+use rtnetlink::packet_route::link::{
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute,
+};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
 use rtnetlink::{
     Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
@@ -164,9 +166,9 @@ pub struct VethPeer<'a> {
     pub mac: Option<[u8; 6]>,
 }
 
-/// Creates `host_name` on the bridge, up, with its peer created straight in the container's
-/// namespace (no rename, no move afterwards). The peer cannot be created up (veth_open refuses
-/// before the pair is linked); the container side brings it up.
+/// Creates `host_name` on the bridge with its peer created straight in the container's
+/// namespace (no rename, no move afterwards), then brings the host end up without IPv6
+/// addresses (see [`up_without_ipv6_addresses`]). All queued at once.
 pub async fn create_veth(
     handle: &Handle,
     host_name: &str,
@@ -185,15 +187,62 @@ pub async fn create_veth(
         .name(host_name.to_string())
         .mtu(mtu)
         .controller(bridge)
-        .up()
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())))
         .build();
-    handle
-        .link()
-        .add(msg)
-        .execute()
-        .await
-        .map_err(nl_err(format!("cannot create veth {host_name}")))
+    let create = async {
+        handle
+            .link()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(nl_err(format!("cannot create veth {host_name}")))
+    };
+    let up = up_without_ipv6_addresses(handle, || LinkUnspec::new_with_name(host_name), host_name);
+    try_join!(create, up)?;
+    Ok(())
+}
+
+/// Brings `link` up without IPv6 addresses of its own (`addrgenmode none`, then up: two
+/// messages queued in that order, as the kernel applies flags before address-family settings
+/// within one message, and a link that comes up with a carrier gets its link-local address at
+/// once).
+///
+/// ocinet's networks are IPv4 only, and Docker too turns IPv6 off on a container's interface
+/// when the network has none. Without a link-local address a veth end sends no duplicate
+/// address detection, router solicitation or MLD report: multicast that the bridge floods to
+/// every container, and kernel work (addrconf, MLD) under the global rtnl lock that every setup
+/// waits for; both grow with the number of containers. Turning IPv6 off on a live link instead
+/// runs the IPv6 teardown, which costs more than the setup; the kernel refuses the mode at
+/// creation.
+async fn up_without_ipv6_addresses(
+    handle: &Handle,
+    link: impl Fn() -> LinkMessageBuilder<LinkUnspec>,
+    name: &str,
+) -> Result<()> {
+    let up = link().up().build();
+    let no_addresses = link()
+        .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+            vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
+        )]))
+        .build();
+    let no_addresses = async {
+        handle
+            .link()
+            .change(no_addresses)
+            .execute()
+            .await
+            .map_err(nl_err(format!("cannot set addrgenmode none on {name}")))
+    };
+    let up = async {
+        handle
+            .link()
+            .change(up)
+            .execute()
+            .await
+            .map_err(nl_err(format!("cannot set {name} up")))
+    };
+    try_join!(no_addresses, up)?;
+    Ok(())
 }
 
 /// Turns on hairpin mode on bridge port `port`, so traffic can leave and re-enter through it.
@@ -236,6 +285,7 @@ pub async fn configure_container(
             .await
             .map_err(nl_err(format!("cannot add {address}/{prefix} to {ifname}")))
     };
+    let up = up_without_ipv6_addresses(handle, || LinkUnspec::new_with_index(index), ifname);
     let route = RouteMessageBuilder::<Ipv4Addr>::new()
         .gateway(gateway)
         .output_interface(index)
@@ -250,12 +300,7 @@ pub async fn configure_container(
                 "cannot add the default route via {gateway}"
             )))
     };
-    try_join!(
-        set_up(handle, lo),
-        add_address,
-        set_up(handle, index),
-        add_route
-    )?;
+    try_join!(set_up(handle, lo), add_address, up, add_route)?;
     Ok(())
 }
 

@@ -23,6 +23,10 @@ fn two_containers_talk(runtime: Runtime) {
         .sh_ok("ip route")
         .contains("default via 172.17.0.1 dev eth0"));
     a.sh_ok("ping -c1 -W3 127.0.0.1");
+    // An IPv4-only network: neither end of a veth gets IPv6 addresses (no link-local address,
+    // so no DAD, router solicitations or MLD reports flooded to every container).
+    assert!(!a.sh_ok("ip addr show dev eth0").contains("inet6"));
+    assert!(!host.sh_ok("ip addr show master ocinet0").contains("inet6"));
     a.delete().unwrap();
     b.delete().unwrap();
     assert_eq!(host.leftovers(), Vec::<String>::new());
