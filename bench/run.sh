@@ -12,7 +12,7 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends containernetworking-plugins netavark iptables \
-    runc busybox-static libnftables1 nftables iproute2 util-linux gcc
+    runc busybox-static nftables iproute2 util-linux gcc
 fi
 cd "$here"
 [ -x bundles/rootfs/bin/busybox ] || bash bundles/build-rootfs.sh >/dev/null

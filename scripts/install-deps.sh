@@ -4,7 +4,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends \
-  runc crun iproute2 nftables libnftables1 busybox-static util-linux procps ca-certificates gcc \
+  runc crun iproute2 nftables busybox-static util-linux procps ca-certificates gcc \
   podman netavark containerd
 if ! command -v cargo >/dev/null; then
   echo "install-deps: cargo not found: ocinet needs Rust 1.89 or newer (rustup)" >&2

@@ -7,39 +7,11 @@ use ipnet::Ipv4Net;
 use crate::error::{Error, Result};
 use std::net::Ipv4Addr;
 
-use crate::nfnetlink::{self, Element, Op, SetChange, NFT_SET_ELEM_INTERVAL_END};
-use crate::nft::{Nft, NftError};
+use crate::nfnetlink::{self, BatchError, Element, Op, SetChange, NFT_SET_ELEM_INTERVAL_END};
+use crate::nft_table::{self, TABLE_NAME};
 use crate::ports::{PortRange, Protocol};
 
 pub const TABLE: &str = "inet ocinet";
-const TABLE_NAME: &str = "ocinet";
-
-/// The table, its sets and chains. Created whole, in one batch, when it is missing (first use,
-/// or after `nft flush ruleset`).
-/// `dnat_port` maps `daddr . proto . dport` to `container . port`; `dnat_addr` to the container
-/// alone, keeping the port, so a range published on the same numbers is a single element.
-/// Localhost access needs the masquerade of 127.0.0.0/8 (and route_localnet on the bridge);
-/// hairpin (a container to a published port) needs the masquerade of DNATed container traffic.
-fn table_definition() -> String {
-    let dnat = "fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport map";
-    format!(
-        "add table {TABLE}
-add set {TABLE} masq_subnets {{ type ipv4_addr; flags interval; }}
-add map {TABLE} dnat_port {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags interval; }}
-add map {TABLE} dnat_addr {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr; flags interval; }}
-add chain {TABLE} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}
-add chain {TABLE} output {{ type nat hook output priority -100; policy accept; }}
-add chain {TABLE} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}
-add rule {TABLE} prerouting {dnat} @dnat_port
-add rule {TABLE} prerouting {dnat} @dnat_addr
-add rule {TABLE} output {dnat} @dnat_port
-add rule {TABLE} output {dnat} @dnat_addr
-add rule {TABLE} postrouting ip saddr @masq_subnets ip daddr != @masq_subnets masquerade
-add rule {TABLE} postrouting ct status dnat ip saddr 127.0.0.0/8 masquerade
-add rule {TABLE} postrouting ct status dnat ip saddr @masq_subnets masquerade
-"
-    )
-}
 
 /// One DNAT map element: traffic to `host_ip` (`None`: any local address), `protocol` and a
 /// port in `ports` goes to `target` (`target_port`, or the same port when `None`).
@@ -109,8 +81,6 @@ fn concat_key(addr: Ipv4Addr, protocol: u8, port: u16) -> Vec<u8> {
 }
 
 pub struct Firewall {
-    /// libnftables, created only when the fast path cannot do the job.
-    nft: std::cell::OnceCell<Nft>,
     /// Set when this instance had to create the table (first use, or after a flush).
     created: std::cell::Cell<bool>,
 }
@@ -118,17 +88,8 @@ pub struct Firewall {
 impl Firewall {
     pub fn new() -> Result<Firewall> {
         Ok(Firewall {
-            nft: std::cell::OnceCell::new(),
             created: std::cell::Cell::new(false),
         })
-    }
-
-    fn nft(&self) -> Result<&Nft> {
-        if let Some(nft) = self.nft.get() {
-            return Ok(nft);
-        }
-        let nft = Nft::new()?;
-        Ok(self.nft.get_or_init(|| nft))
     }
 
     /// True if the table was missing and this instance created it.
@@ -136,70 +97,53 @@ impl Firewall {
         self.created.get()
     }
 
-    /// Runs `batch`, creating the table first if it is missing.
-    fn run_with_table(&self, batch: &str) -> Result<()> {
-        match self.nft()?.run(batch) {
-            Ok(_) => return Ok(()),
-            Err(e) if e.is_missing() => {}
-            Err(e) => return Err(fail(batch, e)),
-        }
-        // `create table` fails if another hook made it meanwhile: then just retry the batch.
-        let create = table_definition().replacen("add table", "create table", 1);
-        match self.nft()?.run(&format!("{create}{batch}")) {
-            Ok(_) => {
-                self.created.set(true);
-                Ok(())
-            }
-            Err(e) if e.is_exists() => self
-                .nft()?
-                .run(batch)
-                .map(|_| ())
-                .map_err(|e| fail(batch, e)),
-            Err(e) => Err(fail(batch, e)),
-        }
-    }
-
     /// Adds masquerade subnets and DNAT elements in one atomic batch, all or none (already
     /// present ones are fine), creating the table if it is missing: a container's setup, and
     /// how `reload` puts back what a flush removed.
     pub fn add(&self, subnets: &[Ipv4Net], elements: &[DnatElement]) -> Result<()> {
-        // The common case, straight to the kernel. Anything unusual (the table gone after a
-        // flush, an interval touching another) goes the way of libnftables, which handles all.
-        if nfnetlink::run(TABLE_NAME, Op::Add, &set_changes(subnets, elements)).is_ok() {
-            return Ok(());
+        let changes = set_changes(subnets, elements);
+        match nfnetlink::run(TABLE_NAME, Op::Add, &changes) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_missing() => {}
+            Err(e) => return Err(failed("cannot add to", e)),
         }
-        let mut batch: String = subnets
-            .iter()
-            .map(|s| format!("add element {TABLE} masq_subnets {{ {s} }}\n"))
-            .collect();
-        batch.extend(elements.iter().map(add_element));
-        if batch.is_empty() {
-            return Ok(());
+        // The table is gone (first use, or `nft flush ruleset`). Another hook may be making it
+        // right now: then its batch wins and this one finds it there.
+        match nft_table::create() {
+            Ok(()) => self.created.set(true),
+            Err(e) if e.is_exists() => {}
+            Err(e) => return Err(failed("cannot create", e)),
         }
-        self.run_with_table(&batch)
+        nfnetlink::run(TABLE_NAME, Op::Add, &changes).map_err(|e| failed("cannot add to", e))
     }
 
     /// Removes the DNAT elements; ones already gone are fine (teardown is idempotent).
     pub fn unpublish(&self, elements: &[DnatElement]) -> Result<()> {
-        let delete =
-            |e: &DnatElement| format!("delete element {TABLE} {} {{ {} }}\n", e.map(), e.key());
-        if nfnetlink::run(TABLE_NAME, Op::Delete, &set_changes(&[], elements)).is_ok() {
-            return Ok(());
+        let changes = set_changes(&[], elements);
+        match nfnetlink::run(TABLE_NAME, Op::Delete, &changes) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_missing() => {}
+            Err(e) => return Err(failed("cannot remove from", e)),
         }
-        let batch: String = elements.iter().map(delete).collect();
-        if batch.is_empty() || self.nft()?.run(&batch).is_ok() {
-            return Ok(());
-        }
-        // Some element (or the whole table) is gone: remove the rest one by one.
+        // Some element (or the whole table) is gone, and the batch did nothing: remove the
+        // rest one by one.
         for e in elements {
-            match self.nft()?.run(&delete(e)) {
-                Ok(_) => {}
+            match nfnetlink::run(
+                TABLE_NAME,
+                Op::Delete,
+                &set_changes(&[], std::slice::from_ref(e)),
+            ) {
+                Ok(()) => {}
                 Err(err) if err.is_missing() => {}
-                Err(err) => return Err(fail(&delete(e), err)),
+                Err(err) => return Err(failed("cannot remove from", err)),
             }
         }
         Ok(())
     }
+}
+
+fn failed(what: &str, e: BatchError) -> Error {
+    Error::Firewall(format!("{what} nftables table {TABLE}: {}", e.0))
 }
 
 /// The raw elements: a subnet is an rbtree interval (its start, and the address after it
@@ -247,18 +191,4 @@ fn set_changes<'a>(subnets: &[Ipv4Net], elements: &[DnatElement]) -> Vec<SetChan
         });
     }
     vec![masq, port, addr]
-}
-
-fn add_element(e: &DnatElement) -> String {
-    format!(
-        "add element {TABLE} {} {{ {} : {} }}\n",
-        e.map(),
-        e.key(),
-        e.value()
-    )
-}
-
-fn fail(batch: &str, e: NftError) -> Error {
-    let what = batch.lines().next().unwrap_or_default();
-    Error::Firewall(format!("{what}: {}", e.0))
 }

@@ -16,7 +16,7 @@ pub mod netns;
 pub mod netns_name;
 pub mod network;
 pub mod nfnetlink;
-pub mod nft;
+pub mod nft_table;
 pub mod oci;
 pub mod ports;
 pub mod process;

@@ -1,7 +1,6 @@
-//! Set elements straight over nfnetlink: the common path of every setup and teardown (add or
-//! remove a few elements of ocinet's sets) as one batch on one socket, without libnftables'
-//! context set-up and its dump of the ruleset before every command. Creating the table stays
-//! with libnftables (`firewall`), which this falls back to when the kernel says it is missing.
+//! nf_tables over nfnetlink: atomic batches on one socket. The common path of every setup and
+//! teardown (add or remove a few elements of ocinet's sets) is one batch; creating the table
+//! (`nft_table`) another. No library, no `nft` process, no dump of the ruleset first.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -62,6 +61,11 @@ impl BatchError {
     pub fn is_missing(&self) -> bool {
         self.0.raw_os_error() == Some(libc::ENOENT)
     }
+
+    /// Something the batch creates exclusively (the table) is already there.
+    pub fn is_exists(&self) -> bool {
+        self.0.raw_os_error() == Some(libc::EEXIST)
+    }
 }
 
 /// Runs one atomic batch: `op` on every change, all in table `table` (family inet).
@@ -70,41 +74,78 @@ pub fn run(table: &str, op: Op, changes: &[SetChange<'_>]) -> Result<(), BatchEr
     if changes.is_empty() {
         return Ok(());
     }
-    let socket = Socket::open().map_err(BatchError)?;
-    let mut buf = Vec::with_capacity(512);
-    let mut seq = 1u32;
-    message(&mut buf, NFNL_MSG_BATCH_BEGIN, 0, seq, BATCH, |_| {});
-    let msg_type = match op {
-        Op::Add => NFT_MSG_NEWSETELEM,
-        Op::Delete => NFT_MSG_DELSETELEM,
-    };
-    let create = match op {
-        Op::Add => libc::NLM_F_CREATE as u16,
-        Op::Delete => 0,
+    let mut batch = Batch::new();
+    let (msg_type, flags) = match op {
+        Op::Add => (NFT_MSG_NEWSETELEM, libc::NLM_F_CREATE as u16),
+        Op::Delete => (NFT_MSG_DELSETELEM, 0),
     };
     for change in &changes {
-        seq += 1;
+        batch.add(msg_type, flags, |b| {
+            attr_str(b, NFTA_SET_ELEM_LIST_TABLE, table);
+            attr_str(b, NFTA_SET_ELEM_LIST_SET, change.set);
+            nested(b, NFTA_SET_ELEM_LIST_ELEMENTS, |b| {
+                for e in &change.elements {
+                    nested(b, NFTA_LIST_ELEM, |b| element(b, e, op));
+                }
+            });
+        });
+    }
+    batch.send()
+}
+
+/// An atomic nf_tables batch (family inet): every message is acknowledged, and the kernel
+/// applies all of them or none.
+pub struct Batch {
+    buf: Vec<u8>,
+    seq: u32,
+    messages: usize,
+}
+
+impl Batch {
+    pub fn new() -> Batch {
+        let mut buf = Vec::with_capacity(512);
+        message(&mut buf, NFNL_MSG_BATCH_BEGIN, 0, 1, BATCH, |_| {});
+        Batch {
+            buf,
+            seq: 1,
+            messages: 0,
+        }
+    }
+
+    /// Queues nf_tables message `msg_type` (NFT_MSG_*) with `flags` besides REQUEST and ACK.
+    pub fn add(&mut self, msg_type: u16, flags: u16, body: impl FnOnce(&mut Vec<u8>)) {
+        self.seq += 1;
+        self.messages += 1;
         message(
-            &mut buf,
+            &mut self.buf,
             (NFNL_SUBSYS_NFTABLES << 8) | msg_type,
-            libc::NLM_F_ACK as u16 | create,
-            seq,
+            libc::NLM_F_ACK as u16 | flags,
+            self.seq,
             (NFPROTO_INET, 0),
-            |b| {
-                attr_str(b, NFTA_SET_ELEM_LIST_TABLE, table);
-                attr_str(b, NFTA_SET_ELEM_LIST_SET, change.set);
-                nested(b, NFTA_SET_ELEM_LIST_ELEMENTS, |b| {
-                    for e in &change.elements {
-                        nested(b, NFTA_LIST_ELEM, |b| element(b, e, op));
-                    }
-                });
-            },
+            body,
         );
     }
-    seq += 1;
-    message(&mut buf, NFNL_MSG_BATCH_END, 0, seq, BATCH, |_| {});
-    socket.send(&buf).map_err(BatchError)?;
-    socket.acks(changes.len()).map_err(BatchError)
+
+    /// Sends the batch and waits for every acknowledgement; the first error is the batch's.
+    pub fn send(mut self) -> Result<(), BatchError> {
+        message(
+            &mut self.buf,
+            NFNL_MSG_BATCH_END,
+            0,
+            self.seq + 1,
+            BATCH,
+            |_| {},
+        );
+        let socket = Socket::open().map_err(BatchError)?;
+        socket.send(&self.buf).map_err(BatchError)?;
+        socket.acks(self.messages).map_err(BatchError)
+    }
+}
+
+impl Default for Batch {
+    fn default() -> Batch {
+        Batch::new()
+    }
 }
 
 fn element(b: &mut Vec<u8>, e: &Element, op: Op) {
@@ -147,20 +188,20 @@ fn message(
     pad(buf);
 }
 
-fn attr(buf: &mut Vec<u8>, kind: u16, payload: &[u8]) {
+pub fn attr(buf: &mut Vec<u8>, kind: u16, payload: &[u8]) {
     buf.extend(((4 + payload.len()) as u16).to_ne_bytes());
     buf.extend(kind.to_ne_bytes());
     buf.extend(payload);
     pad(buf);
 }
 
-fn attr_str(buf: &mut Vec<u8>, kind: u16, s: &str) {
+pub fn attr_str(buf: &mut Vec<u8>, kind: u16, s: &str) {
     let mut bytes = s.as_bytes().to_vec();
     bytes.push(0);
     attr(buf, kind, &bytes);
 }
 
-fn nested(buf: &mut Vec<u8>, kind: u16, body: impl FnOnce(&mut Vec<u8>)) {
+pub fn nested(buf: &mut Vec<u8>, kind: u16, body: impl FnOnce(&mut Vec<u8>)) {
     let start = buf.len();
     buf.extend([0u8; 4]);
     body(buf);

@@ -1,0 +1,619 @@
+//! ocinet's nftables table, `inet ocinet`, created in one atomic nfnetlink batch. As
+//! `nft list table inet ocinet` shows it:
+//!
+//! ```text
+//! table inet ocinet {
+//!     set masq_subnets { type ipv4_addr; flags interval; }
+//!     map dnat_port { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags interval; }
+//!     map dnat_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr; flags interval; }
+//!     chain prerouting { type nat hook prerouting priority dstnat; policy accept;
+//!         fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat_port
+//!         fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat_addr }
+//!     chain output { type nat hook output priority -100; policy accept; (the same two rules) }
+//!     chain postrouting { type nat hook postrouting priority srcnat; policy accept;
+//!         ip saddr @masq_subnets ip daddr != @masq_subnets masquerade
+//!         ct status dnat ip saddr 127.0.0.0/8 masquerade
+//!         ct status dnat ip saddr @masq_subnets masquerade }
+//! }
+//! ```
+//!
+//! The DNAT rules also match `meta l4proto { tcp, udp, sctp }` (not shown above; an anonymous
+//! set per rule): `nft` refuses to load a port mapping without it, and the listing must load
+//! back (`nft list ruleset > file; nft -f file`).
+//!
+//! `dnat_port` maps `daddr . proto . dport` to `container . port`; `dnat_addr` to the container
+//! alone, keeping the port, so a range published on the same numbers is one element. Localhost
+//! access needs the
+//! masquerade of 127.0.0.0/8 (and route_localnet on the bridge); hairpin (a container to a
+//! published port) the masquerade of DNATed container traffic.
+//!
+//! Each rule is the list of kernel expressions `nft` would make of it (`nft --debug=netlink`
+//! prints them); the test suite checks that `nft` lists this table exactly as it lists the
+//! text above loaded by `nft -f`.
+
+use nix::libc;
+
+use crate::nfnetlink::{attr, attr_str, nested, Batch, BatchError};
+
+pub const TABLE_NAME: &str = "ocinet";
+
+const NFT_MSG_NEWTABLE: u16 = 0;
+const NFT_MSG_NEWCHAIN: u16 = 3;
+const NFT_MSG_NEWRULE: u16 = 6;
+const NFT_MSG_NEWSET: u16 = 9;
+const NFT_MSG_NEWSETELEM: u16 = 12;
+
+const NFTA_TABLE_NAME: u16 = 1;
+const NFTA_TABLE_FLAGS: u16 = 2;
+
+const NFTA_SET_TABLE: u16 = 1;
+const NFTA_SET_NAME: u16 = 2;
+const NFTA_SET_FLAGS: u16 = 3;
+const NFTA_SET_KEY_TYPE: u16 = 4;
+const NFTA_SET_KEY_LEN: u16 = 5;
+const NFTA_SET_DATA_TYPE: u16 = 6;
+const NFTA_SET_DATA_LEN: u16 = 7;
+const NFTA_SET_DESC: u16 = 9;
+const NFTA_SET_ID: u16 = 10;
+const NFTA_SET_DESC_SIZE: u16 = 1;
+const NFTA_SET_DESC_CONCAT: u16 = 2;
+const NFTA_SET_FIELD_LEN: u16 = 1;
+const NFT_SET_ANONYMOUS: u32 = 0x1;
+const NFT_SET_CONSTANT: u32 = 0x2;
+const NFT_SET_INTERVAL: u32 = 0x4;
+const NFT_SET_MAP: u32 = 0x8;
+const NFT_SET_CONCAT: u32 = 0x80;
+
+const NFTA_CHAIN_TABLE: u16 = 1;
+const NFTA_CHAIN_NAME: u16 = 3;
+const NFTA_CHAIN_HOOK: u16 = 4;
+const NFTA_CHAIN_POLICY: u16 = 5;
+const NFTA_CHAIN_TYPE: u16 = 7;
+const NFTA_HOOK_HOOKNUM: u16 = 1;
+const NFTA_HOOK_PRIORITY: u16 = 2;
+const NF_INET_PRE_ROUTING: u32 = 0;
+const NF_INET_LOCAL_OUT: u32 = 3;
+const NF_INET_POST_ROUTING: u32 = 4;
+const NF_ACCEPT: u32 = 1;
+
+const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
+const NFTA_SET_ELEM_LIST_SET: u16 = 2;
+const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
+const NFTA_SET_ELEM_LIST_SET_ID: u16 = 4;
+const NFTA_SET_ELEM_KEY: u16 = 1;
+
+/// The kernel names anonymous sets itself, from this pattern.
+const ANONYMOUS_SET: &str = "__set%d";
+/// `tcp`, `udp`, `sctp`: the protocols with ports that ocinet publishes.
+const PORT_PROTOCOLS: [u8; 3] = [6, 17, 132];
+
+const NFTA_RULE_TABLE: u16 = 1;
+const NFTA_RULE_CHAIN: u16 = 2;
+const NFTA_RULE_EXPRESSIONS: u16 = 4;
+const NFTA_LIST_ELEM: u16 = 1;
+const NFTA_EXPR_NAME: u16 = 1;
+const NFTA_EXPR_DATA: u16 = 2;
+const NFTA_DATA_VALUE: u16 = 1;
+
+/// nft's datatype numbers; a concatenation packs them 6 bits each, first field highest.
+const TYPE_IPV4_ADDR: u32 = 7;
+const TYPE_INET_PROTO: u32 = 12;
+const TYPE_INET_SERVICE: u32 = 13;
+const TYPE_BITS: u32 = 6;
+
+/// Registers: 1 is the first 16-byte register; 32-bit registers 8.. overlap it (9 = its
+/// second word), which is how concatenations are laid out.
+const REG_1: u32 = 1;
+const REG32_01: u32 = 9;
+const REG32_02: u32 = 10;
+
+/// Creates the table, its sets, chains and rules, all or nothing. `Err` with
+/// [`BatchError::is_exists`] when the table is already there (another hook made it first).
+pub fn create() -> Result<(), BatchError> {
+    let mut batch = Batch::new();
+    let create = libc::NLM_F_CREATE as u16;
+    batch.add(NFT_MSG_NEWTABLE, create | libc::NLM_F_EXCL as u16, |b| {
+        attr_str(b, NFTA_TABLE_NAME, TABLE_NAME);
+        attr(b, NFTA_TABLE_FLAGS, &0u32.to_be_bytes());
+    });
+    for set in SETS {
+        batch.add(NFT_MSG_NEWSET, create, |b| set.encode(b));
+    }
+    for (name, hook, priority) in [
+        ("prerouting", NF_INET_PRE_ROUTING, -100i32),
+        ("output", NF_INET_LOCAL_OUT, -100),
+        ("postrouting", NF_INET_POST_ROUTING, 100),
+    ] {
+        batch.add(NFT_MSG_NEWCHAIN, create, |b| {
+            attr_str(b, NFTA_CHAIN_TABLE, TABLE_NAME);
+            attr_str(b, NFTA_CHAIN_NAME, name);
+            attr_str(b, NFTA_CHAIN_TYPE, "nat");
+            attr(b, NFTA_CHAIN_POLICY, &NF_ACCEPT.to_be_bytes());
+            nested(b, NFTA_CHAIN_HOOK, |b| {
+                attr(b, NFTA_HOOK_HOOKNUM, &hook.to_be_bytes());
+                attr(b, NFTA_HOOK_PRIORITY, &priority.to_be_bytes());
+            });
+        });
+    }
+    let append = create | libc::NLM_F_APPEND as u16;
+    let mut next_id = SETS.len() as u32 + 1;
+    for (chain, rule) in rules() {
+        // A port-protocol match gets its anonymous set first, in the same batch.
+        let mut rule = rule;
+        for expr in &mut rule {
+            if let Expr::PortProtocol { set_id } = expr {
+                *set_id = next_id;
+                add_port_protocols(&mut batch, next_id);
+                next_id += 1;
+            }
+        }
+        batch.add(NFT_MSG_NEWRULE, append, |b| {
+            attr_str(b, NFTA_RULE_TABLE, TABLE_NAME);
+            attr_str(b, NFTA_RULE_CHAIN, chain);
+            nested(b, NFTA_RULE_EXPRESSIONS, |b| {
+                for expr in &rule {
+                    expr.encode(b);
+                }
+            });
+        });
+    }
+    batch.send()
+}
+
+/// The anonymous, constant set `{ tcp, udp, sctp }` with batch id `id`.
+fn add_port_protocols(batch: &mut Batch, id: u32) {
+    let create = libc::NLM_F_CREATE as u16;
+    batch.add(NFT_MSG_NEWSET, create, |b| {
+        attr_str(b, NFTA_SET_TABLE, TABLE_NAME);
+        attr_str(b, NFTA_SET_NAME, ANONYMOUS_SET);
+        attr(
+            b,
+            NFTA_SET_FLAGS,
+            &(NFT_SET_ANONYMOUS | NFT_SET_CONSTANT).to_be_bytes(),
+        );
+        attr(b, NFTA_SET_KEY_TYPE, &TYPE_INET_PROTO.to_be_bytes());
+        attr(b, NFTA_SET_KEY_LEN, &1u32.to_be_bytes());
+        attr(b, NFTA_SET_ID, &id.to_be_bytes());
+        nested(b, NFTA_SET_DESC, |b| {
+            attr(
+                b,
+                NFTA_SET_DESC_SIZE,
+                &(PORT_PROTOCOLS.len() as u32).to_be_bytes(),
+            )
+        });
+    });
+    batch.add(NFT_MSG_NEWSETELEM, create, |b| {
+        attr_str(b, NFTA_SET_ELEM_LIST_TABLE, TABLE_NAME);
+        attr_str(b, NFTA_SET_ELEM_LIST_SET, ANONYMOUS_SET);
+        attr(b, NFTA_SET_ELEM_LIST_SET_ID, &id.to_be_bytes());
+        nested(b, NFTA_SET_ELEM_LIST_ELEMENTS, |b| {
+            for protocol in PORT_PROTOCOLS {
+                nested(b, NFTA_LIST_ELEM, |b| {
+                    nested(b, NFTA_SET_ELEM_KEY, |b| {
+                        attr(b, NFTA_DATA_VALUE, &[protocol])
+                    })
+                });
+            }
+        });
+    });
+}
+
+/// A set or map of the table.
+struct Set {
+    name: &'static str,
+    id: u32,
+    /// Byte length of each field of the key (a concatenation when more than one).
+    key: &'static [(u32, u32)],
+    /// Datatype and byte length of each field of a map's value.
+    data: &'static [(u32, u32)],
+}
+
+const SETS: [Set; 3] = [
+    Set {
+        name: "masq_subnets",
+        id: 1,
+        key: &[(TYPE_IPV4_ADDR, 4)],
+        data: &[],
+    },
+    Set {
+        name: "dnat_port",
+        id: 2,
+        key: &[
+            (TYPE_IPV4_ADDR, 4),
+            (TYPE_INET_PROTO, 1),
+            (TYPE_INET_SERVICE, 2),
+        ],
+        data: &[(TYPE_IPV4_ADDR, 4), (TYPE_INET_SERVICE, 2)],
+    },
+    Set {
+        name: "dnat_addr",
+        id: 3,
+        key: &[
+            (TYPE_IPV4_ADDR, 4),
+            (TYPE_INET_PROTO, 1),
+            (TYPE_INET_SERVICE, 2),
+        ],
+        data: &[(TYPE_IPV4_ADDR, 4)],
+    },
+];
+
+/// nft's type number of a concatenation of `fields`.
+fn concat_type(fields: &[(u32, u32)]) -> u32 {
+    fields
+        .iter()
+        .fold(0, |acc, (kind, _)| (acc << TYPE_BITS) | kind)
+}
+
+/// Registers hold each field of a concatenation in whole 4-byte words.
+fn concat_len(fields: &[(u32, u32)]) -> u32 {
+    fields.iter().map(|(_, len)| len.div_ceil(4) * 4).sum()
+}
+
+impl Set {
+    fn encode(&self, b: &mut Vec<u8>) {
+        let concat = self.key.len() > 1;
+        let mut flags = NFT_SET_INTERVAL;
+        if !self.data.is_empty() {
+            flags |= NFT_SET_MAP;
+        }
+        if concat {
+            flags |= NFT_SET_CONCAT;
+        }
+        attr_str(b, NFTA_SET_TABLE, TABLE_NAME);
+        attr_str(b, NFTA_SET_NAME, self.name);
+        attr(b, NFTA_SET_FLAGS, &flags.to_be_bytes());
+        attr(b, NFTA_SET_KEY_TYPE, &concat_type(self.key).to_be_bytes());
+        attr(b, NFTA_SET_KEY_LEN, &concat_len(self.key).to_be_bytes());
+        if !self.data.is_empty() {
+            attr(b, NFTA_SET_DATA_TYPE, &concat_type(self.data).to_be_bytes());
+            attr(b, NFTA_SET_DATA_LEN, &concat_len(self.data).to_be_bytes());
+        }
+        attr(b, NFTA_SET_ID, &self.id.to_be_bytes());
+        if concat {
+            nested(b, NFTA_SET_DESC, |b| {
+                nested(b, NFTA_SET_DESC_CONCAT, |b| {
+                    for (_, len) in self.key {
+                        nested(b, NFTA_LIST_ELEM, |b| {
+                            attr(b, NFTA_SET_FIELD_LEN, &len.to_be_bytes())
+                        });
+                    }
+                });
+            });
+        }
+    }
+}
+
+/// One kernel expression: its name and attributes.
+enum Expr {
+    /// `fib daddr type` into `REG_1`.
+    FibDaddrType,
+    /// `meta <key>` into `dreg`.
+    Meta {
+        key: u32,
+        dreg: u32,
+    },
+    /// Compares `REG_1` with `value`.
+    Cmp {
+        equal: bool,
+        value: Vec<u8>,
+    },
+    /// Loads `len` bytes at `offset` of the network (1) or transport (2) header into `dreg`.
+    Payload {
+        base: u32,
+        offset: u32,
+        len: u32,
+        dreg: u32,
+    },
+    /// Host to network order of `reg` in place (`len` bytes, in units of `size`).
+    Hton {
+        reg: u32,
+        len: u32,
+        size: u32,
+    },
+    /// `REG_1 & mask`, in place.
+    And {
+        mask: Vec<u8>,
+    },
+    /// Looks `REG_1` up in `set`; a map's value goes to `REG_1`.
+    Lookup {
+        set: &'static str,
+        id: u32,
+        map: bool,
+        invert: bool,
+    },
+    /// `meta l4proto { tcp, udp, sctp }`: the lookup of `REG_1` in the anonymous set with
+    /// batch id `set_id` (given when the batch is built).
+    PortProtocol {
+        set_id: u32,
+    },
+    /// `ct status` into `REG_1`.
+    CtStatus,
+    /// IPv4 DNAT to the address in `REG_1` and, when `port`, the port in `REG32_01`.
+    Dnat {
+        port: bool,
+    },
+    Masquerade,
+}
+
+const META_NFPROTO: u32 = 15;
+const META_L4PROTO: u32 = 16;
+const NFPROTO_IPV4: u8 = 2;
+const RTN_LOCAL: u32 = 2;
+const PAYLOAD_NETWORK: u32 = 1;
+const PAYLOAD_TRANSPORT: u32 = 2;
+const IPS_DST_NAT: u32 = 1 << 5;
+
+impl Expr {
+    fn name(&self) -> &'static str {
+        match self {
+            Expr::FibDaddrType => "fib",
+            Expr::Meta { .. } => "meta",
+            Expr::Cmp { .. } => "cmp",
+            Expr::Payload { .. } => "payload",
+            Expr::Hton { .. } => "byteorder",
+            Expr::And { .. } => "bitwise",
+            Expr::Lookup { .. } | Expr::PortProtocol { .. } => "lookup",
+            Expr::CtStatus => "ct",
+            Expr::Dnat { .. } => "nat",
+            Expr::Masquerade => "masq",
+        }
+    }
+
+    fn encode(&self, b: &mut Vec<u8>) {
+        let u32_attr = |b: &mut Vec<u8>, kind: u16, v: u32| attr(b, kind, &v.to_be_bytes());
+        let data = |b: &mut Vec<u8>, kind: u16, v: &[u8]| {
+            nested(b, kind, |b| attr(b, NFTA_DATA_VALUE, v));
+        };
+        nested(b, NFTA_LIST_ELEM, |b| {
+            attr_str(b, NFTA_EXPR_NAME, self.name());
+            nested(b, NFTA_EXPR_DATA, |b| match self {
+                Expr::FibDaddrType => {
+                    const RESULT_ADDRTYPE: u32 = 3;
+                    const FLAG_DADDR: u32 = 1 << 1;
+                    u32_attr(b, 1, REG_1); // NFTA_FIB_DREG
+                    u32_attr(b, 2, RESULT_ADDRTYPE); // NFTA_FIB_RESULT
+                    u32_attr(b, 3, FLAG_DADDR); // NFTA_FIB_FLAGS
+                }
+                Expr::Meta { key, dreg } => {
+                    u32_attr(b, 1, *dreg); // NFTA_META_DREG
+                    u32_attr(b, 2, *key); // NFTA_META_KEY
+                }
+                Expr::Cmp { equal, value } => {
+                    u32_attr(b, 1, REG_1); // NFTA_CMP_SREG
+                    u32_attr(b, 2, if *equal { 0 } else { 1 }); // NFTA_CMP_OP: EQ, NEQ
+                    data(b, 3, value); // NFTA_CMP_DATA
+                }
+                Expr::Payload {
+                    base,
+                    offset,
+                    len,
+                    dreg,
+                } => {
+                    u32_attr(b, 1, *dreg); // NFTA_PAYLOAD_DREG
+                    u32_attr(b, 2, *base); // NFTA_PAYLOAD_BASE
+                    u32_attr(b, 3, *offset); // NFTA_PAYLOAD_OFFSET
+                    u32_attr(b, 4, *len); // NFTA_PAYLOAD_LEN
+                }
+                Expr::Hton { reg, len, size } => {
+                    const HTON: u32 = 1;
+                    u32_attr(b, 1, *reg); // NFTA_BYTEORDER_SREG
+                    u32_attr(b, 2, *reg); // NFTA_BYTEORDER_DREG
+                    u32_attr(b, 3, HTON); // NFTA_BYTEORDER_OP
+                    u32_attr(b, 4, *len); // NFTA_BYTEORDER_LEN
+                    u32_attr(b, 5, *size); // NFTA_BYTEORDER_SIZE
+                }
+                Expr::And { mask } => {
+                    u32_attr(b, 1, REG_1); // NFTA_BITWISE_SREG
+                    u32_attr(b, 2, REG_1); // NFTA_BITWISE_DREG
+                    u32_attr(b, 3, mask.len() as u32); // NFTA_BITWISE_LEN
+                    data(b, 4, mask); // NFTA_BITWISE_MASK
+                    data(b, 5, &vec![0; mask.len()]); // NFTA_BITWISE_XOR
+                }
+                Expr::Lookup {
+                    set,
+                    id,
+                    map,
+                    invert,
+                } => {
+                    attr_str(b, 1, set); // NFTA_LOOKUP_SET
+                    u32_attr(b, 2, REG_1); // NFTA_LOOKUP_SREG
+                    if *map {
+                        u32_attr(b, 3, REG_1); // NFTA_LOOKUP_DREG
+                    }
+                    u32_attr(b, 4, *id); // NFTA_LOOKUP_SET_ID
+                    if *invert {
+                        u32_attr(b, 5, 1); // NFTA_LOOKUP_FLAGS: NFT_LOOKUP_F_INV
+                    }
+                }
+                Expr::PortProtocol { set_id } => {
+                    attr_str(b, 1, ANONYMOUS_SET); // NFTA_LOOKUP_SET
+                    u32_attr(b, 2, REG_1); // NFTA_LOOKUP_SREG
+                    u32_attr(b, 4, *set_id); // NFTA_LOOKUP_SET_ID
+                }
+                Expr::CtStatus => {
+                    const CT_STATUS: u32 = 2;
+                    u32_attr(b, 1, REG_1); // NFTA_CT_DREG
+                    u32_attr(b, 2, CT_STATUS); // NFTA_CT_KEY
+                }
+                Expr::Dnat { port } => {
+                    const NAT_DNAT: u32 = 1;
+                    u32_attr(b, 1, NAT_DNAT); // NFTA_NAT_TYPE
+                    u32_attr(b, 2, u32::from(NFPROTO_IPV4)); // NFTA_NAT_FAMILY
+                    u32_attr(b, 3, REG_1); // NFTA_NAT_REG_ADDR_MIN
+                    if *port {
+                        u32_attr(b, 5, REG32_01); // NFTA_NAT_REG_PROTO_MIN
+                    }
+                }
+                Expr::Masquerade => {}
+            });
+        });
+    }
+}
+
+fn set_id(name: &str) -> u32 {
+    SETS.iter().find(|s| s.name == name).map_or(0, |s| s.id)
+}
+
+fn lookup(set: &'static str, map: bool, invert: bool) -> Expr {
+    Expr::Lookup {
+        set,
+        id: set_id(set),
+        map,
+        invert,
+    }
+}
+
+fn ipv4_only() -> [Expr; 2] {
+    [
+        Expr::Meta {
+            key: META_NFPROTO,
+            dreg: REG_1,
+        },
+        Expr::Cmp {
+            equal: true,
+            value: vec![NFPROTO_IPV4],
+        },
+    ]
+}
+
+fn ip_saddr() -> Expr {
+    Expr::Payload {
+        base: PAYLOAD_NETWORK,
+        offset: 12,
+        len: 4,
+        dreg: REG_1,
+    }
+}
+
+fn ct_status_dnat() -> [Expr; 3] {
+    [
+        Expr::CtStatus,
+        Expr::And {
+            mask: IPS_DST_NAT.to_ne_bytes().to_vec(),
+        },
+        Expr::Cmp {
+            equal: false,
+            value: vec![0; 4],
+        },
+    ]
+}
+
+/// `fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @<map>`
+fn dnat_rule(map: &'static str) -> Vec<Expr> {
+    let mut rule = vec![
+        Expr::FibDaddrType,
+        Expr::Cmp {
+            equal: true,
+            value: RTN_LOCAL.to_ne_bytes().to_vec(),
+        },
+        Expr::Meta {
+            key: META_L4PROTO,
+            dreg: REG_1,
+        },
+        Expr::PortProtocol { set_id: 0 },
+    ];
+    rule.extend(ipv4_only());
+    rule.extend([
+        Expr::Payload {
+            base: PAYLOAD_NETWORK,
+            offset: 16,
+            len: 4,
+            dreg: REG_1,
+        },
+        Expr::Meta {
+            key: META_L4PROTO,
+            dreg: REG32_01,
+        },
+        Expr::Hton {
+            reg: REG32_01,
+            len: 1,
+            size: 2,
+        },
+        Expr::Payload {
+            base: PAYLOAD_TRANSPORT,
+            offset: 2,
+            len: 2,
+            dreg: REG32_02,
+        },
+        lookup(map, true, false),
+        Expr::Dnat {
+            port: map == "dnat_port",
+        },
+    ]);
+    rule
+}
+
+/// Every rule, with its chain, in order.
+fn rules() -> Vec<(&'static str, Vec<Expr>)> {
+    let mut masquerade_subnets = Vec::from(ipv4_only());
+    masquerade_subnets.extend([
+        ip_saddr(),
+        lookup("masq_subnets", false, false),
+        Expr::Payload {
+            base: PAYLOAD_NETWORK,
+            offset: 16,
+            len: 4,
+            dreg: REG_1,
+        },
+        lookup("masq_subnets", false, true),
+        Expr::Masquerade,
+    ]);
+    let mut localhost = Vec::from(ct_status_dnat());
+    localhost.extend(ipv4_only());
+    localhost.extend([
+        // 127.0.0.0/8: the first byte of the source address.
+        Expr::Payload {
+            base: PAYLOAD_NETWORK,
+            offset: 12,
+            len: 1,
+            dreg: REG_1,
+        },
+        Expr::Cmp {
+            equal: true,
+            value: vec![127],
+        },
+        Expr::Masquerade,
+    ]);
+    let mut hairpin = Vec::from(ct_status_dnat());
+    hairpin.extend(ipv4_only());
+    hairpin.extend([
+        ip_saddr(),
+        lookup("masq_subnets", false, false),
+        Expr::Masquerade,
+    ]);
+    vec![
+        ("prerouting", dnat_rule("dnat_port")),
+        ("prerouting", dnat_rule("dnat_addr")),
+        ("output", dnat_rule("dnat_port")),
+        ("output", dnat_rule("dnat_addr")),
+        ("postrouting", masquerade_subnets),
+        ("postrouting", localhost),
+        ("postrouting", hairpin),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concatenations_pack_types_and_pad_fields() {
+        let key = SETS[1].key;
+        assert_eq!(concat_type(key), (7 << 12) | (12 << 6) | 13);
+        assert_eq!(concat_len(key), 12);
+        assert_eq!(concat_type(SETS[1].data), (7 << 6) | 13);
+        assert_eq!(concat_len(SETS[1].data), 8);
+        assert_eq!(concat_type(SETS[0].key), 7);
+    }
+
+    #[test]
+    fn every_lookup_names_a_set_of_the_table() {
+        for (_, rule) in rules() {
+            for e in rule {
+                if let Expr::Lookup { set, id, .. } = e {
+                    assert!(SETS.iter().any(|s| s.name == set && s.id == id), "{set}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! ocinet's nftables table is made over raw nfnetlink (`nft_table`): `nft` must see exactly the
+//! table it would make of the reference definition below, and the listing must load back.
+
+use ocinet_tests::{Host, Runtime};
+
+/// The table as a person would write it.
+const REFERENCE: &str = "table inet ocinet {
+	set masq_subnets { type ipv4_addr; flags interval; }
+	map dnat_port { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags interval; }
+	map dnat_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr; flags interval; }
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport map @dnat_port
+		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport map @dnat_addr
+	}
+	chain output {
+		type nat hook output priority -100; policy accept;
+		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport map @dnat_port
+		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport map @dnat_addr
+	}
+	chain postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		ip saddr @masq_subnets ip daddr != @masq_subnets masquerade
+		ct status dnat ip saddr 127.0.0.0/8 masquerade
+		ct status dnat ip saddr @masq_subnets masquerade
+	}
+}
+";
+
+/// `nft list table inet ocinet` without the elements (which depend on the containers).
+fn listing(host: &Host) -> String {
+    host.sh_ok("nft list table inet ocinet")
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("elements = "))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Loads `ruleset` into `host` with `nft -f`.
+fn load(host: &Host, ruleset: &str) {
+    let path = host.config_dir().join("ruleset.nft");
+    std::fs::create_dir_all(host.config_dir()).unwrap();
+    std::fs::write(&path, ruleset).unwrap();
+    host.sh_ok(&format!("nft -f {}", path.display()));
+}
+
+#[test]
+fn the_table_is_what_nft_makes_of_the_reference_and_loads_back() {
+    let host = Host::new("table");
+    let web = host.start(Runtime::Runc, "web", &[("io.ocinet.ports", "8080:80")]);
+    let made = listing(&host);
+    web.delete().unwrap();
+
+    let reference = Host::new("table-ref");
+    load(&reference, REFERENCE);
+    assert_eq!(made, listing(&reference));
+
+    // What `nft list ruleset > file` saves must restore (with the elements it had).
+    let restored = Host::new("table-restore");
+    load(&restored, &host.sh_ok("nft list ruleset"));
+    assert_eq!(listing(&restored), made);
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
