@@ -8,8 +8,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-100}
 netjson=${2:-}
-hook=$here/target/release/ocinet-hook
-[ -x "$hook" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+hook=$("$here/scripts/build-release.sh" -q -p ocinet-hook)/ocinet-hook
 exec unshare --net --mount --propagation private bash -s "$here" "$hook" "$n" "$netjson" "${PORTS:-0}" <<'INNER'
 set -euo pipefail
 here=$1 hook=$2 n=$3 netjson=$4 ports=$5

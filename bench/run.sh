@@ -16,7 +16,9 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
 fi
 cd "$here"
 [ -x bundles/rootfs/bin/busybox ] || bash bundles/build-rootfs.sh >/dev/null
-cargo build --release -q -p ocinet-hook -p ocinet-bench
+# The hook as installed: static release (scripts/build-release.sh); the bench itself as usual.
+bin_dir=$(scripts/build-release.sh -q -p ocinet-hook)
+cargo build --release -q -p ocinet-bench
 # The bench refuses to run in this (the real host's) network namespace.
 OCINET_BENCH_OUTER_NETNS=$(stat -L -c %i /proc/self/ns/net)
 export OCINET_BENCH_OUTER_NETNS
@@ -26,6 +28,6 @@ export OCINET_BENCH_OUTER_NETNS
 exec unshare --net --mount --propagation private \
   sh -c 'mkdir -p /run/netns /run/ocinet-bench && mount -t tmpfs ocinet-bench /run/netns &&
     mount -t tmpfs ocinet-bench /run/ocinet-bench && TMPDIR=/run/ocinet-bench exec "$@"' sh \
-  target/release/ocinet-bench --n "$n" --hook target/release/ocinet-hook \
+  target/release/ocinet-bench --n "$n" --hook "$bin_dir/ocinet-hook" \
   --sample-config bundles/bridge/config.json --rootfs "$here/bundles/rootfs" \
   --out bench/results.json --table bench/results.md "${@:2}"

@@ -39,10 +39,9 @@ if [ "$uninstall" = 1 ]; then
   exit 0
 fi
 
-bin_dir=${OCINET_BIN_DIR:-$here/target/release}
-if [ ! -x "$bin_dir/ocinet-hook" ] || [ ! -x "$bin_dir/ocinet-shim" ]; then
-  (cd "$here" && cargo build --release --locked --bins)
-  bin_dir=$here/target/release
+bin_dir=${OCINET_BIN_DIR:-}
+if [ -z "$bin_dir" ] || [ ! -x "$bin_dir/ocinet-hook" ] || [ ! -x "$bin_dir/ocinet-shim" ]; then
+  bin_dir=$("$here/scripts/build-release.sh" --bins)
 fi
 hooks_dir=${hooks_dir:-$prefix/share/containers/oci/hooks.d}
 
