@@ -141,6 +141,13 @@ fn run() -> Result<()> {
 
 fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
     let n = args.n;
+    // First ocinet alone: no other backend's links and their kernel work (IPv6 timers, MLD,
+    // link events under the global rtnl lock) on the machine.
+    let mut alone = ocinet::Ocinet::new(&args.hook, work, &ocinet::ALONE)?;
+    let (containers, mut alone) = interleaved(n, &mut [&mut alone])?;
+    drop(containers);
+    let ocinet_alone = alone.pop();
+
     let mut oc = ocinet::Ocinet::new(&args.hook, work, &ocinet::MAIN)?;
     let mut cni = cni::Cni::new(work, n);
     let mut nv = netavark::Netavark::new(work, n)?;
@@ -170,6 +177,7 @@ fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
         cni_over_ocinet: p50(1) / p50(0),
         netavark_over_ocinet: p50(2) / p50(0),
         backends,
+        ocinet_alone,
         end_to_end,
         hook_peak_rss_kib: oc.max_rss_kib,
     })
@@ -226,6 +234,7 @@ fn ab(args: &Args, hook_b: &std::path::Path, work: &std::path::Path) -> Result<R
         cni_over_ocinet: f64::NAN,
         netavark_over_ocinet: f64::NAN,
         backends,
+        ocinet_alone: None,
         end_to_end: None,
         hook_peak_rss_kib: a.max_rss_kib.max(b.max_rss_kib),
     })

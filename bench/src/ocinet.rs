@@ -38,6 +38,12 @@ pub const SECOND: Lane = Lane {
     port_base: 40001,
 };
 
+/// The main run's first phase, ocinet alone on the machine (torn down before the others run).
+pub const ALONE: Lane = Lane {
+    name: "ocinet-alone",
+    ..SECOND
+};
+
 pub struct Ocinet {
     lane: &'static Lane,
     hook: PathBuf,

@@ -80,6 +80,8 @@ pub struct Report {
     pub machine: String,
     pub containers: usize,
     pub backends: Vec<BackendReport>,
+    /// ocinet on its own, before the interleaved run (same N).
+    pub ocinet_alone: Option<BackendReport>,
     /// Setup p50 of the other backend divided by ocinet's.
     pub cni_over_ocinet: f64,
     pub netavark_over_ocinet: f64,
@@ -99,7 +101,7 @@ impl Report {
         );
         t += "| backend | setup p50 / p90 ms | teardown p50 / p90 ms | setup first 10% / last 10% p50 ms | leaks: links, rules, leases |\n";
         t += "| --- | --- | --- | --- | --- |\n";
-        for b in &self.backends {
+        for b in self.backends.iter().chain(&self.ocinet_alone) {
             let leases = b.leaks.leases.map_or("n/a".to_string(), |l| l.to_string());
             t += &format!(
                 "| {} | {} | {} | {:.2} / {:.2} | {}, {}, {} |\n",
@@ -112,6 +114,10 @@ impl Report {
                 b.leaks.rules,
                 leases
             );
+        }
+        if self.ocinet_alone.is_some() {
+            t += "\n`ocinet-alone`: the same run with only ocinet on the machine, before the three-way \
+run (then no other backend's veths and their deferred kernel work share the 2 cores and rtnl).\n";
         }
         if self.cni_over_ocinet.is_finite() {
             t += &format!(
