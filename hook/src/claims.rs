@@ -34,7 +34,7 @@ impl PortClaims {
     pub fn open(root: &StateRoot) -> Result<PortClaims> {
         let dir = root.subdir(&["ports"])?;
         for proto in [Protocol::Tcp, Protocol::Udp, Protocol::Sctp] {
-            root.subdir(&["ports", proto.name()])?;
+            store::subdir_of(&dir, proto.name())?;
         }
         Ok(PortClaims { dir })
     }

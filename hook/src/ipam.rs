@@ -56,9 +56,10 @@ impl LeaseStore {
     /// The store of network `name` (validated by the caller); needs no network definition, so
     /// teardown works after the definition is gone.
     pub fn open(root: &StateRoot, name: &str) -> Result<LeaseStore> {
+        let dir = root.subdir(&["networks", name])?;
         Ok(LeaseStore {
-            dir: root.subdir(&["networks", name])?,
-            leases: root.subdir(&["networks", name, "leases"])?,
+            leases: store::subdir_of(&dir, "leases")?,
+            dir,
         })
     }
 

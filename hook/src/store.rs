@@ -45,21 +45,40 @@ impl StateRoot {
     }
 }
 
+/// `parent/name`, created 0700 (and checked to be no symlink) if needed; `parent` is a
+/// directory made by [`StateRoot::subdir`] or this.
+pub fn subdir_of(parent: &Path, name: &str) -> Result<PathBuf> {
+    let dir = parent.join(name);
+    ensure_dir(&dir)?;
+    Ok(dir)
+}
+
+/// Every setup walks these directories: look first (one syscall when they exist, as they
+/// almost always do), create only when missing.
 fn ensure_dir(path: &Path) -> Result<()> {
-    match DirBuilder::new().mode(0o700).create(path) {
-        Ok(()) => return Ok(()),
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            DirBuilder::new()
-                .mode(0o700)
-                .recursive(true)
-                .create(path)
-                .context(|| format!("cannot create state directory {}", path.display()))?;
-            return Ok(());
-        }
-        Err(e) => return Err(Error::io(format!("cannot create {}", path.display()), e)),
+    match fs::symlink_metadata(path) {
+        Ok(meta) => return expect_dir(path, &meta),
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(format!("cannot stat {}", path.display()), e)),
     }
-    let meta = fs::symlink_metadata(path).context(|| format!("cannot stat {}", path.display()))?;
+    match DirBuilder::new().mode(0o700).create(path) {
+        Ok(()) => Ok(()),
+        // Another hook made it meanwhile.
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            let meta =
+                fs::symlink_metadata(path).context(|| format!("cannot stat {}", path.display()))?;
+            expect_dir(path, &meta)
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(path)
+            .context(|| format!("cannot create state directory {}", path.display())),
+        Err(e) => Err(Error::io(format!("cannot create {}", path.display()), e)),
+    }
+}
+
+fn expect_dir(path: &Path, meta: &fs::Metadata) -> Result<()> {
     if !meta.is_dir() {
         return Err(Error::Corrupt {
             path: path.to_path_buf(),
