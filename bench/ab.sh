@@ -10,9 +10,4 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 a=$(realpath "$1") b=$(realpath "$2") n=${3:-200}
 cd "$here"
 cargo build --release -q -p ocinet-bench
-OCINET_BENCH_OUTER_NETNS=$(stat -L -c %i /proc/self/ns/net)
-export OCINET_BENCH_OUTER_NETNS
-exec unshare --net --mount --propagation private \
-  sh -c 'mkdir -p /run/netns /run/ocinet-bench && mount -t tmpfs ocinet-bench /run/netns &&
-    mount -t tmpfs ocinet-bench /run/ocinet-bench && TMPDIR=/run/ocinet-bench exec "$@"' sh \
-  target/release/ocinet-bench --n "$n" --hook "$a" --hook-b "$b"
+exec bench/in-private-host.sh target/release/ocinet-bench --n "$n" --hook "$a" --hook-b "$b"

@@ -19,15 +19,7 @@ cd "$here"
 # The hook as installed: static release (scripts/build-release.sh); the bench itself as usual.
 bin_dir=$(scripts/build-release.sh -q -p ocinet-hook)
 cargo build --release -q -p ocinet-bench
-# The bench refuses to run in this (the real host's) network namespace.
-OCINET_BENCH_OUTER_NETNS=$(stat -L -c %i /proc/self/ns/net)
-export OCINET_BENCH_OUTER_NETNS
-# The hook names each container's namespace in /run/netns: a tmpfs of this mount namespace.
-# Every backend's state (ocinet's root, CNI's host-local dataDir, netavark's config) goes to a
-# tmpfs too, as ocinet's default root /run/ocinet is on tmpfs on Debian: all on one medium.
-exec unshare --net --mount --propagation private \
-  sh -c 'mkdir -p /run/netns /run/ocinet-bench && mount -t tmpfs ocinet-bench /run/netns &&
-    mount -t tmpfs ocinet-bench /run/ocinet-bench && TMPDIR=/run/ocinet-bench exec "$@"' sh \
+exec bench/in-private-host.sh \
   target/release/ocinet-bench --n "$n" --hook "$bin_dir/ocinet-hook" \
   --sample-config bundles/bridge/config.json --rootfs "$here/bundles/rootfs" \
   --out bench/results.json --table bench/results.md "${@:2}"

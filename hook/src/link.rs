@@ -16,7 +16,7 @@ use rtnetlink::packet_route::link::{
 };
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
 use rtnetlink::{
-    Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
+    Handle, LinkAddRequest, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
     RouteMessageBuilder,
 };
 use tokio::runtime::Runtime;
@@ -189,14 +189,10 @@ pub async fn create_veth(
         .controller(bridge)
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())))
         .build();
-    let create = async {
-        handle
-            .link()
-            .add(msg)
-            .execute()
-            .await
-            .map_err(nl_err(format!("cannot create veth {host_name}")))
-    };
+    let create = link_request(
+        handle.link().add(msg),
+        format!("cannot create veth {host_name}"),
+    );
     let up = up_without_ipv6_addresses(handle, || LinkUnspec::new_with_name(host_name), host_name);
     try_join!(create, up)?;
     Ok(())
@@ -225,22 +221,11 @@ async fn up_without_ipv6_addresses(
             vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
         )]))
         .build();
-    let no_addresses = async {
-        handle
-            .link()
-            .change(no_addresses)
-            .execute()
-            .await
-            .map_err(nl_err(format!("cannot set addrgenmode none on {name}")))
-    };
-    let up = async {
-        handle
-            .link()
-            .change(up)
-            .execute()
-            .await
-            .map_err(nl_err(format!("cannot set {name} up")))
-    };
+    let no_addresses = link_request(
+        handle.link().change(no_addresses),
+        format!("cannot set addrgenmode none on {name}"),
+    );
+    let up = link_request(handle.link().change(up), format!("cannot set {name} up"));
     try_join!(no_addresses, up)?;
     Ok(())
 }
@@ -248,12 +233,18 @@ async fn up_without_ipv6_addresses(
 /// Turns on hairpin mode on bridge port `port`, so traffic can leave and re-enter through it.
 /// Addressed by name: no lookup of the new link's index first.
 pub async fn set_hairpin(handle: &Handle, port: &str) -> Result<()> {
-    handle
-        .link()
-        .set_port(LinkBridgePort::new(0).name(port).hairpin(true).build())
-        .execute()
-        .await
-        .map_err(nl_err(format!("cannot set hairpin mode on {port}")))
+    link_request(
+        handle
+            .link()
+            .set_port(LinkBridgePort::new(0).name(port).hairpin(true).build()),
+        format!("cannot set hairpin mode on {port}"),
+    )
+    .await
+}
+
+/// Sends a link creation or change; a refusal says `what` could not be done.
+async fn link_request(request: LinkAddRequest, what: String) -> Result<()> {
+    request.execute().await.map_err(nl_err(what))
 }
 
 /// The index of link `name` inside the container.
