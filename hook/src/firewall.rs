@@ -114,7 +114,17 @@ impl Firewall {
             Err(e) if e.is_exists() => {}
             Err(e) => return Err(failed("cannot create", e)),
         }
-        nfnetlink::run(TABLE_NAME, Op::Add, &changes).map_err(|e| failed("cannot add to", e))
+        nfnetlink::run(TABLE_NAME, Op::Add, &changes).map_err(|e| {
+            if e.is_missing() {
+                // The table is there but not whole (someone deleted a set or map of it).
+                Error::Firewall(format!(
+                    "nftables table {TABLE} lacks a set or map of ocinet's ({}): delete it with `nft delete table {TABLE}`, then run `ocinet-shim reload`",
+                    e.0
+                ))
+            } else {
+                failed("cannot add to", e)
+            }
+        })
     }
 
     /// Removes the DNAT elements; ones already gone are fine (teardown is idempotent).

@@ -269,3 +269,32 @@ fn corrupt_state_files_are_reported_and_harm_no_one_else() {
     std::fs::remove_file(root.join("networks/ocinet/leases/172.17.0.9")).unwrap();
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }
+
+#[test]
+fn a_table_missing_a_map_is_refused_with_the_way_out() {
+    let host = Host::new("halftable");
+    let a = host.start(Runtime::Runc, "a", &[("io.ocinet.ports", "8080:80")]);
+    // Someone empties the chains and deletes a map: the table is there but not whole.
+    host.sh_ok("nft flush chain inet ocinet prerouting; nft flush chain inet ocinet output; nft delete map inet ocinet dnat_port");
+    let bundle = host.bundle(
+        "bridge",
+        "b",
+        &[("io.ocinet.ports", "8081:80")],
+        &["sleep", "60"],
+    );
+    let reason = host.run_refused(Runtime::Runc, "b", &bundle);
+    assert!(
+        reason.contains("nft delete table inet ocinet") && reason.contains("ocinet-shim reload"),
+        "{reason}"
+    );
+    // Nothing of b is left; the way out the message names works.
+    host.sh_ok("nft delete table inet ocinet");
+    assert_eq!(
+        host.shim(&["reload"]).unwrap().trim(),
+        "restored 1 containers: 1 masqueraded subnets, 1 port elements"
+    );
+    let b = host.start(Runtime::Runc, "b", &[("io.ocinet.ports", "8081:80")]);
+    b.delete().unwrap();
+    a.delete().unwrap();
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
