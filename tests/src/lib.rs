@@ -235,14 +235,40 @@ impl Host {
         annotations: &[(&str, &str)],
         args: &[&str],
     ) -> PathBuf {
+        self.write_bundle(template, id, annotations, args, true)
+    }
+
+    /// `bundle`, without ocinet's hooks: for the shim to inject them.
+    pub fn shim_bundle(
+        &self,
+        template: &str,
+        id: &str,
+        annotations: &[(&str, &str)],
+        args: &[&str],
+    ) -> PathBuf {
+        self.write_bundle(template, id, annotations, args, false)
+    }
+
+    fn write_bundle(
+        &self,
+        template: &str,
+        id: &str,
+        annotations: &[(&str, &str)],
+        args: &[&str],
+        with_hooks: bool,
+    ) -> PathBuf {
         let text = fs::read_to_string(workspace().join(format!("bundles/{template}/config.json")))
             .unwrap();
         let mut config: Value = serde_json::from_str(&text).unwrap();
         config["root"]["path"] = json!(rootfs());
-        config["hooks"] = json!({
-            "createRuntime": [self.hook_entry("createRuntime")],
-            "poststop": [self.hook_entry("poststop")],
-        });
+        if with_hooks {
+            config["hooks"] = json!({
+                "createRuntime": [self.hook_entry("createRuntime")],
+                "poststop": [self.hook_entry("poststop")],
+            });
+        } else {
+            config.as_object_mut().unwrap().remove("hooks");
+        }
         let ann = config["annotations"]
             .as_object_mut()
             .map(std::mem::take)
@@ -264,22 +290,6 @@ impl Host {
             serde_json::to_vec_pretty(&config).unwrap(),
         )
         .unwrap();
-        bundle
-    }
-
-    /// `bundle`, without ocinet's hooks: for the shim to inject them.
-    pub fn shim_bundle(
-        &self,
-        template: &str,
-        id: &str,
-        annotations: &[(&str, &str)],
-        args: &[&str],
-    ) -> PathBuf {
-        let bundle = self.bundle(template, id, annotations, args);
-        let path = bundle.join("config.json");
-        let mut config: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-        config.as_object_mut().unwrap().remove("hooks");
-        fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
         bundle
     }
 
