@@ -105,7 +105,7 @@ impl Firewall {
         match nfnetlink::run(TABLE_NAME, Op::Add, &changes) {
             Ok(()) => return Ok(()),
             Err(e) if e.is_missing() => {}
-            Err(e) => return Err(failed("cannot add to", e)),
+            Err(e) => return Err(failed(&adding(subnets, elements), e)),
         }
         // The table is gone (first use, or `nft flush ruleset`). Another hook may be making it
         // right now: then its batch wins and this one finds it there.
@@ -122,7 +122,7 @@ impl Firewall {
                     e.0
                 ))
             } else {
-                failed("cannot add to", e)
+                failed(&adding(subnets, elements), e)
             }
         })
     }
@@ -152,8 +152,26 @@ impl Firewall {
     }
 }
 
+/// "cannot add ..." naming what, in nft syntax, for the error of a refused batch.
+fn adding(subnets: &[Ipv4Net], elements: &[DnatElement]) -> String {
+    let subnets = subnets.iter().map(|s| format!("masq_subnets {{ {s} }}"));
+    let elements = elements
+        .iter()
+        .map(|e| format!("{} {{ {} : {} }}", e.map(), e.key(), e.value()));
+    let all: Vec<String> = subnets.chain(elements).collect();
+    format!("cannot add {} to", all.join(", "))
+}
+
 fn failed(what: &str, e: BatchError) -> Error {
-    Error::Firewall(format!("{what} nftables table {TABLE}: {}", e.0))
+    let hint = if e.is_exists() {
+        // ocinet's claims keep its own elements apart: this one was added by hand.
+        format!(
+            " (an element with the same key, not made by ocinet, is in the way: see `nft list table {TABLE}`)"
+        )
+    } else {
+        String::new()
+    };
+    Error::Firewall(format!("{what} nftables table {TABLE}: {}{hint}", e.0))
 }
 
 /// The raw elements: a subnet is an rbtree interval (its start, and the address after it

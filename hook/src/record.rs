@@ -61,6 +61,16 @@ pub struct BridgeAttachment {
     /// Published ports, with the host ports that were picked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PublishedPort>,
+    /// Whether the DNAT elements may be in the maps, so teardown must remove them. Only a setup
+    /// in progress knows they are not (the one batch that adds them has not run, or failed
+    /// whole): then undoing it must not delete an element of the same key that is not ocinet's.
+    /// Not stored: a record read from disk may have them.
+    #[serde(skip, default = "maybe_published")]
+    pub published: bool,
+}
+
+fn maybe_published() -> bool {
+    true
 }
 
 /// The records directory, `<root>/containers/<id>.json`.
@@ -177,6 +187,7 @@ mod tests {
                 gateway: Ipv4Addr::new(10, 0, 0, 1),
                 mac: None,
                 ports: Vec::new(),
+                published: true,
             }),
         };
         records.save(&record).unwrap();

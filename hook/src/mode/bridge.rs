@@ -66,6 +66,7 @@ pub fn setup(
         gateway: network.gateway,
         mac: request.mac.map(format_mac),
         ports,
+        published: false,
     };
     record.bridge = Some(attachment.clone());
     ctx.records.save(record)?;
@@ -129,7 +130,17 @@ pub fn setup(
     let masquerade = network.masquerade.then_some(network.subnet);
     let elements = publish::dnat_elements(&attachment.ports, address);
     let firewall = Firewall::new()?;
-    firewall.add(masquerade.as_slice(), &elements)?;
+    // From here teardown removes the elements: a crash in the middle of the batch's send
+    // leaves them unknown. A refused batch changed nothing.
+    if let Some(b) = record.bridge.as_mut() {
+        b.published = true;
+    }
+    if let Err(e) = firewall.add(masquerade.as_slice(), &elements) {
+        if let Some(b) = record.bridge.as_mut() {
+            b.published = false;
+        }
+        return Err(e);
+    }
     fault::point("setup:firewall");
     if firewall.table_was_created() {
         // The table was gone (`nft flush ruleset`): every live container's rules went with it.
@@ -142,10 +153,12 @@ pub fn setup(
 /// Docker's `docker0` does: other containers may be on it, and the next one will be.
 pub fn teardown(ctx: &Context, id: &str, attachment: &BridgeAttachment) -> Result<()> {
     if !attachment.ports.is_empty() {
-        Firewall::new()?.unpublish(&publish::dnat_elements(
-            &attachment.ports,
-            attachment.address,
-        ))?;
+        if attachment.published {
+            Firewall::new()?.unpublish(&publish::dnat_elements(
+                &attachment.ports,
+                attachment.address,
+            ))?;
+        }
         fault::point("teardown:unpublish");
         let claims = PortClaims::open(&ctx.root)?;
         let txn = claims.begin()?;
