@@ -17,12 +17,13 @@ const NFPROTO_INET: u8 = 1;
 const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 const NFTA_SET_ELEM_LIST_SET: u16 = 2;
 const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
-const NFTA_LIST_ELEM: u16 = 1;
+const NFTA_SET_ELEM_LIST_SET_ID: u16 = 4;
+pub const NFTA_LIST_ELEM: u16 = 1;
 const NFTA_SET_ELEM_KEY: u16 = 1;
 const NFTA_SET_ELEM_DATA: u16 = 2;
 const NFTA_SET_ELEM_FLAGS: u16 = 3;
 const NFTA_SET_ELEM_KEY_END: u16 = 10;
-const NFTA_DATA_VALUE: u16 = 1;
+pub const NFTA_DATA_VALUE: u16 = 1;
 const NLA_F_NESTED: u16 = 0x8000;
 /// The element closes the interval opened by the one before (rbtree interval sets).
 pub const NFT_SET_ELEM_INTERVAL_END: u32 = 1;
@@ -75,20 +76,8 @@ pub fn run(table: &str, op: Op, changes: &[SetChange<'_>]) -> Result<(), BatchEr
         return Ok(());
     }
     let mut batch = Batch::new();
-    let (msg_type, flags) = match op {
-        Op::Add => (NFT_MSG_NEWSETELEM, libc::NLM_F_CREATE as u16),
-        Op::Delete => (NFT_MSG_DELSETELEM, 0),
-    };
     for change in &changes {
-        batch.add(msg_type, flags, |b| {
-            attr_str(b, NFTA_SET_ELEM_LIST_TABLE, table);
-            attr_str(b, NFTA_SET_ELEM_LIST_SET, change.set);
-            nested(b, NFTA_SET_ELEM_LIST_ELEMENTS, |b| {
-                for e in &change.elements {
-                    nested(b, NFTA_LIST_ELEM, |b| element(b, e, op));
-                }
-            });
-        });
+        batch.set_elements(table, op, change, None);
     }
     batch.send()
 }
@@ -124,6 +113,33 @@ impl Batch {
             (NFPROTO_INET, 0),
             body,
         );
+    }
+
+    /// Queues `op` on the elements of one set of `table`; `set_id` names a set made earlier in
+    /// this batch (an anonymous one has no name yet).
+    pub fn set_elements(
+        &mut self,
+        table: &str,
+        op: Op,
+        change: &SetChange<'_>,
+        set_id: Option<u32>,
+    ) {
+        let (msg_type, flags) = match op {
+            Op::Add => (NFT_MSG_NEWSETELEM, libc::NLM_F_CREATE as u16),
+            Op::Delete => (NFT_MSG_DELSETELEM, 0),
+        };
+        self.add(msg_type, flags, |b| {
+            attr_str(b, NFTA_SET_ELEM_LIST_TABLE, table);
+            attr_str(b, NFTA_SET_ELEM_LIST_SET, change.set);
+            if let Some(id) = set_id {
+                attr(b, NFTA_SET_ELEM_LIST_SET_ID, &id.to_be_bytes());
+            }
+            nested(b, NFTA_SET_ELEM_LIST_ELEMENTS, |b| {
+                for e in &change.elements {
+                    nested(b, NFTA_LIST_ELEM, |b| element(b, e, op));
+                }
+            });
+        });
     }
 
     /// Sends the batch and waits for every acknowledgement; the first error is the batch's.

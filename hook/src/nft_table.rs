@@ -33,7 +33,10 @@
 
 use nix::libc;
 
-use crate::nfnetlink::{attr, attr_str, nested, Batch, BatchError};
+use crate::nfnetlink::{
+    attr, attr_str, nested, Batch, BatchError, Element, Op, SetChange, NFTA_DATA_VALUE,
+    NFTA_LIST_ELEM,
+};
 
 pub const TABLE_NAME: &str = "ocinet";
 
@@ -41,7 +44,6 @@ const NFT_MSG_NEWTABLE: u16 = 0;
 const NFT_MSG_NEWCHAIN: u16 = 3;
 const NFT_MSG_NEWRULE: u16 = 6;
 const NFT_MSG_NEWSET: u16 = 9;
-const NFT_MSG_NEWSETELEM: u16 = 12;
 
 const NFTA_TABLE_NAME: u16 = 1;
 const NFTA_TABLE_FLAGS: u16 = 2;
@@ -76,12 +78,6 @@ const NF_INET_LOCAL_OUT: u32 = 3;
 const NF_INET_POST_ROUTING: u32 = 4;
 const NF_ACCEPT: u32 = 1;
 
-const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
-const NFTA_SET_ELEM_LIST_SET: u16 = 2;
-const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
-const NFTA_SET_ELEM_LIST_SET_ID: u16 = 4;
-const NFTA_SET_ELEM_KEY: u16 = 1;
-
 /// The kernel names anonymous sets itself, from this pattern.
 const ANONYMOUS_SET: &str = "__set%d";
 /// `tcp`, `udp`, `sctp`: the protocols with ports that ocinet publishes.
@@ -90,10 +86,8 @@ const PORT_PROTOCOLS: [u8; 3] = [6, 17, 132];
 const NFTA_RULE_TABLE: u16 = 1;
 const NFTA_RULE_CHAIN: u16 = 2;
 const NFTA_RULE_EXPRESSIONS: u16 = 4;
-const NFTA_LIST_ELEM: u16 = 1;
 const NFTA_EXPR_NAME: u16 = 1;
 const NFTA_EXPR_DATA: u16 = 2;
-const NFTA_DATA_VALUE: u16 = 1;
 
 /// nft's datatype numbers; a concatenation packs them 6 bits each, first field highest.
 const TYPE_IPV4_ADDR: u32 = 7;
@@ -182,20 +176,19 @@ fn add_port_protocols(batch: &mut Batch, id: u32) {
             )
         });
     });
-    batch.add(NFT_MSG_NEWSETELEM, create, |b| {
-        attr_str(b, NFTA_SET_ELEM_LIST_TABLE, TABLE_NAME);
-        attr_str(b, NFTA_SET_ELEM_LIST_SET, ANONYMOUS_SET);
-        attr(b, NFTA_SET_ELEM_LIST_SET_ID, &id.to_be_bytes());
-        nested(b, NFTA_SET_ELEM_LIST_ELEMENTS, |b| {
-            for protocol in PORT_PROTOCOLS {
-                nested(b, NFTA_LIST_ELEM, |b| {
-                    nested(b, NFTA_SET_ELEM_KEY, |b| {
-                        attr(b, NFTA_DATA_VALUE, &[protocol])
-                    })
-                });
-            }
-        });
-    });
+    let protocols = SetChange {
+        set: ANONYMOUS_SET,
+        elements: PORT_PROTOCOLS
+            .iter()
+            .map(|&protocol| Element {
+                key: vec![protocol],
+                key_end: None,
+                data: None,
+                flags: 0,
+            })
+            .collect(),
+    };
+    batch.set_elements(TABLE_NAME, Op::Add, &protocols, Some(id));
 }
 
 /// A set or map of the table.
