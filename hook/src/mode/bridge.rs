@@ -130,16 +130,10 @@ pub fn setup(
     let masquerade = network.masquerade.then_some(network.subnet);
     let elements = publish::dnat_elements(&attachment.ports, address);
     let firewall = Firewall::new()?;
-    // From here teardown removes the elements: a crash in the middle of the batch's send
-    // leaves them unknown. A refused batch changed nothing.
+    // The batch is atomic: refused, it added nothing; from here on, undoing removes them.
+    firewall.add(masquerade.as_slice(), &elements)?;
     if let Some(b) = record.bridge.as_mut() {
         b.published = true;
-    }
-    if let Err(e) = firewall.add(masquerade.as_slice(), &elements) {
-        if let Some(b) = record.bridge.as_mut() {
-            b.published = false;
-        }
-        return Err(e);
     }
     fault::point("setup:firewall");
     if firewall.table_was_created() {
