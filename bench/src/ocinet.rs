@@ -73,6 +73,11 @@ impl Ocinet {
         })
     }
 
+    /// Container `i`'s id, unique across lanes.
+    fn id(&self, i: usize) -> String {
+        format!("{}-{i}", self.lane.name)
+    }
+
     /// Writes the bundle of container `id` with the given annotations.
     pub fn bundle(&self, id: &str, annotations: serde_json::Value) -> Result<PathBuf> {
         let dir = self.bundles.join(id);
@@ -122,12 +127,6 @@ impl Ocinet {
 
 fn write(path: &Path, value: &serde_json::Value) -> Result<()> {
     std::fs::write(path, value.to_string()).map_err(|e| format!("cannot write {path:?}: {e}"))
-}
-
-impl Ocinet {
-    fn id(&self, i: usize) -> String {
-        format!("{}-{i}", self.lane.name)
-    }
 }
 
 impl Backend for Ocinet {
