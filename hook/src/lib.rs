@@ -25,4 +25,5 @@ pub mod record;
 pub mod reload;
 pub mod request;
 pub mod store;
+pub mod sysctl;
 pub mod validate;

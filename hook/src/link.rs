@@ -11,12 +11,15 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use futures_util::{try_join, TryStreamExt};
 use ipnet::Ipv4Net;
+use rtnetlink::packet_core::DefaultNla;
 use rtnetlink::packet_route::link::{
     AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute,
+    LinkMessage, LinkProtoInfoBridge,
 };
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
+use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{
-    Handle, LinkAddRequest, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
+    Handle, LinkAddRequest, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth,
     RouteMessageBuilder,
 };
 use tokio::runtime::Runtime;
@@ -24,11 +27,14 @@ use tokio::runtime::Runtime;
 use crate::error::{Error, Result};
 use crate::link_probe::LinkProbe;
 use crate::netns::Netns;
+use crate::sysctl;
 
 const ENOENT: i32 = 2;
 const ESRCH: i32 = 3;
 const ENODEV: i32 = 19;
 const EEXIST: i32 = 17;
+/// IFLA_BRPORT_MODE (linux/if_link.h): the port's hairpin mode.
+const IFLA_BRPORT_MODE: u16 = 4;
 
 /// A netlink session: the runtime plus a handle and a link probe on the host's namespace.
 pub struct Netlink {
@@ -113,7 +119,11 @@ pub async fn ensure_bridge(
     let bridge = match probe.get(name)? {
         Some(bridge) => bridge,
         None => {
-            let msg = LinkBridge::new(name).mtu(mtu).up().build();
+            let msg = LinkBridge::new(name)
+                .mtu(mtu)
+                .address(bridge_mac(gateway).to_vec())
+                .up()
+                .build();
             match handle.link().add(msg).execute().await {
                 Ok(()) => {}
                 Err(e) if errno(&e) == Some(EEXIST) => {}
@@ -150,6 +160,16 @@ pub async fn ensure_bridge(
     Ok(bridge.index)
 }
 
+/// The bridge's own MAC address, fixed at creation (as Docker does): 02:42 and the gateway's
+/// IPv4 address, locally administered and unique on the network, as the gateway's address is
+/// never leased. A bridge left to choose takes the lowest MAC among its ports, so joining and
+/// leaving containers change the gateway's MAC under the others, and the kernel compares every
+/// port's MAC each time one joins.
+fn bridge_mac(gateway: Ipv4Addr) -> [u8; 6] {
+    let [a, b, c, d] = gateway.octets();
+    [0x02, 0x42, a, b, c, d]
+}
+
 async fn set_up(handle: &Handle, index: u32) -> Result<()> {
     handle
         .link()
@@ -166,9 +186,15 @@ pub struct VethPeer<'a> {
     pub mac: Option<[u8; 6]>,
 }
 
-/// Creates `host_name` on the bridge with its peer created straight in the container's
-/// namespace (no rename, no move afterwards), then brings the host end up without IPv6
-/// addresses (see [`up_without_ipv6_addresses`]). All queued at once.
+/// Creates `host_name` up on the bridge, with its peer created straight in the container's
+/// namespace (no rename, no move afterwards), then turns IPv6 off on the host end.
+///
+/// ocinet's networks are IPv4 only (Docker too turns IPv6 off on a container's interface when
+/// the network has none). A host end with IPv6 on would get a multicast route in the host's
+/// IPv6 table when its carrier comes up, one per container; the kernel walks that whole table
+/// on every state change of every link while it is not ready, so each setup would cost more
+/// than the one before. The host end has no carrier until the container end comes up (after
+/// this), so IPv6 is off before it would do anything.
 pub async fn create_veth(
     handle: &Handle,
     host_name: &str,
@@ -187,36 +213,30 @@ pub async fn create_veth(
         .name(host_name.to_string())
         .mtu(mtu)
         .controller(bridge)
+        .up()
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())))
         .build();
-    let create = link_request(
+    link_request(
         handle.link().add(msg),
         format!("cannot create veth {host_name}"),
-    );
-    let up = up_without_ipv6_addresses(handle, || LinkUnspec::new_with_name(host_name), host_name);
-    try_join!(create, up)?;
-    Ok(())
+    )
+    .await?;
+    sysctl::disable_ipv6(host_name)
 }
 
-/// Brings `link` up without IPv6 addresses of its own (`addrgenmode none`, then up: two
-/// messages queued in that order, as the kernel applies flags before address-family settings
-/// within one message, and a link that comes up with a carrier gets its link-local address at
-/// once).
+/// Brings the container's link `index` up without IPv6 addresses of its own (`addrgenmode
+/// none`, then up: two messages queued in that order, as the kernel applies flags before
+/// address-family settings within one message, and a link that comes up with a carrier gets
+/// its link-local address at once).
 ///
-/// ocinet's networks are IPv4 only, and Docker too turns IPv6 off on a container's interface
-/// when the network has none. Without a link-local address a veth end sends no duplicate
-/// address detection, router solicitation or MLD report: multicast that the bridge floods to
-/// every container, and kernel work (addrconf, MLD) under the global rtnl lock that every setup
-/// waits for; both grow with the number of containers. Turning IPv6 off on a live link instead
-/// runs the IPv6 teardown, which costs more than the setup; the kernel refuses the mode at
-/// creation.
-async fn up_without_ipv6_addresses(
-    handle: &Handle,
-    link: impl Fn() -> LinkMessageBuilder<LinkUnspec>,
-    name: &str,
-) -> Result<()> {
-    let up = link().up().build();
-    let no_addresses = link()
+/// ocinet's networks are IPv4 only (see [`create_veth`]). Without a link-local address the
+/// container sends no duplicate address detection, router solicitation or MLD report:
+/// multicast that the bridge would flood to every container. Inside the container this is done
+/// over its netlink socket; the host end's `disable_ipv6` would need the thread in the
+/// container's namespace.
+async fn up_without_ipv6_addresses(handle: &Handle, index: u32, name: &str) -> Result<()> {
+    let up = LinkUnspec::new_with_index(index).up().build();
+    let no_addresses = LinkUnspec::new_with_index(index)
         .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
             vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
         )]))
@@ -231,15 +251,27 @@ async fn up_without_ipv6_addresses(
 }
 
 /// Turns on hairpin mode on bridge port `port`, so traffic can leave and re-enter through it.
-/// Addressed by name: no lookup of the new link's index first.
-pub async fn set_hairpin(handle: &Handle, port: &str) -> Result<()> {
-    link_request(
-        handle
-            .link()
-            .set_port(LinkBridgePort::new(0).name(port).hairpin(true).build()),
-        format!("cannot set hairpin mode on {port}"),
-    )
-    .await
+///
+/// Asked of the bridge (an AF_BRIDGE RTM_SETLINK, as `bridge link set hairpin on` does), not
+/// as a port change of the link (`ip link set type bridge_slave`): that way the kernel does not
+/// announce a state change of the link, which every link listener would handle (IPv6 walks
+/// its routes, rtnetlink describes the link to its listeners).
+pub async fn set_hairpin(handle: &Handle, probe: &LinkProbe, port: &str) -> Result<()> {
+    let index = probe
+        .index(port)?
+        .ok_or_else(|| Error::Netlink(format!("bridge port {port} vanished")))?;
+    let mut msg = LinkMessage::default();
+    msg.header.interface_family = AddressFamily::Bridge;
+    msg.header.index = index;
+    msg.attributes.push(LinkAttribute::ProtoInfoBridge(vec![
+        LinkProtoInfoBridge::Other(DefaultNla::new(IFLA_BRPORT_MODE, vec![1])),
+    ]));
+    handle
+        .link()
+        .set(msg)
+        .execute()
+        .await
+        .map_err(nl_err(format!("cannot set hairpin mode on {port}")))
 }
 
 /// Sends a link creation or change; a refusal says `what` could not be done.
@@ -276,7 +308,7 @@ pub async fn configure_container(
             .await
             .map_err(nl_err(format!("cannot add {address}/{prefix} to {ifname}")))
     };
-    let up = up_without_ipv6_addresses(handle, || LinkUnspec::new_with_index(index), ifname);
+    let up = up_without_ipv6_addresses(handle, index, ifname);
     let route = RouteMessageBuilder::<Ipv4Addr>::new()
         .gateway(gateway)
         .output_interface(index)
@@ -344,4 +376,17 @@ pub async fn link_names(handle: &Handle) -> Result<Vec<String>> {
         }));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bridge_mac_is_local_unicast_and_follows_the_gateway() {
+        let mac = bridge_mac(Ipv4Addr::new(172, 17, 0, 1));
+        assert_eq!(mac, [0x02, 0x42, 172, 17, 0, 1]);
+        assert_eq!(mac[0] & 0b11, 0b10, "locally administered, unicast");
+        assert_ne!(mac, bridge_mac(Ipv4Addr::new(10, 88, 0, 1)));
+    }
 }

@@ -27,6 +27,13 @@ fn two_containers_talk(runtime: Runtime) {
     // so no DAD, router solicitations or MLD reports flooded to every container).
     assert!(!a.sh_ok("ip addr show dev eth0").contains("inet6"));
     assert!(!host.sh_ok("ip addr show master ocinet0").contains("inet6"));
+    // Nor a route per container in the host's IPv6 tables, which the kernel walks on every
+    // change of a link that is not ready.
+    assert!(!host.sh_ok("ip -6 route show table all").contains("ocv"));
+    // The bridge keeps the MAC it was made with (02:42 and the gateway), whoever joins.
+    assert!(host
+        .sh_ok("ip link show ocinet0")
+        .contains("link/ether 02:42:ac:11:00:01"));
     a.delete().unwrap();
     b.delete().unwrap();
     assert_eq!(host.leftovers(), Vec::<String>::new());

@@ -1,8 +1,6 @@
 //! `bridge`: a veth pair from the network's bridge into the container, a leased address, a
 //! default route via the gateway, forwarding on and egress masqueraded.
 
-use std::fs;
-
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
@@ -20,9 +18,9 @@ use crate::record::{BridgeAttachment, Record};
 use crate::reload;
 use crate::request::NetworkRequest;
 use crate::store;
+use crate::sysctl;
 
 const CONTAINER_INTERFACE: &str = "eth0";
-const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 
 pub fn setup(
     ctx: &Context,
@@ -105,7 +103,7 @@ pub fn setup(
                 return Ok(());
             }
             // Hairpin: a container may reach its own published port through the host.
-            link::set_hairpin(host, &attachment.host_veth).await
+            link::set_hairpin(host, nl.host_probe(), &attachment.host_veth).await
         };
         let container = link::configure_container(
             &inside,
@@ -120,11 +118,11 @@ pub fn setup(
         futures_util::try_join!(hairpin, container).map(|_| ())
     })?;
     fault::point("setup:container-address");
-    enable_ip_forward()?;
+    sysctl::enable_ip_forward()?;
     fault::point("setup:forwarding");
     if !attachment.ports.is_empty() {
         // 127.0.0.1:<port> from the host is DNATed out of the bridge: allow loopback sources there.
-        enable_route_localnet(&network.bridge)?;
+        sysctl::enable_route_localnet(&network.bridge)?;
     }
     // Masquerade and DNAT elements in one nftables batch.
     let masquerade = network.masquerade.then_some(network.subnet);
@@ -167,29 +165,6 @@ pub fn teardown(ctx: &Context, id: &str, attachment: &BridgeAttachment) -> Resul
     LeaseStore::open(&ctx.root, &attachment.network)?.release(attachment.address, id)?;
     fault::point("teardown:lease");
     Ok(())
-}
-
-fn enable_route_localnet(bridge: &str) -> Result<()> {
-    // The bridge name is validated (no '/' or '..'), so the path stays in /proc/sys.
-    let path = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
-    if fs::read_to_string(&path)
-        .map(|v| v.trim() == "1")
-        .unwrap_or(false)
-    {
-        return Ok(());
-    }
-    fs::write(&path, "1")
-        .map_err(|e| Error::io(format!("cannot enable route_localnet on {bridge}"), e))
-}
-
-fn enable_ip_forward() -> Result<()> {
-    if fs::read_to_string(IP_FORWARD)
-        .map(|v| v.trim() == "1")
-        .unwrap_or(false)
-    {
-        return Ok(());
-    }
-    fs::write(IP_FORWARD, "1").map_err(|e| Error::io("cannot enable IPv4 forwarding", e))
 }
 
 fn format_mac(mac: [u8; 6]) -> String {
