@@ -107,7 +107,14 @@ fn nl_err(what: impl std::fmt::Display) -> impl FnOnce(rtnetlink::Error) -> Erro
 }
 
 /// Makes sure bridge `name` exists, is up and holds `gateway/prefix`; returns its index.
-/// Safe against a concurrent hook doing the same.
+/// Safe against a concurrent hook doing the same. A bridge that exists is used as it is.
+///
+/// A bridge ocinet makes has multicast snooping off. Snooping only narrows multicast where an
+/// IGMP querier runs on the network; without one (the bridge's own querier is off by default,
+/// as on docker0) the kernel floods multicast to every port either way, so containers see the
+/// same traffic. What snooping costs without a querier: each port that joins restarts the
+/// multicast timers of every port on the bridge, so each container's setup costs more than the
+/// one before. Who runs a querier turns it on (`ip link set BRIDGE type bridge mcast_snooping 1`).
 pub async fn ensure_bridge(
     handle: &Handle,
     probe: &LinkProbe,
@@ -122,6 +129,7 @@ pub async fn ensure_bridge(
             let msg = LinkBridge::new(name)
                 .mtu(mtu)
                 .address(bridge_mac(gateway).to_vec())
+                .mcast_snooping(false)
                 .up()
                 .build();
             match handle.link().add(msg).execute().await {

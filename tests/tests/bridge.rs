@@ -34,6 +34,9 @@ fn two_containers_talk(runtime: Runtime) {
     assert!(host
         .sh_ok("ip link show ocinet0")
         .contains("link/ether 02:42:ac:11:00:01"));
+    assert!(host
+        .sh_ok("ip -d link show ocinet0")
+        .contains("mcast_snooping 0"));
     a.delete().unwrap();
     b.delete().unwrap();
     assert_eq!(host.leftovers(), Vec::<String>::new());
