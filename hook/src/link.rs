@@ -203,6 +203,10 @@ pub struct VethPeer<'a> {
 /// on every state change of every link while it is not ready, so each setup would cost more
 /// than the one before. The host end has no carrier until the container end comes up (after
 /// this), so IPv6 is off before it would do anything.
+///
+/// Each end gets one queue each way, not the kernel's default of one per possible CPU: the
+/// kernel makes a sysfs directory and a uevent for every queue of every end, and a veth only
+/// spreads work over its queues when XDP or GRO is turned on for it.
 pub async fn create_veth(
     handle: &Handle,
     host_name: &str,
@@ -213,6 +217,8 @@ pub async fn create_veth(
     let mut peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
         .name(peer.name.to_string())
         .mtu(mtu)
+        .append_extra_attribute(LinkAttribute::NumTxQueues(1))
+        .append_extra_attribute(LinkAttribute::NumRxQueues(1))
         .setns_by_fd(peer.netns.raw_fd());
     if let Some(mac) = peer.mac {
         peer_msg = peer_msg.address(mac.to_vec());
@@ -221,6 +227,8 @@ pub async fn create_veth(
         .name(host_name.to_string())
         .mtu(mtu)
         .controller(bridge)
+        .append_extra_attribute(LinkAttribute::NumTxQueues(1))
+        .append_extra_attribute(LinkAttribute::NumRxQueues(1))
         .up()
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())))
         .build();

@@ -37,6 +37,13 @@ fn two_containers_talk(runtime: Runtime) {
     assert!(host
         .sh_ok("ip -d link show ocinet0")
         .contains("mcast_snooping 0"));
+    // One queue each way per veth end, whatever the number of CPUs.
+    let ports = host.sh_ok("ip -d link show master ocinet0");
+    assert_eq!(
+        ports.matches("numtxqueues 1 numrxqueues 1").count(),
+        2,
+        "{ports}"
+    );
     a.delete().unwrap();
     b.delete().unwrap();
     assert_eq!(host.leftovers(), Vec::<String>::new());
