@@ -48,6 +48,9 @@ pub enum Error {
         subnet: String,
     },
 
+    #[error("bridge {bridge} of network {network} is full: a Linux bridge takes at most 1023 ports; put further containers on another network (io.ocinet.network=bridge:NAME)")]
+    BridgeFull { bridge: String, network: String },
+
     #[error("host port {spec} is already published by container {holder}: pick another host port or delete that container")]
     PortTaken { spec: String, holder: String },
 

@@ -33,6 +33,8 @@ const ENOENT: i32 = 2;
 const ESRCH: i32 = 3;
 const ENODEV: i32 = 19;
 const EEXIST: i32 = 17;
+/// What the kernel answers when a bridge has no free port number left.
+const EXFULL: i32 = 54;
 /// IFLA_BRPORT_MODE (linux/if_link.h): the port's hairpin mode.
 const IFLA_BRPORT_MODE: u16 = 4;
 
@@ -187,6 +189,13 @@ async fn set_up(handle: &Handle, index: u32) -> Result<()> {
         .map_err(nl_err(format!("cannot set link {index} up")))
 }
 
+/// The bridge a veth joins: its index, and names for messages.
+pub struct BridgeRef<'a> {
+    pub index: u32,
+    pub name: &'a str,
+    pub network: &'a str,
+}
+
 /// What the container end of a veth looks like.
 pub struct VethPeer<'a> {
     pub name: &'a str,
@@ -210,7 +219,7 @@ pub struct VethPeer<'a> {
 pub async fn create_veth(
     handle: &Handle,
     host_name: &str,
-    bridge: u32,
+    bridge: &BridgeRef<'_>,
     mtu: u32,
     peer: &VethPeer<'_>,
 ) -> Result<()> {
@@ -226,17 +235,22 @@ pub async fn create_veth(
     let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
         .name(host_name.to_string())
         .mtu(mtu)
-        .controller(bridge)
+        .controller(bridge.index)
         .append_extra_attribute(LinkAttribute::NumTxQueues(1))
         .append_extra_attribute(LinkAttribute::NumRxQueues(1))
         .up()
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())))
         .build();
-    link_request(
-        handle.link().add(msg),
-        format!("cannot create veth {host_name}"),
-    )
-    .await?;
+    match handle.link().add(msg).execute().await {
+        Ok(()) => {}
+        Err(e) if errno(&e) == Some(EXFULL) => {
+            return Err(Error::BridgeFull {
+                bridge: bridge.name.to_string(),
+                network: bridge.network.to_string(),
+            })
+        }
+        Err(e) => return Err(nl_err(format!("cannot create veth {host_name}"))(e)),
+    }
     sysctl::disable_ipv6(host_name)
 }
 

@@ -324,3 +324,34 @@ fn a_port_taken_by_a_foreign_map_element_is_refused_naming_it() {
     // Nothing of b was left behind (no veth, lease, claim, record).
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }
+
+#[test]
+fn a_full_bridge_is_refused_with_the_way_out() {
+    let host = Host::new("fullbridge");
+    let a = host.start(Runtime::Runc, "a", &[]);
+    // A Linux bridge numbers its ports in 10 bits, 0 reserved: fill the other 1022 with veths
+    // (both ends in this host; dummy links need a module this kernel may lack).
+    host.sh_ok(
+        "seq 1022 | sed 's/.*/link add ocd& master ocinet0 type veth peer name ocp&/' | ip -batch -",
+    );
+    let bundle = host.bundle(
+        "bridge",
+        "b",
+        &[("io.ocinet.ports", "8091:80")],
+        &["sleep", "60"],
+    );
+    let reason = host.run_refused(Runtime::Runc, "b", &bundle);
+    assert!(
+        reason.contains("bridge ocinet0 of network ocinet is full")
+            && reason.contains("another network"),
+        "{reason}"
+    );
+    assert_eq!(host.leases("ocinet"), vec![a.address().to_string()]);
+    // One port freed, the next container starts and the first reaches it.
+    host.sh_ok("ip link del ocd1");
+    let c = host.start(Runtime::Runc, "c", &[("io.ocinet.ports", "8091:80")]);
+    a.sh_ok(&format!("ping -c1 -W3 {}", c.address()));
+    c.delete().unwrap();
+    a.delete().unwrap();
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}

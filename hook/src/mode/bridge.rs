@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::fault;
 use crate::firewall::Firewall;
 use crate::ipam::LeaseStore;
-use crate::link::{self, Netlink, VethPeer};
+use crate::link::{self, BridgeRef, Netlink, VethPeer};
 use crate::naming;
 use crate::network::{choose_default_subnet, Network, DEFAULT_NETWORK};
 use crate::publish;
@@ -96,7 +96,12 @@ pub fn setup(
             netns: &ns,
             mac: request.mac,
         };
-        link::create_veth(host, &attachment.host_veth, bridge, network.mtu, &peer).await?;
+        let bridge = BridgeRef {
+            index: bridge,
+            name: &network.bridge,
+            network: &network.name,
+        };
+        link::create_veth(host, &attachment.host_veth, &bridge, network.mtu, &peer).await?;
         fault::point("setup:veth");
         let hairpin = async {
             if attachment.ports.is_empty() {
