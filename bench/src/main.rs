@@ -67,8 +67,11 @@ fn parse_args() -> Result<Args> {
     if a.hook.as_os_str().is_empty() {
         return Err(format!("--hook is required; {USAGE}"));
     }
-    if !(1..=9000).contains(&a.n) {
-        return Err("--n must be 1..=9000 (host ports are 10001+i, 20001+i, 30001+i)".to_string());
+    if !(1..=1022).contains(&a.n) {
+        return Err(
+            "--n must be 1..=1022: each backend puts its N containers on one bridge, and a Linux bridge takes at most 1023 ports"
+                .to_string(),
+        );
     }
     a.hook = std::fs::canonicalize(&a.hook).map_err(|e| format!("hook {:?}: {e}", a.hook))?;
     Ok(a)
