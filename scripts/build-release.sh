@@ -7,7 +7,7 @@
 # build scripts and proc-macros, which cannot be static.
 # Why not PIE: a static-pie applies its ~10,000 relocations at every start, writing (so
 # copying) every page that holds a pointer; a fixed-address executable maps them as they are
-# (setup p50 2.47 -> 2.25 ms, A/B). What it gives up is a random address for the executable's
+# (setup p50 1.74 -> 1.64 ms, A/B). What it gives up is a random address for the executable's
 # own image (its stack, heap and mappings stay random); Debian ships runc and the CNI
 # plugins, which also run as root on users' input, the same way.
 set -euo pipefail
