@@ -10,4 +10,5 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 a=$(realpath "$1") b=$(realpath "$2") n=${3:-200}
 cd "$here"
 cargo build --release -q -p ocinet-bench
+sync  # the build's dirty pages written back now, not during the runs
 exec bench/in-private-host.sh target/release/ocinet-bench --n "$n" --hook "$a" --hook-b "$b"

@@ -19,6 +19,8 @@ cd "$here"
 # The hook as installed: static release (scripts/build-release.sh); the bench itself as usual.
 bin_dir=$(scripts/build-release.sh -q -p ocinet-hook)
 cargo build --release -q -p ocinet-bench
+# The builds leave hundreds of MB of dirty pages: written back now, not during the runs.
+sync
 exec bench/in-private-host.sh \
   target/release/ocinet-bench --n "$n" --hook "$bin_dir/ocinet-hook" \
   --sample-config bundles/bridge/config.json --rootfs "$here/bundles/rootfs" \
