@@ -209,8 +209,8 @@ pub struct VethPeer<'a> {
 /// ocinet's networks are IPv4 only (Docker too turns IPv6 off on a container's interface when
 /// the network has none). A host end with IPv6 on would get a multicast route in the host's
 /// IPv6 table when its carrier comes up, one per container; the kernel walks that whole table
-/// on every state change of every link while it is not ready, so each setup would cost more
-/// than the one before. The host end has no carrier until the container end comes up (after
+/// on each state change of a link that is not ready (as a new host end is, until its peer is
+/// up), so each setup would cost more than the one before. The host end has no carrier until the container end comes up (after
 /// this), so IPv6 is off before it would do anything.
 ///
 /// Each end gets one queue each way, not the kernel's default of one per possible CPU: the
