@@ -251,7 +251,15 @@ pub async fn create_veth(
         }
         Err(e) => return Err(nl_err(format!("cannot create veth {host_name}"))(e)),
     }
-    sysctl::disable_ipv6(host_name)
+    if let Err(e) = sysctl::disable_ipv6(host_name) {
+        // /proc/sys read-only (a hook run inside a container): at least no IPv6 addresses, as
+        // on the container's end; the end's multicast route then stays in the host's table.
+        let msg = without_ipv6_addresses(LinkUnspec::new_with_name(host_name));
+        link_request(handle.link().change(msg), String::new())
+            .await
+            .map_err(|_| e)?;
+    }
+    Ok(())
 }
 
 /// Brings the container's link `index` up without IPv6 addresses of its own (`addrgenmode
@@ -266,11 +274,7 @@ pub async fn create_veth(
 /// container's namespace.
 async fn up_without_ipv6_addresses(handle: &Handle, index: u32, name: &str) -> Result<()> {
     let up = LinkUnspec::new_with_index(index).up().build();
-    let no_addresses = LinkUnspec::new_with_index(index)
-        .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
-            vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
-        )]))
-        .build();
+    let no_addresses = without_ipv6_addresses(LinkUnspec::new_with_index(index));
     let no_addresses = link_request(
         handle.link().change(no_addresses),
         format!("cannot set addrgenmode none on {name}"),
@@ -278,6 +282,14 @@ async fn up_without_ipv6_addresses(handle: &Handle, index: u32, name: &str) -> R
     let up = link_request(handle.link().change(up), format!("cannot set {name} up"));
     try_join!(no_addresses, up)?;
     Ok(())
+}
+
+/// A change of `link` to `addrgenmode none`: no IPv6 addresses of its own.
+fn without_ipv6_addresses(link: LinkMessageBuilder<LinkUnspec>) -> LinkMessage {
+    link.append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+        vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
+    )]))
+    .build()
 }
 
 /// Turns on hairpin mode on bridge port `port`, so traffic can leave and re-enter through it.

@@ -2,7 +2,7 @@
 
 use std::io::Read;
 
-use ocinet_tests::{Host, Runtime};
+use ocinet_tests::{state_json, Host, Runtime};
 
 fn two_containers_talk(runtime: Runtime) {
     let host = Host::new("talk");
@@ -131,4 +131,27 @@ mod ipnet_like {
             u32::from(ip) & self.1 == self.0
         }
     }
+}
+
+#[test]
+fn a_read_only_proc_sys_still_wires_the_container_without_ipv6_addresses() {
+    let host = Host::new("rosys");
+    // As when the hook runs inside a container: /proc/sys read-only, forwarding already on.
+    host.sh_ok("mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys");
+    let c = host.netns_process();
+    let bundle = host.bundle("bridge", "ro", &[], &[]);
+    let out = host.hook("createRuntime", &state_json("ro", c.pid, &bundle));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // IPv6 could not be turned off on the host end: it has no IPv6 addresses all the same.
+    let port = host.sh_ok("ip -d link show master ocinet0");
+    assert!(port.contains("addrgenmode none"), "{port}");
+    assert!(!host.sh_ok("ip addr show master ocinet0").contains("inet6"));
+    host.sh_ok("busybox ping -c1 -W3 172.17.0.2");
+    let out = host.hook("poststop", &state_json("ro", 0, &bundle));
+    assert!(out.status.success());
+    assert_eq!(host.leftovers(), Vec::<String>::new());
 }
