@@ -89,12 +89,31 @@ fn main() -> ExitCode {
 
 fn prepare_host() -> Result<()> {
     fleet::check_private_host()?;
+    warn_if_profiled();
     exec::output(
         "ip link set lo up",
         Command::new("ip").args(["link", "set", "lo", "up"]),
     )?;
     std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
         .map_err(|e| format!("cannot enable forwarding: {e}"))
+}
+
+/// A profiler left running (`perf record -a`) slows every backend by 15-40% and skews A/B
+/// differences; the numbers would be wrong without any sign of it.
+fn warn_if_profiled() {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if matches!(comm.trim(), "perf" | "bpftrace" | "strace") {
+            eprintln!(
+                "ocinet-bench: warning: {} (pid {}) is running; it inflates every number",
+                comm.trim(),
+                entry.file_name().to_string_lossy()
+            );
+        }
+    }
 }
 
 fn machine() -> String {
