@@ -27,7 +27,7 @@ use tokio::runtime::Runtime;
 use crate::error::{Error, Result};
 use crate::link_probe::LinkProbe;
 use crate::netns::Netns;
-use crate::sysctl;
+use crate::sysctl::NetSysctls;
 
 const ENOENT: i32 = 2;
 const ESRCH: i32 = 3;
@@ -222,6 +222,7 @@ pub async fn create_veth(
     bridge: &BridgeRef<'_>,
     mtu: u32,
     peer: &VethPeer<'_>,
+    sysctls: &NetSysctls,
 ) -> Result<()> {
     let mut peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
         .name(peer.name.to_string())
@@ -251,7 +252,7 @@ pub async fn create_veth(
         }
         Err(e) => return Err(nl_err(format!("cannot create veth {host_name}"))(e)),
     }
-    if let Err(e) = sysctl::disable_ipv6(host_name) {
+    if let Err(e) = sysctls.disable_ipv6(host_name) {
         // /proc/sys read-only (a hook run inside a container): at least no IPv6 addresses, as
         // on the container's end; the end's multicast route then stays in the host's table.
         let msg = without_ipv6_addresses(LinkUnspec::new_with_name(host_name));

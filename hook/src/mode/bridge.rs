@@ -18,7 +18,7 @@ use crate::record::{BridgeAttachment, Record};
 use crate::reload;
 use crate::request::NetworkRequest;
 use crate::store;
-use crate::sysctl;
+use crate::sysctl::NetSysctls;
 
 const CONTAINER_INTERFACE: &str = "eth0";
 
@@ -78,6 +78,7 @@ pub fn setup(
     drop(claim_txn);
     drop(txn);
 
+    let sysctls = NetSysctls::open()?;
     let inside = nl.connect_in(&ns)?;
     nl.run(async {
         let host = nl.host();
@@ -101,7 +102,15 @@ pub fn setup(
             name: &network.bridge,
             network: &network.name,
         };
-        link::create_veth(host, &attachment.host_veth, &bridge, network.mtu, &peer).await?;
+        link::create_veth(
+            host,
+            &attachment.host_veth,
+            &bridge,
+            network.mtu,
+            &peer,
+            &sysctls,
+        )
+        .await?;
         fault::point("setup:veth");
         let hairpin = async {
             if attachment.ports.is_empty() {
@@ -123,11 +132,11 @@ pub fn setup(
         futures_util::try_join!(hairpin, container).map(|_| ())
     })?;
     fault::point("setup:container-address");
-    sysctl::enable_ip_forward()?;
+    sysctls.enable_ip_forward()?;
     fault::point("setup:forwarding");
     if !attachment.ports.is_empty() {
         // 127.0.0.1:<port> from the host is DNATed out of the bridge: allow loopback sources there.
-        sysctl::enable_route_localnet(&network.bridge)?;
+        sysctls.enable_route_localnet(&network.bridge)?;
     }
     // Masquerade and DNAT elements in one nftables batch.
     let masquerade = network.masquerade.then_some(network.subnet);
