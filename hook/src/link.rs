@@ -256,9 +256,7 @@ pub async fn create_veth(
         // /proc/sys read-only (a hook run inside a container): at least no IPv6 addresses, as
         // on the container's end; the end's multicast route then stays in the host's table.
         let msg = without_ipv6_addresses(LinkUnspec::new_with_name(host_name));
-        link_request(handle.link().change(msg), String::new())
-            .await
-            .map_err(|_| e)?;
+        handle.link().change(msg).execute().await.map_err(|_| e)?;
     }
     Ok(())
 }

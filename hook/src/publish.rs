@@ -10,6 +10,7 @@ use crate::firewall::DnatElement;
 use crate::naming::stable_hash;
 use crate::ports::{PortRange, PortSpec, Protocol};
 use crate::request::PORTS_ANNOTATION;
+use crate::sysctl::NetSysctls;
 
 /// A port mapping as set up: host and container ranges of equal length.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,8 +162,9 @@ pub fn dnat_elements(ports: &[PublishedPort], address: Ipv4Addr) -> Vec<DnatElem
 }
 
 /// The host's ephemeral port range (`net.ipv4.ip_local_port_range`), Linux's default if unreadable.
-pub fn ephemeral_range() -> PortRange {
-    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+pub fn ephemeral_range(sysctls: &NetSysctls) -> PortRange {
+    sysctls
+        .read("ipv4/ip_local_port_range")
         .ok()
         .and_then(|s| {
             let mut it = s.split_whitespace().filter_map(|p| p.parse::<u16>().ok());

@@ -60,14 +60,17 @@ impl NetSysctls {
         }
     }
 
+    /// The text of the setting at `path` (below /proc/sys/net).
+    pub fn read(&self, path: &str) -> io::Result<String> {
+        let mut value = String::new();
+        self.file(path, OFlag::O_RDONLY)?
+            .read_to_string(&mut value)?;
+        Ok(value)
+    }
+
     /// Sets the switch at `path` to 1 unless it already is.
     fn ensure(&self, path: &str) -> io::Result<()> {
-        let mut value = String::new();
-        let on = self
-            .file(path, OFlag::O_RDONLY)
-            .and_then(|mut f| f.read_to_string(&mut value))
-            .is_ok_and(|_| value.trim() == "1");
-        if on {
+        if self.read(path).is_ok_and(|v| v.trim() == "1") {
             return Ok(());
         }
         self.file(path, OFlag::O_WRONLY)?.write_all(b"1")

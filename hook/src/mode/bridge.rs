@@ -45,6 +45,8 @@ pub fn setup(
         request.static_ip,
         preferred,
     )?;
+    // Every setting this setup reads or writes, below one lookup of /proc/sys/net.
+    let sysctls = NetSysctls::open()?;
     let claims = PortClaims::open(&ctx.root)?;
     let claim_txn = claims.begin()?;
     let ports = publish::resolve(
@@ -52,7 +54,7 @@ pub fn setup(
         &request.ports,
         &record.id,
         &ctx.boot_id,
-        publish::ephemeral_range(),
+        publish::ephemeral_range(&sysctls),
     )?;
     let attachment = BridgeAttachment {
         network: network.name.clone(),
@@ -78,7 +80,6 @@ pub fn setup(
     drop(claim_txn);
     drop(txn);
 
-    let sysctls = NetSysctls::open()?;
     let inside = nl.connect_in(&ns)?;
     nl.run(async {
         let host = nl.host();
