@@ -269,8 +269,8 @@ pub async fn create_veth(
 /// ocinet's networks are IPv4 only (see [`create_veth`]). Without a link-local address the
 /// container sends no duplicate address detection, router solicitation or MLD report:
 /// multicast that the bridge would flood to every container. Inside the container this is done
-/// over its netlink socket; the host end's `disable_ipv6` would need the thread in the
-/// container's namespace.
+/// over its netlink socket; `disable_ipv6` for this end, as the host end gets, would need the
+/// thread in the container's namespace.
 async fn up_without_ipv6_addresses(handle: &Handle, index: u32, name: &str) -> Result<()> {
     let up = LinkUnspec::new_with_index(index).up().build();
     let no_addresses = without_ipv6_addresses(LinkUnspec::new_with_index(index));
