@@ -21,6 +21,7 @@ pub mod oci;
 pub mod ports;
 pub mod process;
 pub mod publish;
+pub mod raw_netlink;
 pub mod record;
 pub mod reload;
 pub mod request;

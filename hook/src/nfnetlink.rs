@@ -3,9 +3,11 @@
 //! (`nft_table`) another. No library, no `nft` process, no dump of the ruleset first.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::libc;
+
+pub use crate::raw_netlink::attr;
+use crate::raw_netlink::{self, RawSocket};
 
 /// Kernel constants (linux/netfilter/nfnetlink.h, nf_tables.h).
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
@@ -152,9 +154,9 @@ impl Batch {
             BATCH,
             |_| {},
         );
-        let socket = Socket::open().map_err(BatchError)?;
+        let socket = RawSocket::open(libc::NETLINK_NETFILTER).map_err(BatchError)?;
         socket.send(&self.buf).map_err(BatchError)?;
-        socket.acks(self.messages).map_err(BatchError)
+        acks(&socket, self.messages).map_err(BatchError)
     }
 }
 
@@ -189,26 +191,11 @@ fn message(
     (family, res_id): (u8, u16),
     body: impl FnOnce(&mut Vec<u8>),
 ) {
-    let start = buf.len();
-    buf.extend([0u8; 16]); // nlmsghdr, filled in below
+    let start = raw_netlink::begin(buf, msg_type, flags, seq);
     buf.extend([family, 0]);
     buf.extend(res_id.to_be_bytes());
     body(buf);
-    let len = (buf.len() - start) as u32;
-    let header = &mut buf[start..start + 16];
-    header[0..4].copy_from_slice(&len.to_ne_bytes());
-    header[4..6].copy_from_slice(&msg_type.to_ne_bytes());
-    header[6..8].copy_from_slice(&(flags | libc::NLM_F_REQUEST as u16).to_ne_bytes());
-    header[8..12].copy_from_slice(&seq.to_ne_bytes());
-    header[12..16].copy_from_slice(&0u32.to_ne_bytes());
-    pad(buf);
-}
-
-pub fn attr(buf: &mut Vec<u8>, kind: u16, payload: &[u8]) {
-    buf.extend(((4 + payload.len()) as u16).to_ne_bytes());
-    buf.extend(kind.to_ne_bytes());
-    buf.extend(payload);
-    pad(buf);
+    raw_netlink::finish(buf, start);
 }
 
 pub fn attr_str(buf: &mut Vec<u8>, kind: u16, s: &str) {
@@ -226,96 +213,23 @@ pub fn nested(buf: &mut Vec<u8>, kind: u16, body: impl FnOnce(&mut Vec<u8>)) {
     buf[start + 2..start + 4].copy_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
 }
 
-fn pad(buf: &mut Vec<u8>) {
-    while !buf.len().is_multiple_of(4) {
-        buf.push(0);
-    }
-}
-
-struct Socket {
-    fd: OwnedFd,
-}
-
-impl Socket {
-    fn open() -> io::Result<Socket> {
-        // SAFETY: plain socket(2); the descriptor is owned right away.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_NETFILTER,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd is a fresh descriptor nobody else owns.
-        Ok(Socket {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
-    }
-
-    fn send(&self, buf: &[u8]) -> io::Result<()> {
-        // SAFETY: an all-zero sockaddr_nl addresses the kernel.
-        let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        kernel.nl_family = libc::AF_NETLINK as u16;
-        // SAFETY: buf and the address are valid for the call.
-        let sent = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                buf.as_ptr().cast(),
-                buf.len(),
-                0,
-                (&kernel as *const libc::sockaddr_nl).cast(),
-                std::mem::size_of::<libc::sockaddr_nl>() as u32,
-            )
-        };
-        if sent < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if sent as usize != buf.len() {
-            return Err(io::Error::other("short send of an nfnetlink batch"));
-        }
-        Ok(())
-    }
-
-    /// Reads the kernel's answer to each of `expected` acknowledged messages; the first
-    /// error wins (the kernel aborted the whole batch).
-    fn acks(&self, expected: usize) -> io::Result<()> {
-        let mut seen = 0;
-        let mut first_error = None;
-        let mut buf = vec![0u8; 8192];
-        while seen < expected {
-            // SAFETY: buf is valid for its length.
-            let n =
-                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let mut at = 0usize;
-            let n = n as usize;
-            while at + 16 <= n {
-                let len =
-                    u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap_or_default()) as usize;
-                let kind = u16::from_ne_bytes(buf[at + 4..at + 6].try_into().unwrap_or_default());
-                if len < 16 || at + len > n {
-                    return Err(io::Error::other("malformed nfnetlink answer"));
-                }
-                if kind == libc::NLMSG_ERROR as u16 && len >= 20 {
-                    let code =
-                        i32::from_ne_bytes(buf[at + 16..at + 20].try_into().unwrap_or_default());
-                    seen += 1;
-                    if code != 0 && first_error.is_none() {
-                        first_error = Some(io::Error::from_raw_os_error(-code));
-                    }
-                }
-                at += (len + 3) & !3;
+/// Reads the kernel's answer to each of `expected` acknowledged messages; the first error wins
+/// (the kernel aborted the whole batch).
+fn acks(socket: &RawSocket, expected: usize) -> io::Result<()> {
+    let mut seen = 0;
+    let mut first_error = None;
+    socket.receive(|kind, msg| {
+        if let Some(code) = raw_netlink::error_code(kind, msg) {
+            seen += 1;
+            if code != 0 && first_error.is_none() {
+                first_error = Some(io::Error::from_raw_os_error(-code));
             }
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        Ok((seen >= expected).then_some(()))
+    })?;
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }
 
