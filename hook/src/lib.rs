@@ -14,6 +14,7 @@ pub mod mode;
 pub mod naming;
 pub mod netns;
 pub mod netns_name;
+pub mod netconf;
 pub mod network;
 pub mod nfnetlink;
 pub mod nft_table;

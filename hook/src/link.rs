@@ -9,12 +9,12 @@
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 
-use futures_util::{try_join, TryStreamExt};
+use futures_util::{join, try_join, TryStreamExt};
 use ipnet::Ipv4Net;
 use rtnetlink::packet_core::DefaultNla;
 use rtnetlink::packet_route::link::{
-    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute,
-    LinkMessage, LinkProtoInfoBridge,
+    AfSpecInet, AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InetDevConf, InfoData, InfoKind,
+    InfoVeth, LinkAttribute, LinkMessage, LinkProtoInfoBridge,
 };
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
 use rtnetlink::packet_route::AddressFamily;
@@ -27,7 +27,6 @@ use tokio::runtime::Runtime;
 use crate::error::{Error, Result};
 use crate::link_probe::LinkProbe;
 use crate::netns::Netns;
-use crate::sysctl::NetSysctls;
 
 const ENOENT: i32 = 2;
 const ESRCH: i32 = 3;
@@ -124,6 +123,7 @@ pub async fn ensure_bridge(
     mtu: u32,
     gateway: Ipv4Addr,
     prefix: u8,
+    route_localnet: bool,
 ) -> Result<u32> {
     let bridge = match probe.get(name)? {
         Some(bridge) => bridge,
@@ -166,8 +166,49 @@ pub async fn ensure_bridge(
             .await
             .map_err(|e| Error::Netlink(format!("bridge {name}: {e}")))
     };
-    try_join!(address, up)?;
+    let localnet = async {
+        if !route_localnet || route_localnet_is_on(handle, bridge.index).await? {
+            return Ok(());
+        }
+        let mut conf = InetDevConf::default();
+        conf.route_localnet = 1;
+        let msg = LinkUnspec::new_with_index(bridge.index)
+            .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet(vec![
+                AfSpecInet::DevConfRequest(conf),
+            ])]))
+            .build();
+        link_request(
+            handle.link().change(msg),
+            format!("cannot enable route_localnet on bridge {name}"),
+        )
+        .await
+    };
+    try_join!(address, up, localnet)?;
     Ok(bridge.index)
+}
+
+/// Whether link `index` routes packets with loopback sources (`route_localnet`), from the
+/// link's IPv4 settings as rtnetlink describes the link.
+async fn route_localnet_is_on(handle: &Handle, index: u32) -> Result<bool> {
+    let what = || nl_err(format!("cannot read the IPv4 settings of link {index}"));
+    let link = handle
+        .link()
+        .get()
+        .match_index(index)
+        .execute()
+        .try_next()
+        .await
+        .map_err(what())?
+        .ok_or_else(|| Error::Netlink(format!("link {index} vanished")))?;
+    Ok(link.attributes.iter().any(|a| match a {
+        LinkAttribute::AfSpecUnspec(families) => families.iter().any(|f| match f {
+            AfSpecUnspec::Inet(settings) => settings
+                .iter()
+                .any(|s| matches!(s, AfSpecInet::DevConf(c) if c.route_localnet != 0)),
+            _ => false,
+        }),
+        _ => false,
+    }))
 }
 
 /// The bridge's own MAC address, fixed at creation (as Docker does): 02:42 and the gateway's
@@ -203,15 +244,19 @@ pub struct VethPeer<'a> {
     pub mac: Option<[u8; 6]>,
 }
 
-/// Creates `host_name` up on the bridge, with its peer created straight in the container's
-/// namespace (no rename, no move afterwards), then turns IPv6 off on the host end.
+/// Creates `host_name` on the bridge, with its peer created straight in the container's
+/// namespace (no rename, no move afterwards); then, queued in this order, `addrgenmode none`
+/// and up for the host end.
 ///
 /// ocinet's networks are IPv4 only (Docker too turns IPv6 off on a container's interface when
-/// the network has none). A host end with IPv6 on would get a multicast route in the host's
-/// IPv6 table when its carrier comes up, one per container; the kernel walks that whole table
-/// on each state change of a link that is not ready (as a new host end is, until its peer is
-/// up), so each setup would cost more than the one before. The host end has no carrier until the container end comes up (after
-/// this), so IPv6 is off before it would do anything.
+/// the network has none), so neither end gets an IPv6 address of its own. Why these steps, in
+/// this order: the kernel walks the host's whole IPv6 route table (one entry or more per link
+/// of every container on the machine, whoever made it) each time IPv6 is turned off on a link
+/// (`disable_ipv6`), and each time a link that is up but has no carrier yet changes state. A
+/// change while the link is down announces nothing, and bringing it up before its peer is up
+/// walks nothing; the host end's carrier comes with the container's end, after this. The host
+/// end then gets the kernel's multicast route (`ff00::/8`), one per container, as every link
+/// with IPv6 on does.
 ///
 /// Each end gets one queue each way, not the kernel's default of one per possible CPU: the
 /// kernel makes a sysfs directory and a uevent for every queue of every end, and a veth only
@@ -222,7 +267,6 @@ pub async fn create_veth(
     bridge: &BridgeRef<'_>,
     mtu: u32,
     peer: &VethPeer<'_>,
-    sysctls: &NetSysctls,
 ) -> Result<()> {
     let mut peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
         .name(peer.name.to_string())
@@ -239,46 +283,43 @@ pub async fn create_veth(
         .controller(bridge.index)
         .append_extra_attribute(LinkAttribute::NumTxQueues(1))
         .append_extra_attribute(LinkAttribute::NumRxQueues(1))
-        .up()
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())))
         .build();
-    match handle.link().add(msg).execute().await {
-        Ok(()) => {}
-        Err(e) if errno(&e) == Some(EXFULL) => {
-            return Err(Error::BridgeFull {
-                bridge: bridge.name.to_string(),
-                network: bridge.network.to_string(),
-            })
-        }
-        Err(e) => return Err(nl_err(format!("cannot create veth {host_name}"))(e)),
+    let create = handle.link().add(msg).execute();
+    let up = up_without_ipv6_addresses(handle, || LinkUnspec::new_with_name(host_name), host_name);
+    // Both queued before either answer is read; a refused creation is the error to report
+    // (the changes after it then find no link).
+    let (created, up) = join!(create, up);
+    match created {
+        Ok(()) => up,
+        Err(e) if errno(&e) == Some(EXFULL) => Err(Error::BridgeFull {
+            bridge: bridge.name.to_string(),
+            network: bridge.network.to_string(),
+        }),
+        Err(e) => Err(nl_err(format!("cannot create veth {host_name}"))(e)),
     }
-    if let Err(e) = sysctls.disable_ipv6(host_name) {
-        // /proc/sys read-only (a hook run inside a container): at least no IPv6 addresses, as
-        // on the container's end; the end's multicast route then stays in the host's table.
-        let msg = without_ipv6_addresses(LinkUnspec::new_with_name(host_name));
-        handle.link().change(msg).execute().await.map_err(|_| e)?;
-    }
-    Ok(())
 }
 
-/// Brings the container's link `index` up without IPv6 addresses of its own (`addrgenmode
-/// none`, then up: two messages queued in that order, as the kernel applies flags before
-/// address-family settings within one message, and a link that comes up with a carrier gets
-/// its link-local address at once).
+/// Brings a link up without IPv6 addresses of its own (`addrgenmode none`, then up: two
+/// messages queued in that order, as the kernel applies flags before address-family settings
+/// within one message, and a link that comes up with a carrier gets its link-local address at
+/// once). `link` names the link (by index or name) for each message.
 ///
-/// ocinet's networks are IPv4 only (see [`create_veth`]). Without a link-local address the
-/// container sends no duplicate address detection, router solicitation or MLD report:
-/// multicast that the bridge would flood to every container. Inside the container this is done
-/// over its netlink socket; `disable_ipv6` for this end, as the host end gets, would need the
-/// thread in the container's namespace.
-async fn up_without_ipv6_addresses(handle: &Handle, index: u32, name: &str) -> Result<()> {
-    let up = LinkUnspec::new_with_index(index).up().build();
-    let no_addresses = without_ipv6_addresses(LinkUnspec::new_with_index(index));
+/// Without a link-local address a container sends no duplicate address detection, router
+/// solicitation or MLD report: multicast that the bridge would flood to every container.
+async fn up_without_ipv6_addresses(
+    handle: &Handle,
+    link: impl Fn() -> LinkMessageBuilder<LinkUnspec>,
+    name: &str,
+) -> Result<()> {
     let no_addresses = link_request(
-        handle.link().change(no_addresses),
+        handle.link().change(without_ipv6_addresses(link())),
         format!("cannot set addrgenmode none on {name}"),
     );
-    let up = link_request(handle.link().change(up), format!("cannot set {name} up"));
+    let up = link_request(
+        handle.link().change(link().up().build()),
+        format!("cannot set {name} up"),
+    );
     try_join!(no_addresses, up)?;
     Ok(())
 }
@@ -349,7 +390,7 @@ pub async fn configure_container(
             .await
             .map_err(nl_err(format!("cannot add {address}/{prefix} to {ifname}")))
     };
-    let up = up_without_ipv6_addresses(handle, index, ifname);
+    let up = up_without_ipv6_addresses(handle, || LinkUnspec::new_with_index(index), ifname);
     let route = RouteMessageBuilder::<Ipv4Addr>::new()
         .gateway(gateway)
         .output_interface(index)

@@ -10,7 +10,7 @@ use crate::firewall::DnatElement;
 use crate::naming::stable_hash;
 use crate::ports::{PortRange, PortSpec, Protocol};
 use crate::request::PORTS_ANNOTATION;
-use crate::sysctl::NetSysctls;
+use crate::sysctl;
 
 /// A port mapping as set up: host and container ranges of equal length.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,13 +23,14 @@ pub struct PublishedPort {
 }
 
 /// Turns specs into concrete mappings: fixed host ports as given, a free one picked from a host
-/// range (`7000-7010:80`) or from the ephemeral range (`80`). Checks claims; writes nothing.
+/// range (`7000-7010:80`) or from the ephemeral range (`80`; `ephemeral` is asked only then).
+/// Checks claims; writes nothing.
 pub fn resolve(
     txn: &ClaimTxn<'_>,
     specs: &[PortSpec],
     id: &str,
     boot_id: &str,
-    ephemeral: PortRange,
+    ephemeral: &dyn Fn() -> PortRange,
 ) -> Result<Vec<PublishedPort>> {
     let mut out: Vec<PublishedPort> = Vec::new();
     for spec in specs {
@@ -89,6 +90,7 @@ pub fn resolve(
                 holder: "other containers (every port of the range)".to_string(),
             })?,
             None => {
+                let ephemeral = ephemeral();
                 let offset = (stable_hash(format!("{id}/{}", out.len()).as_bytes())
                     % u64::from(ephemeral.count())) as u32;
                 pick(ephemeral, spec.container.count(), offset, &free)?.ok_or_else(|| {
@@ -162,9 +164,8 @@ pub fn dnat_elements(ports: &[PublishedPort], address: Ipv4Addr) -> Vec<DnatElem
 }
 
 /// The host's ephemeral port range (`net.ipv4.ip_local_port_range`), Linux's default if unreadable.
-pub fn ephemeral_range(sysctls: &NetSysctls) -> PortRange {
-    sysctls
-        .read("ipv4/ip_local_port_range")
+pub fn ephemeral_range() -> PortRange {
+    sysctl::read("ipv4/ip_local_port_range")
         .ok()
         .and_then(|s| {
             let mut it = s.split_whitespace().filter_map(|p| p.parse::<u16>().ok());

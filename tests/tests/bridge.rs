@@ -27,9 +27,16 @@ fn two_containers_talk(runtime: Runtime) {
     // so no DAD, router solicitations or MLD reports flooded to every container).
     assert!(!a.sh_ok("ip addr show dev eth0").contains("inet6"));
     assert!(!host.sh_ok("ip addr show master ocinet0").contains("inet6"));
-    // Nor a route per container in the host's IPv6 tables, which the kernel walks on every
-    // change of a link that is not ready.
-    assert!(!host.sh_ok("ip -6 route show table all").contains("ocv"));
+    let ports = host.sh_ok("ip -d link show master ocinet0");
+    assert_eq!(ports.matches("addrgenmode none").count(), 2, "{ports}");
+    // The host ends' only IPv6 routes are the multicast route every link with IPv6 on has:
+    // no link-local ones.
+    let routes = host.sh_ok("ip -6 route show table all");
+    let ours: Vec<&str> = routes.lines().filter(|l| l.contains(" ocv")).collect();
+    assert!(
+        ours.iter().all(|l| l.starts_with("multicast ff00::/8")),
+        "{routes}"
+    );
     // The bridge keeps the MAC it was made with (02:42 and the gateway), whoever joins.
     assert!(host
         .sh_ok("ip link show ocinet0")
@@ -134,7 +141,7 @@ mod ipnet_like {
 }
 
 #[test]
-fn a_read_only_proc_sys_still_wires_the_container_without_ipv6_addresses() {
+fn a_read_only_proc_sys_still_wires_the_container() {
     let host = Host::new("rosys");
     // As when the hook runs inside a container: /proc/sys read-only, forwarding already on.
     host.sh_ok("mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys");
@@ -146,12 +153,28 @@ fn a_read_only_proc_sys_still_wires_the_container_without_ipv6_addresses() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // IPv6 could not be turned off on the host end: it has no IPv6 addresses all the same.
-    let port = host.sh_ok("ip -d link show master ocinet0");
-    assert!(port.contains("addrgenmode none"), "{port}");
+    // What the setup reads it asks over netlink; with forwarding on it writes nothing there.
     assert!(!host.sh_ok("ip addr show master ocinet0").contains("inet6"));
     host.sh_ok("busybox ping -c1 -W3 172.17.0.2");
     let out = host.hook("poststop", &state_json("ro", 0, &bundle));
+    assert!(out.status.success());
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn forwarding_off_is_turned_on_by_the_first_bridge_container() {
+    let host = Host::new("fwd");
+    host.sh_ok("sysctl -qw net.ipv4.ip_forward=0");
+    let c = host.netns_process();
+    let bundle = host.bundle("bridge", "fwd", &[], &[]);
+    let out = host.hook("createRuntime", &state_json("fwd", c.pid, &bundle));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(host.sh_ok("cat /proc/sys/net/ipv4/ip_forward").trim(), "1");
+    let out = host.hook("poststop", &state_json("fwd", 0, &bundle));
     assert!(out.status.success());
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }

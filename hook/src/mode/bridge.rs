@@ -18,7 +18,7 @@ use crate::record::{BridgeAttachment, Record};
 use crate::reload;
 use crate::request::NetworkRequest;
 use crate::store;
-use crate::sysctl::NetSysctls;
+use crate::{netconf, sysctl};
 
 const CONTAINER_INTERFACE: &str = "eth0";
 
@@ -45,8 +45,6 @@ pub fn setup(
         request.static_ip,
         preferred,
     )?;
-    // Every setting this setup reads or writes, below one lookup of /proc/sys/net.
-    let sysctls = NetSysctls::open()?;
     let claims = PortClaims::open(&ctx.root)?;
     let claim_txn = claims.begin()?;
     let ports = publish::resolve(
@@ -54,7 +52,7 @@ pub fn setup(
         &request.ports,
         &record.id,
         &ctx.boot_id,
-        publish::ephemeral_range(&sysctls),
+        &publish::ephemeral_range,
     )?;
     let attachment = BridgeAttachment {
         network: network.name.clone(),
@@ -90,6 +88,9 @@ pub fn setup(
             network.mtu,
             network.gateway,
             network.prefix_len(),
+            // 127.0.0.1:<port> from the host is DNATed out of the bridge: allow loopback
+            // sources there.
+            !attachment.ports.is_empty(),
         )
         .await?;
         fault::point("setup:bridge");
@@ -103,15 +104,7 @@ pub fn setup(
             name: &network.bridge,
             network: &network.name,
         };
-        link::create_veth(
-            host,
-            &attachment.host_veth,
-            &bridge,
-            network.mtu,
-            &peer,
-            &sysctls,
-        )
-        .await?;
+        link::create_veth(host, &attachment.host_veth, &bridge, network.mtu, &peer).await?;
         fault::point("setup:veth");
         let hairpin = async {
             if attachment.ports.is_empty() {
@@ -133,12 +126,8 @@ pub fn setup(
         futures_util::try_join!(hairpin, container).map(|_| ())
     })?;
     fault::point("setup:container-address");
-    sysctls.enable_ip_forward()?;
+    ensure_ipv4_forwarding()?;
     fault::point("setup:forwarding");
-    if !attachment.ports.is_empty() {
-        // 127.0.0.1:<port> from the host is DNATed out of the bridge: allow loopback sources there.
-        sysctls.enable_route_localnet(&network.bridge)?;
-    }
     // Masquerade and DNAT elements in one nftables batch.
     let masquerade = network.masquerade.then_some(network.subnet);
     let elements = publish::dnat_elements(&attachment.ports, address);
@@ -231,4 +220,13 @@ fn resolve(ctx: &Context, nl: &Netlink, name: &str) -> Result<Network> {
     })?;
     store::write_json(&path, &DefaultNetworkFile { subnet })?;
     Ok(Network::default_on(subnet))
+}
+
+/// IPv4 forwarding on, as Docker turns it on: asked over netlink, written under /proc/sys only
+/// when it is off (or the kernel would not say).
+fn ensure_ipv4_forwarding() -> Result<()> {
+    match netconf::ipv4_forwarding() {
+        Ok(true) => Ok(()),
+        _ => sysctl::enable_ip_forward(),
+    }
 }
