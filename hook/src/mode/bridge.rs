@@ -106,14 +106,10 @@ pub fn setup(
         };
         link::create_veth(host, &attachment.host_veth, &bridge, network.mtu, &peer).await?;
         fault::point("setup:veth");
-        let hairpin = async {
-            if attachment.ports.is_empty() {
-                return Ok(());
-            }
-            // Hairpin: a container may reach its own published port through the host.
-            link::set_hairpin(host, nl.host_probe(), &attachment.host_veth).await
-        };
-        let container = link::configure_container(
+        // The container's end first, while the host end is still down: no carrier yet, so
+        // the kernel's carrier work (which holds the rtnl lock) does not run under these
+        // requests. The host end comes up last; the carrier follows it.
+        link::configure_container(
             &inside,
             Some((
                 CONTAINER_INTERFACE,
@@ -121,9 +117,17 @@ pub fn setup(
                 network.prefix_len(),
                 network.gateway,
             )),
-        );
-        // Host and container sockets: both at once.
-        futures_util::try_join!(hairpin, container).map(|_| ())
+        )
+        .await?;
+        let hairpin = async {
+            if attachment.ports.is_empty() {
+                return Ok(());
+            }
+            // Hairpin: a container may reach its own published port through the host.
+            link::set_hairpin(host, nl.host_probe(), &attachment.host_veth).await
+        };
+        let up = link::set_up_by_name(host, &attachment.host_veth);
+        futures_util::try_join!(hairpin, up).map(|_| ())
     })?;
     fault::point("setup:container-address");
     ensure_ipv4_forwarding()?;
