@@ -1,8 +1,13 @@
 //! `ocinet-hook [--root R] [--config-dir C] <stage>`: the OCI hook. Reads the container state on
 //! stdin; exits non-zero with one line on stderr when it cannot do its job.
+//!
+//! No Rust runtime setup at start (`no_main`, see `ocinet::startup`): the hook starts for
+//! every container.
 
+#![no_main]
+
+use std::ffi::{c_char, c_int};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Instant;
 
 use ocinet::activity::{self, Entry};
@@ -13,13 +18,16 @@ use ocinet::oci::{Stage, StageArg, State};
 const USAGE: &str =
     "ocinet-hook [--root DIR] [--config-dir DIR] createRuntime|prestart|poststop|auto";
 
-fn main() -> ExitCode {
+/// The C entry point; arguments are read through `std::env::args`, which glibc's start fills.
+#[no_mangle]
+extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
+    ocinet::startup::prepare();
     match run() {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(e) => {
             let line = e.to_string().replace(['\n', '\r'], " ");
             eprintln!("ocinet-hook: {line}");
-            ExitCode::FAILURE
+            1
         }
     }
 }
