@@ -221,17 +221,6 @@ fn bridge_mac(gateway: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x42, a, b, c, d]
 }
 
-/// Brings link `name` up.
-pub async fn set_up_by_name(handle: &Handle, name: &str) -> Result<()> {
-    link_request(
-        handle
-            .link()
-            .change(LinkUnspec::new_with_name(name).up().build()),
-        format!("cannot set {name} up"),
-    )
-    .await
-}
-
 async fn set_up(handle: &Handle, index: u32) -> Result<()> {
     handle
         .link()
@@ -255,18 +244,19 @@ pub struct VethPeer<'a> {
     pub mac: Option<[u8; 6]>,
 }
 
-/// Creates `host_name` on the bridge, down, with its peer created straight in the container's
-/// namespace (no rename, no move afterwards); then, queued behind it, `addrgenmode none` for
-/// the host end. The caller brings the host end up ([`set_up_by_name`]) once the container's
-/// end is configured.
+/// Creates `host_name` on the bridge, with its peer created straight in the container's
+/// namespace (no rename, no move afterwards); then, queued in this order, `addrgenmode none`
+/// and up for the host end.
 ///
 /// ocinet's networks are IPv4 only (Docker too turns IPv6 off on a container's interface when
-/// the network has none), so neither end gets an IPv6 address of its own. Why not
-/// `disable_ipv6`, and why down: the kernel walks the host's whole IPv6 route table (one entry
-/// or more per link of every container on the machine, whoever made it) each time IPv6 is
-/// turned off on a link, and each time a link that is up without a carrier changes state. A
-/// change to a link that is down announces nothing. The host end then gets the kernel's
-/// multicast route (`ff00::/8`) when its carrier comes, as every link with IPv6 on does.
+/// the network has none), so neither end gets an IPv6 address of its own. Why these steps, in
+/// this order: the kernel walks the host's whole IPv6 route table (one entry or more per link
+/// of every container on the machine, whoever made it) each time IPv6 is turned off on a link
+/// (`disable_ipv6`), and each time a link that is up but has no carrier yet changes state. A
+/// change while the link is down announces nothing, and bringing it up before its peer is up
+/// walks nothing; the host end's carrier comes with the container's end, after this. The host
+/// end then gets the kernel's multicast route (`ff00::/8`), one per container, as every link
+/// with IPv6 on does.
 ///
 /// Each end gets one queue each way, not the kernel's default of one per possible CPU: the
 /// kernel makes a sysfs directory and a uevent for every queue of every end, and a veth only
@@ -296,17 +286,12 @@ pub async fn create_veth(
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())))
         .build();
     let create = handle.link().add(msg).execute();
-    let no_addresses = link_request(
-        handle
-            .link()
-            .change(without_ipv6_addresses(LinkUnspec::new_with_name(host_name))),
-        format!("cannot set addrgenmode none on {host_name}"),
-    );
+    let up = up_without_ipv6_addresses(handle, || LinkUnspec::new_with_name(host_name), host_name);
     // Both queued before either answer is read; a refused creation is the error to report
-    // (the change after it then finds no link).
-    let (created, no_addresses) = join!(create, no_addresses);
+    // (the changes after it then find no link).
+    let (created, up) = join!(create, up);
     match created {
-        Ok(()) => no_addresses,
+        Ok(()) => up,
         Err(e) if errno(&e) == Some(EXFULL) => Err(Error::BridgeFull {
             bridge: bridge.name.to_string(),
             network: bridge.network.to_string(),
@@ -318,21 +303,21 @@ pub async fn create_veth(
 /// Brings a link up without IPv6 addresses of its own (`addrgenmode none`, then up: two
 /// messages queued in that order, as the kernel applies flags before address-family settings
 /// within one message, and a link that comes up with a carrier gets its link-local address at
-/// once).
+/// once). `link` names the link (by index or name) for each message.
 ///
 /// Without a link-local address a container sends no duplicate address detection, router
 /// solicitation or MLD report: multicast that the bridge would flood to every container.
-async fn up_without_ipv6_addresses(handle: &Handle, index: u32, name: &str) -> Result<()> {
+async fn up_without_ipv6_addresses(
+    handle: &Handle,
+    link: impl Fn() -> LinkMessageBuilder<LinkUnspec>,
+    name: &str,
+) -> Result<()> {
     let no_addresses = link_request(
-        handle
-            .link()
-            .change(without_ipv6_addresses(LinkUnspec::new_with_index(index))),
+        handle.link().change(without_ipv6_addresses(link())),
         format!("cannot set addrgenmode none on {name}"),
     );
     let up = link_request(
-        handle
-            .link()
-            .change(LinkUnspec::new_with_index(index).up().build()),
+        handle.link().change(link().up().build()),
         format!("cannot set {name} up"),
     );
     try_join!(no_addresses, up)?;
@@ -405,7 +390,7 @@ pub async fn configure_container(
             .await
             .map_err(nl_err(format!("cannot add {address}/{prefix} to {ifname}")))
     };
-    let up = up_without_ipv6_addresses(handle, index, ifname);
+    let up = up_without_ipv6_addresses(handle, || LinkUnspec::new_with_index(index), ifname);
     let route = RouteMessageBuilder::<Ipv4Addr>::new()
         .gateway(gateway)
         .output_interface(index)

@@ -106,19 +106,6 @@ pub fn setup(
         };
         link::create_veth(host, &attachment.host_veth, &bridge, network.mtu, &peer).await?;
         fault::point("setup:veth");
-        // The container's end first, while the host end is still down: no carrier yet, so
-        // the kernel's carrier work (which holds the rtnl lock) does not run under these
-        // requests. The host end comes up last; the carrier follows it.
-        link::configure_container(
-            &inside,
-            Some((
-                CONTAINER_INTERFACE,
-                address,
-                network.prefix_len(),
-                network.gateway,
-            )),
-        )
-        .await?;
         let hairpin = async {
             if attachment.ports.is_empty() {
                 return Ok(());
@@ -126,8 +113,17 @@ pub fn setup(
             // Hairpin: a container may reach its own published port through the host.
             link::set_hairpin(host, nl.host_probe(), &attachment.host_veth).await
         };
-        let up = link::set_up_by_name(host, &attachment.host_veth);
-        futures_util::try_join!(hairpin, up).map(|_| ())
+        let container = link::configure_container(
+            &inside,
+            Some((
+                CONTAINER_INTERFACE,
+                address,
+                network.prefix_len(),
+                network.gateway,
+            )),
+        );
+        // Host and container sockets: both at once.
+        futures_util::try_join!(hairpin, container).map(|_| ())
     })?;
     fault::point("setup:container-address");
     ensure_ipv4_forwarding()?;
