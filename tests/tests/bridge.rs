@@ -140,41 +140,40 @@ mod ipnet_like {
     }
 }
 
-#[test]
-fn a_read_only_proc_sys_still_wires_the_container() {
-    let host = Host::new("rosys");
-    // As when the hook runs inside a container: /proc/sys read-only, forwarding already on.
-    host.sh_ok("mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys");
+/// Wires one bridge container by calling the hook as a runtime would, runs `check` while it is
+/// wired, then unwires it and checks that nothing is left.
+fn wired_with_the_hook(host: &Host, id: &str, check: impl FnOnce(&Host)) {
     let c = host.netns_process();
-    let bundle = host.bundle("bridge", "ro", &[], &[]);
-    let out = host.hook("createRuntime", &state_json("ro", c.pid, &bundle));
+    let bundle = host.bundle("bridge", id, &[], &[]);
+    let out = host.hook("createRuntime", &state_json(id, c.pid, &bundle));
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // What the setup reads it asks over netlink; with forwarding on it writes nothing there.
-    assert!(!host.sh_ok("ip addr show master ocinet0").contains("inet6"));
-    host.sh_ok("busybox ping -c1 -W3 172.17.0.2");
-    let out = host.hook("poststop", &state_json("ro", 0, &bundle));
+    check(host);
+    let out = host.hook("poststop", &state_json(id, 0, &bundle));
     assert!(out.status.success());
     assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn a_read_only_proc_sys_still_wires_the_container() {
+    let host = Host::new("rosys");
+    // As when the hook runs inside a container: /proc/sys read-only, forwarding already on.
+    host.sh_ok("mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys");
+    wired_with_the_hook(&host, "ro", |host| {
+        // What the setup reads it asks over netlink; with forwarding on it writes nothing there.
+        assert!(!host.sh_ok("ip addr show master ocinet0").contains("inet6"));
+        host.sh_ok("busybox ping -c1 -W3 172.17.0.2");
+    });
 }
 
 #[test]
 fn forwarding_off_is_turned_on_by_the_first_bridge_container() {
     let host = Host::new("fwd");
     host.sh_ok("sysctl -qw net.ipv4.ip_forward=0");
-    let c = host.netns_process();
-    let bundle = host.bundle("bridge", "fwd", &[], &[]);
-    let out = host.hook("createRuntime", &state_json("fwd", c.pid, &bundle));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(host.sh_ok("cat /proc/sys/net/ipv4/ip_forward").trim(), "1");
-    let out = host.hook("poststop", &state_json("fwd", 0, &bundle));
-    assert!(out.status.success());
-    assert_eq!(host.leftovers(), Vec::<String>::new());
+    wired_with_the_hook(&host, "fwd", |host| {
+        assert_eq!(host.sh_ok("cat /proc/sys/net/ipv4/ip_forward").trim(), "1");
+    });
 }
