@@ -281,6 +281,10 @@ pub async fn create_veth(
         .name(host_name.to_string())
         .mtu(mtu)
         .controller(bridge.index)
+        // The bridge makes every port promiscuous as it joins; promiscuous from creation, the
+        // join changes no flag, so the kernel sends no link notification for it (each walks the
+        // host's list of peer namespace ids, one per container).
+        .promiscuous(true)
         .append_extra_attribute(LinkAttribute::NumTxQueues(1))
         .append_extra_attribute(LinkAttribute::NumRxQueues(1))
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())))
