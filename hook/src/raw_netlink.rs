@@ -138,7 +138,7 @@ pub fn attributes(mut payload: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     })
 }
 
-pub fn pad(buf: &mut Vec<u8>) {
+fn pad(buf: &mut Vec<u8>) {
     while !buf.len().is_multiple_of(4) {
         buf.push(0);
     }

@@ -8,8 +8,8 @@
 //! entry's namespace. Where runtimes set sysctls inside every container (CNI's bridge plugin
 //! and netavark do), that is one entry per container on the machine.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -31,8 +31,5 @@ fn ensure(path: &str) -> io::Result<()> {
     if read(path).is_ok_and(|v| v.trim() == "1") {
         return Ok(());
     }
-    OpenOptions::new()
-        .write(true)
-        .open(Path::new(NET).join(path))?
-        .write_all(b"1")
+    fs::write(Path::new(NET).join(path), "1")
 }
