@@ -24,18 +24,49 @@ pub struct DnatElement {
     pub target_port: Option<u16>,
 }
 
+/// The DNAT maps of the table, by what their keys hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnatMap {
+    /// One port on every local address (`-p 8080:80`, Docker's common case): an exact-match
+    /// hash map, so adding an element costs the same however many there are. (An interval
+    /// map copies its whole lookup table on every change: slower with each container.)
+    Any,
+    /// An address and a port or range, to the container and a port: an interval map.
+    Port,
+    /// An address and a port or range, to the container on the same port numbers.
+    Addr,
+}
+
+impl DnatMap {
+    pub const ALL: [DnatMap; 3] = [DnatMap::Port, DnatMap::Addr, DnatMap::Any];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DnatMap::Any => "dnat_any",
+            DnatMap::Port => "dnat_port",
+            DnatMap::Addr => "dnat_addr",
+        }
+    }
+}
+
 impl DnatElement {
-    /// `dnat_port` when the port changes, `dnat_addr` when it is kept (a range is one element).
-    pub fn map(&self) -> &'static str {
-        if self.target_port.is_some() {
-            "dnat_port"
+    /// `dnat_any` for one port on every address; else `dnat_port` when the port changes,
+    /// `dnat_addr` when it is kept (a range is one element).
+    pub fn map(&self) -> DnatMap {
+        if self.host_ip.is_none() && self.ports.start == self.ports.end {
+            DnatMap::Any
+        } else if self.target_port.is_some() {
+            DnatMap::Port
         } else {
-            "dnat_addr"
+            DnatMap::Addr
         }
     }
 
     /// The key in nft syntax.
     pub fn key(&self) -> String {
+        if self.map() == DnatMap::Any {
+            return format!("{} . {}", self.protocol, self.ports);
+        }
         let daddr = self
             .host_ip
             .map_or("0.0.0.0/0".to_string(), |ip| ip.to_string());
@@ -44,27 +75,53 @@ impl DnatElement {
 
     /// The value in nft syntax.
     pub fn value(&self) -> String {
-        match self.target_port {
+        match self.value_port() {
             Some(port) => format!("{} . {port}", self.target),
             None => self.target.to_string(),
         }
     }
 
-    /// The key as the kernel stores it: each field of a concatenation padded to 4 bytes.
-    pub fn key_bytes(&self) -> Vec<u8> {
-        let addr = self.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
-        concat_key(addr, self.protocol.number(), self.ports.start)
+    /// The port the value holds: `dnat_any`'s values always have one.
+    fn value_port(&self) -> Option<u16> {
+        match self.map() {
+            DnatMap::Any => Some(self.target_port.unwrap_or(self.ports.start)),
+            DnatMap::Port | DnatMap::Addr => self.target_port,
+        }
     }
 
-    /// The end of the key's interval (the same as the key for one address and port).
-    pub fn key_end_bytes(&self) -> Vec<u8> {
-        let addr = self.host_ip.unwrap_or(Ipv4Addr::BROADCAST);
-        concat_key(addr, self.protocol.number(), self.ports.end)
+    /// The key as the kernel stores it: each field of a concatenation padded to 4 bytes.
+    pub fn key_bytes(&self) -> Vec<u8> {
+        let protocol_port = padded_fields(self.protocol.number(), self.ports.start);
+        if self.map() == DnatMap::Any {
+            return protocol_port;
+        }
+        let mut key = self
+            .host_ip
+            .unwrap_or(Ipv4Addr::UNSPECIFIED)
+            .octets()
+            .to_vec();
+        key.extend(protocol_port);
+        key
+    }
+
+    /// The end of the key's interval (the same as the key for one address and port); `None`
+    /// in `dnat_any`, which holds no intervals.
+    pub fn key_end_bytes(&self) -> Option<Vec<u8>> {
+        if self.map() == DnatMap::Any {
+            return None;
+        }
+        let mut key = self
+            .host_ip
+            .unwrap_or(Ipv4Addr::BROADCAST)
+            .octets()
+            .to_vec();
+        key.extend(padded_fields(self.protocol.number(), self.ports.end));
+        Some(key)
     }
 
     pub fn data_bytes(&self) -> Vec<u8> {
         let mut data = self.target.octets().to_vec();
-        if let Some(port) = self.target_port {
+        if let Some(port) = self.value_port() {
             data.extend(port.to_be_bytes());
             data.extend([0, 0]);
         }
@@ -72,12 +129,12 @@ impl DnatElement {
     }
 }
 
-fn concat_key(addr: Ipv4Addr, protocol: u8, port: u16) -> Vec<u8> {
-    let mut key = addr.octets().to_vec();
-    key.extend([protocol, 0, 0, 0]);
-    key.extend(port.to_be_bytes());
-    key.extend([0, 0]);
-    key
+/// A protocol and a port as fields of a concatenation: each padded to 4 bytes.
+fn padded_fields(protocol: u8, port: u16) -> Vec<u8> {
+    let mut fields = vec![protocol, 0, 0, 0];
+    fields.extend(port.to_be_bytes());
+    fields.extend([0, 0]);
+    fields
 }
 
 pub struct Firewall {
@@ -157,7 +214,7 @@ fn adding(subnets: &[Ipv4Net], elements: &[DnatElement]) -> String {
     let subnets = subnets.iter().map(|s| format!("masq_subnets {{ {s} }}"));
     let elements = elements
         .iter()
-        .map(|e| format!("{} {{ {} : {} }}", e.map(), e.key(), e.value()));
+        .map(|e| format!("{} {{ {} : {} }}", e.map().name(), e.key(), e.value()));
     let all: Vec<String> = subnets.chain(elements).collect();
     format!("cannot add {} to", all.join(", "))
 }
@@ -175,7 +232,8 @@ fn failed(what: &str, e: BatchError) -> Error {
 }
 
 /// The raw elements: a subnet is an rbtree interval (its start, and the address after it
-/// flagged as the interval's end); a DNAT element a concatenated key with its end and value.
+/// flagged as the interval's end); a DNAT element a concatenated key (with its end, in an
+/// interval map) and value.
 fn set_changes<'a>(subnets: &[Ipv4Net], elements: &[DnatElement]) -> Vec<SetChange<'a>> {
     let mut masq = SetChange {
         set: "masq_subnets",
@@ -197,26 +255,18 @@ fn set_changes<'a>(subnets: &[Ipv4Net], elements: &[DnatElement]) -> Vec<SetChan
             });
         }
     }
-    let mut port = SetChange {
-        set: "dnat_port",
-        elements: Vec::new(),
-    };
-    let mut addr = SetChange {
-        set: "dnat_addr",
-        elements: Vec::new(),
-    };
-    for e in elements {
-        let target = if e.target_port.is_some() {
-            &mut port
-        } else {
-            &mut addr
-        };
-        target.elements.push(Element {
-            key: e.key_bytes(),
-            key_end: Some(e.key_end_bytes()),
-            data: Some(e.data_bytes()),
-            flags: 0,
-        });
-    }
-    vec![masq, port, addr]
+    let dnat = DnatMap::ALL.iter().map(|&map| SetChange {
+        set: map.name(),
+        elements: elements
+            .iter()
+            .filter(|e| e.map() == map)
+            .map(|e| Element {
+                key: e.key_bytes(),
+                key_end: e.key_end_bytes(),
+                data: Some(e.data_bytes()),
+                flags: 0,
+            })
+            .collect(),
+    });
+    std::iter::once(masq).chain(dnat).collect()
 }

@@ -6,10 +6,12 @@
 //!     set masq_subnets { type ipv4_addr; flags interval; }
 //!     map dnat_port { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags interval; }
 //!     map dnat_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr; flags interval; }
+//!     map dnat_any { type inet_proto . inet_service : ipv4_addr . inet_service; }
 //!     chain prerouting { type nat hook prerouting priority dstnat; policy accept;
 //!         fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat_port
-//!         fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat_addr }
-//!     chain output { type nat hook output priority -100; policy accept; (the same two rules) }
+//!         fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat_addr
+//!         fib daddr type local dnat ip to meta l4proto . th dport map @dnat_any }
+//!     chain output { type nat hook output priority -100; policy accept; (the same three rules) }
 //!     chain postrouting { type nat hook postrouting priority srcnat; policy accept;
 //!         ip saddr @masq_subnets ip daddr != @masq_subnets masquerade
 //!         ct status dnat ip saddr 127.0.0.0/8 masquerade
@@ -21,8 +23,11 @@
 //! set per rule): `nft` refuses to load a port mapping without it, and the listing must load
 //! back (`nft list ruleset > file; nft -f file`).
 //!
-//! `dnat_port` maps `daddr . proto . dport` to `container . port`; `dnat_addr` to the container
-//! alone, keeping the port, so a range published on the same numbers is one element. Localhost
+//! `dnat_any` maps `proto . dport` to `container . port`: one port on every local address, the
+//! common case, in a hash map (an element costs the same to add however many there are). The
+//! rest are interval maps of `daddr . proto . dport`: `dnat_port` to `container . port`,
+//! `dnat_addr` to the container alone, keeping the port, so a range published on the same
+//! numbers is one element. The port claims keep the maps' keys apart. Localhost
 //! access needs the
 //! masquerade of 127.0.0.0/8 (and route_localnet on the bridge); hairpin (a container to a
 //! published port) the masquerade of DNATed container traffic.
@@ -199,14 +204,17 @@ struct Set {
     key: &'static [(u32, u32)],
     /// Datatype and byte length of each field of a map's value.
     data: &'static [(u32, u32)],
+    /// Holds ranges (an rbtree or, concatenated, a pipapo set); else exact keys (a hash).
+    interval: bool,
 }
 
-const SETS: [Set; 3] = [
+const SETS: [Set; 4] = [
     Set {
         name: "masq_subnets",
         id: 1,
         key: &[(TYPE_IPV4_ADDR, 4)],
         data: &[],
+        interval: true,
     },
     Set {
         name: "dnat_port",
@@ -217,6 +225,7 @@ const SETS: [Set; 3] = [
             (TYPE_INET_SERVICE, 2),
         ],
         data: &[(TYPE_IPV4_ADDR, 4), (TYPE_INET_SERVICE, 2)],
+        interval: true,
     },
     Set {
         name: "dnat_addr",
@@ -227,6 +236,14 @@ const SETS: [Set; 3] = [
             (TYPE_INET_SERVICE, 2),
         ],
         data: &[(TYPE_IPV4_ADDR, 4)],
+        interval: true,
+    },
+    Set {
+        name: "dnat_any",
+        id: 4,
+        key: &[(TYPE_INET_PROTO, 1), (TYPE_INET_SERVICE, 2)],
+        data: &[(TYPE_IPV4_ADDR, 4), (TYPE_INET_SERVICE, 2)],
+        interval: false,
     },
 ];
 
@@ -244,12 +261,16 @@ fn concat_len(fields: &[(u32, u32)]) -> u32 {
 
 impl Set {
     fn encode(&self, b: &mut Vec<u8>) {
-        let concat = self.key.len() > 1;
-        let mut flags = NFT_SET_INTERVAL;
+        // As nft does: the concatenation's field lengths are given for a pipapo set only.
+        let concat_ranges = self.interval && self.key.len() > 1;
+        let mut flags = 0;
+        if self.interval {
+            flags |= NFT_SET_INTERVAL;
+        }
         if !self.data.is_empty() {
             flags |= NFT_SET_MAP;
         }
-        if concat {
+        if concat_ranges {
             flags |= NFT_SET_CONCAT;
         }
         attr_str(b, NFTA_SET_TABLE, TABLE_NAME);
@@ -262,7 +283,7 @@ impl Set {
             attr(b, NFTA_SET_DATA_LEN, &concat_len(self.data).to_be_bytes());
         }
         attr(b, NFTA_SET_ID, &self.id.to_be_bytes());
-        if concat {
+        if concat_ranges {
             nested(b, NFTA_SET_DESC, |b| {
                 nested(b, NFTA_SET_DESC_CONCAT, |b| {
                     for (_, len) in self.key {
@@ -536,6 +557,35 @@ fn dnat_rule(map: &'static str) -> Vec<Expr> {
     rule
 }
 
+/// `fib daddr type local dnat ip to meta l4proto . th dport map @dnat_any` (no IPv4 match: in
+/// an inet table the kernel applies `dnat ip` to IPv4 packets only).
+fn dnat_any_rule() -> Vec<Expr> {
+    vec![
+        Expr::FibDaddrType,
+        Expr::Cmp {
+            equal: true,
+            value: RTN_LOCAL.to_ne_bytes().to_vec(),
+        },
+        Expr::Meta {
+            key: META_L4PROTO,
+            dreg: REG_1,
+        },
+        Expr::PortProtocol { set_id: 0 },
+        Expr::Meta {
+            key: META_L4PROTO,
+            dreg: REG_1,
+        },
+        Expr::Payload {
+            base: PAYLOAD_TRANSPORT,
+            offset: 2,
+            len: 2,
+            dreg: REG32_01,
+        },
+        lookup("dnat_any", true, false),
+        Expr::Dnat { port: true },
+    ]
+}
+
 /// Every rule, with its chain, in order.
 fn rules() -> Vec<(&'static str, Vec<Expr>)> {
     let mut masquerade_subnets = Vec::from(ipv4_only());
@@ -577,8 +627,10 @@ fn rules() -> Vec<(&'static str, Vec<Expr>)> {
     vec![
         ("prerouting", dnat_rule("dnat_port")),
         ("prerouting", dnat_rule("dnat_addr")),
+        ("prerouting", dnat_any_rule()),
         ("output", dnat_rule("dnat_port")),
         ("output", dnat_rule("dnat_addr")),
+        ("output", dnat_any_rule()),
         ("postrouting", masquerade_subnets),
         ("postrouting", localhost),
         ("postrouting", hairpin),

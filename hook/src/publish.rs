@@ -184,6 +184,7 @@ pub fn ephemeral_range() -> PortRange {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::firewall::DnatMap;
 
     #[test]
     fn elements_per_mapping_kind() {
@@ -213,16 +214,16 @@ mod tests {
         assert_eq!(els.len(), 3);
         assert_eq!(els[0].key(), "0.0.0.0/0 . tcp . 9000-9999");
         assert_eq!(els[0].value(), "172.17.0.2");
-        assert_eq!(els[0].map(), "dnat_addr");
+        assert_eq!(els[0].map(), DnatMap::Addr);
         assert_eq!(els[2].key(), "127.0.0.1 . udp . 5354");
         assert_eq!(els[2].value(), "172.17.0.2 . 54");
-        assert_eq!(els[2].map(), "dnat_port");
+        assert_eq!(els[2].map(), DnatMap::Port);
         // What the kernel stores: ipv4 . proto (padded to 4) . port (big-endian, padded).
         assert_eq!(
             els[2].key_bytes(),
             [127, 0, 0, 1, 17, 0, 0, 0, 0x14, 0xea, 0, 0]
         );
-        assert_eq!(els[2].key_end_bytes(), els[2].key_bytes());
+        assert_eq!(els[2].key_end_bytes(), Some(els[2].key_bytes()));
         assert_eq!(els[2].data_bytes(), [172, 17, 0, 2, 0, 54, 0, 0]);
         assert_eq!(
             els[0].key_bytes(),
@@ -230,8 +231,28 @@ mod tests {
         );
         assert_eq!(
             els[0].key_end_bytes(),
-            [255, 255, 255, 255, 6, 0, 0, 0, 0x27, 0x0f, 0, 0]
+            Some(vec![255, 255, 255, 255, 6, 0, 0, 0, 0x27, 0x0f, 0, 0])
         );
         assert_eq!(els[0].data_bytes(), [172, 17, 0, 2]);
+    }
+
+    #[test]
+    fn one_port_on_every_address_is_an_exact_key_with_the_port_in_the_value() {
+        let ip = Ipv4Addr::new(172, 17, 0, 2);
+        let port = |host: u16, container: u16| PublishedPort {
+            host_ip: None,
+            host: PortRange::single(host),
+            container: PortRange::single(container),
+            protocol: Protocol::Tcp,
+        };
+        let els = dnat_elements(&[port(8080, 80), port(9000, 9000)], ip);
+        assert!(els.iter().all(|e| e.map() == DnatMap::Any));
+        assert_eq!(els[0].key(), "tcp . 8080");
+        assert_eq!(els[0].key_bytes(), [6, 0, 0, 0, 0x1f, 0x90, 0, 0]);
+        assert_eq!(els[0].key_end_bytes(), None);
+        assert_eq!(els[0].data_bytes(), [172, 17, 0, 2, 0, 80, 0, 0]);
+        // The same number on both sides still names the port: the map's values all have one.
+        assert_eq!(els[1].value(), "172.17.0.2 . 9000");
+        assert_eq!(els[1].data_bytes(), [172, 17, 0, 2, 0x23, 0x28, 0, 0]);
     }
 }

@@ -546,7 +546,7 @@ impl Host {
                     .map(|f| format!("claim {proto}/{f}")),
             );
         }
-        for map in ["dnat_port", "dnat_addr"] {
+        for map in ["dnat_port", "dnat_addr", "dnat_any"] {
             let out = self.sh(&format!("nft list map inet ocinet {map}"));
             let text = String::from_utf8_lossy(&out.stdout);
             if let Some(at) = text.find("elements = ") {

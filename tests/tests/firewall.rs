@@ -8,15 +8,18 @@ const REFERENCE: &str = "table inet ocinet {
 	set masq_subnets { type ipv4_addr; flags interval; }
 	map dnat_port { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags interval; }
 	map dnat_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr; flags interval; }
+	map dnat_any { type inet_proto . inet_service : ipv4_addr . inet_service; }
 	chain prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
 		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport map @dnat_port
 		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport map @dnat_addr
+		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to meta l4proto . th dport map @dnat_any
 	}
 	chain output {
 		type nat hook output priority -100; policy accept;
 		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport map @dnat_port
 		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport map @dnat_addr
+		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to meta l4proto . th dport map @dnat_any
 	}
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;

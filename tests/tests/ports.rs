@@ -192,14 +192,13 @@ fn sctp_port_published_beside_tcp_on_the_same_number(runtime: Runtime) {
     let root = host.state_root().join("ports");
     assert!(root.join("sctp/9100").exists());
     assert!(root.join("tcp/9100").exists());
-    // Same numbers on both sides: the address-only map; a port change: the address.port map.
+    // One port on every address: the exact-match map, keyed by protocol and port.
     let address = c.address().to_string();
-    let same = host.sh_ok("nft list map inet ocinet dnat_addr");
-    assert!(same.contains(&format!("sctp . 9100 : {address}")), "{same}");
-    let changed = host.sh_ok("nft list map inet ocinet dnat_port");
+    let any = host.sh_ok("nft list map inet ocinet dnat_any");
     assert!(
-        changed.contains(&format!("tcp . 9100 : {address} . 80")),
-        "{changed}"
+        any.contains(&format!("sctp . 9100 : {address} . 9100"))
+            && any.contains(&format!("tcp . 9100 : {address} . 80")),
+        "{any}"
     );
     // A second container may not take the SCTP port, and leaves nothing.
     let bundle = host.bundle("bridge", "t", &[("io.ocinet.ports", "9100/sctp")], &[]);

@@ -275,7 +275,7 @@ fn a_table_missing_a_map_is_refused_with_the_way_out() {
     let host = Host::new("halftable");
     let a = host.start(Runtime::Runc, "a", &[("io.ocinet.ports", "8080:80")]);
     // Someone empties the chains and deletes a map: the table is there but not whole.
-    host.sh_ok("nft flush chain inet ocinet prerouting; nft flush chain inet ocinet output; nft delete map inet ocinet dnat_port");
+    host.sh_ok("nft flush chain inet ocinet prerouting; nft flush chain inet ocinet output; nft delete map inet ocinet dnat_any");
     let bundle = host.bundle(
         "bridge",
         "b",
@@ -304,9 +304,7 @@ fn a_port_taken_by_a_foreign_map_element_is_refused_naming_it() {
     let host = Host::new("foreign");
     let a = host.start(Runtime::Runc, "a", &[]);
     // Someone maps 8090 by hand, behind ocinet's claims.
-    host.sh_ok(
-        "nft add element inet ocinet dnat_port '{ 0.0.0.0/0 . tcp . 8090 : 10.99.0.1 . 80 }'",
-    );
+    host.sh_ok("nft add element inet ocinet dnat_any '{ tcp . 8090 : 10.99.0.1 . 80 }'");
     let bundle = host.bundle(
         "bridge",
         "b",
@@ -315,11 +313,11 @@ fn a_port_taken_by_a_foreign_map_element_is_refused_naming_it() {
     );
     let reason = host.run_refused(Runtime::Runc, "b", &bundle);
     assert!(
-        reason.contains("dnat_port { 0.0.0.0/0 . tcp . 8090 : 172.17.0.3 . 80 }")
+        reason.contains("dnat_any { tcp . 8090 : 172.17.0.3 . 80 }")
             && reason.contains("not made by ocinet"),
         "{reason}"
     );
-    host.sh_ok("nft delete element inet ocinet dnat_port '{ 0.0.0.0/0 . tcp . 8090 }'");
+    host.sh_ok("nft delete element inet ocinet dnat_any '{ tcp . 8090 }'");
     a.delete().unwrap();
     // Nothing of b was left behind (no veth, lease, claim, record).
     assert_eq!(host.leftovers(), Vec::<String>::new());
