@@ -7,7 +7,7 @@ use ipnet::Ipv4Net;
 use crate::error::{Error, Result};
 use std::net::Ipv4Addr;
 
-use crate::nfnetlink::{self, BatchError, Element, Op, SetChange, NFT_SET_ELEM_INTERVAL_END};
+use crate::nfnetlink::{BatchError, Element, Op, Session, SetChange, NFT_SET_ELEM_INTERVAL_END};
 use crate::nft_table::{self, TABLE_NAME};
 use crate::ports::{PortRange, Protocol};
 
@@ -137,7 +137,10 @@ fn padded_fields(protocol: u8, port: u16) -> Vec<u8> {
     fields
 }
 
+/// Changes to ocinet's table. Dropping it may wait for the kernel to free removed elements
+/// (see [`Session`]): a teardown drops it last.
 pub struct Firewall {
+    session: Session,
     /// Set when this instance had to create the table (first use, or after a flush).
     created: std::cell::Cell<bool>,
 }
@@ -145,6 +148,7 @@ pub struct Firewall {
 impl Firewall {
     pub fn new() -> Result<Firewall> {
         Ok(Firewall {
+            session: Session::open().map_err(|e| failed("cannot open a socket to", e))?,
             created: std::cell::Cell::new(false),
         })
     }
@@ -159,19 +163,19 @@ impl Firewall {
     /// how `reload` puts back what a flush removed.
     pub fn add(&self, subnets: &[Ipv4Net], elements: &[DnatElement]) -> Result<()> {
         let changes = set_changes(subnets, elements);
-        match nfnetlink::run(TABLE_NAME, Op::Add, &changes) {
+        match self.session.run(TABLE_NAME, Op::Add, &changes) {
             Ok(()) => return Ok(()),
             Err(e) if e.is_missing() => {}
             Err(e) => return Err(failed(&adding(subnets, elements), e)),
         }
         // The table is gone (first use, or `nft flush ruleset`). Another hook may be making it
         // right now: then its batch wins and this one finds it there.
-        match nft_table::create() {
+        match nft_table::create(&self.session) {
             Ok(()) => self.created.set(true),
             Err(e) if e.is_exists() => {}
             Err(e) => return Err(failed("cannot create", e)),
         }
-        nfnetlink::run(TABLE_NAME, Op::Add, &changes).map_err(|e| {
+        self.session.run(TABLE_NAME, Op::Add, &changes).map_err(|e| {
             if e.is_missing() {
                 // The table is there but not whole (someone deleted a set or map of it).
                 Error::Firewall(format!(
@@ -187,7 +191,7 @@ impl Firewall {
     /// Removes the DNAT elements; ones already gone are fine (teardown is idempotent).
     pub fn unpublish(&self, elements: &[DnatElement]) -> Result<()> {
         let changes = set_changes(&[], elements);
-        match nfnetlink::run(TABLE_NAME, Op::Delete, &changes) {
+        match self.session.run(TABLE_NAME, Op::Delete, &changes) {
             Ok(()) => return Ok(()),
             Err(e) if e.is_missing() => {}
             Err(e) => return Err(failed("cannot remove from", e)),
@@ -195,7 +199,7 @@ impl Firewall {
         // Some element (or the whole table) is gone, and the batch did nothing: remove the
         // rest one by one.
         for e in elements {
-            match nfnetlink::run(
+            match self.session.run(
                 TABLE_NAME,
                 Op::Delete,
                 &set_changes(&[], std::slice::from_ref(e)),

@@ -71,17 +71,34 @@ impl BatchError {
     }
 }
 
-/// Runs one atomic batch: `op` on every change, all in table `table` (family inet).
-pub fn run(table: &str, op: Op, changes: &[SetChange<'_>]) -> Result<(), BatchError> {
-    let changes: Vec<&SetChange<'_>> = changes.iter().filter(|c| !c.elements.is_empty()).collect();
-    if changes.is_empty() {
-        return Ok(());
+/// A socket for nf_tables batches.
+///
+/// Closing it waits for the kernel to free what its batches removed (the kernel frees removed
+/// elements after an RCU grace period, ~10 ms, and a closing nfnetlink socket waits for that
+/// work). Kept open while other slow work runs (a link's deletion waits for grace periods of
+/// its own), the two waits overlap.
+pub struct Session(RawSocket);
+
+impl Session {
+    pub fn open() -> Result<Session, BatchError> {
+        RawSocket::open(libc::NETLINK_NETFILTER)
+            .map(Session)
+            .map_err(BatchError)
     }
-    let mut batch = Batch::new();
-    for change in &changes {
-        batch.set_elements(table, op, change, None);
+
+    /// Runs one atomic batch: `op` on every change, all in table `table` (family inet).
+    pub fn run(&self, table: &str, op: Op, changes: &[SetChange<'_>]) -> Result<(), BatchError> {
+        let changes: Vec<&SetChange<'_>> =
+            changes.iter().filter(|c| !c.elements.is_empty()).collect();
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Batch::new();
+        for change in &changes {
+            batch.set_elements(table, op, change, None);
+        }
+        batch.send(self)
     }
-    batch.send()
 }
 
 /// An atomic nf_tables batch (family inet): every message is acknowledged, and the kernel
@@ -145,7 +162,7 @@ impl Batch {
     }
 
     /// Sends the batch and waits for every acknowledgement; the first error is the batch's.
-    pub fn send(mut self) -> Result<(), BatchError> {
+    pub fn send(mut self, session: &Session) -> Result<(), BatchError> {
         message(
             &mut self.buf,
             NFNL_MSG_BATCH_END,
@@ -154,9 +171,8 @@ impl Batch {
             BATCH,
             |_| {},
         );
-        let socket = RawSocket::open(libc::NETLINK_NETFILTER).map_err(BatchError)?;
-        socket.send(&self.buf).map_err(BatchError)?;
-        acks(&socket, self.messages).map_err(BatchError)
+        session.0.send(&self.buf).map_err(BatchError)?;
+        acks(&session.0, self.messages).map_err(BatchError)
     }
 }
 

@@ -39,7 +39,7 @@
 use nix::libc;
 
 use crate::nfnetlink::{
-    attr, attr_str, nested, Batch, BatchError, Element, Op, SetChange, NFTA_DATA_VALUE,
+    attr, attr_str, nested, Batch, BatchError, Element, Op, Session, SetChange, NFTA_DATA_VALUE,
     NFTA_LIST_ELEM,
 };
 
@@ -108,7 +108,7 @@ const REG32_02: u32 = 10;
 
 /// Creates the table, its sets, chains and rules, all or nothing. `Err` with
 /// [`BatchError::is_exists`] when the table is already there (another hook made it first).
-pub fn create() -> Result<(), BatchError> {
+pub fn create(session: &Session) -> Result<(), BatchError> {
     let mut batch = Batch::new();
     let create = libc::NLM_F_CREATE as u16;
     batch.add(NFT_MSG_NEWTABLE, create | libc::NLM_F_EXCL as u16, |b| {
@@ -156,7 +156,7 @@ pub fn create() -> Result<(), BatchError> {
             });
         });
     }
-    batch.send()
+    batch.send(session)
 }
 
 /// The anonymous, constant set `{ tcp, udp, sctp }` with batch id `id`.

@@ -148,12 +148,17 @@ pub fn setup(
 /// Removes the host veth (its peer goes with it) and releases the lease. The bridge stays, as
 /// Docker's `docker0` does: other containers may be on it, and the next one will be.
 pub fn teardown(ctx: &Context, id: &str, attachment: &BridgeAttachment) -> Result<()> {
+    // Held until the veth is gone: its deletion and the kernel's freeing of the removed
+    // elements then wait out their RCU grace periods side by side (see `Firewall`).
+    let mut firewall = None;
     if !attachment.ports.is_empty() {
         if attachment.published {
-            Firewall::new()?.unpublish(&publish::dnat_elements(
-                &attachment.ports,
-                attachment.address,
-            ))?;
+            firewall
+                .insert(Firewall::new()?)
+                .unpublish(&publish::dnat_elements(
+                    &attachment.ports,
+                    attachment.address,
+                ))?;
         }
         fault::point("teardown:unpublish");
         let claims = PortClaims::open(&ctx.root)?;
@@ -165,6 +170,7 @@ pub fn teardown(ctx: &Context, id: &str, attachment: &BridgeAttachment) -> Resul
     fault::point("teardown:claims");
     let nl = Netlink::new()?;
     nl.run(link::delete_link(nl.host(), &attachment.host_veth))?;
+    drop(firewall);
     fault::point("teardown:veth");
     LeaseStore::open(&ctx.root, &attachment.network)?.release(attachment.address, id)?;
     fault::point("teardown:lease");
