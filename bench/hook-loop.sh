@@ -15,7 +15,8 @@ here=$1 hook=$2 n=$3 netjson=$4 ports=$5
 ip link set lo up
 mkdir -p /run/netns && mount -t tmpfs ocinet-bench /run/netns  # ip netns names stay in this mount namespace
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+mount -t tmpfs ocinet-loop "$work"  # state on tmpfs, as /run/ocinet is on Debian (and as the bench has it)
+trap 'kill $(jobs -p) 2>/dev/null; umount "$work"; rmdir "$work"' EXIT
 mkdir -p "$work/etc/networks" "$work/bundle"
 net=ocinet
 if [ -n "$netjson" ]; then net=bench; echo "$netjson" > "$work/etc/networks/bench.json"; fi
