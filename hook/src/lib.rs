@@ -26,6 +26,7 @@ pub mod raw_netlink;
 pub mod record;
 pub mod reload;
 pub mod request;
+pub mod rtnl_batch;
 pub mod startup;
 pub mod store;
 pub mod sysctl;

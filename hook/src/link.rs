@@ -11,22 +11,26 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use futures_util::{join, try_join, TryStreamExt};
 use ipnet::Ipv4Net;
+use nix::libc;
 use rtnetlink::packet_core::DefaultNla;
+use rtnetlink::packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use rtnetlink::packet_route::link::{
     AfSpecInet, AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InetDevConf, InfoData, InfoKind,
     InfoVeth, LinkAttribute, LinkMessage, LinkProtoInfoBridge,
 };
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
-use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::{
-    Handle, LinkAddRequest, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth,
-    RouteMessageBuilder,
+    AddressMessageBuilder, Handle, LinkAddRequest, LinkBridge, LinkMessageBuilder, LinkUnspec,
+    LinkVeth, RouteMessageBuilder,
 };
 use tokio::runtime::Runtime;
 
 use crate::error::{Error, Result};
 use crate::link_probe::LinkProbe;
 use crate::netns::Netns;
+use crate::raw_netlink::RawSocket;
+use crate::rtnl_batch::Batch;
 
 const ENOENT: i32 = 2;
 const ESRCH: i32 = 3;
@@ -44,10 +48,23 @@ pub struct Netlink {
     host_probe: LinkProbe,
 }
 
-/// A netlink handle and a link probe in another namespace.
+/// A netlink socket and a link probe in another namespace (the container's).
 pub struct Inside {
-    pub handle: Handle,
-    pub probe: LinkProbe,
+    socket: RawSocket,
+    probe: LinkProbe,
+}
+
+impl Inside {
+    /// Opens both while this thread is briefly inside `ns`.
+    pub fn open(ns: &Netns) -> Result<Inside> {
+        ns.run_inside(|| {
+            Ok(Inside {
+                socket: RawSocket::open(libc::NETLINK_ROUTE)
+                    .map_err(|e| Error::Netlink(format!("cannot open a netlink socket: {e}")))?,
+                probe: LinkProbe::open()?,
+            })
+        })?
+    }
 }
 
 impl Netlink {
@@ -70,16 +87,6 @@ impl Netlink {
 
     pub fn host_probe(&self) -> &LinkProbe {
         &self.host_probe
-    }
-
-    /// A handle and a probe whose sockets live in `ns`.
-    pub fn connect_in(&self, ns: &Netns) -> Result<Inside> {
-        ns.run_inside(|| {
-            Ok(Inside {
-                handle: connect(&self.rt)?,
-                probe: LinkProbe::open()?,
-            })
-        })?
     }
 
     pub fn run<F: Future>(&self, fut: F) -> F::Output {
@@ -328,6 +335,24 @@ async fn up_without_ipv6_addresses(
     Ok(())
 }
 
+/// [`up_without_ipv6_addresses`], queued on a batch.
+fn push_up_without_ipv6_addresses(
+    batch: &mut Batch,
+    link: impl Fn() -> LinkMessageBuilder<LinkUnspec>,
+    name: &str,
+) {
+    batch.push(
+        RouteNetlinkMessage::NewLink(without_ipv6_addresses(link())),
+        0,
+        format!("cannot set addrgenmode none on {name}"),
+    );
+    batch.push(
+        RouteNetlinkMessage::NewLink(link().up().build()),
+        0,
+        format!("cannot set {name} up"),
+    );
+}
+
 /// A change of `link` to `addrgenmode none`: no IPv6 addresses of its own.
 fn without_ipv6_addresses(link: LinkMessageBuilder<LinkUnspec>) -> LinkMessage {
     link.append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
@@ -374,43 +399,45 @@ fn index_inside(inside: &Inside, name: &str) -> Result<u32> {
 }
 
 /// Inside the container: `lo` up and, for bridge containers, the address, link up and default
-/// route on `ifname`.
-pub async fn configure_container(
+/// route on `ifname`, all in one datagram (see `rtnl_batch`), in this order: the route needs
+/// the address and the link up before it.
+pub fn configure_container(
     inside: &Inside,
     iface: Option<(&str, Ipv4Addr, u8, Ipv4Addr)>,
 ) -> Result<()> {
-    let handle = &inside.handle;
     let lo = index_inside(inside, "lo")?;
-    let Some((ifname, address, prefix, gateway)) = iface else {
-        return set_up(handle, lo).await;
-    };
-    let index = index_inside(inside, ifname)?;
-    // Queued in this order: the route needs the address and the link up before it.
-    let add_address = async {
-        handle
-            .address()
-            .add(index, IpAddr::V4(address), prefix)
-            .execute()
-            .await
-            .map_err(nl_err(format!("cannot add {address}/{prefix} to {ifname}")))
-    };
-    let up = up_without_ipv6_addresses(handle, || LinkUnspec::new_with_index(index), ifname);
-    let route = RouteMessageBuilder::<Ipv4Addr>::new()
-        .gateway(gateway)
-        .output_interface(index)
-        .build();
-    let add_route = async {
-        handle
-            .route()
-            .add(route)
-            .execute()
-            .await
-            .map_err(nl_err(format!(
-                "cannot add the default route via {gateway}"
-            )))
-    };
-    try_join!(set_up(handle, lo), add_address, up, add_route)?;
-    Ok(())
+    let mut batch = Batch::new();
+    batch.push(
+        RouteNetlinkMessage::SetLink(LinkUnspec::new_with_index(lo).up().build()),
+        0,
+        "cannot set lo up".to_string(),
+    );
+    if let Some((ifname, address, prefix, gateway)) = iface {
+        let index = index_inside(inside, ifname)?;
+        let create = NLM_F_CREATE | NLM_F_EXCL;
+        batch.push(
+            RouteNetlinkMessage::NewAddress(
+                AddressMessageBuilder::<Ipv4Addr>::new()
+                    .index(index)
+                    .address(address, prefix)
+                    .build(),
+            ),
+            create,
+            format!("cannot add {address}/{prefix} to {ifname}"),
+        );
+        push_up_without_ipv6_addresses(&mut batch, || LinkUnspec::new_with_index(index), ifname);
+        batch.push(
+            RouteNetlinkMessage::NewRoute(
+                RouteMessageBuilder::<Ipv4Addr>::new()
+                    .gateway(gateway)
+                    .output_interface(index)
+                    .build(),
+            ),
+            create,
+            format!("cannot add the default route via {gateway}"),
+        );
+    }
+    Ok(batch.send(&inside.socket)?)
 }
 
 /// Deletes a link by name (the kernel looks it up); a missing one is fine (teardown is

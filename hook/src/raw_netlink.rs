@@ -96,6 +96,11 @@ pub fn error_code(kind: u16, msg: &[u8]) -> Option<i32> {
         .then(|| u32_at(msg, HEADER_LEN) as i32)
 }
 
+/// The sequence number of a message (its header's).
+pub fn sequence(msg: &[u8]) -> u32 {
+    u32_at(msg, 8)
+}
+
 /// The header of a request: length (filled in by [`finish`]), type, flags besides REQUEST, seq.
 pub fn begin(buf: &mut Vec<u8>, msg_type: u16, flags: u16, seq: u32) -> usize {
     let start = buf.len();

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::fault;
 use crate::firewall::Firewall;
 use crate::ipam::LeaseStore;
-use crate::link::{self, BridgeRef, Netlink, VethPeer};
+use crate::link::{self, BridgeRef, Inside, Netlink, VethPeer};
 use crate::naming;
 use crate::network::{choose_default_subnet, Network, DEFAULT_NETWORK};
 use crate::publish;
@@ -78,7 +78,7 @@ pub fn setup(
     drop(claim_txn);
     drop(txn);
 
-    let inside = nl.connect_in(&ns)?;
+    let inside = Inside::open(&ns)?;
     nl.run(async {
         let host = nl.host();
         let bridge = link::ensure_bridge(
@@ -106,25 +106,23 @@ pub fn setup(
         };
         link::create_veth(host, &attachment.host_veth, &bridge, network.mtu, &peer).await?;
         fault::point("setup:veth");
-        let hairpin = async {
-            if attachment.ports.is_empty() {
-                return Ok(());
-            }
+        if !attachment.ports.is_empty() {
             // Hairpin: a container may reach its own published port through the host.
-            link::set_hairpin(host, nl.host_probe(), &attachment.host_veth).await
-        };
-        let container = link::configure_container(
-            &inside,
-            Some((
-                CONTAINER_INTERFACE,
-                address,
-                network.prefix_len(),
-                network.gateway,
-            )),
-        );
-        // Host and container sockets: both at once.
-        futures_util::try_join!(hairpin, container).map(|_| ())
+            link::set_hairpin(host, nl.host_probe(), &attachment.host_veth).await?;
+        }
+        Ok::<_, Error>(())
     })?;
+    // Last, and in one datagram: the container's link comes up with a carrier, and the
+    // kernel's work for that takes the rtnl lock (see `rtnl_batch`).
+    link::configure_container(
+        &inside,
+        Some((
+            CONTAINER_INTERFACE,
+            address,
+            network.prefix_len(),
+            network.gateway,
+        )),
+    )?;
     fault::point("setup:container-address");
     ensure_ipv4_forwarding()?;
     fault::point("setup:forwarding");

@@ -2,14 +2,12 @@
 
 use crate::engine::{private_netns, Context};
 use crate::error::Result;
-use crate::link::{self, Netlink};
+use crate::link::{self, Inside};
 use crate::record::Record;
 
 pub fn setup(ctx: &Context, record: &mut Record) -> Result<()> {
     let pid = record.pid.unwrap_or_default();
     let ns = private_netns(pid, "none")?;
     ctx.records.save(record)?;
-    let nl = Netlink::new()?;
-    let inside = nl.connect_in(&ns)?;
-    nl.run(link::configure_container(&inside, None))
+    link::configure_container(&Inside::open(&ns)?, None)
 }
