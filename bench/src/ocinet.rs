@@ -182,12 +182,7 @@ pub fn dnat_elements(port_base: u16) -> Result<usize> {
     Ok(items
         .iter()
         .filter_map(|o| o.get("map"))
-        .filter(|m| {
-            matches!(
-                m["name"].as_str(),
-                Some("dnat_port" | "dnat_addr" | "dnat_any")
-            )
-        })
+        .filter(|m| m["name"].as_str().is_some_and(|n| n.starts_with("dnat_")))
         .filter_map(|m| m["elem"].as_array())
         .flatten()
         .filter(|e| host_port(e).is_some_and(|p| (port_base..port_base + 9000).contains(&p)))
