@@ -1,19 +1,14 @@
-//! rtnetlink: bridges, veth pairs, addresses and routes. One current-thread tokio runtime; a
-//! netlink socket belongs to the namespace it was opened in, so the container's socket is
-//! opened while this thread is briefly inside the container's namespace.
-//!
-//! Requests that do not need each other's answers are pipelined: joined futures queue their
-//! messages in order on one socket, the kernel handles them in that order, and the answers
-//! come back together (one round trip instead of one each).
+//! rtnetlink: bridges, veth pairs, addresses and routes. Messages are built with the rtnetlink
+//! crate's builders and sent over one plain netlink socket per namespace, requests that do not
+//! need each other's answers together in one datagram (`rtnl_batch`). A netlink socket belongs
+//! to the namespace it was opened in, so the container's is opened while this thread is
+//! briefly inside the container's namespace.
 
-use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
-use futures_util::{join, try_join, TryStreamExt};
 use ipnet::Ipv4Net;
 use nix::libc;
-use rtnetlink::packet_core::DefaultNla;
-use rtnetlink::packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use rtnetlink::packet_core::{DefaultNla, NLM_F_CREATE, NLM_F_EXCL};
 use rtnetlink::packet_route::link::{
     AfSpecInet, AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InetDevConf, InfoData, InfoKind,
     InfoVeth, LinkAttribute, LinkMessage, LinkProtoInfoBridge,
@@ -21,97 +16,52 @@ use rtnetlink::packet_route::link::{
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::{
-    AddressMessageBuilder, Handle, LinkAddRequest, LinkBridge, LinkMessageBuilder, LinkUnspec,
-    LinkVeth, RouteMessageBuilder,
+    AddressMessageBuilder, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth,
+    RouteMessageBuilder,
 };
-use tokio::runtime::Runtime;
 
 use crate::error::{Error, Result};
 use crate::link_probe::LinkProbe;
 use crate::netns::Netns;
 use crate::raw_netlink::RawSocket;
-use crate::rtnl_batch::Batch;
+use crate::rtnl_batch::{self, Batch};
 
-const ENOENT: i32 = 2;
-const ESRCH: i32 = 3;
-const ENODEV: i32 = 19;
-const EEXIST: i32 = 17;
 /// What the kernel answers when a bridge has no free port number left.
 const EXFULL: i32 = 54;
 /// IFLA_BRPORT_MODE (linux/if_link.h): the port's hairpin mode.
 const IFLA_BRPORT_MODE: u16 = 4;
+/// Creating what is there already.
+const EXISTS: &[i32] = &[libc::EEXIST];
+/// Deleting a link that is gone (ESRCH, ENOENT: its namespace went first).
+const GONE: &[i32] = &[libc::ENODEV, libc::ENOENT, libc::ESRCH];
 
-/// A netlink session: the runtime plus a handle and a link probe on the host's namespace.
-pub struct Netlink {
-    rt: Runtime,
-    host: Handle,
-    host_probe: LinkProbe,
-}
-
-/// A netlink socket and a link probe in another namespace (the container's).
-pub struct Inside {
+/// An rtnetlink socket and a link probe of one network namespace.
+pub struct Rtnl {
     socket: RawSocket,
     probe: LinkProbe,
 }
 
-impl Inside {
-    /// Opens both while this thread is briefly inside `ns`.
-    pub fn open(ns: &Netns) -> Result<Inside> {
-        ns.run_inside(|| {
-            Ok(Inside {
-                socket: RawSocket::open(libc::NETLINK_ROUTE)
-                    .map_err(|e| Error::Netlink(format!("cannot open a netlink socket: {e}")))?,
-                probe: LinkProbe::open()?,
-            })
-        })?
-    }
-}
-
-impl Netlink {
-    pub fn new() -> Result<Netlink> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .map_err(|e| Error::Netlink(format!("cannot start the netlink runtime: {e}")))?;
-        let host = connect(&rt)?;
-        Ok(Netlink {
-            rt,
-            host,
-            host_probe: LinkProbe::open()?,
+impl Rtnl {
+    /// Both of the calling thread's namespace.
+    pub fn open() -> Result<Rtnl> {
+        Ok(Rtnl {
+            socket: RawSocket::open(libc::NETLINK_ROUTE)
+                .map_err(|e| Error::Netlink(format!("cannot open a netlink socket: {e}")))?,
+            probe: LinkProbe::open()?,
         })
     }
 
-    pub fn host(&self) -> &Handle {
-        &self.host
+    /// Both of `ns`, opened while this thread is briefly inside it.
+    pub fn open_in(ns: &Netns) -> Result<Rtnl> {
+        ns.run_inside(Rtnl::open)?
     }
 
-    pub fn host_probe(&self) -> &LinkProbe {
-        &self.host_probe
+    /// The index of link `name`, which must be there.
+    fn index(&self, name: &str) -> Result<u32> {
+        self.probe
+            .index(name)?
+            .ok_or_else(|| Error::Netlink(format!("link {name} vanished")))
     }
-
-    pub fn run<F: Future>(&self, fut: F) -> F::Output {
-        self.rt.block_on(fut)
-    }
-}
-
-fn connect(rt: &Runtime) -> Result<Handle> {
-    let _guard = rt.enter();
-    let (conn, handle, _) = rtnetlink::new_connection()
-        .map_err(|e| Error::Netlink(format!("cannot open a netlink socket: {e}")))?;
-    rt.spawn(conn);
-    Ok(handle)
-}
-
-/// The errno of a netlink error reply, if it is one.
-fn errno(e: &rtnetlink::Error) -> Option<i32> {
-    match e {
-        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
-        _ => None,
-    }
-}
-
-fn nl_err(what: impl std::fmt::Display) -> impl FnOnce(rtnetlink::Error) -> Error {
-    move |e| Error::Netlink(format!("{what}: {e}"))
 }
 
 /// Makes sure bridge `name` exists, is up and holds `gateway/prefix`; returns its index.
@@ -123,90 +73,89 @@ fn nl_err(what: impl std::fmt::Display) -> impl FnOnce(rtnetlink::Error) -> Erro
 /// same traffic. What snooping costs without a querier: each port that joins restarts the
 /// multicast timers of every port on the bridge, so each container's setup costs more than the
 /// one before. Who runs a querier turns it on (`ip link set BRIDGE type bridge mcast_snooping 1`).
-pub async fn ensure_bridge(
-    handle: &Handle,
-    probe: &LinkProbe,
+pub fn ensure_bridge(
+    rtnl: &Rtnl,
     name: &str,
     mtu: u32,
     gateway: Ipv4Addr,
     prefix: u8,
     route_localnet: bool,
 ) -> Result<u32> {
-    let bridge = match probe.get(name)? {
+    let bridge = match rtnl.probe.get(name)? {
         Some(bridge) => bridge,
         None => {
-            let msg = LinkBridge::new(name)
-                .mtu(mtu)
-                .address(bridge_mac(gateway).to_vec())
-                .mcast_snooping(false)
-                .up()
-                .build();
-            match handle.link().add(msg).execute().await {
-                Ok(()) => {}
-                Err(e) if errno(&e) == Some(EEXIST) => {}
-                Err(e) => return Err(nl_err(format!("cannot create bridge {name}"))(e)),
-            }
-            probe
+            let mut create = Batch::new();
+            create.push_allowing(
+                RouteNetlinkMessage::NewLink(
+                    LinkBridge::new(name)
+                        .mtu(mtu)
+                        .address(bridge_mac(gateway).to_vec())
+                        .mcast_snooping(false)
+                        .up()
+                        .build(),
+                ),
+                NLM_F_CREATE | NLM_F_EXCL,
+                EXISTS,
+                format!("cannot create bridge {name}"),
+            );
+            create.send(&rtnl.socket)?;
+            rtnl.probe
                 .get(name)?
                 .ok_or_else(|| Error::Netlink(format!("bridge {name} vanished after creation")))?
         }
     };
-    let address = async {
-        match handle
-            .address()
-            .add(bridge.index, IpAddr::V4(gateway), prefix)
-            .execute()
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) if errno(&e) == Some(EEXIST) => Ok(()),
-            Err(e) => Err(nl_err(format!(
-                "cannot add {gateway}/{prefix} to bridge {name}"
-            ))(e)),
-        }
-    };
-    let up = async {
-        if bridge.up {
-            return Ok(());
-        }
-        set_up(handle, bridge.index)
-            .await
-            .map_err(|e| Error::Netlink(format!("bridge {name}: {e}")))
-    };
-    let localnet = async {
-        if !route_localnet || route_localnet_is_on(handle, bridge.index).await? {
-            return Ok(());
-        }
+    let mut batch = Batch::new();
+    batch.push_allowing(
+        RouteNetlinkMessage::NewAddress(
+            AddressMessageBuilder::<Ipv4Addr>::new()
+                .index(bridge.index)
+                .address(gateway, prefix)
+                .build(),
+        ),
+        NLM_F_CREATE | NLM_F_EXCL,
+        EXISTS,
+        format!("cannot add {gateway}/{prefix} to bridge {name}"),
+    );
+    if !bridge.up {
+        batch.push(
+            RouteNetlinkMessage::SetLink(LinkUnspec::new_with_index(bridge.index).up().build()),
+            0,
+            format!("cannot set bridge {name} up"),
+        );
+    }
+    batch.send(&rtnl.socket)?;
+    if route_localnet && !route_localnet_is_on(rtnl, bridge.index)? {
         let mut conf = InetDevConf::default();
         conf.route_localnet = 1;
-        let msg = LinkUnspec::new_with_index(bridge.index)
-            .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet(vec![
-                AfSpecInet::DevConfRequest(conf),
-            ])]))
-            .build();
-        link_request(
-            handle.link().change(msg),
+        let mut batch = Batch::new();
+        batch.push(
+            RouteNetlinkMessage::NewLink(
+                LinkUnspec::new_with_index(bridge.index)
+                    .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet(
+                        vec![AfSpecInet::DevConfRequest(conf)],
+                    )]))
+                    .build(),
+            ),
+            0,
             format!("cannot enable route_localnet on bridge {name}"),
-        )
-        .await
-    };
-    try_join!(address, up, localnet)?;
+        );
+        batch.send(&rtnl.socket)?;
+    }
     Ok(bridge.index)
 }
 
 /// Whether link `index` routes packets with loopback sources (`route_localnet`), from the
 /// link's IPv4 settings as rtnetlink describes the link.
-async fn route_localnet_is_on(handle: &Handle, index: u32) -> Result<bool> {
-    let what = || nl_err(format!("cannot read the IPv4 settings of link {index}"));
-    let link = handle
-        .link()
-        .get()
-        .match_index(index)
-        .execute()
-        .try_next()
-        .await
-        .map_err(what())?
-        .ok_or_else(|| Error::Netlink(format!("link {index} vanished")))?;
+fn route_localnet_is_on(rtnl: &Rtnl, index: u32) -> Result<bool> {
+    let what = format!("cannot read the IPv4 settings of link {index}");
+    let answer = rtnl_batch::ask(
+        &rtnl.socket,
+        RouteNetlinkMessage::GetLink(LinkUnspec::new_with_index(index).build()),
+        &what,
+    )?;
+    let RouteNetlinkMessage::NewLink(link) = answer else {
+        return Err(Error::Netlink(format!("{what}: unexpected answer")));
+    };
     Ok(link.attributes.iter().any(|a| match a {
         LinkAttribute::AfSpecUnspec(families) => families.iter().any(|f| match f {
             AfSpecUnspec::Inet(settings) => settings
@@ -228,15 +177,6 @@ fn bridge_mac(gateway: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x42, a, b, c, d]
 }
 
-async fn set_up(handle: &Handle, index: u32) -> Result<()> {
-    handle
-        .link()
-        .set(LinkUnspec::new_with_index(index).up().build())
-        .execute()
-        .await
-        .map_err(nl_err(format!("cannot set link {index} up")))
-}
-
 /// The bridge a veth joins: its index, and names for messages.
 pub struct BridgeRef<'a> {
     pub index: u32,
@@ -252,7 +192,7 @@ pub struct VethPeer<'a> {
 }
 
 /// Creates `host_name` on the bridge, with its peer created straight in the container's
-/// namespace (no rename, no move afterwards); then, queued in this order, `addrgenmode none`
+/// namespace (no rename, no move afterwards); then, in the same datagram and in this order, `addrgenmode none`
 /// and up for the host end.
 ///
 /// ocinet's networks are IPv4 only (Docker too turns IPv6 off on a container's interface when
@@ -268,8 +208,8 @@ pub struct VethPeer<'a> {
 /// Each end gets one queue each way, not the kernel's default of one per possible CPU: the
 /// kernel makes a sysfs directory and a uevent for every queue of every end, and a veth only
 /// spreads work over its queues when XDP or GRO is turned on for it.
-pub async fn create_veth(
-    handle: &Handle,
+pub fn create_veth(
+    rtnl: &Rtnl,
     host_name: &str,
     bridge: &BridgeRef<'_>,
     mtu: u32,
@@ -296,46 +236,37 @@ pub async fn create_veth(
         .append_extra_attribute(LinkAttribute::NumRxQueues(1))
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())))
         .build();
-    let create = handle.link().add(msg).execute();
-    let up = up_without_ipv6_addresses(handle, || LinkUnspec::new_with_name(host_name), host_name);
-    // Both queued before either answer is read; a refused creation is the error to report
-    // (the changes after it then find no link).
-    let (created, up) = join!(create, up);
-    match created {
-        Ok(()) => up,
-        Err(e) if errno(&e) == Some(EXFULL) => Err(Error::BridgeFull {
-            bridge: bridge.name.to_string(),
-            network: bridge.network.to_string(),
-        }),
-        Err(e) => Err(nl_err(format!("cannot create veth {host_name}"))(e)),
-    }
+    let mut batch = Batch::new();
+    batch.push(
+        RouteNetlinkMessage::NewLink(msg),
+        NLM_F_CREATE | NLM_F_EXCL,
+        format!("cannot create veth {host_name}"),
+    );
+    push_up_without_ipv6_addresses(
+        &mut batch,
+        || LinkUnspec::new_with_name(host_name),
+        host_name,
+    );
+    // A refused creation is the first refusal (the changes after it then find no link).
+    batch.send(&rtnl.socket).map_err(|refused| {
+        if refused.errno() == Some(EXFULL) {
+            Error::BridgeFull {
+                bridge: bridge.name.to_string(),
+                network: bridge.network.to_string(),
+            }
+        } else {
+            refused.into()
+        }
+    })
 }
 
 /// Brings a link up without IPv6 addresses of its own (`addrgenmode none`, then up: two
-/// messages queued in that order, as the kernel applies flags before address-family settings
+/// messages in that order, as the kernel applies flags before address-family settings
 /// within one message, and a link that comes up with a carrier gets its link-local address at
 /// once). `link` names the link (by index or name) for each message.
 ///
 /// Without a link-local address a container sends no duplicate address detection, router
 /// solicitation or MLD report: multicast that the bridge would flood to every container.
-async fn up_without_ipv6_addresses(
-    handle: &Handle,
-    link: impl Fn() -> LinkMessageBuilder<LinkUnspec>,
-    name: &str,
-) -> Result<()> {
-    let no_addresses = link_request(
-        handle.link().change(without_ipv6_addresses(link())),
-        format!("cannot set addrgenmode none on {name}"),
-    );
-    let up = link_request(
-        handle.link().change(link().up().build()),
-        format!("cannot set {name} up"),
-    );
-    try_join!(no_addresses, up)?;
-    Ok(())
-}
-
-/// [`up_without_ipv6_addresses`], queued on a batch.
 fn push_up_without_ipv6_addresses(
     batch: &mut Batch,
     link: impl Fn() -> LinkMessageBuilder<LinkUnspec>,
@@ -367,53 +298,37 @@ fn without_ipv6_addresses(link: LinkMessageBuilder<LinkUnspec>) -> LinkMessage {
 /// as a port change of the link (`ip link set type bridge_slave`): that way the kernel does not
 /// announce a state change of the link, which every link listener would handle (IPv6 walks
 /// its routes, rtnetlink describes the link to its listeners).
-pub async fn set_hairpin(handle: &Handle, probe: &LinkProbe, port: &str) -> Result<()> {
-    let index = probe
-        .index(port)?
-        .ok_or_else(|| Error::Netlink(format!("bridge port {port} vanished")))?;
+pub fn set_hairpin(rtnl: &Rtnl, port: &str) -> Result<()> {
     let mut msg = LinkMessage::default();
     msg.header.interface_family = AddressFamily::Bridge;
-    msg.header.index = index;
+    msg.header.index = rtnl.index(port)?;
     msg.attributes.push(LinkAttribute::ProtoInfoBridge(vec![
         LinkProtoInfoBridge::Other(DefaultNla::new(IFLA_BRPORT_MODE, vec![1])),
     ]));
-    handle
-        .link()
-        .set(msg)
-        .execute()
-        .await
-        .map_err(nl_err(format!("cannot set hairpin mode on {port}")))
-}
-
-/// Sends a link creation or change; a refusal says `what` could not be done.
-async fn link_request(request: LinkAddRequest, what: String) -> Result<()> {
-    request.execute().await.map_err(nl_err(what))
-}
-
-/// The index of link `name` inside the container.
-fn index_inside(inside: &Inside, name: &str) -> Result<u32> {
-    inside
-        .probe
-        .index(name)?
-        .ok_or_else(|| Error::Netlink(format!("{name} did not appear in the container")))
+    let mut batch = Batch::new();
+    batch.push(
+        RouteNetlinkMessage::SetLink(msg),
+        0,
+        format!("cannot set hairpin mode on {port}"),
+    );
+    Ok(batch.send(&rtnl.socket)?)
 }
 
 /// Inside the container: `lo` up and, for bridge containers, the address, link up and default
-/// route on `ifname`, all in one datagram (see `rtnl_batch`), in this order: the route needs
-/// the address and the link up before it.
+/// route on `ifname`, all in one datagram, in this order: the route needs the address and the
+/// link up before it.
 pub fn configure_container(
-    inside: &Inside,
+    inside: &Rtnl,
     iface: Option<(&str, Ipv4Addr, u8, Ipv4Addr)>,
 ) -> Result<()> {
-    let lo = index_inside(inside, "lo")?;
     let mut batch = Batch::new();
     batch.push(
-        RouteNetlinkMessage::SetLink(LinkUnspec::new_with_index(lo).up().build()),
+        RouteNetlinkMessage::SetLink(LinkUnspec::new_with_index(inside.index("lo")?).up().build()),
         0,
         "cannot set lo up".to_string(),
     );
     if let Some((ifname, address, prefix, gateway)) = iface {
-        let index = index_inside(inside, ifname)?;
+        let index = inside.index(ifname)?;
         let create = NLM_F_CREATE | NLM_F_EXCL;
         batch.push(
             RouteNetlinkMessage::NewAddress(
@@ -442,53 +357,38 @@ pub fn configure_container(
 
 /// Deletes a link by name (the kernel looks it up); a missing one is fine (teardown is
 /// idempotent).
-pub async fn delete_link(handle: &Handle, name: &str) -> Result<()> {
-    let msg = LinkUnspec::new_with_name(name).build();
-    match handle.link().del_with_message(msg).execute().await {
-        Ok(()) => Ok(()),
-        Err(e) if matches!(errno(&e), Some(ENODEV | ENOENT | ESRCH)) => Ok(()),
-        Err(e) => Err(nl_err(format!("cannot delete link {name}"))(e)),
-    }
+pub fn delete_link(rtnl: &Rtnl, name: &str) -> Result<()> {
+    let mut batch = Batch::new();
+    batch.push_allowing(
+        RouteNetlinkMessage::DelLink(LinkUnspec::new_with_name(name).build()),
+        0,
+        GONE,
+        format!("cannot delete link {name}"),
+    );
+    Ok(batch.send(&rtnl.socket)?)
 }
 
-/// Every IPv4 destination in the host's routing tables (to pick a default subnet that collides
-/// with none).
-pub async fn ipv4_routes(handle: &Handle) -> Result<Vec<Ipv4Net>> {
-    let query = RouteMessageBuilder::<Ipv4Addr>::new().build();
-    let mut routes = handle.route().get(query).execute();
-    let mut out = Vec::new();
-    while let Some(msg) = routes
-        .try_next()
-        .await
-        .map_err(nl_err("cannot list routes"))?
-    {
-        let prefix = msg.header.destination_prefix_length;
-        let dest = msg.attributes.iter().find_map(|a| match a {
-            RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(*ip),
+/// The destinations of the namespace's IPv4 routes, every table.
+pub fn ipv4_routes(rtnl: &Rtnl) -> Result<Vec<Ipv4Net>> {
+    let answers = rtnl_batch::dump(
+        &rtnl.socket,
+        RouteNetlinkMessage::GetRoute(RouteMessageBuilder::<Ipv4Addr>::new().build()),
+        "cannot list routes",
+    )?;
+    Ok(answers
+        .iter()
+        .filter_map(|answer| match answer {
+            RouteNetlinkMessage::NewRoute(route) => Some(route),
             _ => None,
-        });
-        if let Some(net) = dest.and_then(|ip| Ipv4Net::new(ip, prefix).ok()) {
-            out.push(net);
-        }
-    }
-    Ok(out)
-}
-
-/// Names of the host's links (for leak checks and garbage collection).
-pub async fn link_names(handle: &Handle) -> Result<Vec<String>> {
-    let mut links = handle.link().get().execute();
-    let mut out = Vec::new();
-    while let Some(msg) = links
-        .try_next()
-        .await
-        .map_err(nl_err("cannot list links"))?
-    {
-        out.extend(msg.attributes.iter().find_map(|a| match a {
-            LinkAttribute::IfName(n) => Some(n.clone()),
-            _ => None,
-        }));
-    }
-    Ok(out)
+        })
+        .filter_map(|route| {
+            let dest = route.attributes.iter().find_map(|a| match a {
+                RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(*ip),
+                _ => None,
+            })?;
+            Ipv4Net::new(dest, route.header.destination_prefix_length).ok()
+        })
+        .collect())
 }
 
 #[cfg(test)]

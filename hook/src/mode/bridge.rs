@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::fault;
 use crate::firewall::Firewall;
 use crate::ipam::LeaseStore;
-use crate::link::{self, BridgeRef, Inside, Netlink, VethPeer};
+use crate::link::{self, BridgeRef, Rtnl, VethPeer};
 use crate::naming;
 use crate::network::{choose_default_subnet, Network, DEFAULT_NETWORK};
 use crate::publish;
@@ -30,8 +30,8 @@ pub fn setup(
     preferred: Option<std::net::Ipv4Addr>,
 ) -> Result<()> {
     let pid = record.pid.unwrap_or_default();
-    let nl = Netlink::new()?;
-    let network = resolve(ctx, &nl, network_name)?;
+    let host = Rtnl::open()?;
+    let network = resolve(ctx, &host, network_name)?;
     let ns = private_netns(pid, &record.mode)?;
 
     // Lease and record under the network's lock; the record is on disk before the lease is,
@@ -78,40 +78,34 @@ pub fn setup(
     drop(claim_txn);
     drop(txn);
 
-    let inside = Inside::open(&ns)?;
-    nl.run(async {
-        let host = nl.host();
-        let bridge = link::ensure_bridge(
-            host,
-            nl.host_probe(),
-            &network.bridge,
-            network.mtu,
-            network.gateway,
-            network.prefix_len(),
-            // 127.0.0.1:<port> from the host is DNATed out of the bridge: allow loopback
-            // sources there.
-            !attachment.ports.is_empty(),
-        )
-        .await?;
-        fault::point("setup:bridge");
-        let peer = VethPeer {
-            name: CONTAINER_INTERFACE,
-            netns: &ns,
-            mac: request.mac,
-        };
-        let bridge = BridgeRef {
-            index: bridge,
-            name: &network.bridge,
-            network: &network.name,
-        };
-        link::create_veth(host, &attachment.host_veth, &bridge, network.mtu, &peer).await?;
-        fault::point("setup:veth");
-        if !attachment.ports.is_empty() {
-            // Hairpin: a container may reach its own published port through the host.
-            link::set_hairpin(host, nl.host_probe(), &attachment.host_veth).await?;
-        }
-        Ok::<_, Error>(())
-    })?;
+    let inside = Rtnl::open_in(&ns)?;
+    let bridge = link::ensure_bridge(
+        &host,
+        &network.bridge,
+        network.mtu,
+        network.gateway,
+        network.prefix_len(),
+        // 127.0.0.1:<port> from the host is DNATed out of the bridge: allow loopback sources
+        // there.
+        !attachment.ports.is_empty(),
+    )?;
+    fault::point("setup:bridge");
+    let peer = VethPeer {
+        name: CONTAINER_INTERFACE,
+        netns: &ns,
+        mac: request.mac,
+    };
+    let bridge = BridgeRef {
+        index: bridge,
+        name: &network.bridge,
+        network: &network.name,
+    };
+    link::create_veth(&host, &attachment.host_veth, &bridge, network.mtu, &peer)?;
+    fault::point("setup:veth");
+    if !attachment.ports.is_empty() {
+        // Hairpin: a container may reach its own published port through the host.
+        link::set_hairpin(&host, &attachment.host_veth)?;
+    }
     // Last, and in one datagram: the container's link comes up with a carrier, and the
     // kernel's work for that takes the rtnl lock (see `rtnl_batch`).
     link::configure_container(
@@ -166,8 +160,7 @@ pub fn teardown(ctx: &Context, id: &str, attachment: &BridgeAttachment) -> Resul
         }
     }
     fault::point("teardown:claims");
-    let nl = Netlink::new()?;
-    nl.run(link::delete_link(nl.host(), &attachment.host_veth))?;
+    link::delete_link(&Rtnl::open()?, &attachment.host_veth)?;
     drop(firewall);
     fault::point("teardown:veth");
     LeaseStore::open(&ctx.root, &attachment.network)?.release(attachment.address, id)?;
@@ -197,7 +190,7 @@ pub fn chosen_default_network(ctx: &Context) -> Result<Option<Network>> {
 }
 
 /// A user definition wins; the default network is built in; anything else is unknown.
-fn resolve(ctx: &Context, nl: &Netlink, name: &str) -> Result<Network> {
+fn resolve(ctx: &Context, host: &Rtnl, name: &str) -> Result<Network> {
     if let Some(network) = ctx.networks.load(name)? {
         return Ok(network);
     }
@@ -215,7 +208,7 @@ fn resolve(ctx: &Context, nl: &Netlink, name: &str) -> Result<Network> {
         return Ok(network);
     }
     let path = ctx.root.path().join(DEFAULT_NETWORK_FILE);
-    let routes = nl.run(link::ipv4_routes(nl.host()))?;
+    let routes = link::ipv4_routes(host)?;
     let subnet = choose_default_subnet(&routes).ok_or_else(|| {
         Error::Namespace(format!(
             "every candidate subnet for the default network overlaps a host route: define {} with a free subnet",
