@@ -91,32 +91,23 @@ impl DnatElement {
 
     /// The key as the kernel stores it: each field of a concatenation padded to 4 bytes.
     pub fn key_bytes(&self) -> Vec<u8> {
-        let protocol_port = padded_fields(self.protocol.number(), self.ports.start);
         if self.map() == DnatMap::Any {
-            return protocol_port;
+            return padded_fields(self.protocol.number(), self.ports.start);
         }
-        let mut key = self
-            .host_ip
-            .unwrap_or(Ipv4Addr::UNSPECIFIED)
-            .octets()
-            .to_vec();
-        key.extend(protocol_port);
-        key
+        self.address_key(Ipv4Addr::UNSPECIFIED, self.ports.start)
     }
 
     /// The end of the key's interval (the same as the key for one address and port); `None`
     /// in `dnat_any`, which holds no intervals.
     pub fn key_end_bytes(&self) -> Option<Vec<u8>> {
-        if self.map() == DnatMap::Any {
-            return None;
-        }
-        let mut key = self
-            .host_ip
-            .unwrap_or(Ipv4Addr::BROADCAST)
-            .octets()
-            .to_vec();
-        key.extend(padded_fields(self.protocol.number(), self.ports.end));
-        Some(key)
+        (self.map() != DnatMap::Any).then(|| self.address_key(Ipv4Addr::BROADCAST, self.ports.end))
+    }
+
+    /// An interval map's key: the host address (`any` for every address), protocol, `port`.
+    fn address_key(&self, any: Ipv4Addr, port: u16) -> Vec<u8> {
+        let mut key = self.host_ip.unwrap_or(any).octets().to_vec();
+        key.extend(padded_fields(self.protocol.number(), port));
+        key
     }
 
     pub fn data_bytes(&self) -> Vec<u8> {

@@ -514,18 +514,7 @@ fn ct_status_dnat() -> [Expr; 3] {
 
 /// `fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @<map>`
 fn dnat_rule(map: &'static str) -> Vec<Expr> {
-    let mut rule = vec![
-        Expr::FibDaddrType,
-        Expr::Cmp {
-            equal: true,
-            value: RTN_LOCAL.to_ne_bytes().to_vec(),
-        },
-        Expr::Meta {
-            key: META_L4PROTO,
-            dreg: REG_1,
-        },
-        Expr::PortProtocol { set_id: 0 },
-    ];
+    let mut rule = Vec::from(to_local_port_protocol());
     rule.extend(ipv4_only());
     rule.extend([
         Expr::Payload {
@@ -560,17 +549,8 @@ fn dnat_rule(map: &'static str) -> Vec<Expr> {
 /// `fib daddr type local dnat ip to meta l4proto . th dport map @dnat_any` (no IPv4 match: in
 /// an inet table the kernel applies `dnat ip` to IPv4 packets only).
 fn dnat_any_rule() -> Vec<Expr> {
-    vec![
-        Expr::FibDaddrType,
-        Expr::Cmp {
-            equal: true,
-            value: RTN_LOCAL.to_ne_bytes().to_vec(),
-        },
-        Expr::Meta {
-            key: META_L4PROTO,
-            dreg: REG_1,
-        },
-        Expr::PortProtocol { set_id: 0 },
+    let mut rule = Vec::from(to_local_port_protocol());
+    rule.extend([
         Expr::Meta {
             key: META_L4PROTO,
             dreg: REG_1,
@@ -583,6 +563,23 @@ fn dnat_any_rule() -> Vec<Expr> {
         },
         lookup("dnat_any", true, false),
         Expr::Dnat { port: true },
+    ]);
+    rule
+}
+
+/// `fib daddr type local meta l4proto { tcp, udp, sctp }`: how every DNAT rule begins.
+fn to_local_port_protocol() -> [Expr; 4] {
+    [
+        Expr::FibDaddrType,
+        Expr::Cmp {
+            equal: true,
+            value: RTN_LOCAL.to_ne_bytes().to_vec(),
+        },
+        Expr::Meta {
+            key: META_L4PROTO,
+            dreg: REG_1,
+        },
+        Expr::PortProtocol { set_id: 0 },
     ]
 }
 
