@@ -229,8 +229,8 @@ pub fn create_veth(
         .mtu(mtu)
         .controller(bridge.index)
         // The bridge makes every port promiscuous as it joins; promiscuous from creation, the
-        // join changes no flag, so the kernel sends no link notification for it (each walks the
-        // host's list of peer namespace ids, one per container).
+        // join changes no flag, so the kernel neither logs it nor tells every netdevice
+        // notifier of a change (measured: 1.89 -> 1.76 ms beside 1,000 other links).
         .promiscuous(true)
         .append_extra_attribute(LinkAttribute::NumTxQueues(1))
         .append_extra_attribute(LinkAttribute::NumRxQueues(1))
