@@ -87,34 +87,53 @@ impl Batch {
             return Ok(());
         }
         socket.send(&self.buf).map_err(broken)?;
-        let mut codes = vec![None; self.steps.len()];
-        let mut answered = 0;
+        let mut acks = Acks::new(self.steps.len());
         socket
-            .receive(|kind, msg| {
-                let Some(code) = raw_netlink::error_code(kind, msg) else {
-                    return Ok(None);
-                };
-                let seq = raw_netlink::sequence(msg) as usize;
-                if let Some(slot) = seq.checked_sub(1).and_then(|i| codes.get_mut(i)) {
-                    if slot.replace(code).is_none() {
-                        answered += 1;
-                    }
-                }
-                Ok((answered == codes.len()).then_some(()))
-            })
+            .receive(|kind, msg| Ok(acks.take(kind, msg).then_some(())))
             .map_err(broken)?;
-        let refused = codes
-            .iter()
-            .zip(self.steps)
-            .find_map(|(code, step)| match code {
-                Some(code) if *code != 0 && !step.fine.contains(&-code) => Some(Refused {
-                    what: step.what,
-                    error: io::Error::from_raw_os_error(-code),
-                }),
-                _ => None,
-            });
-        refused.map_or(Ok(()), Err)
+        first_refusal(&acks.codes, self.steps)
     }
+}
+
+/// The acknowledgements of a batch so far, by sequence number (1 for the first request).
+struct Acks {
+    codes: Vec<Option<i32>>,
+    answered: usize,
+}
+
+impl Acks {
+    fn new(requests: usize) -> Acks {
+        Acks {
+            codes: vec![None; requests],
+            answered: 0,
+        }
+    }
+
+    /// Takes one answer; true once every request has its acknowledgement.
+    fn take(&mut self, kind: u16, msg: &[u8]) -> bool {
+        if let Some(code) = raw_netlink::error_code(kind, msg) {
+            let seq = raw_netlink::sequence(msg) as usize;
+            if let Some(slot) = seq.checked_sub(1).and_then(|i| self.codes.get_mut(i)) {
+                if slot.replace(code).is_none() {
+                    self.answered += 1;
+                }
+            }
+        }
+        self.answered == self.codes.len()
+    }
+}
+
+/// The first request, in the batch's order, that the kernel refused for a reason its step does
+/// not take as done.
+fn first_refusal(codes: &[Option<i32>], steps: Vec<Step>) -> Result<(), Refused> {
+    let refused = codes.iter().zip(steps).find_map(|(code, step)| match code {
+        Some(code) if *code != 0 && !step.fine.contains(&-code) => Some(Refused {
+            what: step.what,
+            error: io::Error::from_raw_os_error(-code),
+        }),
+        _ => None,
+    });
+    refused.map_or(Ok(()), Err)
 }
 
 /// Sends one request (a GET of one object) and returns the kernel's answer.
@@ -188,5 +207,81 @@ fn broken(error: io::Error) -> Refused {
     Refused {
         what: "rtnetlink socket".to_string(),
         error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtnetlink::packet_route::link::LinkMessage;
+
+    fn ack(seq: u32, code: i32) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let start = raw_netlink::begin(&mut buf, libc::NLMSG_ERROR as u16, 0, seq);
+        buf.extend(code.to_ne_bytes());
+        raw_netlink::finish(&mut buf, start);
+        buf
+    }
+
+    fn step(what: &str, fine: &'static [i32]) -> Step {
+        Step {
+            what: what.to_string(),
+            fine,
+        }
+    }
+
+    #[test]
+    fn requests_go_in_order_each_asking_for_an_acknowledgement() {
+        let mut batch = Batch::new();
+        for what in ["a", "b", "c"] {
+            batch.push(
+                RouteNetlinkMessage::SetLink(LinkMessage::default()),
+                0,
+                what.to_string(),
+            );
+        }
+        let mut at = 0;
+        for seq in 1..=3u32 {
+            let msg = &batch.buf[at..];
+            let len = u32::from_ne_bytes(msg[0..4].try_into().unwrap()) as usize;
+            let flags = u16::from_ne_bytes(msg[6..8].try_into().unwrap());
+            assert_eq!(raw_netlink::sequence(msg), seq);
+            assert_eq!(flags, NLM_F_REQUEST | NLM_F_ACK);
+            at += len;
+        }
+        assert_eq!(at, batch.buf.len());
+    }
+
+    #[test]
+    fn a_batch_is_answered_when_every_request_is_whatever_the_order() {
+        let mut acks = Acks::new(3);
+        assert!(!acks.take(libc::NLMSG_ERROR as u16, &ack(2, 0)));
+        // A repeated or unknown sequence number counts once or not at all.
+        assert!(!acks.take(libc::NLMSG_ERROR as u16, &ack(2, 0)));
+        assert!(!acks.take(libc::NLMSG_ERROR as u16, &ack(9, 0)));
+        assert!(!acks.take(libc::NLMSG_ERROR as u16, &ack(3, -libc::EEXIST)));
+        assert!(acks.take(libc::NLMSG_ERROR as u16, &ack(1, 0)));
+        assert_eq!(acks.codes, [Some(0), Some(0), Some(-libc::EEXIST)]);
+    }
+
+    #[test]
+    fn the_first_refusal_in_order_is_reported_unless_its_step_takes_it_as_done() {
+        let steps = || {
+            vec![
+                step("cannot add the address", &[libc::EEXIST]),
+                step("cannot set eth0 up", &[]),
+                step("cannot add the route", &[]),
+            ]
+        };
+        let codes = [Some(-libc::EEXIST), Some(0), Some(-libc::ENETUNREACH)];
+        let refused = first_refusal(&codes, steps()).unwrap_err();
+        assert_eq!(refused.what, "cannot add the route");
+        assert_eq!(refused.errno(), Some(libc::ENETUNREACH));
+        let codes = [Some(-libc::ENODEV), Some(-libc::ENODEV), Some(0)];
+        assert_eq!(
+            first_refusal(&codes, steps()).unwrap_err().what,
+            "cannot add the address"
+        );
+        assert!(first_refusal(&[Some(-libc::EEXIST), Some(0), Some(0)], steps()).is_ok());
     }
 }
