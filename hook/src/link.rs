@@ -56,6 +56,11 @@ impl Rtnl {
         ns.run_inside(Rtnl::open)?
     }
 
+    /// The rtnetlink socket, for requests this module does not make (netconf).
+    pub fn socket(&self) -> &RawSocket {
+        &self.socket
+    }
+
     /// The index of link `name`, which must be there.
     fn index(&self, name: &str) -> Result<u32> {
         self.probe

@@ -23,9 +23,8 @@ const IFINDEX_ALL: i32 = -1;
 /// struct netconfmsg: the family, padded to 4 bytes.
 const NETCONFMSG_LEN: usize = 4;
 
-/// `net.ipv4.ip_forward` of the calling thread's network namespace.
-pub fn ipv4_forwarding() -> io::Result<bool> {
-    let socket = RawSocket::open(libc::NETLINK_ROUTE)?;
+/// `net.ipv4.ip_forward` of the namespace of `socket` (a NETLINK_ROUTE socket).
+pub fn ipv4_forwarding(socket: &RawSocket) -> io::Result<bool> {
     socket.send(&request())?;
     socket.receive(|kind, msg| {
         if let Some(code) = raw_netlink::error_code(kind, msg) {

@@ -118,7 +118,7 @@ pub fn setup(
         )),
     )?;
     fault::point("setup:container-address");
-    ensure_ipv4_forwarding()?;
+    ensure_ipv4_forwarding(&host)?;
     fault::point("setup:forwarding");
     // Masquerade and DNAT elements in one nftables batch.
     let masquerade = network.masquerade.then_some(network.subnet);
@@ -221,8 +221,8 @@ fn resolve(ctx: &Context, host: &Rtnl, name: &str) -> Result<Network> {
 
 /// IPv4 forwarding on, as Docker turns it on: asked over netlink, written under /proc/sys only
 /// when it is off (or the kernel would not say).
-fn ensure_ipv4_forwarding() -> Result<()> {
-    match netconf::ipv4_forwarding() {
+fn ensure_ipv4_forwarding(host: &Rtnl) -> Result<()> {
+    match netconf::ipv4_forwarding(host.socket()) {
         Ok(true) => Ok(()),
         _ => sysctl::enable_ip_forward(),
     }
