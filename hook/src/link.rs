@@ -35,23 +35,22 @@ const EXISTS: &[i32] = &[libc::EEXIST];
 /// Deleting a link that is gone (ESRCH, ENOENT: its namespace went first).
 const GONE: &[i32] = &[libc::ENODEV, libc::ENOENT, libc::ESRCH];
 
-/// An rtnetlink socket and a link probe of one network namespace.
+/// An rtnetlink socket of one network namespace (links are also looked up on it, see
+/// `link_probe`).
 pub struct Rtnl {
     socket: RawSocket,
-    probe: LinkProbe,
 }
 
 impl Rtnl {
-    /// Both of the calling thread's namespace.
+    /// The calling thread's namespace's.
     pub fn open() -> Result<Rtnl> {
         Ok(Rtnl {
             socket: RawSocket::open(libc::NETLINK_ROUTE)
                 .map_err(|e| Error::Netlink(format!("cannot open a netlink socket: {e}")))?,
-            probe: LinkProbe::open()?,
         })
     }
 
-    /// Both of `ns`, opened while this thread is briefly inside it.
+    /// `ns`'s, opened while this thread is briefly inside it.
     pub fn open_in(ns: &Netns) -> Result<Rtnl> {
         ns.run_inside(Rtnl::open)?
     }
@@ -61,9 +60,13 @@ impl Rtnl {
         &self.socket
     }
 
+    fn probe(&self) -> LinkProbe<'_> {
+        LinkProbe::on(&self.socket)
+    }
+
     /// The index of link `name`, which must be there.
     fn index(&self, name: &str) -> Result<u32> {
-        self.probe
+        self.probe()
             .index(name)?
             .ok_or_else(|| Error::Netlink(format!("link {name} vanished")))
     }
@@ -86,7 +89,7 @@ pub fn ensure_bridge(
     prefix: u8,
     route_localnet: bool,
 ) -> Result<u32> {
-    let bridge = match rtnl.probe.get(name)? {
+    let bridge = match rtnl.probe().get(name)? {
         Some(bridge) => bridge,
         None => {
             let mut create = Batch::new();
@@ -104,7 +107,7 @@ pub fn ensure_bridge(
                 format!("cannot create bridge {name}"),
             );
             create.send(&rtnl.socket)?;
-            rtnl.probe
+            rtnl.probe()
                 .get(name)?
                 .ok_or_else(|| Error::Netlink(format!("bridge {name} vanished after creation")))?
         }

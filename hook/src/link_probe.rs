@@ -1,5 +1,6 @@
 //! A link's index and up state by name, through SIOCGIFINDEX/SIOCGIFFLAGS on a socket of the
-//! namespace it was opened in.
+//! namespace it was opened in. Any socket serves (the kernel answers these for every family),
+//! so the probe borrows the namespace's netlink socket rather than opening one of its own.
 //!
 //! Why not RTM_GETLINK: since Linux 6.x a GETLINK first settles the link's pending state
 //! events (`linkwatch_sync_dev`: carrier, IPv6 addrconf, route updates) in the caller's time.
@@ -7,8 +8,7 @@
 //! only looks the name up and the events are settled by its own worker, after the hook is gone.
 
 use std::io;
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixDatagram;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use nix::libc;
 
@@ -21,38 +21,38 @@ pub struct LinkState {
     pub up: bool,
 }
 
-pub struct LinkProbe(UnixDatagram);
+pub struct LinkProbe<'a>(BorrowedFd<'a>);
 
-impl LinkProbe {
-    /// A probe of the calling thread's network namespace (a socket keeps the namespace it was
-    /// created in).
-    pub fn open() -> Result<LinkProbe> {
-        UnixDatagram::unbound()
-            .map(LinkProbe)
-            .map_err(|e| Error::io("cannot open a socket to look up links", e))
+impl<'a> LinkProbe<'a> {
+    /// A probe of the network namespace `socket` was opened in (a socket keeps it).
+    pub fn on(socket: &'a impl AsFd) -> LinkProbe<'a> {
+        LinkProbe(socket.as_fd())
     }
 
     /// The link named `name`, or `None` when there is none.
     pub fn get(&self, name: &str) -> Result<Option<LinkState>> {
-        let Some(index) = self.ioctl(name, libc::SIOCGIFINDEX)? else {
+        let Some(index) = self.index(name)? else {
             return Ok(None);
         };
-        // SAFETY: SIOCGIFINDEX filled the union's index member.
-        let index = unsafe { index.ifr_ifru.ifru_ifindex };
         let Some(flags) = self.ioctl(name, libc::SIOCGIFFLAGS)? else {
             return Ok(None);
         };
         // SAFETY: SIOCGIFFLAGS filled the union's flags member.
         let flags = unsafe { flags.ifr_ifru.ifru_flags };
         Ok(Some(LinkState {
-            index: u32::try_from(index).unwrap_or_default(),
+            index,
             up: i32::from(flags) & libc::IFF_UP != 0,
         }))
     }
 
     /// The index of `name`, or `None` when there is none.
     pub fn index(&self, name: &str) -> Result<Option<u32>> {
-        Ok(self.get(name)?.map(|l| l.index))
+        let Some(index) = self.ioctl(name, libc::SIOCGIFINDEX)? else {
+            return Ok(None);
+        };
+        // SAFETY: SIOCGIFINDEX filled the union's index member.
+        let index = unsafe { index.ifr_ifru.ifru_ifindex };
+        Ok(Some(u32::try_from(index).unwrap_or_default()))
     }
 
     fn ioctl(&self, name: &str, request: libc::Ioctl) -> Result<Option<libc::ifreq>> {
@@ -83,10 +83,16 @@ impl LinkProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::raw_netlink::RawSocket;
+
+    fn socket() -> RawSocket {
+        RawSocket::open(libc::NETLINK_ROUTE).unwrap()
+    }
 
     #[test]
     fn loopback_is_found_and_unknown_names_are_none() {
-        let probe = LinkProbe::open().unwrap();
+        let socket = socket();
+        let probe = LinkProbe::on(&socket);
         let lo = probe.get("lo").unwrap().unwrap();
         assert!(lo.index > 0);
         assert_eq!(probe.index("ocinet-nonesuch").unwrap(), None);
@@ -94,7 +100,8 @@ mod tests {
 
     #[test]
     fn names_the_kernel_cannot_hold_are_refused() {
-        let probe = LinkProbe::open().unwrap();
+        let socket = socket();
+        let probe = LinkProbe::on(&socket);
         assert!(probe.get("").is_err());
         assert!(probe.get("sixteen-chars-xx").is_err());
         assert!(probe.get("a\0b").is_err());

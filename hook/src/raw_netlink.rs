@@ -2,7 +2,7 @@
 //! batches, netconf): a buffer goes to the kernel, the answers come back message by message.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::libc;
 
@@ -11,6 +11,12 @@ pub const HEADER_LEN: usize = 16;
 
 pub struct RawSocket {
     fd: OwnedFd,
+}
+
+impl AsFd for RawSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
 }
 
 impl RawSocket {
