@@ -60,6 +60,19 @@ impl Rtnl {
         &self.socket
     }
 
+    /// One request that needs no answer but its acknowledgement (see [`Batch::push_allowing`]).
+    fn send_one(
+        &self,
+        message: RouteNetlinkMessage,
+        flags: u16,
+        fine: &'static [i32],
+        what: String,
+    ) -> Result<()> {
+        let mut batch = Batch::new();
+        batch.push_allowing(message, flags, fine, what);
+        Ok(batch.send(&self.socket)?)
+    }
+
     fn probe(&self) -> LinkProbe<'_> {
         LinkProbe::on(&self.socket)
     }
@@ -92,8 +105,7 @@ pub fn ensure_bridge(
     let bridge = match rtnl.probe().get(name)? {
         Some(bridge) => bridge,
         None => {
-            let mut create = Batch::new();
-            create.push_allowing(
+            rtnl.send_one(
                 RouteNetlinkMessage::NewLink(
                     LinkBridge::new(name)
                         .mtu(mtu)
@@ -105,8 +117,7 @@ pub fn ensure_bridge(
                 NLM_F_CREATE | NLM_F_EXCL,
                 EXISTS,
                 format!("cannot create bridge {name}"),
-            );
-            create.send(&rtnl.socket)?;
+            )?;
             rtnl.probe()
                 .get(name)?
                 .ok_or_else(|| Error::Netlink(format!("bridge {name} vanished after creation")))?
@@ -135,8 +146,7 @@ pub fn ensure_bridge(
     if route_localnet && !route_localnet_is_on(rtnl, bridge.index)? {
         let mut conf = InetDevConf::default();
         conf.route_localnet = 1;
-        let mut batch = Batch::new();
-        batch.push(
+        rtnl.send_one(
             RouteNetlinkMessage::NewLink(
                 LinkUnspec::new_with_index(bridge.index)
                     .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet(
@@ -145,9 +155,9 @@ pub fn ensure_bridge(
                     .build(),
             ),
             0,
+            &[],
             format!("cannot enable route_localnet on bridge {name}"),
-        );
-        batch.send(&rtnl.socket)?;
+        )?;
     }
     Ok(bridge.index)
 }
@@ -313,13 +323,12 @@ pub fn set_hairpin(rtnl: &Rtnl, port: &str) -> Result<()> {
     msg.attributes.push(LinkAttribute::ProtoInfoBridge(vec![
         LinkProtoInfoBridge::Other(DefaultNla::new(IFLA_BRPORT_MODE, vec![1])),
     ]));
-    let mut batch = Batch::new();
-    batch.push(
+    rtnl.send_one(
         RouteNetlinkMessage::SetLink(msg),
         0,
+        &[],
         format!("cannot set hairpin mode on {port}"),
-    );
-    Ok(batch.send(&rtnl.socket)?)
+    )
 }
 
 /// Inside the container: `lo` up and, for bridge containers, the address, link up and default
@@ -366,14 +375,12 @@ pub fn configure_container(
 /// Deletes a link by name (the kernel looks it up); a missing one is fine (teardown is
 /// idempotent).
 pub fn delete_link(rtnl: &Rtnl, name: &str) -> Result<()> {
-    let mut batch = Batch::new();
-    batch.push_allowing(
+    rtnl.send_one(
         RouteNetlinkMessage::DelLink(LinkUnspec::new_with_name(name).build()),
         0,
         GONE,
         format!("cannot delete link {name}"),
-    );
-    Ok(batch.send(&rtnl.socket)?)
+    )
 }
 
 /// The destinations of the namespace's IPv4 routes, every table.

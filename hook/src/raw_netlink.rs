@@ -1,5 +1,6 @@
-//! A plain netlink socket, for the messages the typed netlink crates do not cover (nf_tables
-//! batches, netconf): a buffer goes to the kernel, the answers come back message by message.
+//! A plain netlink socket: a buffer of one or more messages goes to the kernel, the answers
+//! come back message by message. It carries the rtnetlink crate's messages (`rtnl_batch`) and
+//! what that crate does not cover (nf_tables batches, netconf), with no async runtime.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
