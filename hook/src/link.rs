@@ -26,8 +26,6 @@ use crate::netns::Netns;
 use crate::raw_netlink::RawSocket;
 use crate::rtnl_batch::{self, Batch};
 
-/// What the kernel answers when a bridge has no free port number left.
-const EXFULL: i32 = 54;
 /// IFLA_BRPORT_MODE (linux/if_link.h): the port's hairpin mode.
 const IFLA_BRPORT_MODE: u16 = 4;
 /// Creating what is there already.
@@ -210,8 +208,8 @@ pub struct VethPeer<'a> {
 }
 
 /// Creates `host_name` on the bridge, with its peer created straight in the container's
-/// namespace (no rename, no move afterwards); then, in the same datagram and in this order, `addrgenmode none`
-/// and up for the host end.
+/// namespace (no rename, no move afterwards); then, in the same datagram and in this order,
+/// `addrgenmode none` and up for the host end.
 ///
 /// ocinet's networks are IPv4 only (Docker too turns IPv6 off on a container's interface when
 /// the network has none), so neither end gets an IPv6 address of its own. Why these steps, in
@@ -267,7 +265,8 @@ pub fn create_veth(
     );
     // A refused creation is the first refusal (the changes after it then find no link).
     batch.send(&rtnl.socket).map_err(|refused| {
-        if refused.errno() == Some(EXFULL) {
+        // What the kernel answers when a bridge has no free port number left.
+        if refused.errno() == Some(libc::EXFULL) {
             Error::BridgeFull {
                 bridge: bridge.name.to_string(),
                 network: bridge.network.to_string(),
@@ -383,7 +382,8 @@ pub fn delete_link(rtnl: &Rtnl, name: &str) -> Result<()> {
     )
 }
 
-/// The destinations of the namespace's IPv4 routes, every table.
+/// Every IPv4 destination in the namespace's routing tables (to pick a default subnet that
+/// collides with none).
 pub fn ipv4_routes(rtnl: &Rtnl) -> Result<Vec<Ipv4Net>> {
     let answers = rtnl_batch::dump(
         &rtnl.socket,
