@@ -3,7 +3,7 @@
 //! one lock. A claim of an earlier boot is stale and free again.
 
 use std::fs::File;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -15,18 +15,19 @@ use crate::store::{self, StateRoot};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claim {
     /// `None`: every host address.
-    pub host_ip: Option<Ipv4Addr>,
+    pub host_ip: Option<IpAddr>,
     pub id: String,
     pub boot_id: String,
 }
 
+#[derive(Debug, Clone)]
 pub struct PortClaims {
     dir: PathBuf,
 }
 
 /// The claims under their lock.
-pub struct ClaimTxn<'a> {
-    claims: &'a PortClaims,
+pub struct ClaimTxn {
+    claims: PortClaims,
     _lock: File,
 }
 
@@ -39,10 +40,12 @@ impl PortClaims {
         Ok(PortClaims { dir })
     }
 
-    pub fn begin(&self) -> Result<ClaimTxn<'_>> {
+    /// Locks the claims until the transaction is dropped (it owns a copy of the paths, so a
+    /// driver's plan can hold it while the engine writes the record).
+    pub fn begin(&self) -> Result<ClaimTxn> {
         Ok(ClaimTxn {
-            claims: self,
             _lock: store::lock(&self.dir.join("lock"))?,
+            claims: self.clone(),
         })
     }
 
@@ -63,17 +66,17 @@ impl PortClaims {
     }
 }
 
-fn overlaps(a: Option<Ipv4Addr>, b: Option<Ipv4Addr>) -> bool {
+fn overlaps(a: Option<IpAddr>, b: Option<IpAddr>) -> bool {
     a.is_none() || b.is_none() || a == b
 }
 
-impl ClaimTxn<'_> {
+impl ClaimTxn {
     /// The container holding a live claim that conflicts with `host_ip:port/protocol`.
     pub fn holder(
         &self,
         protocol: Protocol,
         port: u16,
-        host_ip: Option<Ipv4Addr>,
+        host_ip: Option<IpAddr>,
         id: &str,
         boot_id: &str,
     ) -> Result<Option<String>> {
@@ -90,17 +93,14 @@ impl ClaimTxn<'_> {
         &self,
         protocol: Protocol,
         range: PortRange,
-        host_ip: Option<Ipv4Addr>,
+        host_ip: Option<IpAddr>,
         id: &str,
         boot_id: &str,
     ) -> Result<()> {
         for port in range.ports() {
             if let Some(holder) = self.holder(protocol, port, host_ip, id, boot_id)? {
                 return Err(Error::PortTaken {
-                    spec: format!(
-                        "{}:{port}/{protocol}",
-                        host_ip.map_or("0.0.0.0".to_string(), |ip| ip.to_string())
-                    ),
+                    spec: format!("{}:{port}/{protocol}", crate::ports::host_address(host_ip)),
                     holder,
                 });
             }
@@ -123,7 +123,7 @@ impl ClaimTxn<'_> {
         &self,
         protocol: Protocol,
         range: PortRange,
-        host_ip: Option<Ipv4Addr>,
+        host_ip: Option<IpAddr>,
         id: &str,
     ) -> Result<()> {
         for port in range.ports() {
@@ -156,8 +156,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let claims = PortClaims::open(&StateRoot::open(&dir).unwrap()).unwrap();
         let txn = claims.begin().unwrap();
-        let lo = Some(Ipv4Addr::LOCALHOST);
-        let other = Some(Ipv4Addr::new(10, 0, 0, 1));
+        let lo = Some(IpAddr::from([127, 0, 0, 1]));
+        let other = Some(IpAddr::from([10, 0, 0, 1]));
         txn.claim(Protocol::Tcp, PortRange::single(8080), lo, "a", "b1")
             .unwrap();
         // Same address, or the wildcard: taken, and the error names the holder.

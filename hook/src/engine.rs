@@ -1,184 +1,499 @@
-//! Setup and teardown: from the runtime's state to wired (or unwired) containers.
+//! The one engine every front end calls: [`attach`] wires a container's namespace to a network
+//! and says what it made; [`detach`] undoes it from the record alone.
+//!
+//! Order of a setup: the driver plans (chooses and checks, holding the locks of what it
+//! chose), the record of the plan is written, the driver applies it (commits the reservations,
+//! then the kernel), and the namespace gets its `ip netns` name. Any failure undoes everything
+//! the record lists. Teardown undoes every step it can, even past a failed one, and keeps the
+//! record while something is left, so that `gc` can finish it.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::net::IpAddr;
 
+use crate::context::Context;
+use crate::driver::{self, Env};
 use crate::error::{Error, Result};
 use crate::fault;
-use crate::mode;
-use crate::netns::Netns;
+use crate::kernel::{Kernel, SystemKernel};
 use crate::netns_name;
-use crate::network::NetworkDirectory;
-use crate::oci::{BundleConfig, Stage, State};
 use crate::process;
-use crate::record::{Record, RecordStore};
-use crate::request::{NetworkMode, NetworkRequest};
-use crate::store::StateRoot;
+use crate::record::{FrontEnd, InterfaceRecord, Record, RECORD_VERSION};
+use crate::request::NetworkRequest;
 
-/// Everything in the state root is boot-scoped (records, leases and claims carry the boot id and
-/// are stale after a reboot), so it lives where boot-scoped state belongs: /run, a tmpfs on
-/// Debian and most distributions. On disk, each container start would cost file creations
-/// (and SSD writes) for nothing.
-pub const DEFAULT_ROOT: &str = "/run/ocinet";
-pub const DEFAULT_CONFIG_DIR: &str = "/etc/ocinet";
+pub use crate::driver::Target;
+pub use crate::netns::NetnsRef;
 
-/// Where ocinet keeps its state and finds its configuration.
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub root: PathBuf,
-    pub config_dir: PathBuf,
+/// What an attach made: the container's interfaces (names, addresses, gateways, ports) and
+/// the name of its namespace for `ip netns`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub interfaces: Vec<InterfaceRecord>,
+    pub netns_name: Option<String>,
 }
 
-/// Everything a setup or teardown reads and writes on disk.
-pub struct Context {
-    pub root: StateRoot,
-    pub records: RecordStore,
-    pub networks: NetworkDirectory,
-    pub boot_id: String,
+/// Wires `target` as `request` asks. On failure, undoes whatever it did and returns the cause.
+pub fn attach(
+    ctx: &Context,
+    front_end: FrontEnd,
+    target: &Target,
+    request: &NetworkRequest,
+) -> Result<Attachment> {
+    attach_with(ctx, &mut SystemKernel::new(), front_end, target, request)
 }
 
-impl Context {
-    pub fn open(options: &Options) -> Result<Context> {
-        let root = StateRoot::open(&options.root)?;
-        Ok(Context {
-            records: RecordStore::open(&root)?,
-            networks: NetworkDirectory::new(&options.config_dir),
-            boot_id: process::boot_id()?,
-            root,
-        })
-    }
+/// Undoes everything the container's record lists. No record: nothing to do.
+pub fn detach(ctx: &Context, id: &str) -> Result<()> {
+    detach_with(ctx, &mut SystemKernel::new(), id)
 }
 
-/// Runs one hook stage for the container described by `state`.
-pub fn run_stage(options: &Options, stage: Stage, state: &State) -> Result<()> {
-    match stage {
-        Stage::Ignored => Ok(()),
-        Stage::Setup => setup(&Context::open(options)?, state),
-        Stage::Teardown => teardown(&Context::open(options)?, &state.id),
-    }
+/// Undoes one record (the caller holds the id's lock: gc, the shim's delete).
+pub fn teardown_record(ctx: &Context, record: &Record) -> Result<()> {
+    teardown_with(ctx, &mut SystemKernel::new(), record)
 }
 
-/// Wires the container. On failure, undoes whatever it did and returns the cause.
-pub fn setup(ctx: &Context, state: &State) -> Result<()> {
-    let _serialized = ctx.records.lock(&state.id)?;
-    let pid = state.live_pid().ok_or_else(|| {
-        Error::State(
-            "setup needs the container's pid; run the hook at createRuntime or prestart"
-                .to_string(),
-        )
-    })?;
-    let config = BundleConfig::load(&state.bundle)?;
-    let request = NetworkRequest::from_annotations(&merged_annotations(&config, state))?;
-    let preferred = take_over_previous(ctx, &state.id, pid)?;
-
+pub(crate) fn attach_with(
+    ctx: &Context,
+    kernel: &mut dyn Kernel,
+    front_end: FrontEnd,
+    target: &Target,
+    request: &NetworkRequest,
+) -> Result<Attachment> {
+    let _serialized = ctx.records.lock(&target.id)?;
+    let preferred = take_over_previous(ctx, kernel, target)?;
+    let driver = driver::for_mode(&request.mode);
     let mut record = Record {
-        id: state.id.clone(),
+        version: RECORD_VERSION,
+        id: target.id.clone(),
         boot_id: ctx.boot_id.clone(),
+        front_end,
         mode: request.mode.to_string(),
-        pid: Some(pid),
-        pid_start: process::start_time(pid),
+        pid: target.pid,
+        pid_start: target.pid.and_then(process::start_time),
+        netns_path: match &target.netns {
+            NetnsRef::Path(path) => Some(path.clone()),
+            NetnsRef::Pid(_) => None,
+        },
         // Only containers with a namespace of their own get a name for `ip netns`.
-        netns_name: matches!(request.mode, NetworkMode::None | NetworkMode::Bridge { .. })
-            .then(|| netns_name::name_for(&state.id)),
-        bridge: None,
+        netns_name: driver
+            .own_namespace()
+            .then(|| netns_name::name_for(&target.id)),
+        interfaces: Vec::new(),
     };
-    let result = match &request.mode {
-        NetworkMode::None => mode::none::setup(ctx, &mut record),
-        NetworkMode::Bridge { network } => {
-            mode::bridge::setup(ctx, &mut record, network, &request, preferred)
+    let mut env = Env { ctx, kernel };
+    // A refused plan made nothing: its reservations were never committed.
+    let mut plan = driver.plan(&mut env, target, request, preferred)?;
+    record.interfaces.extend(plan.interface.take());
+    let result = (|| {
+        ctx.records.save(&record)?;
+        fault::point("setup:record");
+        driver.apply(
+            &mut env,
+            target,
+            request,
+            plan,
+            record.interfaces.last_mut(),
+        )?;
+        if let Some(name) = &record.netns_name {
+            env.kernel.bind_netns_name(&target.netns, name)?;
         }
-        NetworkMode::Host => mode::host::setup(ctx, &mut record),
-        NetworkMode::Container { id } => mode::container::setup(ctx, &mut record, id),
-    }
-    .and_then(|()| match &record.netns_name {
-        Some(name) => netns_name::bind(pid, name),
-        None => Ok(()),
-    })
-    .inspect(|()| fault::point("setup:netns-name"));
+        fault::point("setup:netns-name");
+        Ok(())
+    })();
     if let Err(e) = result {
         // Whatever part of it was made, the record lists it: undo it all. The setup error is
-        // what the user needs to see; a teardown error here would only hide it.
-        let _ = teardown_record(ctx, &record);
+        // what the user needs to see; a teardown problem keeps the record for gc.
+        let _ = teardown_with(ctx, env.kernel, &record);
         return Err(e);
     }
-    Ok(())
+    Ok(Attachment {
+        interfaces: record.interfaces,
+        netns_name: record.netns_name,
+    })
 }
 
-/// The config's annotations, completed by the state's (the spec says they are the same; a
-/// runtime that adds its own only adds).
-fn merged_annotations(config: &BundleConfig, state: &State) -> HashMap<String, String> {
-    let mut all = state.annotations.clone();
-    all.extend(config.annotations.clone());
-    all
+pub(crate) fn detach_with(ctx: &Context, kernel: &mut dyn Kernel, id: &str) -> Result<()> {
+    let _serialized = ctx.records.lock(id)?;
+    match ctx.records.load(id)? {
+        Some(record) => teardown_with(ctx, kernel, &record),
+        None => Ok(()),
+    }
 }
 
-/// An existing record for this id: a live process of another container with the same id is an
-/// error; anything else is stale and torn down, keeping its address as the preferred one.
-fn take_over_previous(ctx: &Context, id: &str, pid: i32) -> Result<Option<std::net::Ipv4Addr>> {
-    let previous = match ctx.records.load(id) {
+/// True when the record is of the same container as `target` (a second setup of it).
+fn same_container(record: &Record, target: &Target) -> bool {
+    match &target.netns {
+        NetnsRef::Pid(pid) => record.pid == Some(*pid),
+        NetnsRef::Path(path) => record.netns_path.as_ref() == Some(path),
+    }
+}
+
+/// An existing record for this id: a live container of another process with the same id is
+/// an error; anything else is stale and torn down, keeping its address as the preferred one.
+fn take_over_previous(
+    ctx: &Context,
+    kernel: &mut dyn Kernel,
+    target: &Target,
+) -> Result<Option<IpAddr>> {
+    let previous = match ctx.records.load(&target.id) {
         Ok(Some(r)) => r,
         Ok(None) => return Ok(None),
         // A corrupt record is overwritten: it lists nothing that can be trusted.
         Err(Error::Corrupt { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
-    if previous.pid != Some(pid) && !previous.is_stale(&ctx.boot_id) {
+    if !same_container(&previous, target) && !previous.is_stale(&ctx.boot_id) {
         return Err(Error::Duplicate {
-            id: id.to_string(),
+            id: target.id.clone(),
             pid: previous.pid.unwrap_or_default(),
             root: ctx.root.path().to_path_buf(),
         });
     }
-    teardown_record(ctx, &previous)?;
-    Ok(previous.bridge.map(|b| b.address))
+    teardown_with(ctx, kernel, &previous)?;
+    Ok(previous.primary_address().map(|a| a.address))
 }
 
-/// Undoes everything the container's record lists. No record: nothing to do.
-pub fn teardown(ctx: &Context, id: &str) -> Result<()> {
-    let _serialized = ctx.records.lock(id)?;
-    match ctx.records.load(id)? {
-        Some(record) => teardown_record(ctx, &record),
-        None => Ok(()),
-    }
-}
-
-/// Idempotent: every step accepts that its resource is already gone.
-/// The caller holds the id's lock.
-pub fn teardown_record(ctx: &Context, record: &Record) -> Result<()> {
+/// Undoes every step the record lists, carrying on past failures; removes the record only
+/// when nothing is left. Idempotent: every step accepts that its resource is already gone.
+fn teardown_with(ctx: &Context, kernel: &mut dyn Kernel, record: &Record) -> Result<()> {
+    let mut problems = Vec::new();
     if let Some(name) = &record.netns_name {
-        netns_name::unbind(name)?;
+        problems.extend(kernel.unbind_netns_name(name).err());
     }
     fault::point("teardown:netns-name");
-    if let Some(attachment) = &record.bridge {
-        mode::bridge::teardown(ctx, &record.id, attachment)?;
+    let mut env = Env { ctx, kernel };
+    for iface in record.interfaces.iter().rev() {
+        problems.extend(driver::for_interface(iface).undo(&mut env, &record.id, iface));
     }
-    ctx.records.remove(&record.id)
+    if problems.is_empty() {
+        return ctx.records.remove(&record.id);
+    }
+    Err(Error::Teardown {
+        id: record.id.clone(),
+        problems: problems
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; "),
+    })
 }
 
-/// The container's network namespace, checked to be its own (not the host's).
-pub fn private_netns(pid: i32, mode: &str) -> Result<Netns> {
-    let ns = Netns::of_pid(pid)?;
-    if ns.id()? == Netns::current()?.id()? {
-        return Err(Error::Namespace(format!(
-            "network mode {mode} needs the container's own network namespace: add {{\"type\": \"network\"}} to linux.namespaces in config.json"
-        )));
-    }
-    Ok(ns)
-}
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
 
-/// Options from flags (first), the environment, then the defaults.
-pub fn options_from(root: Option<PathBuf>, config_dir: Option<PathBuf>) -> Options {
-    let env = |key: &str| {
-        std::env::var_os(key)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    Options {
-        root: root
-            .or_else(|| env("OCINET_ROOT"))
-            .unwrap_or_else(|| Path::new(DEFAULT_ROOT).to_path_buf()),
-        config_dir: config_dir
-            .or_else(|| env("OCINET_CONFIG_DIR"))
-            .unwrap_or_else(|| Path::new(DEFAULT_CONFIG_DIR).to_path_buf()),
+    use super::*;
+    use crate::claims::PortClaims;
+    use crate::context::Options;
+    use crate::ipam::LeaseStore;
+    use crate::kernel::fake::RecordingKernel;
+    use crate::ports::Protocol;
+
+    /// A state root and config dir of their own, removed on drop.
+    struct Sandbox {
+        dir: PathBuf,
+        ctx: Context,
+    }
+
+    impl Sandbox {
+        fn new(name: &str) -> Sandbox {
+            let dir =
+                std::env::temp_dir().join(format!("ocinet-engine-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let ctx = Context::open(&Options {
+                root: dir.join("root"),
+                config_dir: dir.join("etc"),
+            })
+            .unwrap();
+            Sandbox { dir, ctx }
+        }
+
+        fn lease_holder(&self, ip: &str) -> Option<String> {
+            let leases = LeaseStore::open(&self.ctx.root, "ocinet").unwrap();
+            leases.holder(ip.parse().unwrap()).unwrap().map(|l| l.id)
+        }
+
+        fn port_holder(&self, port: u16) -> Option<String> {
+            let claims = PortClaims::open(&self.ctx.root).unwrap().begin().unwrap();
+            claims
+                .holder(Protocol::Tcp, port, None, "nobody", &self.ctx.boot_id)
+                .unwrap()
+        }
+    }
+
+    impl Drop for Sandbox {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// This test process stands in for the container: live, with a start time.
+    fn target(id: &str) -> Target {
+        let pid = std::process::id() as i32;
+        Target {
+            id: id.to_string(),
+            netns: NetnsRef::Pid(pid),
+            pid: Some(pid),
+        }
+    }
+
+    fn request(pairs: &[(&str, &str)]) -> NetworkRequest {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        NetworkRequest::from_annotations(&map).unwrap()
+    }
+
+    fn bridge_with_port() -> NetworkRequest {
+        request(&[
+            ("io.ocinet.network", "bridge"),
+            ("io.ocinet.ports", "8080:80"),
+        ])
+    }
+
+    fn attach_fake(
+        sb: &Sandbox,
+        kernel: &mut RecordingKernel,
+        id: &str,
+        req: &NetworkRequest,
+    ) -> Result<Attachment> {
+        attach_with(&sb.ctx, kernel, FrontEnd::OciHook, &target(id), req)
+    }
+
+    const BRIDGE_SETUP: &[&str] = &[
+        "host_ipv4_routes",
+        "is_host_netns",
+        "ensure_bridge",
+        "create_veth",
+        "set_hairpin",
+        "configure_container",
+        "ensure_ipv4_forwarding",
+        "firewall_add",
+        "bind_netns_name",
+    ];
+
+    #[test]
+    fn bridge_setup_reserves_records_and_wires_in_order() {
+        let sb = Sandbox::new("order");
+        let mut kernel = RecordingKernel::default();
+        let made = attach_fake(&sb, &mut kernel, "web", &bridge_with_port()).unwrap();
+        assert_eq!(kernel.names(), BRIDGE_SETUP);
+        assert_eq!(made.interfaces[0].addresses[0].to_string(), "172.17.0.2/16");
+        assert_eq!(made.interfaces[0].name, "eth0");
+        assert_eq!(made.netns_name.as_deref(), Some("ocinet-web"));
+        let record = sb.ctx.records.load("web").unwrap().unwrap();
+        assert_eq!(record.interfaces, made.interfaces);
+        assert_eq!(sb.lease_holder("172.17.0.2").as_deref(), Some("web"));
+        assert_eq!(sb.port_holder(8080).as_deref(), Some("web"));
+
+        // The default network is chosen once: the next setup asks no routes.
+        let mut again = RecordingKernel::default();
+        attach_fake(&sb, &mut again, "db", &request(&[])).unwrap();
+        assert_eq!(again.names()[0], "is_host_netns");
+        assert_eq!(sb.lease_holder("172.17.0.3").as_deref(), Some("db"));
+    }
+
+    #[test]
+    fn a_failure_at_any_kernel_step_undoes_everything() {
+        for (i, failing) in BRIDGE_SETUP[2..].iter().enumerate() {
+            let sb = Sandbox::new(&format!("rollback-{i}"));
+            let mut kernel = RecordingKernel {
+                failing: vec![failing],
+                ..Default::default()
+            };
+            let err = attach_fake(&sb, &mut kernel, "web", &bridge_with_port()).unwrap_err();
+            assert!(err.to_string().contains(failing), "{failing}: {err}");
+            assert!(sb.ctx.records.load("web").unwrap().is_none(), "{failing}");
+            assert_eq!(sb.lease_holder("172.17.0.2"), None, "{failing}");
+            assert_eq!(sb.port_holder(8080), None, "{failing}");
+            let undo: Vec<&str> = kernel.names()
+                [BRIDGE_SETUP.iter().position(|s| s == failing).unwrap() + 1..]
+                .to_vec();
+            // Elements are removed only once the batch that adds them went through.
+            let published = BRIDGE_SETUP.iter().position(|s| s == failing)
+                > BRIDGE_SETUP.iter().position(|s| *s == "firewall_add");
+            let mut expected = vec!["unbind_netns_name"];
+            if published {
+                expected.push("firewall_remove");
+            }
+            expected.push("delete_link");
+            assert_eq!(undo, expected, "{failing}");
+        }
+    }
+
+    #[test]
+    fn a_refused_plan_creates_nothing() {
+        let sb = Sandbox::new("refused");
+        let mut kernel = RecordingKernel::default();
+        attach_fake(&sb, &mut kernel, "web", &bridge_with_port()).unwrap();
+        let mut other = RecordingKernel::default();
+        let err = attach_fake(&sb, &mut other, "site", &bridge_with_port()).unwrap_err();
+        assert!(err.to_string().contains("container web"), "{err}");
+        assert_eq!(other.names(), ["is_host_netns"]);
+        assert!(sb.ctx.records.load("site").unwrap().is_none());
+        // Nor may a bridge container sit in the host's namespace.
+        let mut host = RecordingKernel {
+            host_netns: true,
+            ..Default::default()
+        };
+        let err = attach_fake(&sb, &mut host, "h", &request(&[])).unwrap_err();
+        assert!(err.to_string().contains("own network namespace"), "{err}");
+        assert!(sb.ctx.records.load("h").unwrap().is_none());
+    }
+
+    #[test]
+    fn teardown_goes_past_a_failed_step_and_keeps_the_record_until_done() {
+        let sb = Sandbox::new("past");
+        attach_fake(
+            &sb,
+            &mut RecordingKernel::default(),
+            "web",
+            &bridge_with_port(),
+        )
+        .unwrap();
+        let mut kernel = RecordingKernel {
+            failing: vec!["unbind_netns_name"],
+            ..Default::default()
+        };
+        let err = detach_with(&sb.ctx, &mut kernel, "web")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unbind_netns_name failed") && err.contains("gc"),
+            "{err}"
+        );
+        assert_eq!(
+            kernel.names(),
+            ["unbind_netns_name", "firewall_remove", "delete_link"]
+        );
+        // Everything but the name is gone; the record stays for gc.
+        assert_eq!(sb.lease_holder("172.17.0.2"), None);
+        assert_eq!(sb.port_holder(8080), None);
+        assert!(sb.ctx.records.load("web").unwrap().is_some());
+        // Idempotent: done again, and once more with nothing left.
+        detach_with(&sb.ctx, &mut RecordingKernel::default(), "web").unwrap();
+        assert!(sb.ctx.records.load("web").unwrap().is_none());
+        let mut nothing = RecordingKernel::default();
+        detach_with(&sb.ctx, &mut nothing, "web").unwrap();
+        assert!(nothing.calls.is_empty());
+    }
+
+    #[test]
+    fn a_veth_that_will_not_go_keeps_its_lease_and_elements_that_stay_keep_their_ports() {
+        let sb = Sandbox::new("keep");
+        attach_fake(
+            &sb,
+            &mut RecordingKernel::default(),
+            "web",
+            &bridge_with_port(),
+        )
+        .unwrap();
+        let mut kernel = RecordingKernel {
+            failing: vec!["delete_link", "firewall_remove"],
+            ..Default::default()
+        };
+        let err = detach_with(&sb.ctx, &mut kernel, "web")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("delete_link failed") && err.contains("firewall_remove failed"),
+            "{err}"
+        );
+        assert_eq!(sb.lease_holder("172.17.0.2").as_deref(), Some("web"));
+        assert_eq!(sb.port_holder(8080).as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn a_missing_table_restores_every_live_container() {
+        let sb = Sandbox::new("restore");
+        attach_fake(
+            &sb,
+            &mut RecordingKernel::default(),
+            "web",
+            &bridge_with_port(),
+        )
+        .unwrap();
+        let mut kernel = RecordingKernel {
+            table_missing: true,
+            ..Default::default()
+        };
+        attach_fake(&sb, &mut kernel, "db", &request(&[])).unwrap();
+        let adds: Vec<&String> = kernel
+            .calls
+            .iter()
+            .filter(|c| c.starts_with("firewall_add"))
+            .collect();
+        assert_eq!(
+            adds,
+            [
+                "firewall_add 1 subnets, 0 elements",
+                "firewall_add 1 subnets, 1 elements"
+            ]
+        );
+    }
+
+    #[test]
+    fn none_host_and_container_modes() {
+        let sb = Sandbox::new("modes");
+        let mut kernel = RecordingKernel::default();
+        attach_fake(
+            &sb,
+            &mut kernel,
+            "n",
+            &request(&[("io.ocinet.network", "none")]),
+        )
+        .unwrap();
+        assert_eq!(
+            kernel.names(),
+            ["is_host_netns", "configure_container", "bind_netns_name"]
+        );
+
+        let host = request(&[("io.ocinet.network", "host")]);
+        let err = attach_fake(&sb, &mut RecordingKernel::default(), "h", &host).unwrap_err();
+        assert!(
+            err.to_string().contains("host's network namespace"),
+            "{err}"
+        );
+        let mut in_host = RecordingKernel {
+            host_netns: true,
+            ..Default::default()
+        };
+        let made = attach_fake(&sb, &mut in_host, "h", &host).unwrap();
+        assert_eq!(made.netns_name, None);
+
+        let join = |id: &str| request(&[("io.ocinet.network", &format!("container:{id}"))]);
+        let mut kernel = RecordingKernel::default();
+        attach_fake(&sb, &mut kernel, "side", &join("n")).unwrap();
+        assert_eq!(kernel.names(), ["same_netns"]);
+        let err = attach_fake(&sb, &mut RecordingKernel::default(), "x", &join("gone"));
+        assert!(err.unwrap_err().to_string().contains("gone is not running"));
+        let err = attach_fake(&sb, &mut RecordingKernel::default(), "n", &join("n"));
+        assert!(err.unwrap_err().to_string().contains("its own network"));
+    }
+
+    #[test]
+    fn a_record_of_the_previous_release_tears_down_completely() {
+        let sb = Sandbox::new("v1");
+        let v1 = include_str!("../tests/fixtures/record-v1.json")
+            .replace("0f3b8c1e-5d2a-4b7e-9c61-2a8d4e7f1b30", &sb.ctx.boot_id);
+        let records = sb.ctx.root.path().join("containers");
+        std::fs::write(records.join("web.json"), v1).unwrap();
+        let leases = LeaseStore::open(&sb.ctx.root, "ocinet").unwrap();
+        let txn = leases.begin().unwrap();
+        txn.commit("172.17.0.5".parse().unwrap(), "web", &sb.ctx.boot_id)
+            .unwrap();
+        drop(txn);
+        let mut kernel = RecordingKernel::default();
+        detach_with(&sb.ctx, &mut kernel, "web").unwrap();
+        assert_eq!(
+            kernel.calls,
+            [
+                "unbind_netns_name ocinet-web",
+                "firewall_remove 1 elements",
+                "delete_link ocv5f2a1c9e0d7b"
+            ]
+        );
+        assert_eq!(sb.lease_holder("172.17.0.5"), None);
+        assert!(sb.ctx.records.load("web").unwrap().is_none());
     }
 }

@@ -2,7 +2,7 @@
 //! the user can act, how to fix it: runtimes show a failing hook's stderr to the user verbatim.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -36,14 +36,14 @@ pub enum Error {
 
     #[error("address {ip} is already leased to container {holder} on network {network}: request another io.ocinet.ip or delete that container")]
     AddressTaken {
-        ip: Ipv4Addr,
+        ip: IpAddr,
         holder: String,
         network: String,
     },
 
     #[error("address {ip} cannot be leased on network {network} ({subnet}): request a host address inside the subnet that is not the gateway, network or broadcast address")]
     AddressOutside {
-        ip: Ipv4Addr,
+        ip: IpAddr,
         network: String,
         subnet: String,
     },
@@ -56,6 +56,12 @@ pub enum Error {
 
     #[error("{0}")]
     Namespace(String),
+
+    #[error("container {0} is not running: start it (with ocinet) before joining its network")]
+    NotRunning(String),
+
+    #[error("teardown of container {id} is incomplete ({problems}); its record is kept: fix the cause, then run `ocinet-shim gc`")]
+    Teardown { id: String, problems: String },
 
     #[error("container {id} is already wired by ocinet for the running process {pid}: container ids must be unique among runtimes sharing the state root {root}")]
     Duplicate { id: String, pid: i32, root: PathBuf },

@@ -6,7 +6,8 @@
 use std::fs::File;
 use std::time::{Duration, Instant};
 
-use crate::engine::{teardown_record, Context};
+use crate::context::Context;
+use crate::engine::teardown_record;
 use crate::error::Result;
 
 /// What one collection did.
@@ -44,18 +45,32 @@ pub fn collect(ctx: &Context) -> Result<Collected> {
             out.busy.push(id);
             continue;
         };
-        match ctx.records.load(&id) {
-            Ok(Some(record)) if record.is_stale(&ctx.boot_id) => {
-                match teardown_record(ctx, &record) {
-                    Ok(()) => out.removed.push(id),
-                    Err(e) => out.errors.push(format!("{id}: {e}")),
-                }
-            }
-            Ok(_) => {}
-            // A corrupt record (nothing in it can be trusted to undo) or an unreadable one:
-            // report it, go on with the others.
+        match teardown_if_stale(ctx, &id) {
+            Ok(true) => out.removed.push(id),
+            Ok(false) => {}
+            // A corrupt record (nothing in it can be trusted to undo), an unreadable one or an
+            // incomplete teardown: report it, go on with the others.
             Err(e) => out.errors.push(format!("{id}: {e}")),
         }
     }
     Ok(out)
+}
+
+/// Collects one id now, waiting for its lock (the shim after the runtime's `delete`): a
+/// container whose process is gone but whose record is still there (killed, poststop
+/// skipped) is torn down; a live one keeps everything.
+pub fn collect_one(ctx: &Context, id: &str) -> Result<bool> {
+    let _held = ctx.records.lock(id)?;
+    teardown_if_stale(ctx, id)
+}
+
+/// The caller holds the id's lock. True when a stale record was torn down.
+fn teardown_if_stale(ctx: &Context, id: &str) -> Result<bool> {
+    match ctx.records.load(id)? {
+        Some(record) if record.is_stale(&ctx.boot_id) => {
+            teardown_record(ctx, &record)?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
 }

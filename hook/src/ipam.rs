@@ -1,16 +1,16 @@
-//! IPv4 address leases, one file per leased address under the network's directory, guarded by a
+//! Address leases (either family), one file per leased address under the network's directory, guarded by a
 //! file lock. A lease names its container and the boot it was made in: leases of an earlier
 //! boot are free again.
 
 use std::fs::{self, File};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, IoContext, Result};
-use crate::network::{is_host_address, Network};
+use crate::error::{Error, Result};
+use crate::network::{is_host_address, Network, Subnet};
 use crate::store::{self, StateRoot};
 
 /// Who holds an address.
@@ -29,8 +29,8 @@ pub struct LeaseStore {
 
 /// A locked view of the store: choose and commit happen under one lock so no two containers
 /// get the same address.
-pub struct LeaseTxn<'a> {
-    store: &'a LeaseStore,
+pub struct LeaseTxn {
+    store: LeaseStore,
     _lock: File,
 }
 
@@ -38,16 +38,17 @@ pub struct LeaseTxn<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Pool<'a> {
     pub network: &'a str,
-    pub subnet: Ipv4Net,
-    pub gateway: Ipv4Addr,
+    pub subnet: IpNet,
+    pub gateway: IpAddr,
 }
 
-impl<'a> From<&'a Network> for Pool<'a> {
-    fn from(n: &'a Network) -> Pool<'a> {
+impl<'a> Pool<'a> {
+    /// The pool of one subnet of `network`.
+    pub fn of(network: &'a Network, subnet: &Subnet) -> Pool<'a> {
         Pool {
-            network: &n.name,
-            subnet: n.subnet,
-            gateway: n.gateway,
+            network: &network.name,
+            subnet: subnet.subnet,
+            gateway: subnet.gateway,
         }
     }
 }
@@ -63,14 +64,16 @@ impl LeaseStore {
         })
     }
 
-    pub fn begin(&self) -> Result<LeaseTxn<'_>> {
+    /// Locks the store until the transaction is dropped (it owns a copy of the store's paths, so
+    /// a driver's plan can hold it while the engine writes the record).
+    pub fn begin(&self) -> Result<LeaseTxn> {
         Ok(LeaseTxn {
-            store: self,
             _lock: store::lock(&self.dir.join("lock"))?,
+            store: self.clone(),
         })
     }
 
-    fn lease_path(&self, ip: Ipv4Addr) -> PathBuf {
+    fn lease_path(&self, ip: IpAddr) -> PathBuf {
         self.leases.join(ip.to_string())
     }
 
@@ -79,20 +82,21 @@ impl LeaseStore {
     }
 
     /// Who holds `ip`, if anyone.
-    pub fn holder(&self, ip: Ipv4Addr) -> Result<Option<Lease>> {
+    pub fn holder(&self, ip: IpAddr) -> Result<Option<Lease>> {
         store::read_json(&self.lease_path(ip))
     }
 
     /// Every lease file, as address and holder; corrupt ones are skipped.
-    pub fn leases(&self) -> Result<Vec<(Ipv4Addr, Lease)>> {
+    #[cfg(test)]
+    fn leases(&self) -> Result<Vec<(IpAddr, Lease)>> {
         let entries = fs::read_dir(&self.leases)
-            .context(|| format!("cannot list {}", self.leases.display()))?;
+            .map_err(|e| Error::io(format!("cannot list {}", self.leases.display()), e))?;
         let mut out = Vec::new();
         for entry in entries.flatten() {
             let Some(ip) = entry
                 .file_name()
                 .to_str()
-                .and_then(|n| n.parse::<Ipv4Addr>().ok())
+                .and_then(|n| n.parse::<IpAddr>().ok())
             else {
                 continue;
             };
@@ -105,7 +109,7 @@ impl LeaseStore {
     }
 
     /// Frees `ip` if `id` holds it; anything else (free, another holder) is left alone.
-    pub fn release(&self, ip: Ipv4Addr, id: &str) -> Result<()> {
+    pub fn release(&self, ip: IpAddr, id: &str) -> Result<()> {
         let _txn = self.begin()?;
         match self.holder(ip) {
             Ok(Some(lease)) if lease.id == id => store::remove_file(&self.lease_path(ip)),
@@ -128,7 +132,7 @@ impl PartialOrd for Lease {
     }
 }
 
-impl LeaseTxn<'_> {
+impl LeaseTxn {
     /// Picks the address for `id`: the requested one (or a clear error), else `preferred` when
     /// it is still free (same container, same address), else the next free one after the last
     /// address leased.
@@ -137,10 +141,10 @@ impl LeaseTxn<'_> {
         pool: Pool<'_>,
         id: &str,
         boot_id: &str,
-        requested: Option<Ipv4Addr>,
-        preferred: Option<Ipv4Addr>,
-    ) -> Result<Ipv4Addr> {
-        let s = self.store;
+        requested: Option<IpAddr>,
+        preferred: Option<IpAddr>,
+    ) -> Result<IpAddr> {
+        let s = &self.store;
         if let Some(ip) = requested {
             if !is_host_address(pool.subnet, ip) || ip == pool.gateway {
                 return Err(Error::AddressOutside {
@@ -160,7 +164,7 @@ impl LeaseTxn<'_> {
                 _ => Ok(ip),
             };
         }
-        let usable = |ip: Ipv4Addr| match s.holder(ip) {
+        let usable = |ip: IpAddr| match s.holder(ip) {
             Ok(None) => true,
             Ok(Some(lease)) => lease.id == id || lease.boot_id != boot_id,
             Err(_) => false, // corrupt: leave it for an operator, take another
@@ -184,8 +188,8 @@ impl LeaseTxn<'_> {
     }
 
     /// Writes the lease of `ip` to `id` (atomically), and remembers it as the last one leased.
-    pub fn commit(&self, ip: Ipv4Addr, id: &str, boot_id: &str) -> Result<()> {
-        let s = self.store;
+    pub fn commit(&self, ip: IpAddr, id: &str, boot_id: &str) -> Result<()> {
+        let s = &self.store;
         let lease = Lease {
             id: id.to_string(),
             boot_id: boot_id.to_string(),
@@ -197,49 +201,98 @@ impl LeaseTxn<'_> {
     }
 }
 
-/// The first usable address after `after` (wrapping around the subnet), skipping the network,
-/// broadcast and gateway addresses. `None` when every host address is taken.
+/// The first usable address after `after` (wrapping around the subnet), skipping the network
+/// address, the IPv4 broadcast address and the gateway. `None` when every host address is taken.
 pub fn next_free(
-    subnet: Ipv4Net,
-    gateway: Ipv4Addr,
-    after: Option<Ipv4Addr>,
-    mut usable: impl FnMut(Ipv4Addr) -> bool,
-) -> Option<Ipv4Addr> {
-    let first = u32::from(subnet.network()) + 1;
-    let last = u32::from(subnet.broadcast()) - 1;
+    subnet: IpNet,
+    gateway: IpAddr,
+    after: Option<IpAddr>,
+    mut usable: impl FnMut(IpAddr) -> bool,
+) -> Option<IpAddr> {
+    let (network, broadcast) = (as_number(subnet.network()), as_number(subnet.broadcast()));
+    let first = network + 1;
+    let last = match subnet {
+        IpNet::V4(_) => broadcast.checked_sub(1)?,
+        IpNet::V6(_) => broadcast,
+    };
     if first > last {
         return None;
     }
     let count = last - first + 1;
     let start = after
-        .map(u32::from)
+        .filter(|a| a.is_ipv4() == subnet.network().is_ipv4())
+        .map(as_number)
         .filter(|a| (first..=last).contains(a))
         .map_or(0, |a| a - first + 1);
+    let v4 = subnet.network().is_ipv4();
     (0..count)
-        .map(|i| Ipv4Addr::from(first + (start + i) % count))
+        .map(|i| from_number(first + (start + i) % count, v4))
         .filter(|ip| *ip != gateway)
         .find(|ip| usable(*ip))
+}
+
+fn as_number(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+fn from_number(n: u128, v4: bool) -> IpAddr {
+    if v4 {
+        // Only numbers of an IPv4 subnet get here.
+        IpAddr::V4(std::net::Ipv4Addr::from(n as u32))
+    } else {
+        IpAddr::V6(std::net::Ipv6Addr::from(n))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashSet;
+    use std::net::Ipv4Addr;
 
-    fn net(s: &str) -> Ipv4Net {
+    fn net(s: &str) -> IpNet {
         s.parse().unwrap()
+    }
+
+    fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+    }
+
+    fn last_octet(ip: IpAddr) -> u8 {
+        match ip {
+            IpAddr::V4(v4) => v4.octets()[3],
+            IpAddr::V6(v6) => v6.octets()[15],
+        }
+    }
+
+    #[test]
+    fn ipv6_subnets_allocate_too() {
+        let subnet = net("fd00::/126");
+        let gw: IpAddr = "fd00::1".parse().unwrap();
+        let mut taken = HashSet::new();
+        let mut last = None;
+        while let Some(ip) = next_free(subnet, gw, last, |ip| !taken.contains(&ip)) {
+            taken.insert(ip);
+            last = Some(ip);
+        }
+        // No broadcast in IPv6: ::2 and ::3 are both usable.
+        assert_eq!(taken.len(), 2);
+        assert!(taken.contains(&"fd00::3".parse::<IpAddr>().unwrap()));
     }
 
     #[test]
     fn allocates_in_order_skipping_gateway() {
         let subnet = net("10.0.0.0/29");
-        let gw = Ipv4Addr::new(10, 0, 0, 1);
+        let gw = v4(10, 0, 0, 1);
         let mut taken = HashSet::new();
         let mut got = Vec::new();
         let mut last = None;
         while let Some(ip) = next_free(subnet, gw, last, |ip| !taken.contains(&ip)) {
             taken.insert(ip);
-            got.push(ip.octets()[3]);
+            got.push(last_octet(ip));
             last = Some(ip);
         }
         assert_eq!(got, vec![2, 3, 4, 5, 6]);
@@ -248,34 +301,29 @@ mod tests {
     #[test]
     fn wraps_around_after_the_hint() {
         let subnet = net("10.0.0.0/29");
-        let gw = Ipv4Addr::new(10, 0, 0, 1);
-        let ip = next_free(subnet, gw, Some(Ipv4Addr::new(10, 0, 0, 6)), |_| true);
-        assert_eq!(ip, Some(Ipv4Addr::new(10, 0, 0, 2)));
-        let taken = [2u8, 3].map(|o| Ipv4Addr::new(10, 0, 0, o));
-        let ip = next_free(subnet, gw, Some(Ipv4Addr::new(10, 0, 0, 5)), |ip| {
-            !taken.contains(&ip)
-        });
-        assert_eq!(ip, Some(Ipv4Addr::new(10, 0, 0, 6)));
+        let gw = v4(10, 0, 0, 1);
+        let ip = next_free(subnet, gw, Some(v4(10, 0, 0, 6)), |_| true);
+        assert_eq!(ip, Some(v4(10, 0, 0, 2)));
+        let taken = [2u8, 3].map(|o| v4(10, 0, 0, o));
+        let ip = next_free(subnet, gw, Some(v4(10, 0, 0, 5)), |ip| !taken.contains(&ip));
+        assert_eq!(ip, Some(v4(10, 0, 0, 6)));
     }
 
     #[test]
     fn full_subnet_has_nothing() {
         let subnet = net("10.0.0.0/30");
-        let gw = Ipv4Addr::new(10, 0, 0, 1);
-        assert_eq!(
-            next_free(subnet, gw, None, |_| true),
-            Some(Ipv4Addr::new(10, 0, 0, 2))
-        );
+        let gw = v4(10, 0, 0, 1);
+        assert_eq!(next_free(subnet, gw, None, |_| true), Some(v4(10, 0, 0, 2)));
         assert_eq!(next_free(subnet, gw, None, |_| false), None);
     }
 
     #[test]
     fn gateway_in_the_middle_is_skipped() {
         let subnet = net("10.0.0.0/29");
-        let gw = Ipv4Addr::new(10, 0, 0, 3);
+        let gw = v4(10, 0, 0, 3);
         let mut seen = Vec::new();
         next_free(subnet, gw, None, |ip| {
-            seen.push(ip.octets()[3]);
+            seen.push(last_octet(ip));
             false
         });
         assert_eq!(seen, vec![1, 2, 4, 5, 6]);
@@ -297,7 +345,7 @@ mod tests {
         }
     }
 
-    fn lease(s: &LeaseStore, id: &str, boot: &str, req: Option<Ipv4Addr>) -> Result<Ipv4Addr> {
+    fn lease(s: &LeaseStore, id: &str, boot: &str, req: Option<IpAddr>) -> Result<IpAddr> {
         let txn = s.begin()?;
         let ip = txn.choose(pool("10.0.0.0/29"), id, boot, req, None)?;
         txn.commit(ip, id, boot)?;
@@ -314,9 +362,9 @@ mod tests {
         let err = lease(&s, "c", "b1", Some(a)).unwrap_err().to_string();
         assert!(err.contains("leased to container a"), "{err}");
         // Outside the subnet, or the gateway: refused.
-        assert!(lease(&s, "c", "b1", Some(Ipv4Addr::new(10, 0, 1, 2))).is_err());
-        assert!(lease(&s, "c", "b1", Some(Ipv4Addr::new(10, 0, 0, 1))).is_err());
-        assert!(lease(&s, "c", "b1", Some(Ipv4Addr::new(10, 0, 0, 7))).is_err());
+        assert!(lease(&s, "c", "b1", Some(v4(10, 0, 1, 2))).is_err());
+        assert!(lease(&s, "c", "b1", Some(v4(10, 0, 0, 1))).is_err());
+        assert!(lease(&s, "c", "b1", Some(v4(10, 0, 0, 7))).is_err());
         // Fill up, then exhaustion is an error.
         for id in ["c", "d", "e"] {
             lease(&s, id, "b1", None).unwrap();
@@ -350,11 +398,8 @@ mod tests {
     #[test]
     fn corrupt_lease_is_skipped_not_fatal() {
         let (s, dir) = store("corrupt");
-        fs::write(s.lease_path(Ipv4Addr::new(10, 0, 0, 2)), b"{garbage").unwrap();
-        assert_eq!(
-            lease(&s, "a", "b1", None).unwrap(),
-            Ipv4Addr::new(10, 0, 0, 3)
-        );
+        fs::write(s.lease_path(v4(10, 0, 0, 2)), b"{garbage").unwrap();
+        assert_eq!(lease(&s, "a", "b1", None).unwrap(), v4(10, 0, 0, 3));
         fs::remove_dir_all(dir).unwrap();
     }
 }

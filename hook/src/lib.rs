@@ -1,33 +1,44 @@
 //! ocinet: Docker's container network models for any OCI runtime, with no daemon.
+//!
+//! Layers, each using only the ones below it (see ARCHITECTURE.md):
+//! front ends (`oci_hook`; the shim's admin commands) → `engine` (and `gc`, `reload`) →
+//! `driver` → resources (`network`, `ipam`, `claims`, `publish`, `record`, `reservation`,
+//! `kernel`) → the kernel's sockets (`link`, `firewall`, `netns`, ...) and files (`store`).
 
+// The public surface: what the binaries, the shim, the tests and the fuzz targets use.
 pub mod activity;
-pub mod claims;
+pub mod context;
 pub mod engine;
 pub mod error;
 pub mod fault;
-pub mod firewall;
 pub mod gc;
-pub mod ipam;
-pub mod link;
-pub mod link_probe;
-pub mod mode;
-pub mod naming;
-pub mod netconf;
-pub mod netns;
-pub mod netns_name;
 pub mod network;
-pub mod nfnetlink;
-pub mod nft_table;
 pub mod oci;
+pub mod oci_hook;
 pub mod ports;
-pub mod process;
 pub mod publish;
-pub mod raw_netlink;
 pub mod record;
 pub mod reload;
 pub mod request;
-pub mod rtnl_batch;
 pub mod startup;
 pub mod store;
-pub mod sysctl;
 pub mod validate;
+
+mod claims;
+mod driver;
+mod firewall;
+mod ipam;
+mod kernel;
+mod link;
+mod link_probe;
+mod naming;
+mod netconf;
+mod netns;
+mod netns_name;
+mod nfnetlink;
+mod nft_table;
+mod process;
+mod raw_netlink;
+mod reservation;
+mod rtnl_batch;
+mod sysctl;

@@ -4,7 +4,7 @@
 //! to the namespace it was opened in, so the container's is opened while this thread is
 //! briefly inside the container's namespace.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::Ipv4Net;
 use nix::libc;
@@ -83,7 +83,42 @@ impl Rtnl {
     }
 }
 
-/// Makes sure bridge `name` exists, is up and holds `gateway/prefix`; returns its index.
+/// An interface's addresses (with their prefix lengths) and the gateway of its default route.
+pub struct Addressing<'a> {
+    pub name: &'a str,
+    pub addresses: &'a [(IpAddr, u8)],
+    pub gateway: Option<IpAddr>,
+}
+
+/// `address/prefix` on link `index`, of either family.
+fn new_address(index: u32, address: IpAddr, prefix: u8) -> RouteNetlinkMessage {
+    RouteNetlinkMessage::NewAddress(match address {
+        IpAddr::V4(ip) => AddressMessageBuilder::<Ipv4Addr>::new()
+            .index(index)
+            .address(ip, prefix)
+            .build(),
+        IpAddr::V6(ip) => AddressMessageBuilder::<Ipv6Addr>::new()
+            .index(index)
+            .address(ip, prefix)
+            .build(),
+    })
+}
+
+/// The default route of the gateway's family, via `gateway` on link `index`.
+fn default_route(index: u32, gateway: IpAddr) -> RouteNetlinkMessage {
+    RouteNetlinkMessage::NewRoute(match gateway {
+        IpAddr::V4(ip) => RouteMessageBuilder::<Ipv4Addr>::new()
+            .gateway(ip)
+            .output_interface(index)
+            .build(),
+        IpAddr::V6(ip) => RouteMessageBuilder::<Ipv6Addr>::new()
+            .gateway(ip)
+            .output_interface(index)
+            .build(),
+    })
+}
+
+/// Makes sure bridge `name` exists, is up and holds the gateway addresses; returns its index.
 /// Safe against a concurrent hook doing the same. A bridge that exists is used as it is.
 ///
 /// A bridge ocinet makes has multicast snooping off. Snooping only narrows multicast where an
@@ -96,8 +131,7 @@ pub fn ensure_bridge(
     rtnl: &Rtnl,
     name: &str,
     mtu: u32,
-    gateway: Ipv4Addr,
-    prefix: u8,
+    gateways: &[(IpAddr, u8)],
     route_localnet: bool,
 ) -> Result<u32> {
     let bridge = match rtnl.probe().get(name)? {
@@ -107,7 +141,7 @@ pub fn ensure_bridge(
                 RouteNetlinkMessage::NewLink(
                     LinkBridge::new(name)
                         .mtu(mtu)
-                        .address(bridge_mac(gateway).to_vec())
+                        .address(bridge_mac(gateways).to_vec())
                         .mcast_snooping(false)
                         .up()
                         .build(),
@@ -122,17 +156,14 @@ pub fn ensure_bridge(
         }
     };
     let mut batch = Batch::new();
-    batch.push_allowing(
-        RouteNetlinkMessage::NewAddress(
-            AddressMessageBuilder::<Ipv4Addr>::new()
-                .index(bridge.index)
-                .address(gateway, prefix)
-                .build(),
-        ),
-        NLM_F_CREATE | NLM_F_EXCL,
-        EXISTS,
-        format!("cannot add {gateway}/{prefix} to bridge {name}"),
-    );
+    for &(gateway, prefix) in gateways {
+        batch.push_allowing(
+            new_address(bridge.index, gateway, prefix),
+            NLM_F_CREATE | NLM_F_EXCL,
+            EXISTS,
+            format!("cannot add {gateway}/{prefix} to bridge {name}"),
+        );
+    }
     if !bridge.up {
         batch.push(
             RouteNetlinkMessage::SetLink(LinkUnspec::new_with_index(bridge.index).up().build()),
@@ -184,12 +215,24 @@ fn route_localnet_is_on(rtnl: &Rtnl, index: u32) -> Result<bool> {
 }
 
 /// The bridge's own MAC address, fixed at creation (as Docker does): 02:42 and the gateway's
-/// IPv4 address, locally administered and unique on the network, as the gateway's address is
+/// IPv4 address (the last four bytes of the first gateway of another family), locally administered and unique on the network, as the gateway's address is
 /// never leased. A bridge left to choose takes the lowest MAC among its ports, so joining and
 /// leaving containers change the gateway's MAC under the others, and the kernel compares every
 /// port's MAC each time one joins.
-fn bridge_mac(gateway: Ipv4Addr) -> [u8; 6] {
-    let [a, b, c, d] = gateway.octets();
+fn bridge_mac(gateways: &[(IpAddr, u8)]) -> [u8; 6] {
+    let low = |ip: &IpAddr| match ip {
+        IpAddr::V4(v4) => v4.octets(),
+        IpAddr::V6(v6) => {
+            let o = v6.octets();
+            [o[12], o[13], o[14], o[15]]
+        }
+    };
+    let gateway = gateways
+        .iter()
+        .find(|(ip, _)| ip.is_ipv4())
+        .or(gateways.first())
+        .map_or([0, 0, 0, 1], |(ip, _)| low(ip));
+    let [a, b, c, d] = gateway;
     [0x02, 0x42, a, b, c, d]
 }
 
@@ -330,43 +373,35 @@ pub fn set_hairpin(rtnl: &Rtnl, port: &str) -> Result<()> {
     )
 }
 
-/// Inside the container: `lo` up and, for bridge containers, the address, link up and default
-/// route on `ifname`, all in one datagram, in this order: the route needs the address and the
-/// link up before it.
-pub fn configure_container(
-    inside: &Rtnl,
-    iface: Option<(&str, Ipv4Addr, u8, Ipv4Addr)>,
-) -> Result<()> {
+/// Inside the container: `lo` up and, for bridge containers, the addresses, link up and default
+/// route on the interface, all in one datagram, in this order: the route needs the address and
+/// the link up before it.
+pub fn configure_container(inside: &Rtnl, iface: Option<&Addressing<'_>>) -> Result<()> {
     let mut batch = Batch::new();
     batch.push(
         RouteNetlinkMessage::SetLink(LinkUnspec::new_with_index(inside.index("lo")?).up().build()),
         0,
         "cannot set lo up".to_string(),
     );
-    if let Some((ifname, address, prefix, gateway)) = iface {
+    if let Some(iface) = iface {
+        let ifname = iface.name;
         let index = inside.index(ifname)?;
         let create = NLM_F_CREATE | NLM_F_EXCL;
-        batch.push(
-            RouteNetlinkMessage::NewAddress(
-                AddressMessageBuilder::<Ipv4Addr>::new()
-                    .index(index)
-                    .address(address, prefix)
-                    .build(),
-            ),
-            create,
-            format!("cannot add {address}/{prefix} to {ifname}"),
-        );
+        for &(address, prefix) in iface.addresses {
+            batch.push(
+                new_address(index, address, prefix),
+                create,
+                format!("cannot add {address}/{prefix} to {ifname}"),
+            );
+        }
         push_up_without_ipv6_addresses(&mut batch, || LinkUnspec::new_with_index(index), ifname);
-        batch.push(
-            RouteNetlinkMessage::NewRoute(
-                RouteMessageBuilder::<Ipv4Addr>::new()
-                    .gateway(gateway)
-                    .output_interface(index)
-                    .build(),
-            ),
-            create,
-            format!("cannot add the default route via {gateway}"),
-        );
+        if let Some(gateway) = iface.gateway {
+            batch.push(
+                default_route(index, gateway),
+                create,
+                format!("cannot add the default route via {gateway}"),
+            );
+        }
     }
     Ok(batch.send(&inside.socket)?)
 }
@@ -412,9 +447,10 @@ mod tests {
 
     #[test]
     fn bridge_mac_is_local_unicast_and_follows_the_gateway() {
-        let mac = bridge_mac(Ipv4Addr::new(172, 17, 0, 1));
+        let gw = |a, b, c, d| [(IpAddr::V4(Ipv4Addr::new(a, b, c, d)), 16)];
+        let mac = bridge_mac(&gw(172, 17, 0, 1));
         assert_eq!(mac, [0x02, 0x42, 172, 17, 0, 1]);
         assert_eq!(mac[0] & 0b11, 0b10, "locally administered, unicast");
-        assert_ne!(mac, bridge_mac(Ipv4Addr::new(10, 88, 0, 1)));
+        assert_ne!(mac, bridge_mac(&gw(10, 88, 0, 1)));
     }
 }

@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ocinet::activity::{self, Entry};
-use ocinet::engine::{options_from, run_stage};
+use ocinet::context::options_from;
 use ocinet::error::Error;
 use ocinet::oci::{Stage, StageArg, State};
+use ocinet::oci_hook::run_stage;
 
 const USAGE: &str =
     "ocinet-hook [--root DIR] [--config-dir DIR] createRuntime|prestart|poststop|auto";

@@ -4,11 +4,36 @@
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::sched::{setns, CloneFlags};
 
 use crate::error::{Error, IoContext, Result};
+
+/// A container's network namespace as a front end names it: the OCI hook by the container's
+/// process, CNI and Docker by a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetnsRef {
+    Pid(i32),
+    Path(PathBuf),
+}
+
+impl NetnsRef {
+    /// The namespace file.
+    pub fn path(&self) -> PathBuf {
+        match self {
+            NetnsRef::Pid(pid) => PathBuf::from(format!("/proc/{pid}/ns/net")),
+            NetnsRef::Path(path) => path.clone(),
+        }
+    }
+
+    pub fn open(&self) -> Result<Netns> {
+        match self {
+            NetnsRef::Pid(pid) => Netns::of_pid(*pid),
+            NetnsRef::Path(path) => Netns::open(path),
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Netns {

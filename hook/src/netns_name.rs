@@ -40,10 +40,10 @@ fn path_of(name: &str) -> PathBuf {
     Path::new(NETNS_DIR).join(name)
 }
 
-/// Bind-mounts the namespace of `pid` at /run/netns/<name>. The name is the id's, so one already
+/// Bind-mounts the namespace file `source` at /run/netns/<name>. The name is the id's, so one already
 /// there is a leftover of an earlier container with this id (the engine has refused a live one)
 /// and is replaced.
-pub fn bind(pid: i32, name: &str) -> Result<()> {
+pub fn bind(source: &Path, name: &str) -> Result<()> {
     let target = path_of(name);
     let fail = |what: &str, e: String| {
         Error::Namespace(format!(
@@ -68,9 +68,8 @@ pub fn bind(pid: i32, name: &str) -> Result<()> {
         }
         Err(e) => return Err(fail("create", e.to_string())),
     }
-    let source = format!("/proc/{pid}/ns/net");
     if let Err(e) = mount(
-        Some(source.as_str()),
+        Some(source),
         &target,
         None::<&str>,
         MsFlags::MS_BIND,

@@ -3,13 +3,14 @@
 
 use std::fs;
 use std::io::ErrorKind;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::store::{self, StateRoot};
 use crate::validate;
 
 pub const DEFAULT_NETWORK: &str = "ocinet";
@@ -17,14 +18,32 @@ pub const DEFAULT_BRIDGE: &str = "ocinet0";
 const DEFAULT_MTU: u32 = 1500;
 /// Network files are a few hundred bytes; anything far larger is a mistake or an attack.
 const MAX_NETWORK_FILE_BYTES: u64 = 64 * 1024;
+/// Where the default network's subnet is kept once chosen, in the state root.
+const DEFAULT_NETWORK_FILE: &str = "default-network.json";
 
-/// A network as the engine uses it: one IPv4 subnet behind one Linux bridge.
+/// The driver that wires containers to a network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriverKind {
+    /// A veth pair into a Linux bridge on this host.
+    Bridge,
+}
+
+/// One subnet of a network and its gateway, of either family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Subnet {
+    pub subnet: IpNet,
+    pub gateway: IpAddr,
+}
+
+/// A network as the engine uses it: its subnets behind one Linux bridge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Network {
     pub name: String,
+    pub driver: DriverKind,
     pub bridge: String,
-    pub subnet: Ipv4Net,
-    pub gateway: Ipv4Addr,
+    /// One IPv4 subnet for now (the IPv6 issue adds a second family).
+    pub subnets: Vec<Subnet>,
     pub masquerade: bool,
     pub mtu: u32,
 }
@@ -32,6 +51,7 @@ pub struct Network {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NetworkFile {
+    driver: Option<String>,
     bridge: Option<String>,
     subnets: Vec<SubnetFile>,
     masquerade: Option<bool>,
@@ -50,9 +70,12 @@ impl Network {
     pub fn default_on(subnet: Ipv4Net) -> Network {
         Network {
             name: DEFAULT_NETWORK.to_string(),
+            driver: DriverKind::Bridge,
             bridge: DEFAULT_BRIDGE.to_string(),
-            subnet,
-            gateway: first_host(subnet),
+            subnets: vec![Subnet {
+                subnet: IpNet::V4(subnet),
+                gateway: first_host(IpNet::V4(subnet)),
+            }],
             masquerade: true,
             mtu: DEFAULT_MTU,
         }
@@ -66,43 +89,21 @@ impl Network {
         };
         validate::network_name(name).map_err(&bad)?;
         let file: NetworkFile = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let driver = match file.driver.as_deref() {
+            None | Some("bridge") => DriverKind::Bridge,
+            Some(other) => {
+                return Err(bad(format!(
+                    "driver {other:?} is not available in this release; use \"bridge\""
+                )))
+            }
+        };
         let [only] = file.subnets.as_slice() else {
             return Err(bad(format!(
                 "\"subnets\" must list exactly one IPv4 subnet, it lists {}",
                 file.subnets.len()
             )));
         };
-        let subnet: Ipv4Net = only.subnet.parse().map_err(|_| {
-            bad(format!(
-                "subnet {:?} is not an IPv4 CIDR such as 10.90.0.0/24",
-                only.subnet
-            ))
-        })?;
-        if subnet.trunc() != subnet {
-            return Err(bad(format!(
-                "subnet {subnet} has host bits set; write {}",
-                subnet.trunc()
-            )));
-        }
-        if subnet.prefix_len() > 30 || subnet.prefix_len() < 8 {
-            return Err(bad(format!(
-                "subnet {subnet} must have a prefix between /8 and /30"
-            )));
-        }
-        let gateway = match &only.gateway {
-            None => first_host(subnet),
-            Some(g) => {
-                let gateway: Ipv4Addr = g
-                    .parse()
-                    .map_err(|_| bad(format!("gateway {g:?} is not an IPv4 address")))?;
-                if !is_host_address(subnet, gateway) {
-                    return Err(bad(format!(
-                        "gateway {gateway} is not a host address of {subnet}"
-                    )));
-                }
-                gateway
-            }
-        };
+        let subnet = parse_subnet(only).map_err(&bad)?;
         let bridge = match file.bridge {
             Some(b) => {
                 validate::interface_name(&b).map_err(&bad)?;
@@ -116,18 +117,81 @@ impl Network {
         }
         Ok(Network {
             name: name.to_string(),
+            driver,
             bridge,
-            subnet,
-            gateway,
+            subnets: vec![subnet],
             masquerade: file.masquerade.unwrap_or(true),
             mtu,
         })
     }
 
-    /// The prefix length of the subnet, for addresses on the bridge and in containers.
-    pub fn prefix_len(&self) -> u8 {
-        self.subnet.prefix_len()
+    /// The subnet whose addresses a container's first interface gets (and whose gateway is
+    /// its default route).
+    pub fn primary(&self) -> &Subnet {
+        // `parse` and `default_on` never make a network without one.
+        &self.subnets[0]
     }
+
+    /// The IPv4 subnets (to masquerade, and for the bridge's fixed MAC).
+    pub fn ipv4_subnets(&self) -> impl Iterator<Item = Ipv4Net> + '_ {
+        self.subnets.iter().filter_map(|s| match s.subnet {
+            IpNet::V4(net) => Some(net),
+            IpNet::V6(_) => None,
+        })
+    }
+}
+
+/// One `subnets[]` entry: a CIDR without host bits and an optional gateway inside it.
+fn parse_subnet(entry: &SubnetFile) -> std::result::Result<Subnet, String> {
+    let subnet: IpNet = entry.subnet.parse().map_err(|_| {
+        format!(
+            "subnet {:?} is not a CIDR such as 10.90.0.0/24",
+            entry.subnet
+        )
+    })?;
+    if subnet.trunc() != subnet {
+        return Err(format!(
+            "subnet {subnet} has host bits set; write {}",
+            subnet.trunc()
+        ));
+    }
+    if let IpNet::V6(_) = subnet {
+        return Err(format!(
+            "subnet {subnet} is IPv6, which this release does not support yet; give an IPv4 subnet"
+        ));
+    }
+    if subnet.prefix_len() > 30 || subnet.prefix_len() < 8 {
+        return Err(format!(
+            "subnet {subnet} must have a prefix between /8 and /30"
+        ));
+    }
+    let gateway = match &entry.gateway {
+        None => first_host(subnet),
+        Some(g) => {
+            let gateway: IpAddr = g
+                .parse()
+                .map_err(|_| format!("gateway {g:?} is not an IP address"))?;
+            if !is_host_address(subnet, gateway) {
+                return Err(format!(
+                    "gateway {gateway} is not a host address of {subnet}"
+                ));
+            }
+            gateway
+        }
+    };
+    Ok(Subnet { subnet, gateway })
+}
+
+/// The subnet of the default network, chosen once per state root and kept.
+#[derive(Serialize, Deserialize)]
+struct DefaultNetworkFile {
+    subnet: Ipv4Net,
+}
+
+/// The default network, if its subnet has been chosen (at the first setup on it in this root).
+pub fn chosen_default_network(root: &StateRoot) -> Result<Option<Network>> {
+    let path = root.path().join(DEFAULT_NETWORK_FILE);
+    Ok(store::read_json::<DefaultNetworkFile>(&path)?.map(|f| Network::default_on(f.subnet)))
 }
 
 /// Where user networks live.
@@ -185,6 +249,51 @@ impl NetworkDirectory {
         };
         Network::parse(name, &path, &text).map(Some)
     }
+
+    /// A network known by name without changing anything: a user file, else the default
+    /// network once its subnet is chosen (for listing, reload and teardown's masquerade).
+    pub fn known(&self, root: &StateRoot, name: &str) -> Result<Option<Network>> {
+        match self.load(name)? {
+            Some(network) => Ok(Some(network)),
+            None if name == DEFAULT_NETWORK => chosen_default_network(root),
+            None => Ok(None),
+        }
+    }
+
+    /// The network a setup joins: a user definition wins; the default network is built in,
+    /// its subnet chosen at its first use from the host's routes (`host_routes`, asked only
+    /// then); anything else is unknown.
+    pub fn resolve(
+        &self,
+        root: &StateRoot,
+        name: &str,
+        host_routes: &mut dyn FnMut() -> Result<Vec<Ipv4Net>>,
+    ) -> Result<Network> {
+        if let Some(network) = self.known(root, name)? {
+            return Ok(network);
+        }
+        if name != DEFAULT_NETWORK {
+            return Err(Error::UnknownNetwork {
+                name: name.to_string(),
+                path: self.path_of(name),
+            });
+        }
+        let _lock = store::lock(&root.path().join("lock"))?;
+        if let Some(network) = chosen_default_network(root)? {
+            return Ok(network);
+        }
+        let subnet = choose_default_subnet(&host_routes()?).ok_or_else(|| {
+            Error::Namespace(format!(
+                "every candidate subnet for the default network overlaps a host route: define {} with a free subnet",
+                self.path_of(DEFAULT_NETWORK).display()
+            ))
+        })?;
+        store::write_json(
+            &root.path().join(DEFAULT_NETWORK_FILE),
+            &DefaultNetworkFile { subnet },
+        )?;
+        Ok(Network::default_on(subnet))
+    }
 }
 
 fn read_small(path: &Path) -> std::io::Result<String> {
@@ -210,13 +319,19 @@ pub fn default_bridge_name(network: &str) -> String {
     }
 }
 
-pub fn first_host(subnet: Ipv4Net) -> Ipv4Addr {
-    Ipv4Addr::from(u32::from(subnet.network()) + 1)
+/// The first host address of `subnet` (the default gateway).
+pub fn first_host(subnet: IpNet) -> IpAddr {
+    match subnet {
+        IpNet::V4(net) => IpAddr::V4(Ipv4Addr::from(u32::from(net.network()) + 1)),
+        IpNet::V6(net) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(net.network()) + 1)),
+    }
 }
 
-/// True for addresses inside `subnet` other than its network and broadcast addresses.
-pub fn is_host_address(subnet: Ipv4Net, ip: Ipv4Addr) -> bool {
-    subnet.contains(&ip) && ip != subnet.network() && ip != subnet.broadcast()
+/// True for addresses inside `subnet` other than its network address (and, for IPv4, its
+/// broadcast address).
+pub fn is_host_address(subnet: IpNet, ip: IpAddr) -> bool {
+    let broadcast = matches!(subnet, IpNet::V4(_)) && ip == subnet.broadcast();
+    subnet.contains(&ip) && ip != subnet.network() && !broadcast
 }
 
 /// The candidate pool for the default network, in order of preference (Docker's, then podman's
@@ -249,7 +364,8 @@ mod tests {
     fn minimal_file_gets_defaults() {
         let n = parse(r#"{"subnets":[{"subnet":"10.90.0.0/24"}]}"#).unwrap();
         assert_eq!(n.bridge, "oc-net1");
-        assert_eq!(n.gateway, Ipv4Addr::new(10, 90, 0, 1));
+        assert_eq!(n.driver, DriverKind::Bridge);
+        assert_eq!(n.primary().gateway, IpAddr::V4(Ipv4Addr::new(10, 90, 0, 1)));
         assert!(n.masquerade);
         assert_eq!(n.mtu, 1500);
     }
@@ -261,7 +377,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(n.bridge, "ocbr1");
-        assert_eq!(n.gateway, Ipv4Addr::new(10, 90, 0, 254));
+        assert_eq!(
+            n.primary().gateway,
+            IpAddr::V4(Ipv4Addr::new(10, 90, 0, 254))
+        );
         assert!(!n.masquerade);
         assert_eq!(n.mtu, 1400);
     }
@@ -282,6 +401,8 @@ mod tests {
             r#"{"subnets":[{"subnet":"10.90.0.0/24"}],"bridge":"../x"}"#,
             r#"{"subnets":[{"subnet":"10.90.0.0/24"}],"mtu":10}"#,
             r#"{"subnets":[{"subnet":"10.90.0.0/24"}],"unknown":1}"#,
+            r#"{"subnets":[{"subnet":"10.90.0.0/24"}],"driver":"macvlan"}"#,
+            r#"{"subnets":[{"subnet":"10.90.0.0/24"},{"subnet":"10.91.0.0/24"}]}"#,
         ] {
             let err = parse(bad).unwrap_err().to_string();
             assert!(err.contains("net1.json"), "{bad}: {err}");

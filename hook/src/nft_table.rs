@@ -43,6 +43,12 @@ use crate::nfnetlink::{
     NFTA_LIST_ELEM,
 };
 
+/// The table's sets and maps, by name (the firewall fills them).
+pub const MASQUERADE_SET: &str = "masq_subnets";
+pub const DNAT_PORT_MAP: &str = "dnat_port";
+pub const DNAT_ADDR_MAP: &str = "dnat_addr";
+pub const DNAT_ANY_MAP: &str = "dnat_any";
+
 pub const TABLE_NAME: &str = "ocinet";
 
 const NFT_MSG_NEWTABLE: u16 = 0;
@@ -210,14 +216,14 @@ struct Set {
 
 const SETS: [Set; 4] = [
     Set {
-        name: "masq_subnets",
+        name: MASQUERADE_SET,
         id: 1,
         key: &[(TYPE_IPV4_ADDR, 4)],
         data: &[],
         interval: true,
     },
     Set {
-        name: "dnat_port",
+        name: DNAT_PORT_MAP,
         id: 2,
         key: &[
             (TYPE_IPV4_ADDR, 4),
@@ -228,7 +234,7 @@ const SETS: [Set; 4] = [
         interval: true,
     },
     Set {
-        name: "dnat_addr",
+        name: DNAT_ADDR_MAP,
         id: 3,
         key: &[
             (TYPE_IPV4_ADDR, 4),
@@ -239,7 +245,7 @@ const SETS: [Set; 4] = [
         interval: true,
     },
     Set {
-        name: "dnat_any",
+        name: DNAT_ANY_MAP,
         id: 4,
         key: &[(TYPE_INET_PROTO, 1), (TYPE_INET_SERVICE, 2)],
         data: &[(TYPE_IPV4_ADDR, 4), (TYPE_INET_SERVICE, 2)],
@@ -540,7 +546,7 @@ fn dnat_rule(map: &'static str) -> Vec<Expr> {
         },
         lookup(map, true, false),
         Expr::Dnat {
-            port: map == "dnat_port",
+            port: map == DNAT_PORT_MAP,
         },
     ]);
     rule
@@ -561,7 +567,7 @@ fn dnat_any_rule() -> Vec<Expr> {
             len: 2,
             dreg: REG32_01,
         },
-        lookup("dnat_any", true, false),
+        lookup(DNAT_ANY_MAP, true, false),
         Expr::Dnat { port: true },
     ]);
     rule
@@ -588,14 +594,14 @@ fn rules() -> Vec<(&'static str, Vec<Expr>)> {
     let mut masquerade_subnets = Vec::from(ipv4_only());
     masquerade_subnets.extend([
         ip_saddr(),
-        lookup("masq_subnets", false, false),
+        lookup(MASQUERADE_SET, false, false),
         Expr::Payload {
             base: PAYLOAD_NETWORK,
             offset: 16,
             len: 4,
             dreg: REG_1,
         },
-        lookup("masq_subnets", false, true),
+        lookup(MASQUERADE_SET, false, true),
         Expr::Masquerade,
     ]);
     let mut localhost = Vec::from(ct_status_dnat());
@@ -618,15 +624,15 @@ fn rules() -> Vec<(&'static str, Vec<Expr>)> {
     hairpin.extend(ipv4_only());
     hairpin.extend([
         ip_saddr(),
-        lookup("masq_subnets", false, false),
+        lookup(MASQUERADE_SET, false, false),
         Expr::Masquerade,
     ]);
     vec![
-        ("prerouting", dnat_rule("dnat_port")),
-        ("prerouting", dnat_rule("dnat_addr")),
+        ("prerouting", dnat_rule(DNAT_PORT_MAP)),
+        ("prerouting", dnat_rule(DNAT_ADDR_MAP)),
         ("prerouting", dnat_any_rule()),
-        ("output", dnat_rule("dnat_port")),
-        ("output", dnat_rule("dnat_addr")),
+        ("output", dnat_rule(DNAT_PORT_MAP)),
+        ("output", dnat_rule(DNAT_ADDR_MAP)),
         ("output", dnat_any_rule()),
         ("postrouting", masquerade_subnets),
         ("postrouting", localhost),

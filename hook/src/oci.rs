@@ -123,9 +123,6 @@ impl State {
 #[derive(Debug, Clone, Default)]
 pub struct BundleConfig {
     pub annotations: HashMap<String, String>,
-    /// `Some(path)` when `linux.namespaces` has a network entry (`path` may be empty: a new
-    /// netns); `None` when the container shares the runtime's netns.
-    pub network_namespace: Option<Option<PathBuf>>,
 }
 
 impl BundleConfig {
@@ -138,18 +135,8 @@ impl BundleConfig {
         let bytes = read_config(&path).map_err(fail)?;
         let spec: oci_spec::runtime::Spec =
             serde_json::from_slice(&bytes).map_err(|e| fail(one_line(&e.to_string())))?;
-        let network_namespace = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.namespaces().as_ref())
-            .and_then(|nss| {
-                nss.iter()
-                    .find(|ns| ns.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
-                    .map(|ns| ns.path().clone())
-            });
         Ok(BundleConfig {
             annotations: spec.annotations().clone().unwrap_or_default(),
-            network_namespace,
         })
     }
 }

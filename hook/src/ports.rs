@@ -94,6 +94,15 @@ pub struct PortSpec {
     pub protocol: Protocol,
 }
 
+/// A host address as a port spec writes it: `0.0.0.0` for every address, IPv6 in brackets.
+pub fn host_address(host_ip: Option<IpAddr>) -> String {
+    match host_ip {
+        None => "0.0.0.0".to_string(),
+        Some(IpAddr::V4(ip)) => ip.to_string(),
+        Some(IpAddr::V6(ip)) => format!("[{ip}]"),
+    }
+}
+
 /// Parses the comma-separated `io.ocinet.ports` value. The error names the bad spec.
 pub fn parse_list(value: &str) -> Result<Vec<PortSpec>, String> {
     let specs: Vec<&str> = value.split(',').map(str::trim).collect();

@@ -1,6 +1,6 @@
 //! Published ports: from `-p` specs to host-port claims and DNAT map elements.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +16,7 @@ use crate::sysctl;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishedPort {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host_ip: Option<Ipv4Addr>,
+    pub host_ip: Option<IpAddr>,
     pub host: PortRange,
     pub container: PortRange,
     pub protocol: Protocol,
@@ -26,7 +26,7 @@ pub struct PublishedPort {
 /// range (`7000-7010:80`) or from the ephemeral range (`80`; `ephemeral` is asked only then).
 /// Checks claims; writes nothing.
 pub fn resolve(
-    txn: &ClaimTxn<'_>,
+    txn: &ClaimTxn,
     specs: &[PortSpec],
     id: &str,
     boot_id: &str,
@@ -36,7 +36,7 @@ pub fn resolve(
     for spec in specs {
         let host_ip = match spec.host_ip {
             None => None,
-            Some(IpAddr::V4(ip)) => Some(ip),
+            Some(ip @ IpAddr::V4(_)) => Some(ip),
             Some(IpAddr::V6(ip)) => {
                 return Err(Error::Annotation {
                     key: PORTS_ANNOTATION,
@@ -76,7 +76,7 @@ pub fn resolve(
                     return Err(Error::PortTaken {
                         spec: format!(
                             "{}:{h}/{}",
-                            host_ip.map_or("0.0.0.0".to_string(), |i| i.to_string()),
+                            crate::ports::host_address(host_ip),
                             spec.protocol
                         ),
                         holder,
@@ -137,7 +137,7 @@ fn pick(
 
 /// The DNAT elements that publish `ports` to `address`: one per mapping when the port numbers
 /// are the same on both sides (the kernel keeps the port), else one per port.
-pub fn dnat_elements(ports: &[PublishedPort], address: Ipv4Addr) -> Vec<DnatElement> {
+pub fn dnat_elements(ports: &[PublishedPort], address: IpAddr) -> Vec<DnatElement> {
     let mut out = Vec::new();
     for p in ports {
         if p.host == p.container {
@@ -188,7 +188,7 @@ mod tests {
 
     #[test]
     fn elements_per_mapping_kind() {
-        let ip = Ipv4Addr::new(172, 17, 0, 2);
+        let ip = IpAddr::from([172, 17, 0, 2]);
         let same = PublishedPort {
             host_ip: None,
             host: PortRange {
@@ -202,7 +202,7 @@ mod tests {
             protocol: Protocol::Tcp,
         };
         let shifted = PublishedPort {
-            host_ip: Some(Ipv4Addr::LOCALHOST),
+            host_ip: Some(IpAddr::from([127, 0, 0, 1])),
             host: PortRange {
                 start: 5353,
                 end: 5354,
@@ -238,7 +238,7 @@ mod tests {
 
     #[test]
     fn one_port_on_every_address_is_an_exact_key_with_the_port_in_the_value() {
-        let ip = Ipv4Addr::new(172, 17, 0, 2);
+        let ip = IpAddr::from([172, 17, 0, 2]);
         let port = |host: u16, container: u16| PublishedPort {
             host_ip: None,
             host: PortRange::single(host),

@@ -2,7 +2,7 @@
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
@@ -97,15 +97,28 @@ fn expect_dir(path: &Path, meta: &fs::Metadata) -> Result<()> {
 /// a crash of the machine therefore buys nothing, and fsync cost ~0.3-0.6 ms per file on ext4
 /// (three per setup), the largest single cost of a setup.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with_mode(path, bytes, STATE_FILE_MODE)
+}
+
+/// The mode of state files: the state root is root's alone.
+const STATE_FILE_MODE: u32 = 0o600;
+
+/// As [`write_atomic`], the file getting `mode` whatever the umask (the shim keeps a
+/// rewritten config.json's).
+pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let tmp = temp_path(path);
     let result = (|| {
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o600)
+            .mode(mode)
             .custom_flags(libc_o_nofollow())
             .open(&tmp)?;
         file.write_all(bytes)?;
+        // A umask only takes bits away; state files need none of those it commonly takes.
+        if mode != STATE_FILE_MODE {
+            file.set_permissions(fs::Permissions::from_mode(mode))?;
+        }
         fs::rename(&tmp, path)
     })();
     if result.is_err() {

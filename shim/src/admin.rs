@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use ocinet::activity;
-use ocinet::engine::Context;
+use ocinet::context::Context;
 use ocinet::gc;
-use ocinet::mode::bridge::chosen_default_network;
 use ocinet::network::{Network, DEFAULT_NETWORK};
+use ocinet::ports::host_address;
 use ocinet::publish::PublishedPort;
 use ocinet::record::Record;
 use ocinet::reload;
@@ -42,7 +42,7 @@ pub fn run(ctx: &Context, name: &str, args: &[String]) -> Result<i32> {
         }
         "reload" => {
             no_arguments(&rest)?;
-            let restored = reload::restore(ctx)?;
+            let restored = reload::reload(ctx)?;
             match format {
                 Format::Json => println!(
                     "{}",
@@ -138,38 +138,40 @@ struct Summary {
 }
 
 fn summary(record: &Record, boot_id: &str) -> Summary {
-    let bridge = record.bridge.as_ref();
+    let first = record.interfaces.first();
     Summary {
         id: record.id.clone(),
         mode: record.mode.clone(),
-        network: bridge.map(|b| b.network.clone()),
-        address: bridge.map(|b| format!("{}/{}", b.address, b.prefix_len)),
-        ports: bridge
-            .map(|b| b.ports.iter().map(docker_port).collect())
-            .unwrap_or_default(),
+        network: first.map(|i| i.network.clone()),
+        address: record.primary_address().map(|a| a.to_string()),
+        ports: record
+            .interfaces
+            .iter()
+            .flat_map(|i| i.ports.iter().map(docker_port))
+            .collect(),
         running: !record.is_stale(boot_id),
     }
 }
 
 /// Docker's notation: `0.0.0.0:8080->80/tcp`.
 fn docker_port(p: &PublishedPort) -> String {
-    let ip = p.host_ip.map_or("0.0.0.0".to_string(), |ip| ip.to_string());
-    format!("{ip}:{}->{}/{}", p.host, p.container, p.protocol)
+    format!(
+        "{}:{}->{}/{}",
+        host_address(p.host_ip),
+        p.host,
+        p.container,
+        p.protocol
+    )
 }
 
 /// Every readable record. A corrupt one is reported on stderr and skipped: one bad file must
 /// not hide the other containers.
 fn records(ctx: &Context) -> Result<Vec<Record>> {
-    let mut out = Vec::new();
-    for id in ctx.records.ids()? {
-        match ctx.records.load(&id) {
-            Ok(Some(record)) => out.push(record),
-            // Removed between listing and reading: no longer there.
-            Ok(None) => {}
-            Err(e) => eprintln!("ocinet-shim: {e}"),
-        }
+    let (records, unreadable) = ctx.records.all()?;
+    for problem in unreadable {
+        eprintln!("ocinet-shim: {problem}");
     }
-    Ok(out)
+    Ok(records)
 }
 
 fn list(ctx: &Context) -> Result<Vec<Summary>> {
@@ -257,14 +259,21 @@ fn render_inspect(r: &Record, boot_id: &str) -> String {
             r.netns_name.clone().unwrap_or_else(|| "-".to_string()),
         ),
     ];
-    if let Some(b) = &r.bridge {
+    for b in &r.interfaces {
+        let addresses: Vec<String> = b.addresses.iter().map(|a| a.to_string()).collect();
+        let gateways: Vec<String> = b
+            .addresses
+            .iter()
+            .filter_map(|a| a.gateway)
+            .map(|g| g.to_string())
+            .collect();
         out.extend([
             ("network", b.network.clone()),
             ("bridge", b.bridge.clone()),
             ("host veth", b.host_veth.clone()),
-            ("interface", b.container_interface.clone()),
-            ("address", format!("{}/{}", b.address, b.prefix_len)),
-            ("gateway", b.gateway.to_string()),
+            ("interface", b.name.clone()),
+            ("address", addresses.join(", ")),
+            ("gateway", gateways.join(", ")),
             ("mac", b.mac.clone().unwrap_or_else(|| "-".to_string())),
             (
                 "ports",
@@ -305,8 +314,8 @@ impl NetworkView {
         NetworkView {
             name,
             bridge: network.as_ref().map(|n| n.bridge.clone()),
-            subnet: network.as_ref().map(|n| n.subnet.to_string()),
-            gateway: network.as_ref().map(|n| n.gateway.to_string()),
+            subnet: network.as_ref().map(subnets_of),
+            gateway: network.as_ref().map(gateways_of),
             masquerade: network.as_ref().map(|n| n.masquerade),
             mtu: network.as_ref().map(|n| n.mtu),
             network,
@@ -315,13 +324,20 @@ impl NetworkView {
     }
 }
 
+/// A network's subnets, comma-separated (one per family).
+fn subnets_of(n: &Network) -> String {
+    let all: Vec<String> = n.subnets.iter().map(|s| s.subnet.to_string()).collect();
+    all.join(",")
+}
+
+fn gateways_of(n: &Network) -> String {
+    let all: Vec<String> = n.subnets.iter().map(|s| s.gateway.to_string()).collect();
+    all.join(",")
+}
+
 fn networks(ctx: &Context) -> Result<Vec<NetworkView>> {
     let mut views: BTreeMap<String, NetworkView> = BTreeMap::new();
-    let default = ctx.networks.load(DEFAULT_NETWORK)?;
-    let default = match default {
-        Some(n) => Some(n),
-        None => chosen_default_network(ctx)?,
-    };
+    let default = ctx.networks.known(&ctx.root, DEFAULT_NETWORK)?;
     views.insert(
         DEFAULT_NETWORK.to_string(),
         NetworkView::new(DEFAULT_NETWORK.to_string(), default),
@@ -331,10 +347,12 @@ fn networks(ctx: &Context) -> Result<Vec<NetworkView>> {
         views.insert(name.clone(), NetworkView::new(name, network));
     }
     for record in records(ctx)? {
-        if let Some(b) = &record.bridge {
-            if let Some(view) = views.get_mut(&b.network) {
+        for iface in &record.interfaces {
+            if let (Some(view), Some(address)) =
+                (views.get_mut(&iface.network), iface.addresses.first())
+            {
                 view.containers
-                    .insert(record.id.clone(), format!("{}/{}", b.address, b.prefix_len));
+                    .insert(record.id.clone(), address.to_string());
             }
         }
     }
@@ -351,11 +369,7 @@ fn render_networks(views: &[NetworkView]) -> String {
     ]];
     for v in views {
         let (bridge, subnet, gateway) = match &v.network {
-            Some(n) => (
-                n.bridge.clone(),
-                n.subnet.to_string(),
-                n.gateway.to_string(),
-            ),
+            Some(n) => (n.bridge.clone(), subnets_of(n), gateways_of(n)),
             None => ("-".into(), "(chosen at first use)".into(), "-".into()),
         };
         lines.push([

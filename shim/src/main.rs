@@ -13,7 +13,7 @@ mod runtime;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use ocinet::engine::{self, options_from, Context, Options};
+use ocinet::context::{options_from, Context, Options};
 
 use crate::cli::{Command, Invocation};
 use crate::error::{Result, ShimError};
@@ -98,12 +98,6 @@ fn clean_after_delete(options: &Options, id: &str) -> Result<()> {
     if ocinet::validate::container_id(id).is_err() {
         return Ok(()); // No such record can exist; the runtime has said what was wrong.
     }
-    let ctx = Context::open(options)?;
-    let _held = ctx.records.lock(id)?;
-    match ctx.records.load(id)? {
-        Some(record) if record.is_stale(&ctx.boot_id) => {
-            Ok(engine::teardown_record(&ctx, &record)?)
-        }
-        _ => Ok(()),
-    }
+    ocinet::gc::collect_one(&Context::open(options)?, id)?;
+    Ok(())
 }

@@ -5,11 +5,10 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use ocinet::engine::Context;
+use ocinet::context::Context;
 use ocinet::oci;
 use ocinet::request::{NetworkMode, NetworkRequest};
 use serde_json::Value;
@@ -40,7 +39,7 @@ pub fn prepare(ctx: &Context, path: &Path, hook: &HookCommand) -> Result<()> {
     };
     if rewrite(&mut config, &plan, hook).map_err(fail)? {
         let bytes = serde_json::to_vec_pretty(&config).map_err(|e| fail(e.to_string()))?;
-        replace(path, &bytes).map_err(|e| fail(e.to_string()))?;
+        replace(path, &bytes).map_err(fail)?;
     }
     Ok(())
 }
@@ -60,39 +59,20 @@ fn annotations(config: &Value) -> HashMap<String, String> {
 /// The namespace of a live container known to ocinet: its record's process, checked by pid,
 /// start time and boot (a reused pid is another process). The id was validated by the parser.
 fn namespace_of(ctx: &Context, target: &str) -> Result<PathBuf> {
-    let record = ctx.records.find(target)?;
-    match record {
-        Some(r) if !r.is_stale(&ctx.boot_id) => {
-            let pid = r.pid.unwrap_or_default();
-            Ok(PathBuf::from(format!("/proc/{pid}/ns/net")))
-        }
-        _ => Err(ShimError::Runtime(format!(
-            "container {target} is not running: start it (with ocinet) before joining its network"
-        ))),
+    let record = ctx.records.find_running(target, &ctx.boot_id)?;
+    match (record.pid, record.netns_path) {
+        (Some(pid), _) => Ok(PathBuf::from(format!("/proc/{pid}/ns/net"))),
+        (None, Some(path)) => Ok(path),
+        (None, None) => Err(ocinet::error::Error::NotRunning(target.to_string()).into()),
     }
 }
 
 /// Replaces the file atomically, keeping its permissions: a runtime never sees half a config.
-fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mode = fs::metadata(path)?.permissions().mode() & 0o7777;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.ocinet.{}", std::process::id()));
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.set_permissions(fs::Permissions::from_mode(mode))?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+fn replace(path: &Path, bytes: &[u8]) -> std::result::Result<(), String> {
+    let mode = fs::metadata(path)
+        .map_err(|e| e.to_string())?
+        .permissions()
+        .mode()
+        & 0o7777;
+    ocinet::store::write_atomic_with_mode(path, bytes, mode).map_err(|e| e.to_string())
 }

@@ -1,0 +1,105 @@
+//! Network drivers: each wires one kind of network model in three phases.
+//!
+//! - *plan* chooses what the container gets (addresses, ports, names) and checks what must
+//!   hold, changing nothing on the host; the locks of what it chose stay held in the plan;
+//! - the engine writes the record of the plan (before anything is created);
+//! - *apply* commits the plan's reservations, then asks the kernel for the rest;
+//! - *undo* removes one interface from its record alone (no pid, no namespace), carrying on
+//!   past a failed step and returning every failure.
+
+pub mod bridge;
+pub mod container;
+pub mod host;
+pub mod none;
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::kernel::Kernel;
+use crate::netns::NetnsRef;
+use crate::network::Network;
+use crate::record::InterfaceRecord;
+use crate::request::{NetworkMode, NetworkRequest};
+use crate::reservation::Reservation;
+
+/// The container a front end attaches: its id and its network namespace (by process or path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub id: String,
+    pub netns: NetnsRef,
+    /// The container's process, when the front end knows it (the OCI hook does).
+    pub pid: Option<i32>,
+}
+
+/// What a driver needs around it: the state on disk and the kernel.
+pub struct Env<'a> {
+    pub ctx: &'a Context,
+    pub kernel: &'a mut dyn Kernel,
+}
+
+/// What a plan chose: the interface as the record will list it, and the leases and port
+/// claims reserved for it (under their locks until apply commits them).
+#[derive(Default)]
+pub struct Plan {
+    pub interface: Option<InterfaceRecord>,
+    pub reserved: Option<Reservation>,
+    /// The network joined, as resolved (its definition may change while the container runs:
+    /// apply uses what plan saw).
+    pub network: Option<Network>,
+}
+
+pub trait Driver {
+    /// Whether the container has a namespace of its own (and then a name for `ip netns`).
+    fn own_namespace(&self) -> bool;
+
+    /// Chooses and checks; creates nothing. `preferred` is the address the same container had
+    /// before (a restart keeps it when it is still free).
+    fn plan(
+        &self,
+        env: &mut Env<'_>,
+        target: &Target,
+        request: &NetworkRequest,
+        preferred: Option<std::net::IpAddr>,
+    ) -> Result<Plan>;
+
+    /// Makes what the plan chose (its interface taken out into the record: `iface`). The
+    /// record is on disk already; a failure leaves the
+    /// engine to undo it from the record.
+    fn apply(
+        &self,
+        env: &mut Env<'_>,
+        target: &Target,
+        request: &NetworkRequest,
+        plan: Plan,
+        iface: Option<&mut InterfaceRecord>,
+    ) -> Result<()>;
+
+    /// Removes one interface from its record; every step accepts that its object is gone.
+    fn undo(&self, env: &mut Env<'_>, id: &str, iface: &InterfaceRecord) -> Vec<Error>;
+}
+
+/// The driver of a network mode.
+pub fn for_mode(mode: &NetworkMode) -> &'static dyn Driver {
+    match mode {
+        NetworkMode::None => &none::NoneDriver,
+        NetworkMode::Host => &host::HostDriver,
+        NetworkMode::Container { .. } => &container::ContainerDriver,
+        NetworkMode::Bridge { .. } => &bridge::BridgeDriver,
+    }
+}
+
+/// The driver that made an interface (for teardown, from the record alone).
+pub fn for_interface(iface: &InterfaceRecord) -> &'static dyn Driver {
+    match iface.driver {
+        crate::network::DriverKind::Bridge => &bridge::BridgeDriver,
+    }
+}
+
+/// Fails unless the container has its own namespace (not the host's).
+pub fn require_own_namespace(env: &mut Env<'_>, target: &Target, mode: &str) -> Result<()> {
+    if env.kernel.is_host_netns(&target.netns)? {
+        return Err(Error::Namespace(format!(
+            "network mode {mode} needs the container's own network namespace: add {{\"type\": \"network\"}} to linux.namespaces in config.json"
+        )));
+    }
+    Ok(())
+}

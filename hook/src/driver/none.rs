@@ -1,0 +1,40 @@
+//! `none`: the container keeps its own namespace with only `lo`, up.
+
+use super::{require_own_namespace, Driver, Env, Plan, Target};
+use crate::error::{Error, Result};
+use crate::record::InterfaceRecord;
+use crate::request::NetworkRequest;
+
+pub struct NoneDriver;
+
+impl Driver for NoneDriver {
+    fn own_namespace(&self) -> bool {
+        true
+    }
+
+    fn plan(
+        &self,
+        env: &mut Env<'_>,
+        target: &Target,
+        _request: &NetworkRequest,
+        _preferred: Option<std::net::IpAddr>,
+    ) -> Result<Plan> {
+        require_own_namespace(env, target, "none")?;
+        Ok(Plan::default())
+    }
+
+    fn apply(
+        &self,
+        env: &mut Env<'_>,
+        target: &Target,
+        _request: &NetworkRequest,
+        _plan: Plan,
+        _iface: Option<&mut InterfaceRecord>,
+    ) -> Result<()> {
+        env.kernel.configure_container(&target.netns, None)
+    }
+
+    fn undo(&self, _env: &mut Env<'_>, _id: &str, _iface: &InterfaceRecord) -> Vec<Error> {
+        Vec::new()
+    }
+}

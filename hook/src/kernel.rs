@@ -1,0 +1,299 @@
+//! The kernel side of wiring behind one narrow trait: links, addresses, routes, forwarding,
+//! the firewall and namespace names. Drivers and the engine only speak to [`Kernel`], so unit
+//! tests run them without root against a recording fake, and every request still goes out on
+//! the plain sockets of `link`, `netconf` and `firewall` in production.
+
+use std::net::IpAddr;
+
+use ipnet::{IpNet, Ipv4Net};
+
+use crate::error::Result;
+use crate::firewall::{DnatElement, Firewall};
+use crate::link::{self, Addressing, BridgeRef, Rtnl, VethPeer};
+use crate::netns::{Netns, NetnsRef};
+use crate::{netconf, netns_name, sysctl};
+
+/// A bridge to make sure of.
+pub struct BridgeSpec<'a> {
+    pub name: &'a str,
+    pub network: &'a str,
+    pub mtu: u32,
+    /// The gateway addresses the bridge holds, with their prefix lengths.
+    pub gateways: &'a [(IpAddr, u8)],
+    /// Allow loopback sources on the bridge: 127.0.0.1:<port> from the host is DNATed out of it.
+    pub route_localnet: bool,
+}
+
+/// A veth pair from a bridge into a container's namespace.
+pub struct VethSpec<'a> {
+    pub host_name: &'a str,
+    pub bridge: &'a BridgeSpec<'a>,
+    pub bridge_index: u32,
+    pub peer_name: &'a str,
+    pub peer_mac: Option<[u8; 6]>,
+}
+
+/// What drivers and the engine ask of the kernel. Every removal accepts that its object is
+/// already gone (teardown is idempotent).
+pub trait Kernel {
+    /// Every IPv4 destination in the host's routing tables.
+    fn host_ipv4_routes(&mut self) -> Result<Vec<Ipv4Net>>;
+    /// True when `netns` is the namespace the engine runs in (the host's).
+    fn is_host_netns(&mut self, netns: &NetnsRef) -> Result<bool>;
+    /// True when both name the same namespace.
+    fn same_netns(&mut self, a: &NetnsRef, b: &NetnsRef) -> Result<bool>;
+    /// Makes sure the bridge exists, is up and holds its gateways; returns its index.
+    fn ensure_bridge(&mut self, bridge: &BridgeSpec<'_>) -> Result<u32>;
+    fn create_veth(&mut self, veth: &VethSpec<'_>, netns: &NetnsRef) -> Result<()>;
+    fn set_hairpin(&mut self, port: &str) -> Result<()>;
+    /// `lo` up and, when given, the interface's addresses, link and default route.
+    fn configure_container(
+        &mut self,
+        netns: &NetnsRef,
+        iface: Option<&Addressing<'_>>,
+    ) -> Result<()>;
+    fn ensure_ipv4_forwarding(&mut self) -> Result<()>;
+    /// Adds masquerade subnets and DNAT elements in one atomic batch; true when the table was
+    /// missing and had to be made (every live container's elements are then to be restored).
+    fn firewall_add(&mut self, subnets: &[IpNet], elements: &[DnatElement]) -> Result<bool>;
+    fn firewall_remove(&mut self, elements: &[DnatElement]) -> Result<()>;
+    fn delete_link(&mut self, name: &str) -> Result<()>;
+    fn bind_netns_name(&mut self, netns: &NetnsRef, name: &str) -> Result<()>;
+    fn unbind_netns_name(&mut self, name: &str) -> Result<()>;
+}
+
+/// The real kernel: one rtnetlink socket per namespace and one nftables session, each opened
+/// at its first use and kept for the rest of the setup or teardown. The firewall session is
+/// closed last, when this is dropped: a teardown's veth deletion and the kernel's freeing of
+/// removed elements then wait out their RCU grace periods side by side (see `Firewall`).
+#[derive(Default)]
+pub struct SystemKernel {
+    host: Option<Rtnl>,
+    /// The container's namespace and its socket, for the one container being wired.
+    container: Option<(NetnsRef, Netns, Option<Rtnl>)>,
+    firewall: Option<Firewall>,
+}
+
+impl SystemKernel {
+    pub fn new() -> SystemKernel {
+        SystemKernel::default()
+    }
+
+    fn host(&mut self) -> Result<&Rtnl> {
+        if self.host.is_none() {
+            self.host = Some(Rtnl::open()?);
+        }
+        Ok(self.host.as_ref().expect("opened above"))
+    }
+
+    fn netns(&mut self, netns: &NetnsRef) -> Result<&Netns> {
+        if self.container.as_ref().is_none_or(|(r, _, _)| r != netns) {
+            self.container = Some((netns.clone(), netns.open()?, None));
+        }
+        Ok(&self.container.as_ref().expect("opened above").1)
+    }
+
+    fn inside(&mut self, netns: &NetnsRef) -> Result<&Rtnl> {
+        self.netns(netns)?;
+        let (_, ns, rtnl) = self.container.as_mut().expect("opened above");
+        if rtnl.is_none() {
+            *rtnl = Some(Rtnl::open_in(ns)?);
+        }
+        Ok(rtnl.as_ref().expect("opened above"))
+    }
+
+    fn firewall(&mut self) -> Result<&Firewall> {
+        if self.firewall.is_none() {
+            self.firewall = Some(Firewall::new()?);
+        }
+        Ok(self.firewall.as_ref().expect("opened above"))
+    }
+}
+
+impl Kernel for SystemKernel {
+    fn host_ipv4_routes(&mut self) -> Result<Vec<Ipv4Net>> {
+        link::ipv4_routes(self.host()?)
+    }
+
+    fn is_host_netns(&mut self, netns: &NetnsRef) -> Result<bool> {
+        let theirs = self.netns(netns)?.id()?;
+        Ok(theirs == Netns::current()?.id()?)
+    }
+
+    fn same_netns(&mut self, a: &NetnsRef, b: &NetnsRef) -> Result<bool> {
+        Ok(a.open()?.id()? == b.open()?.id()?)
+    }
+
+    fn ensure_bridge(&mut self, bridge: &BridgeSpec<'_>) -> Result<u32> {
+        link::ensure_bridge(
+            self.host()?,
+            bridge.name,
+            bridge.mtu,
+            bridge.gateways,
+            bridge.route_localnet,
+        )
+    }
+
+    fn create_veth(&mut self, veth: &VethSpec<'_>, netns: &NetnsRef) -> Result<()> {
+        self.netns(netns)?;
+        self.host()?;
+        let ns = &self.container.as_ref().expect("opened above").1;
+        let host = self.host.as_ref().expect("opened above");
+        let peer = VethPeer {
+            name: veth.peer_name,
+            netns: ns,
+            mac: veth.peer_mac,
+        };
+        let bridge = BridgeRef {
+            index: veth.bridge_index,
+            name: veth.bridge.name,
+            network: veth.bridge.network,
+        };
+        link::create_veth(host, veth.host_name, &bridge, veth.bridge.mtu, &peer)
+    }
+
+    fn set_hairpin(&mut self, port: &str) -> Result<()> {
+        link::set_hairpin(self.host()?, port)
+    }
+
+    fn configure_container(
+        &mut self,
+        netns: &NetnsRef,
+        iface: Option<&Addressing<'_>>,
+    ) -> Result<()> {
+        link::configure_container(self.inside(netns)?, iface)
+    }
+
+    /// As Docker turns it on: asked over netlink, written under /proc/sys only when it is off
+    /// (or the kernel would not say).
+    fn ensure_ipv4_forwarding(&mut self) -> Result<()> {
+        match netconf::ipv4_forwarding(self.host()?.socket()) {
+            Ok(true) => Ok(()),
+            _ => sysctl::enable_ip_forward(),
+        }
+    }
+
+    fn firewall_add(&mut self, subnets: &[IpNet], elements: &[DnatElement]) -> Result<bool> {
+        let firewall = self.firewall()?;
+        firewall.add(subnets, elements)?;
+        Ok(firewall.table_was_created())
+    }
+
+    fn firewall_remove(&mut self, elements: &[DnatElement]) -> Result<()> {
+        self.firewall()?.unpublish(elements)
+    }
+
+    fn delete_link(&mut self, name: &str) -> Result<()> {
+        link::delete_link(self.host()?, name)
+    }
+
+    fn bind_netns_name(&mut self, netns: &NetnsRef, name: &str) -> Result<()> {
+        netns_name::bind(&netns.path(), name)
+    }
+
+    fn unbind_netns_name(&mut self, name: &str) -> Result<()> {
+        netns_name::unbind(name)
+    }
+}
+
+/// A kernel that records every call, in order, and fails the calls it is told to: unit tests
+/// check the order of steps, rollback and teardown with it, without root.
+#[cfg(test)]
+pub mod fake {
+    use super::*;
+    use crate::error::Error;
+
+    #[derive(Default)]
+    pub struct RecordingKernel {
+        /// One line per call: its name and its main argument.
+        pub calls: Vec<String>,
+        /// Calls (by name) that fail every time.
+        pub failing: Vec<&'static str>,
+        /// Whether the container's namespace is the host's.
+        pub host_netns: bool,
+        /// What `firewall_add` answers: the table was missing.
+        pub table_missing: bool,
+        /// Host routes, for the default network's choice.
+        pub routes: Vec<Ipv4Net>,
+    }
+
+    impl RecordingKernel {
+        fn call(&mut self, name: &'static str, arg: String) -> Result<()> {
+            self.calls
+                .push(format!("{name} {arg}").trim_end().to_string());
+            if self.failing.contains(&name) {
+                return Err(Error::Netlink(format!("{name} failed (injected)")));
+            }
+            Ok(())
+        }
+
+        /// The names of the calls made, in order.
+        pub fn names(&self) -> Vec<&str> {
+            self.calls
+                .iter()
+                .map(|c| c.split(' ').next().unwrap_or_default())
+                .collect()
+        }
+    }
+
+    impl Kernel for RecordingKernel {
+        fn host_ipv4_routes(&mut self) -> Result<Vec<Ipv4Net>> {
+            self.call("host_ipv4_routes", String::new())?;
+            Ok(self.routes.clone())
+        }
+        fn is_host_netns(&mut self, netns: &NetnsRef) -> Result<bool> {
+            self.call("is_host_netns", format!("{netns:?}"))?;
+            Ok(self.host_netns)
+        }
+        fn same_netns(&mut self, a: &NetnsRef, b: &NetnsRef) -> Result<bool> {
+            self.call("same_netns", format!("{a:?} {b:?}"))?;
+            Ok(a == b)
+        }
+        fn ensure_bridge(&mut self, bridge: &BridgeSpec<'_>) -> Result<u32> {
+            self.call("ensure_bridge", bridge.name.to_string())?;
+            Ok(7)
+        }
+        fn create_veth(&mut self, veth: &VethSpec<'_>, _netns: &NetnsRef) -> Result<()> {
+            self.call("create_veth", veth.host_name.to_string())
+        }
+        fn set_hairpin(&mut self, port: &str) -> Result<()> {
+            self.call("set_hairpin", port.to_string())
+        }
+        fn configure_container(
+            &mut self,
+            _netns: &NetnsRef,
+            iface: Option<&Addressing<'_>>,
+        ) -> Result<()> {
+            let addresses = iface.map(|i| {
+                i.addresses
+                    .iter()
+                    .map(|(ip, p)| format!("{ip}/{p}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            });
+            self.call("configure_container", addresses.unwrap_or_default())
+        }
+        fn ensure_ipv4_forwarding(&mut self) -> Result<()> {
+            self.call("ensure_ipv4_forwarding", String::new())
+        }
+        fn firewall_add(&mut self, subnets: &[IpNet], elements: &[DnatElement]) -> Result<bool> {
+            self.call(
+                "firewall_add",
+                format!("{} subnets, {} elements", subnets.len(), elements.len()),
+            )?;
+            Ok(std::mem::take(&mut self.table_missing))
+        }
+        fn firewall_remove(&mut self, elements: &[DnatElement]) -> Result<()> {
+            self.call("firewall_remove", format!("{} elements", elements.len()))
+        }
+        fn delete_link(&mut self, name: &str) -> Result<()> {
+            self.call("delete_link", name.to_string())
+        }
+        fn bind_netns_name(&mut self, _netns: &NetnsRef, name: &str) -> Result<()> {
+            self.call("bind_netns_name", name.to_string())
+        }
+        fn unbind_netns_name(&mut self, name: &str) -> Result<()> {
+            self.call("unbind_netns_name", name.to_string())
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! The OCI hook's front end: from the runtime's state and the bundle's annotations to the
+//! engine's target and request.
+
+use std::collections::HashMap;
+
+use crate::context::{Context, Options};
+use crate::engine::{self, Target};
+use crate::error::{Error, Result};
+use crate::netns::NetnsRef;
+use crate::oci::{BundleConfig, Stage, State};
+use crate::record::FrontEnd;
+use crate::request::NetworkRequest;
+
+/// Runs one hook stage for the container described by `state`.
+pub fn run_stage(options: &Options, stage: Stage, state: &State) -> Result<()> {
+    match stage {
+        Stage::Ignored => Ok(()),
+        Stage::Setup => setup(&Context::open(options)?, state),
+        Stage::Teardown => engine::detach(&Context::open(options)?, &state.id),
+    }
+}
+
+fn setup(ctx: &Context, state: &State) -> Result<()> {
+    let pid = state.live_pid().ok_or_else(|| {
+        Error::State(
+            "setup needs the container's pid; run the hook at createRuntime or prestart"
+                .to_string(),
+        )
+    })?;
+    let config = BundleConfig::load(&state.bundle)?;
+    let request = NetworkRequest::from_annotations(&merged_annotations(&config, state))?;
+    let target = Target {
+        id: state.id.clone(),
+        netns: NetnsRef::Pid(pid),
+        pid: Some(pid),
+    };
+    engine::attach(ctx, FrontEnd::OciHook, &target, &request).map(|_| ())
+}
+
+/// The config's annotations, completed by the state's (the spec says they are the same; a
+/// runtime that adds its own only adds).
+fn merged_annotations(config: &BundleConfig, state: &State) -> HashMap<String, String> {
+    let mut all = state.annotations.clone();
+    all.extend(config.annotations.clone());
+    all
+}

@@ -1,0 +1,33 @@
+//! What a driver's plan reserves in the state root: addresses chosen under their lease
+//! store's lock and host ports checked under the claims' lock. Committed only once the record
+//! that names them is on disk, so teardown always knows what to release.
+
+use std::net::IpAddr;
+
+use crate::claims::ClaimTxn;
+use crate::error::Result;
+use crate::fault;
+use crate::ipam::LeaseTxn;
+use crate::publish::PublishedPort;
+
+pub struct Reservation {
+    pub leases: Vec<(LeaseTxn, IpAddr)>,
+    pub ports: Option<(ClaimTxn, Vec<PublishedPort>)>,
+}
+
+impl Reservation {
+    /// Writes the leases, then the claims; the locks go with `self`.
+    pub fn commit(self, id: &str, boot_id: &str) -> Result<()> {
+        for (txn, address) in &self.leases {
+            txn.commit(*address, id, boot_id)?;
+        }
+        fault::point("setup:lease");
+        if let Some((txn, ports)) = &self.ports {
+            for p in ports {
+                txn.claim(p.protocol, p.host, p.host_ip, id, boot_id)?;
+            }
+        }
+        fault::point("setup:claims");
+        Ok(())
+    }
+}
