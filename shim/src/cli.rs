@@ -27,7 +27,7 @@ const CREATE_VALUE_FLAGS: &[&str] = &[
 ];
 
 /// The shim's own commands (none is a runc or crun command).
-const ADMIN_COMMANDS: &[&str] = &["ls", "inspect", "networks", "gc", "logs", "reload"];
+pub const ADMIN_COMMANDS: &[&str] = &["ls", "inspect", "networks", "gc", "logs", "reload"];
 
 /// ocinet's flags, accepted before the command and never passed to the runtime.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -1,20 +1,23 @@
 //! `ocinet-shim`: an OCI runtime wrapper. Takes runc's command line unchanged; on `create` and
 //! `run` rewrites the bundle's config.json for the container's ocinet network mode, then execs
 //! the real runtime; after `delete` makes sure nothing of the container is left. Also carries
-//! the admin commands (`ls`, `inspect`, `networks`, `gc`).
+//! the admin commands (`ls`, `inspect`, `networks`, `gc`, `logs`, `reload`).
 
 mod admin;
+mod admin_cli;
 mod cli;
 mod error;
 mod prepare;
 mod rewrite;
 mod runtime;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use ocinet::engine::{self, options_from, Context, Options};
 
+use crate::admin_cli::Parsed;
 use crate::cli::{Command, Invocation};
 use crate::error::{Result, ShimError};
 use crate::rewrite::HookCommand;
@@ -38,7 +41,11 @@ fn run() -> Result<i32> {
         inv.flags.ocinet_config_dir.clone(),
     );
     match &inv.command {
-        Command::Admin { name, args } => admin::run(&Context::open(&options)?, name, args),
+        Command::Admin { name, args } => match admin_cli::parse(name, args)? {
+            // Help needs no state: it works before ocinet's root exists, and unprivileged.
+            Parsed::Help(text) => say(text),
+            Parsed::Run(command) => admin::run(&Context::open(&options)?, &command),
+        },
         Command::Create { bundle, config, .. } => {
             let config_path = config_path(bundle.as_deref(), config.as_deref());
             let hook = HookCommand {
@@ -58,6 +65,15 @@ fn run() -> Result<i32> {
         }
         Command::PassThrough => Err(runtime::exec(&runtime_of(&inv)?, &inv.runtime_args)),
     }
+}
+
+/// Prints help text; exit code 0.
+fn say(text: impl AsRef<[u8]>) -> Result<i32> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_ref())
+        .and_then(|()| out.flush())
+        .map_err(|e| ShimError::Runtime(format!("cannot write to stdout: {e}")))?;
+    Ok(0)
 }
 
 fn runtime_of(inv: &Invocation) -> Result<PathBuf> {
