@@ -146,6 +146,11 @@ pub fn parse(name: &str, args: &[String]) -> Result<Parsed> {
     }
 }
 
+/// `ocinet-shim --help`: the admin commands, ocinet's flags, and what goes to the runtime.
+pub fn overview() -> String {
+    command().render_help().to_string()
+}
+
 /// clap's error (a headline, maybe a tip or the valid values, the usage) as one line: the
 /// headline and the valid values; the usage is in `--help`.
 fn one_line(rendered: &str) -> String {
@@ -187,6 +192,29 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         command().debug_assert();
+    }
+
+    #[test]
+    fn help_lists_every_admin_command_and_flag() {
+        let help = overview();
+        for name in crate::cli::ADMIN_COMMANDS {
+            assert!(
+                help.lines().any(|l| l.trim_start().starts_with(name)),
+                "{name} missing from:\n{help}"
+            );
+        }
+        for flag in [
+            "--ocinet-root",
+            "--ocinet-config-dir",
+            "--runtime-path",
+            "OCINET_ROOT",
+            "OCINET_CONFIG_DIR",
+            "OCINET_RUNTIME",
+            "--version",
+            "unchanged to the OCI runtime",
+        ] {
+            assert!(help.contains(flag), "{flag} missing from:\n{help}");
+        }
     }
 
     #[test]
