@@ -7,17 +7,39 @@
 #![no_main]
 
 use std::ffi::{c_char, c_int};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ocinet::activity::{self, Entry};
 use ocinet::context::options_from;
-use ocinet::error::Error;
+use ocinet::error::{Error, IoContext};
 use ocinet::oci::{Stage, StageArg, State};
 use ocinet::oci_hook::run_stage;
 
 const USAGE: &str =
     "ocinet-hook [--root DIR] [--config-dir DIR] createRuntime|prestart|poststop|auto";
+
+/// `--help`: for a person at a terminal, so on stdout and with exit 0.
+const HELP: &str = "\
+OCI hook that wires a container's network (none, bridge, container:<id>, host), chosen by the
+bundle's io.ocinet.* annotations. The runtime runs it with the container's state on stdin.
+
+Usage: ocinet-hook [--root DIR] [--config-dir DIR] STAGE
+
+Stages:
+  createRuntime, prestart  set the network up
+  poststop                 tear it down
+  auto                     either, from the state's status (for a hooks.d entry listing both)
+
+Flags:
+  --root DIR        state directory (env OCINET_ROOT; default /run/ocinet)
+  --config-dir DIR  network definitions (env OCINET_CONFIG_DIR; default /etc/ocinet)
+  -h, --help        print this help
+  -v, --version     print the version
+
+runc gives hooks an empty environment: prefer the flags to the variables.
+";
 
 /// The C entry point; arguments are read through `std::env::args`, which glibc's start fills.
 #[no_mangle]
@@ -53,7 +75,11 @@ fn run() -> Result<(), Error> {
         match flag.as_str() {
             "--root" => root = Some(value_of("--root", inline)?),
             "--config-dir" => config_dir = Some(value_of("--config-dir", inline)?),
-            "-h" | "--help" => return Err(Error::Usage(USAGE.to_string())),
+            // Answered before the state is read: a person asking has no state to give.
+            "-h" | "--help" => return say(HELP),
+            "-v" | "--version" => {
+                return say(&format!("ocinet-hook {}\n", env!("CARGO_PKG_VERSION")))
+            }
             s if s.starts_with('-') => {
                 return Err(Error::Usage(format!("unknown flag {s}; {USAGE}")))
             }
@@ -87,6 +113,14 @@ fn run() -> Result<(), Error> {
         started,
     );
     result
+}
+
+/// Help and version text. A closed stdout is an error, not a panic (print! would abort).
+fn say(text: &str) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context(|| "cannot write to stdout".to_string())
 }
 
 /// The log is for people; failing to write it must not fail the container.

@@ -27,7 +27,7 @@ const CREATE_VALUE_FLAGS: &[&str] = &[
 ];
 
 /// The shim's own commands (none is a runc or crun command).
-const ADMIN_COMMANDS: &[&str] = &["ls", "inspect", "networks", "gc", "logs", "reload"];
+pub const ADMIN_COMMANDS: &[&str] = &["ls", "inspect", "networks", "gc", "logs", "reload"];
 
 /// ocinet's flags, accepted before the command and never passed to the runtime.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -59,7 +59,12 @@ pub enum Command {
     Delete { id: Option<String> },
     /// One of the shim's own commands, with its arguments.
     Admin { name: String, args: Vec<String> },
-    /// Anything else (or no command: `--version`, `--help`): straight to the runtime.
+    /// `--help`, `-h` or `help` before any command, or no words at all: ocinet's help, then
+    /// the runtime's.
+    Help,
+    /// `--version` or `-v` before any command: ocinet's version, then the runtime's.
+    Version,
+    /// Anything else: straight to the runtime.
     PassThrough,
 }
 
@@ -92,6 +97,9 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
                 .ok_or_else(|| format!("{flag} needs a value"))
         };
         match name {
+            // runc's own spellings of these, single dash included; crun's too.
+            "help" | "h" => return Ok(special(flags, Command::Help)),
+            "version" | "v" => return Ok(special(flags, Command::Version)),
             "runtime-path" => flags.runtime_path = Some(value("--runtime-path")?.into()),
             "ocinet-root" => flags.ocinet_root = Some(value("--ocinet-root")?.into()),
             "ocinet-config-dir" => {
@@ -108,6 +116,10 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
         }
     }
     let Some(command_word) = command_word else {
+        // Nothing for the runtime to do: a person trying the shim out.
+        if runtime_args.is_empty() {
+            return Ok(special(flags, Command::Help));
+        }
         return Ok(Invocation {
             flags,
             runtime_args,
@@ -116,6 +128,15 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
     };
     let rest: Vec<String> = words.cloned().collect();
     let command = match command_word.as_str() {
+        // `help ls` is ls's help; `help create` and the like are the runtime's.
+        "help" => match rest.first() {
+            None => return Ok(special(flags, Command::Help)),
+            Some(topic) if ADMIN_COMMANDS.contains(&topic.as_str()) => Command::Admin {
+                name: topic.clone(),
+                args: vec!["--help".to_string()],
+            },
+            Some(_) => Command::PassThrough,
+        },
         "create" | "run" => parse_create(&rest),
         "delete" => Command::Delete {
             id: positionals(&rest, &[]).into_iter().next(),
@@ -133,6 +154,15 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
         runtime_args,
         command,
     })
+}
+
+/// An invocation answered by the shim alone: the runtime gets no arguments.
+fn special(flags: ShimFlags, command: Command) -> Invocation {
+    Invocation {
+        flags,
+        runtime_args: Vec::new(),
+        command,
+    }
 }
 
 fn parse_create(rest: &[String]) -> Command {
@@ -249,7 +279,7 @@ mod tests {
             Command::PassThrough
         );
         assert_eq!(
-            parse(&words("--version")).unwrap().command,
+            parse(&words("help create")).unwrap().command,
             Command::PassThrough
         );
         assert_eq!(
@@ -258,6 +288,52 @@ mod tests {
                 name: "ls".into(),
                 args: words("--format json")
             }
+        );
+    }
+
+    #[test]
+    fn help_and_version_words() {
+        for line in [
+            "",
+            "--help",
+            "-h",
+            "-help",
+            "help",
+            "--root /r --help",
+            "--runtime-path /x",
+        ] {
+            let inv = parse(&words(line)).unwrap();
+            assert_eq!(inv.command, Command::Help, "{line:?}");
+            assert!(inv.runtime_args.is_empty(), "{line:?}");
+        }
+        let inv = parse(&words("--runtime-path /usr/bin/crun -h")).unwrap();
+        assert_eq!(inv.flags.runtime_path, Some("/usr/bin/crun".into()));
+        for line in ["--version", "-v", "--ocinet-root /r -v"] {
+            assert_eq!(parse(&words(line)).unwrap().command, Command::Version);
+        }
+        assert_eq!(
+            parse(&words("help ls")).unwrap().command,
+            Command::Admin {
+                name: "ls".into(),
+                args: words("--help")
+            }
+        );
+        // A command's own --help is the runtime's, or the admin command's.
+        assert_eq!(
+            parse(&words("state --help")).unwrap().command,
+            Command::PassThrough
+        );
+        assert_eq!(
+            parse(&words("ls -h")).unwrap().command,
+            Command::Admin {
+                name: "ls".into(),
+                args: words("-h")
+            }
+        );
+        // Only runtime flags, no command: the runtime decides.
+        assert_eq!(
+            parse(&words("--root /r")).unwrap().command,
+            Command::PassThrough
         );
     }
 

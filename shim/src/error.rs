@@ -7,6 +7,10 @@ pub enum ShimError {
     #[error("usage: {0}")]
     Usage(String),
 
+    /// A bad admin command line; `message` is clap's, flattened to one line.
+    #[error("{message}; see 'ocinet-shim {command} --help'")]
+    Arguments { command: String, message: String },
+
     #[error("cannot use {path}: {reason}")]
     Config { path: PathBuf, reason: String },
 

@@ -1,20 +1,23 @@
 //! `ocinet-shim`: an OCI runtime wrapper. Takes runc's command line unchanged; on `create` and
 //! `run` rewrites the bundle's config.json for the container's ocinet network mode, then execs
 //! the real runtime; after `delete` makes sure nothing of the container is left. Also carries
-//! the admin commands (`ls`, `inspect`, `networks`, `gc`).
+//! the admin commands (`ls`, `inspect`, `networks`, `gc`, `logs`, `reload`).
 
 mod admin;
+mod admin_cli;
 mod cli;
 mod error;
 mod prepare;
 mod rewrite;
 mod runtime;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use ocinet::context::{options_from, Context, Options};
 
+use crate::admin_cli::Parsed;
 use crate::cli::{Command, Invocation};
 use crate::error::{Result, ShimError};
 use crate::rewrite::HookCommand;
@@ -38,7 +41,19 @@ fn run() -> Result<i32> {
         inv.flags.ocinet_config_dir.clone(),
     );
     match &inv.command {
-        Command::Admin { name, args } => admin::run(&Context::open(&options)?, name, args),
+        Command::Admin { name, args } => match admin_cli::parse(name, args)? {
+            // Help needs no state: it works before ocinet's root exists, and unprivileged.
+            Parsed::Help(text) => say(text),
+            Parsed::Run(command) => admin::run(&Context::open(&options)?, &command),
+        },
+        Command::Help => {
+            say(admin_cli::overview())?;
+            append_runtime(&inv, "--help", "\nThe runtime's own help")
+        }
+        Command::Version => {
+            say(version_line())?;
+            append_runtime(&inv, "--version", "")
+        }
         Command::Create { bundle, config, .. } => {
             let config_path = config_path(bundle.as_deref(), config.as_deref());
             let hook = HookCommand {
@@ -58,6 +73,39 @@ fn run() -> Result<i32> {
         }
         Command::PassThrough => Err(runtime::exec(&runtime_of(&inv)?, &inv.runtime_args)),
     }
+}
+
+fn version_line() -> String {
+    format!("ocinet-shim {}\n", env!("CARGO_PKG_VERSION"))
+}
+
+/// Prints help or version text, as bytes (a runtime's need not be UTF-8); exit code 0.
+fn say(text: impl AsRef<[u8]>) -> Result<i32> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_ref())
+        .and_then(|()| out.flush())
+        .map_err(|e| ShimError::Runtime(format!("cannot write to stdout: {e}")))?;
+    Ok(0)
+}
+
+/// After ocinet's help or version, the runtime's own (`runc --help`), when there is a runtime:
+/// without one, ocinet's part stands alone. Exit code 0 either way: the user got an answer.
+fn append_runtime(inv: &Invocation, flag: &str, heading: &str) -> Result<i32> {
+    let Ok(runtime) = runtime_of(inv) else {
+        return Ok(0);
+    };
+    // Read whole first, so that a runtime that cannot run leaves no heading without text.
+    let text = match runtime::output(&runtime, &[flag.to_string()]) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("ocinet-shim: {e}");
+            return Ok(0);
+        }
+    };
+    if !heading.is_empty() {
+        say(format!("{heading} ({} {flag}):\n\n", runtime.display()))?;
+    }
+    say(text)
 }
 
 fn runtime_of(inv: &Invocation) -> Result<PathBuf> {
@@ -100,4 +148,24 @@ fn clean_after_delete(options: &Options, id: &str) -> Result<()> {
     }
     ocinet::gc::collect_one(&Context::open(options)?, id)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_is_one_line_naming_the_shim() {
+        let line = version_line();
+        let version = line
+            .strip_prefix("ocinet-shim ")
+            .and_then(|v| v.strip_suffix('\n'))
+            .unwrap_or_else(|| panic!("{line:?}"));
+        assert_eq!(version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(version.split('.').count(), 3, "{version}");
+        assert!(
+            version.split('.').all(|n| n.parse::<u32>().is_ok()),
+            "{version}"
+        );
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use crate::error::{Result, ShimError};
 
@@ -59,4 +59,15 @@ pub fn run(runtime: &Path, args: &[String]) -> Result<i32> {
         .code()
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(1))
+}
+
+/// Runs the runtime for its stdout (`--help`, `--version`); its stderr stays the caller's.
+pub fn output(runtime: &Path, args: &[String]) -> Result<Vec<u8>> {
+    Command::new(runtime)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map(|out| out.stdout)
+        .map_err(|e| ShimError::Runtime(format!("cannot run {}: {e}", runtime.display())))
 }
