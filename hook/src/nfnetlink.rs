@@ -74,8 +74,8 @@ impl BatchError {
 /// A socket for nf_tables batches.
 ///
 /// Closing it waits for the kernel to free what its batches removed (the kernel frees removed
-/// elements after an RCU grace period, ~10 ms, and a closing nfnetlink socket waits for that
-/// work). Kept open while other slow work runs (a link's deletion waits for grace periods of
+/// elements after an RCU grace period, and a closing nfnetlink socket waits for that work;
+/// figures in bench/README.md). Kept open while other slow work runs (a link's deletion waits for grace periods of
 /// its own), the two waits overlap.
 pub struct Session(RawSocket);
 

@@ -94,8 +94,8 @@ fn expect_dir(path: &Path, meta: &fs::Metadata) -> Result<()> {
 /// No fsync: every record, lease and claim carries the boot id, and one written before a power
 /// loss or kernel crash is stale after the reboot whatever its content (teardown of a previous
 /// boot's record finds nothing to undo; its lease and claims are free again). Durability across
-/// a crash of the machine therefore buys nothing, and fsync cost ~0.3-0.6 ms per file on ext4
-/// (three per setup), the largest single cost of a setup.
+/// a crash of the machine therefore buys nothing, and fsync was the largest single cost of a
+/// setup (three files per setup; figures in bench/README.md).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_with_mode(path, bytes, STATE_FILE_MODE)
 }

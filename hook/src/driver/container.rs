@@ -4,16 +4,11 @@
 use super::{Driver, Env, Plan, Target};
 use crate::error::{Error, Result};
 use crate::netns::NetnsRef;
-use crate::record::InterfaceRecord;
 use crate::request::{NetworkMode, NetworkRequest};
 
 pub struct ContainerDriver;
 
 impl Driver for ContainerDriver {
-    fn own_namespace(&self) -> bool {
-        false
-    }
-
     fn plan(
         &self,
         env: &mut Env<'_>,
@@ -46,20 +41,5 @@ impl Driver for ContainerDriver {
             )));
         }
         Ok(Plan::default())
-    }
-
-    fn apply(
-        &self,
-        _env: &mut Env<'_>,
-        _target: &Target,
-        _request: &NetworkRequest,
-        _plan: Plan,
-        _iface: Option<&mut InterfaceRecord>,
-    ) -> Result<()> {
-        Ok(())
-    }
-
-    fn undo(&self, _env: &mut Env<'_>, _id: &str, _iface: &InterfaceRecord) -> Vec<Error> {
-        Vec::new()
     }
 }

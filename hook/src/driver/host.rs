@@ -3,16 +3,11 @@
 
 use super::{Driver, Env, Plan, Target};
 use crate::error::{Error, Result};
-use crate::record::InterfaceRecord;
 use crate::request::NetworkRequest;
 
 pub struct HostDriver;
 
 impl Driver for HostDriver {
-    fn own_namespace(&self) -> bool {
-        false
-    }
-
     fn plan(
         &self,
         env: &mut Env<'_>,
@@ -26,20 +21,5 @@ impl Driver for HostDriver {
             ));
         }
         Ok(Plan::default())
-    }
-
-    fn apply(
-        &self,
-        _env: &mut Env<'_>,
-        _target: &Target,
-        _request: &NetworkRequest,
-        _plan: Plan,
-        _iface: Option<&mut InterfaceRecord>,
-    ) -> Result<()> {
-        Ok(())
-    }
-
-    fn undo(&self, _env: &mut Env<'_>, _id: &str, _iface: &InterfaceRecord) -> Vec<Error> {
-        Vec::new()
     }
 }

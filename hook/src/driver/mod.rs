@@ -49,7 +49,9 @@ pub struct Plan {
 
 pub trait Driver {
     /// Whether the container has a namespace of its own (and then a name for `ip netns`).
-    fn own_namespace(&self) -> bool;
+    fn own_namespace(&self) -> bool {
+        false
+    }
 
     /// Chooses and checks; creates nothing. `preferred` is the address the same container had
     /// before (a restart keeps it when it is still free).
@@ -71,10 +73,16 @@ pub trait Driver {
         request: &NetworkRequest,
         plan: Plan,
         iface: Option<&mut InterfaceRecord>,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let _ = (env, target, request, plan, iface);
+        Ok(())
+    }
 
     /// Removes one interface from its record; every step accepts that its object is gone.
-    fn undo(&self, env: &mut Env<'_>, id: &str, iface: &InterfaceRecord) -> Vec<Error>;
+    fn undo(&self, env: &mut Env<'_>, id: &str, iface: &InterfaceRecord) -> Vec<Error> {
+        let _ = (env, id, iface);
+        Vec::new()
+    }
 }
 
 /// The driver of a network mode.

@@ -1,7 +1,7 @@
 //! `none`: the container keeps its own namespace with only `lo`, up.
 
 use super::{require_own_namespace, Driver, Env, Plan, Target};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::record::InterfaceRecord;
 use crate::request::NetworkRequest;
 
@@ -32,9 +32,5 @@ impl Driver for NoneDriver {
         _iface: Option<&mut InterfaceRecord>,
     ) -> Result<()> {
         env.kernel.configure_container(&target.netns, None)
-    }
-
-    fn undo(&self, _env: &mut Env<'_>, _id: &str, _iface: &InterfaceRecord) -> Vec<Error> {
-        Vec::new()
     }
 }
