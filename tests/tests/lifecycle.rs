@@ -108,3 +108,30 @@ fn setup_again_for_the_same_id_keeps_the_address() {
     assert!(out.status.success());
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }
+
+/// A container started before an upgrade has a record of the previous release (version 1: no
+/// `version`, one `bridge` attachment): the new hook tears it down completely.
+#[test]
+fn a_previous_release_record_of_a_live_container_tears_down_completely() {
+    let host = Host::new("upgrade");
+    let c = host.start(Runtime::Runc, "old", &[("io.ocinet.ports", "8089:80")]);
+    let path = host.state_root().join("containers/old.json");
+    let v2: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(v2["version"], 2);
+    let eth0 = &v2["interfaces"][0];
+    let address = &eth0["addresses"][0];
+    let v1 = serde_json::json!({
+        "id": v2["id"], "boot_id": v2["boot_id"], "mode": v2["mode"],
+        "pid": v2["pid"], "pid_start": v2["pid_start"], "netns_name": v2["netns_name"],
+        "bridge": {
+            "network": eth0["network"], "bridge": eth0["bridge"],
+            "host_veth": eth0["host_veth"], "container_interface": eth0["name"],
+            "address": address["address"], "prefix_len": address["prefix_len"],
+            "gateway": address["gateway"], "ports": eth0["ports"],
+        },
+    });
+    std::fs::write(&path, serde_json::to_vec(&v1).unwrap()).unwrap();
+    assert!(host.shim(&["ls"]).unwrap().contains("8089->80"));
+    c.delete().unwrap();
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}

@@ -100,7 +100,7 @@ fn ranges_and_picked_ports(runtime: Runtime) {
         &std::fs::read(host.state_root().join("containers/r.json")).unwrap(),
     )
     .unwrap();
-    let ports = record["bridge"]["ports"].as_array().unwrap();
+    let ports = record["interfaces"][0]["ports"].as_array().unwrap();
     assert_eq!(ports.len(), 3);
     let picked = ports[1]["host"]["start"].as_u64().unwrap();
     let (lo, hi) = {

@@ -124,9 +124,14 @@ fn sixty_four_parallel_setups_then_teardown_and_gc_racing() {
     for i in 0..count {
         let path = host.state_root().join(format!("containers/r{i}.json"));
         let record: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-        assert!(addresses.insert(record["bridge"]["address"].as_str().unwrap().to_string()));
+        assert!(addresses.insert(
+            record["interfaces"][0]["addresses"][0]["address"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        ));
         assert!(host_ports.insert(
-            record["bridge"]["ports"][0]["host"]["start"]
+            record["interfaces"][0]["ports"][0]["host"]["start"]
                 .as_u64()
                 .unwrap()
         ));

@@ -266,7 +266,7 @@ fn ls_inspect_networks_and_ip_netns() {
     let json: Value =
         serde_json::from_str(&host.shim(&["inspect", "--format=json", "web"]).unwrap()).unwrap();
     assert_eq!(
-        json[0]["record"]["bridge"]["ports"][0]["host"]["start"],
+        json[0]["record"]["interfaces"][0]["ports"][0]["host"]["start"],
         8080
     );
     assert!(host
