@@ -327,7 +327,7 @@ pub fn create_veth(
 ///
 /// Without a link-local address a container sends no duplicate address detection, router
 /// solicitation or MLD report: multicast that the bridge would flood to every container.
-fn push_up_without_ipv6_addresses(
+pub(crate) fn push_up_without_ipv6_addresses(
     batch: &mut Batch,
     link: impl Fn() -> LinkMessageBuilder<LinkUnspec>,
     name: &str,
