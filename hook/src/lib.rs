@@ -5,7 +5,8 @@
 //! `driver` → resources (`network`, `ipam`, `claims`, `publish`, `record`, `reservation`,
 //! `kernel`) → the kernel's sockets (`link`, `firewall`, `netns`, ...) and files (`store`).
 
-// The public surface: what the binaries, the shim, the tests and the fuzz targets use.
+// The public surface: what the binaries, the shim, the overlay agent (`vxlan`), the tests and
+// the fuzz targets use.
 pub mod activity;
 pub mod context;
 pub mod engine;
@@ -23,6 +24,7 @@ pub mod request;
 pub mod startup;
 pub mod store;
 pub mod validate;
+pub mod vxlan;
 
 mod claims;
 mod driver;
