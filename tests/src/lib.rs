@@ -12,6 +12,8 @@ use serde_json::{json, Value};
 
 pub use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 
+mod cluster;
+
 /// The workspace root (where `bundles/` lives).
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -616,6 +618,8 @@ impl Drop for Host {
                 .stderr(Stdio::null())
                 .status();
         }
+        // Then whatever else runs in this host (helpers started detached), before the holder.
+        cluster::kill_netns_processes(self.holder.pid());
         self.outsides.lock().unwrap().clear();
         let _ = fs::remove_dir_all(&self.dir);
     }
