@@ -12,6 +12,9 @@ use serde_json::{json, Value};
 
 pub use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 
+mod cluster;
+pub use cluster::{Etcd, Lab};
+
 /// The workspace root (where `bundles/` lives).
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -95,8 +98,14 @@ struct Holder {
 
 impl Holder {
     fn spawn(unshare_flags: &[&str], init: &str) -> Holder {
+        Holder::spawn_with(Command::new("unshare"), unshare_flags, init)
+    }
+
+    /// `spawn`, `unshare` run by a given command (nsenter into a lab): one that execs it, so that
+    /// the child's pid is the holder's.
+    fn spawn_with(mut unshare: Command, unshare_flags: &[&str], init: &str) -> Holder {
         let script = format!("{init}\necho ready\nexec sleep infinity");
-        let mut child = Command::new("unshare")
+        let mut child = unshare
             .args(unshare_flags)
             .args(["--", "sh", "-c", &script])
             .stdin(Stdio::null())
@@ -126,6 +135,30 @@ impl Drop for Holder {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// A fresh directory for one test host's files.
+fn test_dir(name: &str) -> PathBuf {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!(
+        "ocinet-test-{name}-{}-{n}-{nanos}",
+        std::process::id()
+    ));
+    fs::create_dir_all(dir.join("etc/networks")).unwrap();
+    dir
+}
+
+const HOST_FLAGS: &[&str] = &["--net", "--mount", "--propagation", "private"];
+
+// crun cannot run with cgroup v1+v2 hybrid mounts; unmounting the v2 part here only changes this
+// test's private mount namespace.
+const HOST_INIT: &str = "ip link set lo up && sysctl -qw net.ipv4.ip_forward=1 && (umount /sys/fs/cgroup/unified 2>/dev/null; true) \
+     && mkdir -p /run/netns /run/runc && mount -t tmpfs -o mode=755 ocinet-test /run/netns \
+     && mount -t tmpfs ocinet-test /run/runc && mount -t tmpfs ocinet-test /dev/shm \
+     && mkdir -p /run/ocinet-test && mount -t tmpfs ocinet-test /run/ocinet-test";
+
 /// A private host: fresh network and mount namespaces, its own ocinet state root, config dir and
 /// runtime roots. Everything it made goes away on drop.
 pub struct Host {
@@ -134,36 +167,29 @@ pub struct Host {
     containers: std::sync::Mutex<Vec<(Runtime, String)>>,
     outsides: std::sync::Mutex<Vec<Holder>>,
     podman_used: std::sync::atomic::AtomicBool,
+    underlay: Option<Ipv4Addr>,
 }
 
 impl Host {
     pub fn new(name: &str) -> Host {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!(
-            "ocinet-test-{name}-{}-{n}-{nanos}",
-            std::process::id()
-        ));
-        fs::create_dir_all(dir.join("etc/networks")).unwrap();
-        // crun cannot run with cgroup v1+v2 hybrid mounts; unmounting the v2 part here only
-        // changes this test's private mount namespace.
-        let holder = Holder::spawn(
-            &["--net", "--mount", "--propagation", "private"],
-            "ip link set lo up && sysctl -qw net.ipv4.ip_forward=1 && (umount /sys/fs/cgroup/unified 2>/dev/null; true) \
-             && mkdir -p /run/netns /run/runc && mount -t tmpfs -o mode=755 ocinet-test /run/netns \
-             && mount -t tmpfs ocinet-test /run/runc && mount -t tmpfs ocinet-test /dev/shm \
-             && mkdir -p /run/ocinet-test && mount -t tmpfs ocinet-test /run/ocinet-test",
-        );
+        let dir = test_dir(name);
+        Host::with_holder(Holder::spawn(HOST_FLAGS, HOST_INIT), dir, None)
+    }
+
+    fn with_holder(holder: Holder, dir: PathBuf, underlay: Option<Ipv4Addr>) -> Host {
         Host {
             holder,
             dir,
             containers: Default::default(),
             outsides: Default::default(),
             podman_used: Default::default(),
+            underlay,
         }
+    }
+
+    /// This host's address on its lab's underlay (`Lab::host`); None for a standalone host.
+    pub fn underlay(&self) -> Option<Ipv4Addr> {
+        self.underlay
     }
 
     /// A process in this host's namespaces (for `in_netns`).
@@ -616,6 +642,8 @@ impl Drop for Host {
                 .stderr(Stdio::null())
                 .status();
         }
+        // Then whatever else runs in this host (helpers started detached), before the holder.
+        cluster::kill_netns_processes(self.holder.pid());
         self.outsides.lock().unwrap().clear();
         let _ = fs::remove_dir_all(&self.dir);
     }
