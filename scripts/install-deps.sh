@@ -7,11 +7,12 @@ apt-get update -q
 # etcd-server's package enables and starts a system etcd: the tests start their own, in their
 # own namespaces, and need none. Turned off below, unless it was there before this script.
 etcd_before=$(dpkg-query -W -f='${Status}' etcd-server 2>/dev/null || true)
-# etcd-server, etcd-client: the overlay's cluster state in the tests; protobuf-compiler: the etcd
+# etcd-server, etcd-client: the overlay's cluster state in the tests; protobuf-compiler and
+# libprotobuf-dev (its well-known .proto files): the etcd
 # client crate's build; iperf3: the benchmark's throughput.
 apt-get install -y -q --no-install-recommends \
   runc crun iproute2 nftables busybox-static util-linux procps ca-certificates gcc libc6-dev \
-  podman netavark containerd etcd-server etcd-client protobuf-compiler iperf3
+  podman netavark containerd etcd-server etcd-client protobuf-compiler libprotobuf-dev iperf3
 if [ "$etcd_before" != "install ok installed" ]; then
   if [ -d /run/systemd/system ]; then
     systemctl disable --now etcd.service >/dev/null 2>&1 || true

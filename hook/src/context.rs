@@ -28,6 +28,8 @@ pub struct Context {
     pub root: StateRoot,
     pub records: RecordStore,
     pub networks: NetworkDirectory,
+    /// Where the networks' files are (helpers started on demand get it).
+    pub config_dir: PathBuf,
     pub boot_id: String,
 }
 
@@ -37,6 +39,7 @@ impl Context {
         Ok(Context {
             records: RecordStore::open(&root)?,
             networks: NetworkDirectory::new(&options.config_dir),
+            config_dir: options.config_dir.clone(),
             boot_id: process::boot_id()?,
             root,
         })

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::fault;
 use crate::kernel::{Kernel, SystemKernel};
 use crate::netns_name;
+use crate::network::DriverKind;
 use crate::process;
 use crate::record::{FrontEnd, InterfaceRecord, Record, RECORD_VERSION};
 use crate::request::NetworkRequest;
@@ -81,6 +82,13 @@ pub(crate) fn attach_with(
     let mut env = Env { ctx, kernel };
     // A refused plan made nothing: its reservations were never committed.
     let mut plan = driver.plan(&mut env, target, request, preferred)?;
+    if let Some(iface) = plan
+        .interface
+        .as_ref()
+        .filter(|i| i.driver == DriverKind::Overlay)
+    {
+        record.mode = format!("overlay:{}", iface.network);
+    }
     record.interfaces.extend(plan.interface.take());
     let result = (|| {
         ctx.records.save(&record)?;

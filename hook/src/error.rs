@@ -76,6 +76,9 @@ pub enum Error {
     #[error("corrupt state file {path}: {reason}; remove it if no container uses it")]
     Corrupt { path: PathBuf, reason: String },
 
+    #[error("{0}")]
+    Overlay(String),
+
     #[error("netlink: {0}")]
     Netlink(String),
 

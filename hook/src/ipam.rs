@@ -73,6 +73,16 @@ impl LeaseStore {
         })
     }
 
+    /// As [`LeaseStore::begin`], but `None` at once when a setup holds the lock.
+    pub fn try_begin(&self) -> Result<Option<LeaseTxn>> {
+        Ok(
+            store::try_lock(&self.dir.join("lock"))?.map(|lock| LeaseTxn {
+                _lock: lock,
+                store: self.clone(),
+            }),
+        )
+    }
+
     fn lease_path(&self, ip: IpAddr) -> PathBuf {
         self.leases.join(ip.to_string())
     }

@@ -27,6 +27,9 @@ const DEFAULT_NETWORK_FILE: &str = "default-network.json";
 pub enum DriverKind {
     /// A veth pair into a Linux bridge on this host.
     Bridge,
+    /// A bridge on each host holding that host's block of the subnet, joined to the other hosts
+    /// by VXLAN; cluster state in etcd.
+    Overlay,
 }
 
 /// One subnet of a network and its gateway, of either family.
@@ -45,8 +48,56 @@ pub struct Network {
     /// One IPv4 subnet for now (the IPv6 issue adds a second family).
     pub subnets: Vec<Subnet>,
     pub masquerade: bool,
+    /// The links' MTU. For an overlay, what its agent computed (the file's `mtu`, else the
+    /// underlay's minus the VXLAN overhead) replaces it at setup.
     pub mtu: u32,
+    /// The overlay's settings (`driver: overlay` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overlay: Option<Overlay>,
 }
+
+/// An overlay network's settings, the same file on every host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Overlay {
+    pub etcd: Etcd,
+    /// The VXLAN network identifier (24 bits).
+    pub vni: u32,
+    /// The UDP port of the tunnels.
+    pub port: u16,
+    /// The prefix length of each host's block of the subnet.
+    pub block: u8,
+    /// Seconds a host that died keeps its block.
+    pub ttl: u32,
+    /// This host's underlay address or interface; `None`: the address it reaches etcd from.
+    pub underlay: Option<Underlay>,
+    /// The MTU the file asks for; `None`: the underlay's minus the VXLAN overhead.
+    pub mtu: Option<u32>,
+}
+
+/// How to reach the cluster's etcd.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Etcd {
+    pub endpoints: Vec<String>,
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Underlay {
+    Address(Ipv4Addr),
+    Interface(String),
+}
+
+/// The VXLAN port IANA assigned (the kernel's own default is 8472: always set it).
+pub const VXLAN_PORT: u16 = 4789;
+/// Bytes VXLAN adds to each packet over IPv4: outer IP, UDP, VXLAN and inner Ethernet headers.
+pub const VXLAN_OVERHEAD: u32 = 50;
+const DEFAULT_BLOCK: u8 = 24;
+const DEFAULT_TTL: u32 = 60;
+/// VNIs of defaults start here (Docker's overlay does the same), leaving low ones to users.
+const DEFAULT_VNI_BASE: u32 = 4096;
+const MAX_VNI: u32 = (1 << 24) - 1;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +107,21 @@ struct NetworkFile {
     subnets: Vec<SubnetFile>,
     masquerade: Option<bool>,
     mtu: Option<u32>,
+    etcd: Option<EtcdFile>,
+    vni: Option<u32>,
+    port: Option<u16>,
+    block: Option<u8>,
+    ttl: Option<u32>,
+    underlay: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EtcdFile {
+    endpoints: Vec<String>,
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +144,7 @@ impl Network {
             }],
             masquerade: true,
             mtu: DEFAULT_MTU,
+            overlay: None,
         }
     }
 
@@ -91,11 +158,10 @@ impl Network {
         let file: NetworkFile = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
         let driver = match file.driver.as_deref() {
             None | Some("bridge") => DriverKind::Bridge,
-            Some(other) => {
-                return Err(bad(format!(
-                    "driver {other:?} is not available in this release; use \"bridge\""
-                )))
-            }
+            Some("overlay") => DriverKind::Overlay,
+            Some(other) => return Err(bad(format!(
+                "driver {other:?} is not available in this release; use \"bridge\" or \"overlay\""
+            ))),
         };
         let [only] = file.subnets.as_slice() else {
             return Err(bad(format!(
@@ -104,24 +170,43 @@ impl Network {
             )));
         };
         let subnet = parse_subnet(only).map_err(&bad)?;
-        let bridge = match file.bridge {
+        let bridge = match file.bridge.clone() {
             Some(b) => {
                 validate::interface_name(&b).map_err(&bad)?;
                 b
             }
             None => default_bridge_name(name),
         };
-        let mtu = file.mtu.unwrap_or(DEFAULT_MTU);
-        if !(68..=65535).contains(&mtu) {
+        if let Some(mtu) = file.mtu.filter(|m| !(68..=65535).contains(m)) {
             return Err(bad(format!("mtu {mtu} must be between 68 and 65535")));
         }
+        let overlay = match driver {
+            DriverKind::Overlay => Some(parse_overlay(name, &file, &subnet).map_err(&bad)?),
+            DriverKind::Bridge => {
+                let overlay_only = [
+                    ("etcd", file.etcd.is_some()),
+                    ("vni", file.vni.is_some()),
+                    ("port", file.port.is_some()),
+                    ("block", file.block.is_some()),
+                    ("ttl", file.ttl.is_some()),
+                    ("underlay", file.underlay.is_some()),
+                ];
+                if let Some((key, _)) = overlay_only.iter().find(|(_, set)| *set) {
+                    return Err(bad(format!(
+                        "\"{key}\" is an overlay setting: add \"driver\": \"overlay\" or remove it"
+                    )));
+                }
+                None
+            }
+        };
         Ok(Network {
             name: name.to_string(),
             driver,
             bridge,
             subnets: vec![subnet],
             masquerade: file.masquerade.unwrap_or(true),
-            mtu,
+            mtu: file.mtu.unwrap_or(DEFAULT_MTU),
+            overlay,
         })
     }
 
@@ -139,6 +224,82 @@ impl Network {
             IpNet::V6(_) => None,
         })
     }
+}
+
+/// The overlay settings of a network file, checked; defaults filled in.
+fn parse_overlay(
+    name: &str,
+    file: &NetworkFile,
+    subnet: &Subnet,
+) -> std::result::Result<Overlay, String> {
+    let etcd = file
+        .etcd
+        .as_ref()
+        .ok_or("an overlay needs \"etcd\": {\"endpoints\": [\"http://ADDRESS:2379\"]}")?;
+    if etcd.endpoints.is_empty() {
+        return Err("\"etcd.endpoints\" lists no endpoint: give at least one, such as \"http://192.0.2.1:2379\"".to_string());
+    }
+    for endpoint in &etcd.endpoints {
+        validate::etcd_endpoint(endpoint)?;
+    }
+    if etcd.cert.is_some() != etcd.key.is_some() {
+        return Err("\"etcd.cert\" and \"etcd.key\" go together: give both or neither".to_string());
+    }
+    let vni = file.vni.unwrap_or_else(|| {
+        DEFAULT_VNI_BASE
+            + (crate::naming::stable_hash(name.as_bytes()) % u64::from(MAX_VNI - DEFAULT_VNI_BASE))
+                as u32
+    });
+    if !(1..=MAX_VNI).contains(&vni) {
+        return Err(format!("vni {vni} must be between 1 and {MAX_VNI}"));
+    }
+    let port = file.port.unwrap_or(VXLAN_PORT);
+    if port == 0 {
+        return Err("port 0 is not a UDP port: leave it out for 4789".to_string());
+    }
+    let block = file.block.unwrap_or(DEFAULT_BLOCK);
+    let prefix = subnet.subnet.prefix_len();
+    if block < prefix || block > 30 {
+        return Err(format!(
+            "block /{block} must be between the subnet's prefix /{prefix} and /30: the subnet {} is smaller than a block",
+            subnet.subnet
+        ));
+    }
+    let ttl = file.ttl.unwrap_or(DEFAULT_TTL);
+    if !(5..=86_400).contains(&ttl) {
+        return Err(format!("ttl {ttl} must be between 5 and 86400 seconds"));
+    }
+    let underlay = match &file.underlay {
+        None => None,
+        Some(text) => Some(match text.parse::<Ipv4Addr>() {
+            Ok(ip) if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() => {
+                return Err(format!(
+                    "underlay {ip} is not a unicast address of this host"
+                ))
+            }
+            Ok(ip) => Underlay::Address(ip),
+            Err(_) => {
+                validate::interface_name(text).map_err(|_| {
+                    format!("underlay {text:?} is neither an IPv4 address nor an interface name")
+                })?;
+                Underlay::Interface(text.clone())
+            }
+        }),
+    };
+    Ok(Overlay {
+        etcd: Etcd {
+            endpoints: etcd.endpoints.clone(),
+            ca: etcd.ca.clone(),
+            cert: etcd.cert.clone(),
+            key: etcd.key.clone(),
+        },
+        vni,
+        port,
+        block,
+        ttl,
+        underlay,
+        mtu: file.mtu,
+    })
 }
 
 /// One `subnets[]` entry: a CIDR without host bits and an optional gateway inside it.
@@ -406,6 +567,89 @@ mod tests {
         ] {
             let err = parse(bad).unwrap_err().to_string();
             assert!(err.contains("net1.json"), "{bad}: {err}");
+        }
+    }
+
+    fn overlay(extra: &str) -> Result<Network> {
+        parse(&format!(
+            r#"{{"driver":"overlay","subnets":[{{"subnet":"10.200.0.0/16"}}],"etcd":{{"endpoints":["http://192.0.2.1:2379"]}}{extra}}}"#
+        ))
+    }
+
+    #[test]
+    fn overlay_file_gets_defaults() {
+        let n = overlay("").unwrap();
+        assert_eq!(n.driver, DriverKind::Overlay);
+        let o = n.overlay.unwrap();
+        assert_eq!(
+            (o.port, o.block, o.ttl, o.mtu, o.underlay),
+            (4789, 24, 60, None, None)
+        );
+        assert!((4096..=MAX_VNI).contains(&o.vni));
+        // The same name gives the same VNI on every host.
+        assert_eq!(overlay("").unwrap().overlay.unwrap().vni, o.vni);
+        let full = overlay(
+            r#","vni":4200,"port":8472,"block":26,"ttl":30,"underlay":"192.0.2.11","mtu":1400,"masquerade":false"#,
+        )
+        .unwrap();
+        let o = full.overlay.unwrap();
+        assert_eq!(
+            (o.vni, o.port, o.block, o.ttl, o.mtu),
+            (4200, 8472, 26, 30, Some(1400))
+        );
+        assert_eq!(
+            o.underlay,
+            Some(Underlay::Address(Ipv4Addr::new(192, 0, 2, 11)))
+        );
+        assert!(!full.masquerade);
+        let by_name = overlay(r#","underlay":"eth1""#).unwrap().overlay.unwrap();
+        assert_eq!(by_name.underlay, Some(Underlay::Interface("eth1".into())));
+    }
+
+    #[test]
+    fn bad_overlay_files_say_what_is_wrong() {
+        for (extra, says) in [
+            (r#","vni":0"#, "vni 0"),
+            (r#","vni":16777216"#, "vni 16777216"),
+            (r#","block":8"#, "smaller than a block"),
+            (r#","block":31"#, "block /31"),
+            (r#","ttl":1"#, "ttl 1"),
+            (r#","port":0"#, "port 0"),
+            (r#","underlay":"224.0.0.1""#, "not a unicast"),
+            (r#","underlay":"not an interface!""#, "neither"),
+            (r#","etcd":{"endpoints":[]}"#, "no endpoint"),
+        ] {
+            let text = format!(
+                r#"{{"driver":"overlay","subnets":[{{"subnet":"10.200.0.0/16"}}]{}}}"#,
+                if extra.starts_with(",\"etcd\"") {
+                    extra.to_string()
+                } else {
+                    format!(r#","etcd":{{"endpoints":["http://192.0.2.1:2379"]}}{extra}"#)
+                }
+            );
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.contains(says), "{extra}: {err}");
+        }
+        for (text, says) in [
+            (
+                r#"{"driver":"overlay","subnets":[{"subnet":"10.200.0.0/16"}]}"#,
+                "needs \"etcd\"",
+            ),
+            (
+                r#"{"driver":"overlay","subnets":[{"subnet":"10.200.0.0/16"}],"etcd":{"endpoints":["192.0.2.1:2379"]}}"#,
+                "http://HOST:PORT",
+            ),
+            (
+                r#"{"driver":"overlay","subnets":[{"subnet":"10.200.0.0/16"}],"etcd":{"endpoints":["http://a:1"],"cert":"/c"}}"#,
+                "go together",
+            ),
+            (
+                r#"{"subnets":[{"subnet":"10.90.0.0/24"}],"vni":4200}"#,
+                "overlay setting",
+            ),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(says), "{text}: {err}");
         }
     }
 

@@ -21,7 +21,8 @@ const MAX_VALUE_BYTES: usize = 16 * 1024;
 pub enum NetworkMode {
     /// Only `lo`.
     None,
-    /// A veth into the named network's bridge.
+    /// A veth into the named network's bridge on this host (a `bridge` or `overlay` network;
+    /// written `<network>` or `bridge:<network>`).
     Bridge { network: String },
     /// The host's network namespace.
     Host,
@@ -73,8 +74,12 @@ impl NetworkMode {
                 validate::container_id(id).map_err(bad)?;
                 Ok(NetworkMode::Container { id: id.to_string() })
             }
+            // A network by name, as `docker run --network NAME`.
+            (name, None) if validate::network_name(name).is_ok() => Ok(NetworkMode::Bridge {
+                network: name.to_string(),
+            }),
             _ => Err(bad(
-                "use none, bridge, bridge:<network>, host or container:<id>".to_string(),
+                "use none, bridge, <network>, bridge:<network>, host or container:<id>".to_string(),
             )),
         }
     }
@@ -208,9 +213,10 @@ mod tests {
             NetworkMode::parse(Some("container:abc")).unwrap(),
             NetworkMode::Container { id: "abc".into() }
         );
+        assert_eq!(NetworkMode::parse(Some("ov1")).unwrap(), bridge("ov1"));
         for bad in [
             "",
-            "bridged",
+            "-bridged",
             "none:x",
             "host:1",
             "bridge:",
@@ -218,7 +224,8 @@ mod tests {
             "container:",
             "container:../1",
             "container:/proc/1/ns/net",
-            "macvlan",
+            "mac vlan",
+            "../x",
         ] {
             let err = NetworkMode::parse(Some(bad)).unwrap_err().to_string();
             assert!(err.contains("io.ocinet.network"), "{bad}: {err}");

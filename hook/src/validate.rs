@@ -61,8 +61,59 @@ pub fn interface_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// An etcd client URL: `http://HOST:PORT` or `https://HOST:PORT`, the host an address or a DNS
+/// name, nothing after the port.
+pub fn etcd_endpoint(url: &str) -> Result<(), String> {
+    let bad = || {
+        format!("etcd endpoint {url:?} must be http://HOST:PORT or https://HOST:PORT, such as http://192.0.2.1:2379")
+    };
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(bad)?;
+    let (host, port) = match rest.strip_prefix('[') {
+        Some(v6) => {
+            let (addr, after) = v6.split_once(']').ok_or_else(bad)?;
+            addr.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+            (addr, after.strip_prefix(':').ok_or_else(bad)?)
+        }
+        None => rest.rsplit_once(':').ok_or_else(bad)?,
+    };
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 && host_ok => Ok(()),
+        _ => Err(bad()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn etcd_endpoints() {
+        for good in [
+            "http://192.0.2.1:2379",
+            "https://etcd-1.example:2379",
+            "http://[fd00::1]:2379",
+        ] {
+            assert!(etcd_endpoint(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "192.0.2.1:2379",
+            "http://192.0.2.1",
+            "http://:2379",
+            "http://a:0",
+            "http://a:2379/x",
+            "ftp://a:1",
+            "http://a b:1",
+        ] {
+            assert!(etcd_endpoint(bad).is_err(), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -190,6 +190,30 @@ pub fn remove_peer(rtnl: &Rtnl, vxlan_index: u32, peer: &Peer) -> Result<()> {
     Ok(batch.send(rtnl.socket())?)
 }
 
+/// Removes one route of ours to `block` via `via` (one that an agent before this one left, of a
+/// peer whose MAC and underlay are no longer known); a missing one is fine.
+pub fn remove_route(rtnl: &Rtnl, vxlan_index: u32, block: Ipv4Net, via: Ipv4Addr) -> Result<()> {
+    let peer = Peer {
+        block,
+        vtep_address: via,
+        vtep_mac: [0; 6],
+        underlay: Ipv4Addr::UNSPECIFIED,
+    };
+    let mut batch = Batch::new();
+    batch.push_allowing(
+        RouteNetlinkMessage::DelRoute(peer_route(vxlan_index, &peer)),
+        0,
+        GONE,
+        format!("cannot delete the route to {block} via {via} on link {vxlan_index}"),
+    );
+    Ok(batch.send(rtnl.socket())?)
+}
+
+/// Deletes a link by name (the overlay's bridge, when the host leaves); a missing one is fine.
+pub fn delete_link(rtnl: &Rtnl, name: &str) -> Result<()> {
+    link::delete_link(rtnl, name)
+}
+
 /// The routes [`add_peer`] made on VXLAN device `vxlan_index` (main table, our protocol): each
 /// block with its gateway, the peer's VTEP address. What an agent that restarts compares with
 /// the cluster's state.

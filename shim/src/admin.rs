@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use ocinet::activity;
 use ocinet::context::Context;
 use ocinet::gc;
-use ocinet::network::{Network, DEFAULT_NETWORK};
+use ocinet::network::{DriverKind, Network, DEFAULT_NETWORK};
+use ocinet::overlay_state::{HostBlock, OverlayDir, PeerBlock};
 use ocinet::ports::host_address;
 use ocinet::publish::PublishedPort;
 use ocinet::record::Record;
@@ -242,6 +243,13 @@ struct NetworkView {
     gateway: Option<String>,
     masquerade: Option<bool>,
     mtu: Option<u32>,
+    driver: Option<DriverKind>,
+    /// An overlay's block on this host (while a container of it runs here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    block: Option<HostBlock>,
+    /// An overlay's other hosts, as programmed here.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    peers: Vec<PeerBlock>,
     /// Container id -> address/prefix.
     containers: BTreeMap<String, String>,
 }
@@ -250,6 +258,9 @@ impl NetworkView {
     fn new(name: String, network: Option<Network>) -> NetworkView {
         NetworkView {
             name,
+            driver: network.as_ref().map(|n| n.driver),
+            block: None,
+            peers: Vec::new(),
             bridge: network.as_ref().map(|n| n.bridge.clone()),
             subnet: network.as_ref().map(subnets_of),
             gateway: network.as_ref().map(gateways_of),
@@ -281,7 +292,13 @@ fn networks(ctx: &Context) -> Result<Vec<NetworkView>> {
     );
     for name in ctx.networks.names()? {
         let network = ctx.networks.load(&name)?;
-        views.insert(name.clone(), NetworkView::new(name, network));
+        let mut view = NetworkView::new(name.clone(), network);
+        if view.driver == Some(DriverKind::Overlay) {
+            let dir = OverlayDir::open(&ctx.root, &name)?;
+            view.block = dir.block()?;
+            view.peers = dir.peers()?;
+        }
+        views.insert(name, view);
     }
     for record in records(ctx)? {
         for iface in &record.interfaces {
@@ -299,22 +316,49 @@ fn networks(ctx: &Context) -> Result<Vec<NetworkView>> {
 fn render_networks(views: &[NetworkView]) -> String {
     let mut lines = vec![[
         "NAME".to_string(),
+        "DRIVER".to_string(),
         "BRIDGE".to_string(),
         "SUBNET".to_string(),
         "GATEWAY".to_string(),
         "CONTAINERS".to_string(),
+        "BLOCK".to_string(),
+        "PEERS".to_string(),
     ]];
     for v in views {
-        let (bridge, subnet, gateway) = match &v.network {
-            Some(n) => (n.bridge.clone(), subnets_of(n), gateways_of(n)),
-            None => ("-".into(), "(chosen at first use)".into(), "-".into()),
+        let (driver, bridge, subnet, gateway) = match &v.network {
+            Some(n) => (
+                format!("{:?}", n.driver).to_lowercase(),
+                n.bridge.clone(),
+                subnets_of(n),
+                gateways_of(n),
+            ),
+            None => (
+                "bridge".into(),
+                "-".into(),
+                "(chosen at first use)".into(),
+                "-".into(),
+            ),
         };
+        // An overlay's gateway here is its block's.
+        let gateway = v.block.as_ref().map_or(gateway, |b| b.gateway.to_string());
+        let peers: Vec<String> = v
+            .peers
+            .iter()
+            .map(|p| format!("{}@{}", p.block, p.underlay))
+            .collect();
         lines.push([
             v.name.clone(),
+            driver,
             bridge,
             subnet,
             gateway,
             v.containers.len().to_string(),
+            v.block.as_ref().map_or("-".into(), |b| b.block.to_string()),
+            if peers.is_empty() {
+                "-".into()
+            } else {
+                peers.join(",")
+            },
         ]);
     }
     columns(&lines)

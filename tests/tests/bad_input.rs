@@ -57,8 +57,13 @@ const CASES: &[Case] = &[
     },
     case(
         "unknown mode",
+        &[("io.ocinet.network", "mac/vlan")],
+        "invalid annotation io.ocinet.network=\"mac/vlan\"",
+    ),
+    case(
+        "unknown network by name",
         &[("io.ocinet.network", "macvlan")],
-        "invalid annotation io.ocinet.network=\"macvlan\"",
+        "unknown network \"macvlan\"",
     ),
     case(
         "network name with a path",

@@ -283,7 +283,16 @@ fn ls_inspect_networks_and_ip_netns() {
         .collect();
     assert_eq!(
         blue,
-        ["blue", "oc-blue", "10.97.0.0/24", "10.97.0.1", "1"],
+        [
+            "blue",
+            "bridge",
+            "oc-blue",
+            "10.97.0.0/24",
+            "10.97.0.1",
+            "1",
+            "-",
+            "-"
+        ],
         "{networks}"
     );
     let json: Value =

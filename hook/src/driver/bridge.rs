@@ -1,5 +1,9 @@
 //! `bridge`: a veth pair from the network's Linux bridge into the container, a leased address,
 //! a default route via the gateway, forwarding on and egress masqueraded.
+//!
+//! An `overlay` network's containers are wired the same way on each host: its bridge holds
+//! this host's block of the subnet (leased cluster-wide by the network's agent, which joins the
+//! hosts' bridges by VXLAN), and masquerade spares the whole overlay subnet.
 
 use std::net::IpAddr;
 
@@ -13,7 +17,8 @@ use crate::ipam::{LeaseStore, Pool};
 use crate::kernel::{BridgeSpec, VethSpec};
 use crate::link::Addressing;
 use crate::naming;
-use crate::network::DriverKind;
+use crate::network::{DriverKind, Subnet};
+use crate::overlay_agent;
 use crate::publish;
 use crate::record::{AddressRecord, InterfaceRecord};
 use crate::reload;
@@ -45,14 +50,26 @@ impl Driver for BridgeDriver {
         };
         let ctx = env.ctx;
         let kernel = &mut *env.kernel;
-        let network = ctx
+        let mut network = ctx
             .networks
             .resolve(&ctx.root, name, &mut || kernel.host_ipv4_routes())?;
         require_own_namespace(env, target, &request.mode.to_string())?;
 
         // Chosen under the network's and the claims' locks, held until apply commits them.
-        let subnet = *network.primary();
         let leases = LeaseStore::open(&ctx.root, &network.name)?.begin()?;
+        // An overlay's containers get addresses of this host's block, from its agent.
+        let subnet = match network.driver {
+            DriverKind::Bridge => *network.primary(),
+            DriverKind::Overlay => {
+                let block = overlay_agent::host_block(ctx, &network)?;
+                network.mtu = block.mtu;
+                network.bridge = block.bridge;
+                Subnet {
+                    subnet: IpNet::V4(block.block),
+                    gateway: IpAddr::V4(block.gateway),
+                }
+            }
+        };
         let address = leases.choose(
             Pool::of(&network, &subnet),
             &target.id,
@@ -69,7 +86,7 @@ impl Driver for BridgeDriver {
             &publish::ephemeral_range,
         )?;
         let interface = InterfaceRecord {
-            driver: DriverKind::Bridge,
+            driver: network.driver,
             network: network.name.clone(),
             bridge: network.bridge.clone(),
             host_veth: naming::host_veth_name(&target.id),
@@ -110,10 +127,11 @@ impl Driver for BridgeDriver {
             reserved.commit(&target.id, &env.ctx.boot_id)?;
         }
 
-        let gateways: Vec<(IpAddr, u8)> = network
-            .subnets
+        // The bridge holds the gateways of the interface's subnets (an overlay's: of the block).
+        let gateways: Vec<(IpAddr, u8)> = iface
+            .addresses
             .iter()
-            .map(|s| (s.gateway, s.subnet.prefix_len()))
+            .filter_map(|a| Some((a.gateway?, a.prefix_len)))
             .collect();
         let bridge = BridgeSpec {
             name: &network.bridge,

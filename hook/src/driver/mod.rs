@@ -16,7 +16,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::kernel::Kernel;
 use crate::netns::NetnsRef;
-use crate::network::Network;
+use crate::network::{DriverKind, Network};
 use crate::record::InterfaceRecord;
 use crate::request::{NetworkMode, NetworkRequest};
 use crate::reservation::Reservation;
@@ -98,7 +98,8 @@ pub fn for_mode(mode: &NetworkMode) -> &'static dyn Driver {
 /// The driver that made an interface (for teardown, from the record alone).
 pub fn for_interface(iface: &InterfaceRecord) -> &'static dyn Driver {
     match iface.driver {
-        crate::network::DriverKind::Bridge => &bridge::BridgeDriver,
+        // An overlay's interface is a bridge port like any other: the same undo.
+        DriverKind::Bridge | DriverKind::Overlay => &bridge::BridgeDriver,
     }
 }
 

@@ -1,0 +1,254 @@
+//! One overlay network's agent on one host: holds the host's block in etcd (a lease kept
+//! alive), programs the tunnels to the other hosts' blocks as they come and go, and leaves
+//! (lease revoked, devices removed) when no container of the network is left on the host.
+//!
+//! The cluster is polled once a second: a new or departed host is programmed within that, and
+//! a lost connection or watch needs no recovery of its own. etcd down: the host keeps its
+//! block and tunnels and retries; a block lost meanwhile is taken again when etcd is back.
+
+use std::time::{Duration, Instant};
+
+use ipnet::{IpNet, Ipv4Net};
+use ocinet::context::{Context, Options};
+use ocinet::network::Network;
+use ocinet::overlay_state::{
+    format_mac, in_use, try_lock_network, vtep_mac, vxlan_name, HostBlock, OverlayDir, PeerBlock,
+};
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::cluster::{Cluster, Member};
+use crate::error::{AgentError, Result};
+use crate::ready::Ready;
+use crate::tunnels::Tunnels;
+use crate::underlay;
+
+const TICK: Duration = Duration::from_secs(1);
+
+pub struct Args {
+    pub options: Options,
+    pub network: String,
+}
+
+pub fn run(args: &Args, ready: &mut Ready) -> Result<()> {
+    let ctx = Context::open(&args.options)?;
+    let network = ctx
+        .networks
+        .load(&args.network)?
+        .filter(|n| n.overlay.is_some())
+        .ok_or_else(|| AgentError::Config {
+            network: args.network.clone(),
+            reason: format!(
+                "no overlay network of that name in {}",
+                ctx.networks.path_of(&args.network).display()
+            ),
+        })?;
+    let dir = OverlayDir::open(&ctx.root, &network.name)?;
+    // One agent per network and state root: a second one waits here for the first to leave.
+    let _life = dir.lock_agent()?;
+    dir.write_agent()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| AgentError::Underlay(format!("cannot start the agent's runtime: {e}")))?;
+    let result = runtime.block_on(serve(&ctx, &network, &dir, ready));
+    let _ = dir.remove_agent();
+    result
+}
+
+fn subnet_of(network: &Network) -> Result<Ipv4Net> {
+    match network.primary().subnet {
+        IpNet::V4(net) => Ok(net),
+        IpNet::V6(net) => Err(AgentError::Config {
+            network: network.name.clone(),
+            reason: format!("subnet {net} is IPv6: overlays are IPv4 for now"),
+        }),
+    }
+}
+
+async fn serve(
+    ctx: &Context,
+    network: &Network,
+    dir: &OverlayDir,
+    ready: &mut Ready,
+) -> Result<()> {
+    let overlay = network.overlay.as_ref().ok_or_else(|| AgentError::Config {
+        network: network.name.clone(),
+        reason: "not an overlay network".to_string(),
+    })?;
+    let subnet = subnet_of(network)?;
+    let underlay = underlay::find(overlay)?;
+    let mac = vtep_mac(underlay.address);
+    let me = Member {
+        underlay: underlay.address,
+        vtep_mac: format_mac(mac),
+    };
+    // What this host held before (an agent that was killed): kept if etcd cannot be asked.
+    let known = dir
+        .block()?
+        .filter(|b| b.underlay == underlay.address && subnet.contains(&b.block));
+
+    let mut cluster = Cluster::connect(network, subnet, me.clone()).await;
+    let (block, mut lease) = match (&mut cluster, &known) {
+        (Ok(c), _) => {
+            let (block, lease) = c.acquire(known.as_ref().map(|k| k.block)).await?;
+            (block, Some(lease))
+        }
+        (Err(e), Some(k)) => {
+            eprintln!(
+                "ocinet-agent: {e}; keeping block {} until etcd answers",
+                k.block
+            );
+            (k.block, None)
+        }
+        (Err(_), None) => return Err(cluster.err().expect("matched an error")),
+    };
+    let mut cluster = cluster.ok();
+    let host = HostBlock {
+        block,
+        gateway: ocinet_first_host(block),
+        mtu: underlay.mtu,
+        bridge: network.bridge.clone(),
+        vxlan: vxlan_name(overlay.vni),
+        underlay: underlay.address,
+        vtep_mac: me.vtep_mac.clone(),
+    };
+    let mut tunnels = Tunnels::up(overlay, &host, mac)?;
+    dir.write_block(&host)?;
+    ready.ok();
+    eprintln!(
+        "ocinet-agent: network {} holds block {block} on {} ({}, mtu {})",
+        network.name, underlay.address, underlay.interface, host.mtu
+    );
+
+    let mut terminate = signal(SignalKind::terminate())
+        .map_err(|e| AgentError::Underlay(format!("cannot catch SIGTERM: {e}")))?;
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|e| AgentError::Underlay(format!("cannot catch SIGINT: {e}")))?;
+    let renew_every = Duration::from_secs(u64::from(overlay.ttl / 3).max(1));
+    let mut renewed = Instant::now();
+    let mut ticks = tokio::time::interval(TICK);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+        if leave_if_unused(ctx, network, dir)? {
+            break;
+        }
+        if cluster.is_none() {
+            match Cluster::connect(network, subnet, me.clone()).await {
+                Ok(c) => cluster = Some(c),
+                Err(e) => {
+                    eprintln!("ocinet-agent: {e}");
+                    continue;
+                }
+            }
+        }
+        let Some(c) = cluster.as_mut() else { continue };
+        let round = Round {
+            block,
+            underlay: underlay.address,
+            renew_every,
+        };
+        if let Err(e) = tend(c, &round, &mut lease, &mut renewed, &mut tunnels, dir).await {
+            eprintln!("ocinet-agent: {e}");
+            // Asked again from a new connection next time.
+            cluster = None;
+        }
+    }
+    if let (Some(c), Some(lease)) = (cluster.as_mut(), lease) {
+        c.release(lease).await;
+    }
+    let _ = dir.write_peers(&[]);
+    tunnels.down(&host.bridge)?;
+    eprintln!("ocinet-agent: network {} left this host", network.name);
+    Ok(())
+}
+
+/// What every round with etcd needs to know of this host.
+struct Round {
+    block: Ipv4Net,
+    underlay: std::net::Ipv4Addr,
+    renew_every: Duration,
+}
+
+/// One round with etcd: the lease renewed when due (or the block taken again when it was
+/// lost), then the tunnels made to match the other hosts' blocks.
+async fn tend(
+    cluster: &mut Cluster,
+    round: &Round,
+    lease: &mut Option<i64>,
+    renewed: &mut Instant,
+    tunnels: &mut Tunnels,
+    dir: &OverlayDir,
+) -> Result<()> {
+    let alive = match *lease {
+        Some(id) if renewed.elapsed() >= round.renew_every => {
+            let alive = cluster.keep_alive(id).await?;
+            if alive {
+                *renewed = Instant::now();
+            }
+            alive
+        }
+        Some(_) => true,
+        None => false,
+    };
+    if !alive {
+        let (got, id) = cluster.acquire(Some(round.block)).await?;
+        if got != round.block {
+            // Another host took this block while this one could not renew it: containers
+            // here hold addresses of it, so keep it rather than move; say so.
+            cluster.release(id).await;
+            return Err(AgentError::Etcd {
+                endpoints: "the cluster".to_string(),
+                reason: format!(
+                    "block {} of this host was taken by another host while etcd was unreachable; restart this host's containers of the network",
+                    round.block
+                ),
+            });
+        }
+        *lease = Some(id);
+        *renewed = Instant::now();
+    }
+    let peers: Vec<PeerBlock> = cluster
+        .blocks()
+        .await?
+        .into_iter()
+        .filter(|(b, m)| *b != round.block && m.underlay != round.underlay)
+        .map(|(b, m)| PeerBlock {
+            block: b,
+            underlay: m.underlay,
+            vtep_mac: m.vtep_mac,
+        })
+        .collect();
+    for problem in tunnels.reconcile(&peers)? {
+        eprintln!("ocinet-agent: {problem}");
+    }
+    dir.write_peers(&peers)?;
+    Ok(())
+}
+
+/// True (and the block file gone) when no live container of the network is left on this
+/// host. Decided under the network's lease lock: a setup holds it from its plan until its
+/// record and lease are written, so none is missed.
+fn leave_if_unused(ctx: &Context, network: &Network, dir: &OverlayDir) -> Result<bool> {
+    if in_use(ctx, &network.name)? {
+        return Ok(false);
+    }
+    let Some(_held) = try_lock_network(&ctx.root, &network.name)? else {
+        return Ok(false);
+    };
+    if in_use(ctx, &network.name)? {
+        return Ok(false);
+    }
+    dir.remove_block()?;
+    Ok(true)
+}
+
+fn ocinet_first_host(block: Ipv4Net) -> std::net::Ipv4Addr {
+    match ocinet::network::first_host(IpNet::V4(block)) {
+        std::net::IpAddr::V4(ip) => ip,
+        std::net::IpAddr::V6(_) => block.network(),
+    }
+}

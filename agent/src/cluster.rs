@@ -1,0 +1,252 @@
+//! The overlay's cluster state in etcd: one key per host's block,
+//! `/ocinet/overlay/<network>/blocks/<address>-<prefix>`, whose value names the host's underlay
+//! address and VTEP MAC, attached to an etcd lease that the agent keeps alive: a host that dies
+//! loses its block `ttl` seconds later. Everything read here was written by other hosts: keys
+//! and values are checked, and what does not check is skipped.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use etcd_client::{
+    Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, PutOptions,
+    TlsOptions, Txn, TxnOp,
+};
+use ipnet::Ipv4Net;
+use ocinet::network::{Etcd, Network};
+use ocinet::overlay_state::parse_mac;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AgentError, Result};
+
+/// How long one request may take before etcd counts as unreachable.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// Values are a few dozen bytes; anything far larger is not one of ours.
+const MAX_VALUE_BYTES: usize = 1024;
+
+/// A host as its block's value describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub underlay: Ipv4Addr,
+    pub vtep_mac: String,
+}
+
+impl Member {
+    /// Whether another host's value can be programmed: a unicast underlay address, a unicast
+    /// MAC.
+    fn is_valid(&self) -> bool {
+        let ip = self.underlay;
+        !(ip.is_unspecified()
+            || ip.is_loopback()
+            || ip.is_multicast()
+            || ip.is_broadcast()
+            || ip.is_link_local())
+            && parse_mac(&self.vtep_mac).is_some()
+    }
+}
+
+pub struct Cluster {
+    client: Client,
+    endpoints: String,
+    prefix: String,
+    network: String,
+    subnet: Ipv4Net,
+    block_len: u8,
+    ttl: i64,
+    me: Member,
+}
+
+impl Cluster {
+    pub async fn connect(network: &Network, subnet: Ipv4Net, me: Member) -> Result<Cluster> {
+        let overlay = network.overlay.as_ref().ok_or_else(|| AgentError::Config {
+            network: network.name.clone(),
+            reason: "not an overlay network".to_string(),
+        })?;
+        let endpoints = overlay.etcd.endpoints.join(",");
+        let options = connect_options(&network.name, &overlay.etcd)?;
+        let client = tokio::time::timeout(
+            REQUEST_TIMEOUT + Duration::from_secs(1),
+            Client::connect(&overlay.etcd.endpoints, Some(options)),
+        )
+        .await
+        .map_err(|_| AgentError::Unreachable {
+            endpoints: endpoints.clone(),
+            reason: "no answer".to_string(),
+        })?
+        .map_err(|e| AgentError::Unreachable {
+            endpoints: endpoints.clone(),
+            reason: one_line(&e),
+        })?;
+        Ok(Cluster {
+            client,
+            prefix: format!("/ocinet/overlay/{}/blocks/", network.name),
+            network: network.name.clone(),
+            subnet,
+            block_len: overlay.block,
+            ttl: i64::from(overlay.ttl),
+            endpoints,
+            me,
+        })
+    }
+
+    fn failed(&self, e: etcd_client::Error) -> AgentError {
+        AgentError::Etcd {
+            endpoints: self.endpoints.clone(),
+            reason: one_line(&e),
+        }
+    }
+
+    fn key(&self, block: Ipv4Net) -> String {
+        format!("{}{}-{}", self.prefix, block.network(), block.prefix_len())
+    }
+
+    /// Every host's block, checked; malformed keys and values are skipped.
+    pub async fn blocks(&mut self) -> Result<HashMap<Ipv4Net, Member>> {
+        let answer = self
+            .client
+            .get(self.prefix.as_str(), Some(GetOptions::new().with_prefix()))
+            .await
+            .map_err(|e| self.failed(e))?;
+        let mut out = HashMap::new();
+        for kv in answer.kvs() {
+            let Some(block) = kv
+                .key_str()
+                .ok()
+                .and_then(|k| k.strip_prefix(&self.prefix))
+                .and_then(|k| self.parse_block(k))
+            else {
+                continue;
+            };
+            if kv.value().len() > MAX_VALUE_BYTES {
+                continue;
+            }
+            if let Ok(member) = serde_json::from_slice::<Member>(kv.value()) {
+                if member.is_valid() {
+                    out.insert(block, member);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `10.200.3.0-24` as a block of this network's subnet, of the network's block size.
+    fn parse_block(&self, text: &str) -> Option<Ipv4Net> {
+        let (address, len) = text.split_once('-')?;
+        let block = Ipv4Net::new(address.parse().ok()?, len.parse().ok()?).ok()?;
+        (block.trunc() == block
+            && block.prefix_len() == self.block_len
+            && self.subnet.contains(&block))
+        .then_some(block)
+    }
+
+    /// A block for this host under a new lease: `preferred` (this host's before a restart)
+    /// or one it still holds, else the first free one. Create-if-absent transactions: two
+    /// hosts never get one block.
+    pub async fn acquire(&mut self, preferred: Option<Ipv4Net>) -> Result<(Ipv4Net, i64)> {
+        let lease = self
+            .client
+            .lease_grant(self.ttl, None)
+            .await
+            .map_err(|e| self.failed(e))?
+            .id();
+        let taken = self.blocks().await?;
+        let mine = taken
+            .iter()
+            .filter(|(_, m)| m.underlay == self.me.underlay)
+            .map(|(b, _)| *b);
+        let value = serde_json::to_vec(&self.me).unwrap_or_default();
+        let candidates = preferred
+            .into_iter()
+            .chain(mine.collect::<Vec<_>>())
+            .chain(self.subnet.subnets(self.block_len).into_iter().flatten());
+        for block in candidates {
+            if self.parse_block(&format!("{}-{}", block.network(), block.prefix_len()))
+                != Some(block)
+            {
+                continue;
+            }
+            let key = self.key(block);
+            let compare = match taken.get(&block) {
+                Some(holder) if holder.underlay != self.me.underlay => continue,
+                // Ours from an agent before this one: taken over with the new lease, unless it
+                // changed hands meanwhile.
+                Some(holder) => Compare::value(
+                    key.as_str(),
+                    CompareOp::Equal,
+                    serde_json::to_vec(holder).unwrap_or_default(),
+                ),
+                None => Compare::create_revision(key.as_str(), CompareOp::Equal, 0),
+            };
+            let txn = Txn::new().when([compare]).and_then([TxnOp::put(
+                key.as_str(),
+                value.clone(),
+                Some(PutOptions::new().with_lease(lease)),
+            )]);
+            let answer = self.client.txn(txn).await.map_err(|e| self.failed(e))?;
+            if answer.succeeded() {
+                return Ok((block, lease));
+            }
+        }
+        let _ = self.client.lease_revoke(lease).await;
+        Err(AgentError::Full {
+            network: self.network.clone(),
+            subnet: self.subnet.to_string(),
+            block: self.block_len,
+        })
+    }
+
+    /// Renews the lease; `false` when etcd no longer knows it (expired while unreachable).
+    pub async fn keep_alive(&mut self, lease: i64) -> Result<bool> {
+        let (mut keeper, mut answers) = self
+            .client
+            .lease_keep_alive(lease)
+            .await
+            .map_err(|e| self.failed(e))?;
+        keeper.keep_alive().await.map_err(|e| self.failed(e))?;
+        let answer = tokio::time::timeout(REQUEST_TIMEOUT, answers.message())
+            .await
+            .map_err(|_| AgentError::Etcd {
+                endpoints: self.endpoints.clone(),
+                reason: "no answer to a lease renewal".to_string(),
+            })?
+            .map_err(|e| self.failed(e))?;
+        Ok(answer.is_some_and(|a| a.ttl() > 0))
+    }
+
+    /// Gives the block back at once (the other hosts drop this one now, not at the lease's
+    /// end).
+    pub async fn release(&mut self, lease: i64) {
+        let _ = tokio::time::timeout(REQUEST_TIMEOUT, self.client.lease_revoke(lease)).await;
+    }
+}
+
+fn connect_options(network: &str, etcd: &Etcd) -> Result<ConnectOptions> {
+    let mut options = ConnectOptions::new()
+        .with_connect_timeout(REQUEST_TIMEOUT)
+        .with_timeout(REQUEST_TIMEOUT);
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| AgentError::Config {
+            network: network.to_string(),
+            reason: format!("cannot read {}: {e}", path.display()),
+        })
+    };
+    if etcd.ca.is_some() || etcd.cert.is_some() {
+        let mut tls = TlsOptions::new();
+        if let Some(ca) = &etcd.ca {
+            tls = tls.ca_certificate(Certificate::from_pem(read(ca)?));
+        }
+        if let (Some(cert), Some(key)) = (&etcd.cert, &etcd.key) {
+            tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
+        }
+        options = options.with_tls(tls);
+    }
+    Ok(options)
+}
+
+/// A library error as one line (tonic's carry their causes on several).
+fn one_line(e: &dyn std::fmt::Display) -> String {
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}

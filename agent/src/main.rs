@@ -1,0 +1,81 @@
+//! `ocinet-agent --network NAME [--root DIR] [--config-dir DIR]`: an overlay network's agent on
+//! this host. The hook starts it on the network's first container here and it leaves when the
+//! last one is gone; it is not meant to be run by hand but may be (to watch its log).
+
+mod agent;
+mod cluster;
+mod error;
+mod ready;
+mod tunnels;
+mod underlay;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ocinet::context::options_from;
+
+use crate::agent::Args;
+use crate::error::AgentError;
+use crate::ready::Ready;
+
+const USAGE: &str = "ocinet-agent --network NAME [--root DIR] [--config-dir DIR]";
+/// Where the hook passes its end of the ready pipe.
+const READY_FD: i32 = 3;
+
+fn main() -> ExitCode {
+    let mut ready = Ready::inherited(READY_FD);
+    let result = parse(std::env::args().skip(1).collect()).and_then(|args| match args {
+        Some(args) => agent::run(&args, &mut ready),
+        None => Ok(()),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let line = e.to_string().replace(['\n', '\r'], " ");
+            eprintln!("ocinet-agent: {line}");
+            ready.fail(&line);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `None` when help or version was asked (and printed).
+fn parse(words: Vec<String>) -> Result<Option<Args>, AgentError> {
+    let mut root = None;
+    let mut config_dir = None;
+    let mut network = None;
+    let mut words = words.into_iter();
+    while let Some(word) = words.next() {
+        let (flag, inline) = match word.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (word.clone(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| words.next())
+                .ok_or_else(|| AgentError::Usage(format!("{flag} needs a value; {USAGE}")))
+        };
+        match flag.as_str() {
+            "--root" => root = Some(PathBuf::from(value()?)),
+            "--config-dir" => config_dir = Some(PathBuf::from(value()?)),
+            "--network" => network = Some(value()?),
+            "-h" | "--help" => {
+                println!("{USAGE}\nHolds this host's block of an overlay network in etcd and programs its VXLAN tunnels.");
+                return Ok(None);
+            }
+            "-v" | "--version" => {
+                println!("ocinet-agent {}", env!("CARGO_PKG_VERSION"));
+                return Ok(None);
+            }
+            other => return Err(AgentError::Usage(format!("unexpected {other:?}; {USAGE}"))),
+        }
+    }
+    let network =
+        network.ok_or_else(|| AgentError::Usage(format!("missing --network; {USAGE}")))?;
+    ocinet::validate::network_name(&network).map_err(AgentError::Usage)?;
+    Ok(Some(Args {
+        options: options_from(root, config_dir),
+        network,
+    }))
+}

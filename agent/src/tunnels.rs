@@ -1,0 +1,113 @@
+//! The kernel side of the overlay on this host: the VXLAN device, and for each other host's
+//! block a route through it, a permanent neighbour entry for its VTEP and a permanent FDB
+//! entry sending that VTEP's frames to its underlay address.
+
+use std::collections::HashMap;
+
+use ipnet::Ipv4Net;
+use ocinet::network::Overlay;
+use ocinet::overlay_state::{parse_mac, HostBlock, PeerBlock};
+use ocinet::vxlan::{self, Peer, Rtnl, VxlanSpec};
+
+use crate::error::Result;
+
+pub struct Tunnels {
+    rtnl: Rtnl,
+    vxlan: String,
+    index: u32,
+    /// What is programmed, by block.
+    programmed: HashMap<Ipv4Net, PeerBlock>,
+}
+
+impl Tunnels {
+    /// Makes sure the VXLAN device of this host's block is up.
+    pub fn up(overlay: &Overlay, host: &HostBlock, vtep_mac: [u8; 6]) -> Result<Tunnels> {
+        let rtnl = Rtnl::open()?;
+        let spec = VxlanSpec {
+            name: host.vxlan.clone(),
+            vni: overlay.vni,
+            port: overlay.port,
+            local: host.underlay,
+            underlay_index: None,
+            mac: vtep_mac,
+            mtu: host.mtu,
+            address: Some((host.block.network(), 32)),
+        };
+        let index = vxlan::ensure_vxlan(&rtnl, &spec)?;
+        Ok(Tunnels {
+            rtnl,
+            vxlan: host.vxlan.clone(),
+            index,
+            programmed: HashMap::new(),
+        })
+    }
+
+    /// Programs `wanted` and removes every other peer, including routes an agent before this
+    /// one left.
+    pub fn reconcile(&mut self, wanted: &[PeerBlock]) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        let wanted_by_block: HashMap<Ipv4Net, &PeerBlock> =
+            wanted.iter().map(|p| (p.block, p)).collect();
+        let stale: Vec<PeerBlock> = self
+            .programmed
+            .values()
+            .filter(|p| wanted_by_block.get(&p.block) != Some(p))
+            .cloned()
+            .collect();
+        for peer in stale {
+            match self.remove(&peer) {
+                Ok(()) => {
+                    self.programmed.remove(&peer.block);
+                }
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        for peer in wanted {
+            if self.programmed.get(&peer.block) == Some(peer) {
+                continue;
+            }
+            match self.add(peer) {
+                Ok(()) => {
+                    self.programmed.insert(peer.block, peer.clone());
+                }
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        // Routes of ours on the device that no peer wants: left by an agent that was killed.
+        for (block, via) in vxlan::peers(&self.rtnl, self.index)? {
+            if !wanted_by_block.contains_key(&block) {
+                if let Err(e) = vxlan::remove_route(&self.rtnl, self.index, block, via) {
+                    problems.push(e.to_string());
+                }
+            }
+        }
+        Ok(problems)
+    }
+
+    fn add(&self, peer: &PeerBlock) -> Result<()> {
+        Ok(vxlan::add_peer(&self.rtnl, self.index, &as_peer(peer)?)?)
+    }
+
+    fn remove(&self, peer: &PeerBlock) -> Result<()> {
+        Ok(vxlan::remove_peer(&self.rtnl, self.index, &as_peer(peer)?)?)
+    }
+
+    /// Removes the VXLAN device and the bridge: this host leaves the overlay.
+    pub fn down(self, bridge: &str) -> Result<()> {
+        vxlan::delete_vxlan(&self.rtnl, &self.vxlan)?;
+        vxlan::delete_link(&self.rtnl, bridge)?;
+        Ok(())
+    }
+}
+
+fn as_peer(peer: &PeerBlock) -> Result<Peer> {
+    let vtep_mac = parse_mac(&peer.vtep_mac).ok_or_else(|| {
+        crate::error::AgentError::Underlay(format!("bad VTEP MAC {}", peer.vtep_mac))
+    })?;
+    Ok(Peer {
+        block: peer.block,
+        vtep_address: peer.block.network(),
+        vtep_mac,
+        underlay: peer.underlay,
+    })
+}
