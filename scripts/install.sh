@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs ocinet-hook and ocinet-shim under a prefix, with a podman hooks.d file, and records
+# Installs ocinet-hook, ocinet-shim and ocinet-agent (the overlay's, started by the hook) under a prefix, with a podman hooks.d file, and records
 # every file and directory it creates so that --uninstall removes exactly those.
 #
 #   scripts/install.sh [--prefix DIR] [--hooks-dir DIR] [--state-root DIR] [--config-dir DIR]
@@ -40,7 +40,8 @@ if [ "$uninstall" = 1 ]; then
 fi
 
 bin_dir=${OCINET_BIN_DIR:-}
-if [ -z "$bin_dir" ] || [ ! -x "$bin_dir/ocinet-hook" ] || [ ! -x "$bin_dir/ocinet-shim" ]; then
+if [ -z "$bin_dir" ] || [ ! -x "$bin_dir/ocinet-hook" ] || [ ! -x "$bin_dir/ocinet-shim" ] \
+  || [ ! -x "$bin_dir/ocinet-agent" ]; then
   bin_dir=$("$here/scripts/build-release.sh" --bins)
 fi
 hooks_dir=${hooks_dir:-$prefix/share/containers/oci/hooks.d}
@@ -56,6 +57,7 @@ make_dir "$prefix/bin"
 make_dir "$hooks_dir"
 install -m 0755 "$bin_dir/ocinet-hook" "$prefix/bin/ocinet-hook"
 install -m 0755 "$bin_dir/ocinet-shim" "$prefix/bin/ocinet-shim"
+install -m 0755 "$bin_dir/ocinet-agent" "$prefix/bin/ocinet-agent"
 
 # One entry for both stages: the argv cannot differ per stage, so the hook takes its stage from
 # the state's status ("auto").
@@ -72,6 +74,7 @@ cat > "$hooks_dir/ocinet.json" <<JSON
 JSON
 {
   printf '%s\n' "${created[@]}"
-  printf 'file %s\n' "$prefix/bin/ocinet-hook" "$prefix/bin/ocinet-shim" "$hooks_dir/ocinet.json"
+  printf 'file %s\n' "$prefix/bin/ocinet-hook" "$prefix/bin/ocinet-shim" "$prefix/bin/ocinet-agent" \
+    "$hooks_dir/ocinet.json"
 } > "$manifest"
-echo "ocinet installed: $prefix/bin/ocinet-hook, $prefix/bin/ocinet-shim, $hooks_dir/ocinet.json"
+echo "ocinet installed: $prefix/bin/ocinet-hook, $prefix/bin/ocinet-shim, $prefix/bin/ocinet-agent, $hooks_dir/ocinet.json"

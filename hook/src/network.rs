@@ -159,9 +159,11 @@ impl Network {
         let driver = match file.driver.as_deref() {
             None | Some("bridge") => DriverKind::Bridge,
             Some("overlay") => DriverKind::Overlay,
-            Some(other) => return Err(bad(format!(
+            Some(other) => {
+                return Err(bad(format!(
                 "driver {other:?} is not available in this release; use \"bridge\" or \"overlay\""
-            ))),
+            )))
+            }
         };
         let [only] = file.subnets.as_slice() else {
             return Err(bad(format!(
@@ -421,6 +423,40 @@ impl NetworkDirectory {
         }
     }
 
+    /// Fails when a subnet of `network` overlaps one of another network defined here (or of
+    /// the default network, once chosen): their containers' addresses would collide and their
+    /// routes shadow each other.
+    pub fn check_no_overlap(&self, root: &StateRoot, network: &Network) -> Result<()> {
+        let mut others: Vec<Network> = Vec::new();
+        for name in self.names()?.into_iter().filter(|n| *n != network.name) {
+            // A broken file of another network is that network's problem, not this one's.
+            if let Ok(Some(other)) = self.load(&name) {
+                others.push(other);
+            }
+        }
+        if network.name != DEFAULT_NETWORK && !others.iter().any(|o| o.name == DEFAULT_NETWORK) {
+            others.extend(chosen_default_network(root)?);
+        }
+        for other in &others {
+            for mine in &network.subnets {
+                if let Some(theirs) = other
+                    .subnets
+                    .iter()
+                    .find(|s| s.subnet.contains(&mine.subnet) || mine.subnet.contains(&s.subnet))
+                {
+                    return Err(Error::NetworkConfig {
+                        path: self.path_of(&network.name),
+                        reason: format!(
+                            "subnet {} overlaps network {} ({}): give each network a subnet of its own",
+                            mine.subnet, other.name, theirs.subnet
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The network a setup joins: a user definition wins; the default network is built in,
     /// its subnet chosen at its first use from the host's routes (`host_routes`, asked only
     /// then); anything else is unknown.
@@ -651,6 +687,35 @@ mod tests {
             let err = parse(text).unwrap_err().to_string();
             assert!(err.contains(says), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn an_overlay_may_not_overlap_another_network() {
+        let dir = std::env::temp_dir().join(format!("ocinet-overlap-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("etc/networks")).unwrap();
+        let root = StateRoot::open(&dir.join("root")).unwrap();
+        let networks = NetworkDirectory::new(&dir.join("etc"));
+        let write = |name: &str, text: &str| {
+            fs::write(dir.join(format!("etc/networks/{name}.json")), text).unwrap()
+        };
+        write(
+            "ov",
+            r#"{"driver":"overlay","subnets":[{"subnet":"10.200.0.0/16"}],"etcd":{"endpoints":["http://192.0.2.1:2379"]}}"#,
+        );
+        write("apart", r#"{"subnets":[{"subnet":"10.201.0.0/24"}]}"#);
+        let ov = networks.load("ov").unwrap().unwrap();
+        networks.check_no_overlap(&root, &ov).unwrap();
+        write("inside", r#"{"subnets":[{"subnet":"10.200.5.0/24"}]}"#);
+        let err = networks
+            .check_no_overlap(&root, &ov)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("overlaps network inside (10.200.5.0/24)"),
+            "{err}"
+        );
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub fn host_block(ctx: &Context, network: &Network) -> Result<HostBlock> {
             return Ok(block);
         }
     }
+    // Checked when the host joins (not on every setup): the other files do not change often.
+    ctx.networks.check_no_overlap(&ctx.root, network)?;
     start(ctx, network, &dir)?;
     dir.block()?
         .ok_or_else(|| agent_failed(network, "it said it was ready but wrote no block", &dir))
