@@ -112,7 +112,7 @@ async fn serve(
         underlay: underlay.address,
         vtep_mac: me.vtep_mac.clone(),
     };
-    let mut tunnels = Tunnels::up(overlay, &host, mac)?;
+    let mut tunnels = Tunnels::up(overlay, &host, mac, dir.peers().unwrap_or_default())?;
     dir.write_block(&host)?;
     ready.ok();
     eprintln!(

@@ -17,11 +17,19 @@ pub struct Tunnels {
     index: u32,
     /// What is programmed, by block.
     programmed: HashMap<Ipv4Net, PeerBlock>,
+    /// What an agent before this one programmed (its `peers.json`): removed at the first
+    /// reconcile unless still wanted, so a killed agent leaves no neighbour or FDB entry.
+    inherited: Vec<PeerBlock>,
 }
 
 impl Tunnels {
     /// Makes sure the VXLAN device of this host's block is up.
-    pub fn up(overlay: &Overlay, host: &HostBlock, vtep_mac: [u8; 6]) -> Result<Tunnels> {
+    pub fn up(
+        overlay: &Overlay,
+        host: &HostBlock,
+        vtep_mac: [u8; 6],
+        inherited: Vec<PeerBlock>,
+    ) -> Result<Tunnels> {
         let rtnl = Rtnl::open()?;
         let spec = VxlanSpec {
             name: host.vxlan.clone(),
@@ -39,6 +47,7 @@ impl Tunnels {
             vxlan: host.vxlan.clone(),
             index,
             programmed: HashMap::new(),
+            inherited,
         })
     }
 
@@ -48,11 +57,10 @@ impl Tunnels {
         let mut problems = Vec::new();
         let wanted_by_block: HashMap<Ipv4Net, &PeerBlock> =
             wanted.iter().map(|p| (p.block, p)).collect();
-        let stale: Vec<PeerBlock> = self
-            .programmed
-            .values()
-            .filter(|p| wanted_by_block.get(&p.block) != Some(p))
-            .cloned()
+        let stale: Vec<PeerBlock> = std::mem::take(&mut self.inherited)
+            .into_iter()
+            .chain(self.programmed.values().cloned())
+            .filter(|p| wanted_by_block.get(&p.block) != Some(&p))
             .collect();
         for peer in stale {
             match self.remove(&peer) {
