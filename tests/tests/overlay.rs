@@ -2,24 +2,59 @@
 //! a real etcd, real runc containers, real traffic through VXLAN.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ocinet_tests::{in_netns, Host, Lab, Runtime, TcpListener};
+use ocinet_tests::{in_netns, Container, Host, Lab, Runtime, TcpListener};
+use serde_json::{json, Value};
 
 const VNI: u32 = 4200;
+/// The shortest a network file may give: a dead host's block expires within the test.
+const TTL: u64 = 5;
+const ETCD: &str = "http://192.0.2.1:2379";
+/// The annotation of a container on the network `ov`.
+const OV: &[(&str, &str)] = &[("io.ocinet.network", "ov")];
 
-/// The same overlay network file on every host; `extra` adds fields.
-fn define_overlay(hosts: &[&Host], name: &str, subnet: &str, extra: &str) {
-    for host in hosts {
-        host.define_network(
-            name,
-            &format!(
-                r#"{{"driver": "overlay", "subnets": [{{"subnet": "{subnet}"}}],
-                 "etcd": {{"endpoints": ["http://192.0.2.1:2379"]}}, "vni": {VNI}, "ttl": 5{extra}}}"#
-            ),
-        );
+/// An overlay network file: these tests' defaults, with `extra`'s fields added or replacing them.
+fn overlay_file(subnet: &str, extra: Value) -> String {
+    let mut file = json!({
+        "driver": "overlay", "subnets": [{"subnet": subnet}],
+        "etcd": {"endpoints": [ETCD]}, "vni": VNI, "ttl": TTL,
+    });
+    if let Value::Object(fields) = extra {
+        for (key, value) in fields {
+            file[key] = value;
+        }
     }
+    file.to_string()
+}
+
+/// The same overlay network file on every host.
+fn define_overlay(hosts: &[&Host], name: &str, subnet: &str, extra: Value) {
+    let file = overlay_file(subnet, extra);
+    for host in hosts {
+        host.define_network(name, &file);
+    }
+}
+
+/// `n` hosts on the lab's underlay (h1 at 192.0.2.11, and so on) with the overlay `ov`.
+fn overlay_hosts(lab: &Lab, n: usize, subnet: &str, extra: Value) -> Vec<Host> {
+    let hosts: Vec<Host> = (1..=n).map(|i| lab.host(&format!("h{i}"))).collect();
+    define_overlay(&all(&hosts), "ov", subnet, extra);
+    hosts
+}
+
+/// A container on `ov` on each of the first `N` hosts: "a" on the first, "b" on the second...
+fn one_on_each<const N: usize>(hosts: &[Host]) -> [Container<'_>; N] {
+    std::array::from_fn(|i| {
+        let id = char::from(b'a' + i as u8).to_string();
+        hosts[i].start(Runtime::Runc, &id, OV)
+    })
+}
+
+fn all(hosts: &[Host]) -> Vec<&Host> {
+    hosts.iter().collect()
 }
 
 fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) -> Duration {
@@ -29,6 +64,64 @@ fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) -> D
         std::thread::sleep(Duration::from_millis(50));
     }
     start.elapsed()
+}
+
+fn pings(from: &Container, to: Ipv4Addr) -> bool {
+    from.exec(&["ping", "-c1", "-W1", &to.to_string()])
+        .status
+        .success()
+}
+
+/// Waits until each of `from` pings `to`: another host's agent programs a new block within
+/// its one-second round.
+fn wait_pings(from: &[&Container], to: Ipv4Addr) -> Duration {
+    wait_until(&format!("{to} answers"), Duration::from_secs(3), || {
+        from.iter().all(|c| pings(c, to))
+    })
+}
+
+/// A TCP server on `bind` in the network namespace of `pid`: it answers one connection with
+/// `reply`, and gives the peer's address as it saw it.
+fn serve_once(pid: i32, bind: &str, reply: Vec<u8>) -> (SocketAddr, JoinHandle<SocketAddr>) {
+    let bind = bind.to_string();
+    let listener = in_netns(pid, move || TcpListener::bind(bind).unwrap());
+    let at = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut conn, peer) = listener.accept().unwrap();
+        // The request first: closing with unread data would reset the connection.
+        let mut request = [0u8; 1024];
+        let _ = conn.read(&mut request).unwrap();
+        conn.write_all(&reply).unwrap();
+        peer
+    });
+    (at, server)
+}
+
+/// Connects from the network namespace of `pid`, sends nothing, returns what comes back.
+fn ask(pid: i32, to: SocketAddr) -> String {
+    in_netns(pid, move || {
+        let mut conn = TcpStream::connect_timeout(&to, Duration::from_secs(3)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        conn.shutdown(Shutdown::Write).unwrap();
+        let mut text = String::new();
+        conn.read_to_string(&mut text).unwrap();
+        text
+    })
+}
+
+/// Two megabytes over HTTP, from a server in `server`'s namespace to busybox wget in `client`.
+fn transfer_2mb(server: &Container, client: &Container) {
+    let size = 2 * 1024 * 1024;
+    let mut reply = format!("HTTP/1.0 200 OK\r\nContent-Length: {size}\r\n\r\n").into_bytes();
+    reply.resize(reply.len() + size, b'x');
+    let (at, done) = serve_once(server.pid(), "0.0.0.0:0", reply);
+    let got = client.sh_ok(&format!(
+        "timeout 10 wget -qO- http://{}:{}/ | wc -c",
+        server.address(),
+        at.port()
+    ));
+    assert_eq!(got.trim(), size.to_string());
+    done.join().unwrap();
 }
 
 /// Counts the VXLAN datagrams crossing the lab's underlay bridge.
@@ -55,6 +148,44 @@ fn peer_routes(host: &Host) -> String {
     host.sh_ok("ip route show proto 111")
 }
 
+/// Which of a route, a neighbour entry (its VTEP) and an FDB entry (towards its underlay
+/// address) `host` has for the host at `underlay` holding `block` (`10.200.1.0/24`).
+fn tunnel_to(host: &Host, block: &str, underlay: Ipv4Addr) -> Vec<&'static str> {
+    let vtep = format!("{} ", block.split('/').next().unwrap());
+    let neighbours = host.sh_ok(&format!("ip neigh show dev ocx{VNI}"));
+    let fdb = host.sh_ok(&format!("bridge fdb show dev ocx{VNI}"));
+    [
+        ("route", peer_routes(host).contains(block)),
+        (
+            "neighbour",
+            neighbours.lines().any(|l| l.starts_with(&vtep)),
+        ),
+        ("fdb", fdb.contains(&format!("dst {underlay} "))),
+    ]
+    .into_iter()
+    .filter_map(|(what, there)| there.then_some(what))
+    .collect()
+}
+
+/// Checks that `hosts` have the tunnel to the host at `underlay` holding `block`, runs
+/// `departure`, then waits until none of them has any of it left; how long that took.
+fn wait_forgotten(
+    hosts: &[&Host],
+    (block, underlay): (&str, Ipv4Addr),
+    within: Duration,
+    departure: impl FnOnce(),
+) -> Duration {
+    for h in hosts {
+        assert_eq!(tunnel_to(h, block, underlay), ["route", "neighbour", "fdb"]);
+    }
+    departure();
+    wait_until(&format!("{block} at {underlay} forgotten"), within, || {
+        hosts
+            .iter()
+            .all(|h| tunnel_to(h, block, underlay).is_empty())
+    })
+}
+
 fn agent_running(host: &Host) -> bool {
     let out = host.sh("ps -eo args");
     let root = host.state_root();
@@ -63,16 +194,44 @@ fn agent_running(host: &Host) -> bool {
         .any(|l| l.contains("ocinet-agent") && l.contains(&*root.to_string_lossy()))
 }
 
+/// `networks --format json`'s entry of `network` on `host`.
+fn network_view(host: &Host, network: &str) -> Value {
+    let all: Value =
+        serde_json::from_str(&host.shim(&["networks", "--format", "json"]).unwrap()).unwrap();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == network)
+        .cloned()
+        .unwrap_or_else(|| panic!("no network {network} in {all}"))
+}
+
+/// `host`'s block of `network` (`10.200.1.0/24`), as `ocinet-shim networks` shows it.
+fn block_of(host: &Host, network: &str) -> String {
+    let view = network_view(host, network);
+    view["block"]["block"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no block in {view}"))
+        .to_string()
+}
+
+/// The MTU of a line of `ip -o link show`.
+fn mtu(link: &str) -> u32 {
+    link.split_whitespace()
+        .skip_while(|w| *w != "mtu")
+        .nth(1)
+        .and_then(|m| m.parse().ok())
+        .unwrap_or_else(|| panic!("no mtu in {link}"))
+}
+
 #[test]
 fn containers_on_two_hosts_talk_directly_through_vxlan_and_leave_nothing() {
     let lab = Lab::new("ov-talk");
     let _etcd = lab.etcd();
     count_vxlan_on_the_underlay(&lab);
-    let h1 = lab.host("h1");
-    let h2 = lab.host("h2");
-    define_overlay(&[&h1, &h2], "ov", "10.200.0.0/16", "");
-    let a = h1.start(Runtime::Runc, "a", &[("io.ocinet.network", "ov")]);
-    let b = h2.start(Runtime::Runc, "b", &[("io.ocinet.network", "ov")]);
+    let hosts = overlay_hosts(&lab, 2, "10.200.0.0/16", json!({}));
+    let (h1, h2) = (&hosts[0], &hosts[1]);
+    let [a, b] = one_on_each(&hosts);
     let (a_ip, b_ip) = (a.address(), b.address());
     assert_ne!(
         a_ip.octets()[..3],
@@ -81,28 +240,16 @@ fn containers_on_two_hosts_talk_directly_through_vxlan_and_leave_nothing() {
     );
 
     // Ping both ways (the second host's agent may need its first second to see the first).
-    wait_until("a pings b", Duration::from_secs(3), || {
-        a.exec(&["ping", "-c1", "-W1", &b_ip.to_string()])
-            .status
-            .success()
-    });
+    wait_pings(&[&a], b_ip);
     b.sh_ok(&format!("ping -c1 -W2 {a_ip}"));
 
     // TCP from a to a server in b's namespace: it sees a's own address (no NAT).
-    let listener = in_netns(b.pid(), || TcpListener::bind("0.0.0.0:9000").unwrap());
-    let server = std::thread::spawn(move || {
-        let (mut conn, peer) = listener.accept().unwrap();
-        conn.write_all(b"hello").unwrap();
-        peer
-    });
-    let got = in_netns(a.pid(), move || {
-        let mut conn = TcpStream::connect((b_ip, 9000)).unwrap();
-        let mut text = String::new();
-        conn.read_to_string(&mut text).unwrap();
-        text
-    });
-    assert_eq!(got, "hello");
-    assert_eq!(server.join().unwrap().ip(), std::net::IpAddr::V4(a_ip));
+    let (at, server) = serve_once(b.pid(), "0.0.0.0:0", b"hello".to_vec());
+    assert_eq!(
+        ask(a.pid(), SocketAddr::new(IpAddr::V4(b_ip), at.port())),
+        "hello"
+    );
+    assert_eq!(server.join().unwrap().ip(), IpAddr::V4(a_ip));
     assert!(
         vxlan_packets(&lab) > 0,
         "no VXLAN datagram crossed the underlay"
@@ -110,75 +257,37 @@ fn containers_on_two_hosts_talk_directly_through_vxlan_and_leave_nothing() {
 
     // Links: the underlay's 1500 less VXLAN's 50.
     for c in [&a, &b] {
-        assert!(c.sh_ok("ip -o link show eth0").contains("mtu 1450"));
+        assert_eq!(mtu(&c.sh_ok("ip -o link show eth0")), 1450);
     }
-    assert!(h1
-        .sh_ok(&format!("ip -o link show ocx{VNI}"))
-        .contains("mtu 1450"));
-    assert!(peer_routes(&h1).contains(&format!("{}.0/24", octets3(b_ip))));
-    let networks = h1.shim(&["networks"]).unwrap();
-    assert!(
-        networks.contains("overlay") && networks.contains("192.0.2.12"),
-        "{networks}"
-    );
-
-    // Two megabytes over HTTP, from a server in b's namespace to busybox wget in a.
-    let listener = in_netns(b.pid(), || TcpListener::bind("0.0.0.0:8080").unwrap());
-    let server = std::thread::spawn(move || {
-        let (mut conn, _) = listener.accept().unwrap();
-        let mut request = [0u8; 1024];
-        let _ = conn.read(&mut request).unwrap();
-        let body = vec![b'x'; 2 * 1024 * 1024];
-        write!(
-            conn,
-            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .unwrap();
-        conn.write_all(&body).unwrap();
-    });
-    let size = a.sh_ok(&format!("timeout 20 wget -qO- http://{b_ip}:8080/ | wc -c"));
-    server.join().unwrap();
-    assert_eq!(size.trim(), "2097152");
+    assert_eq!(mtu(&h1.sh_ok(&format!("ip -o link show ocx{VNI}"))), 1450);
+    let b_block = block_of(h2, "ov");
+    assert!(peer_routes(h1).contains(&b_block));
+    transfer_2mb(&b, &a);
 
     // The last container of each host goes: its agent leaves, the other host drops it.
-    a.delete().unwrap();
+    let h1_block = block_of(h1, "ov");
+    let h1_at = (h1_block.as_str(), h1.underlay().unwrap());
+    wait_forgotten(&[h2], h1_at, Duration::from_secs(3), || a.delete().unwrap());
     wait_until("h1's agent leaves", Duration::from_secs(3), || {
-        !agent_running(&h1)
-    });
-    wait_until("h2 drops h1's block", Duration::from_secs(3), || {
-        peer_routes(&h2).trim().is_empty()
+        !agent_running(h1)
     });
     b.delete().unwrap();
     wait_until("h2's agent leaves", Duration::from_secs(3), || {
-        !agent_running(&h2)
+        !agent_running(h2)
     });
-    for h in [&h1, &h2] {
+    for h in [h1, h2] {
         assert_eq!(h.leftovers(), Vec::<String>::new());
         assert!(h.sh("ip link show ocx4200").stdout.is_empty());
     }
-}
-
-fn octets3(ip: Ipv4Addr) -> String {
-    let [a, b, c, _] = ip.octets();
-    format!("{a}.{b}.{c}")
 }
 
 #[test]
 fn a_third_host_joins_later_and_is_reached_within_seconds() {
     let lab = Lab::new("ov-join");
     let _etcd = lab.etcd();
-    let hosts: Vec<Host> = (1..=3).map(|i| lab.host(&format!("h{i}"))).collect();
-    define_overlay(&hosts.iter().collect::<Vec<_>>(), "ov", "10.201.0.0/16", "");
-    let a = hosts[0].start(Runtime::Runc, "a", &[("io.ocinet.network", "ov")]);
-    let b = hosts[1].start(Runtime::Runc, "b", &[("io.ocinet.network", "ov")]);
-    let c = hosts[2].start(Runtime::Runc, "c", &[("io.ocinet.network", "ov")]);
-    let c_ip = c.address().to_string();
-    let took = wait_until("a and b reach c", Duration::from_secs(3), || {
-        [&a, &b]
-            .iter()
-            .all(|x| x.exec(&["ping", "-c1", "-W1", &c_ip]).status.success())
-    });
+    let hosts = overlay_hosts(&lab, 3, "10.201.0.0/16", json!({}));
+    let [a, b, c] = one_on_each(&hosts);
+    let took = wait_pings(&[&a, &b], c.address());
     eprintln!("the third host was reachable after {took:?}");
     c.sh_ok(&format!("ping -c1 -W2 {}", a.address()));
     c.sh_ok(&format!("ping -c1 -W2 {}", b.address()));
