@@ -292,3 +292,28 @@ fn a_third_host_joins_later_and_is_reached_within_seconds() {
     c.sh_ok(&format!("ping -c1 -W2 {}", a.address()));
     c.sh_ok(&format!("ping -c1 -W2 {}", b.address()));
 }
+
+#[test]
+fn egress_leaves_from_the_hosts_underlay_address_unless_masquerade_is_off() {
+    let lab = Lab::new("ov-egress");
+    let _etcd = lab.etcd();
+    let h1 = lab.host("h1");
+    let underlay = h1.underlay().unwrap();
+    define_overlay(&[&h1], "ov", "10.202.0.0/16", json!({}));
+    define_overlay(
+        &[&h1],
+        "plain",
+        "10.203.0.0/16",
+        json!({"vni": VNI + 1, "masquerade": false}),
+    );
+    // Unmasqueraded, the replies come back to the container's own address: through h1.
+    lab.sh_ok(&format!("ip route add 10.203.0.0/16 via {underlay}"));
+    let a = h1.start(Runtime::Runc, "a", OV);
+    let p = h1.start(Runtime::Runc, "p", &[("io.ocinet.network", "plain")]);
+    // A server outside the overlay: the lab's own address.
+    for (c, seen) in [(&a, underlay), (&p, p.address())] {
+        let (at, server) = serve_once(lab.pid(), "192.0.2.1:0", b"hello".to_vec());
+        assert_eq!(ask(c.pid(), at), "hello");
+        assert_eq!(server.join().unwrap().ip(), IpAddr::V4(seen), "{}", c.id);
+    }
+}
