@@ -1,12 +1,14 @@
 //! Overlay networks across hosts: cluster hosts (network namespaces on a lab's underlay bridge),
 //! a real etcd, real runc containers, real traffic through VXLAN.
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
+use std::sync::Barrier;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ocinet_tests::{in_netns, Container, Host, Lab, Runtime, TcpListener};
+use ocinet_tests::{in_netns, Container, Etcd, Host, Lab, Runtime, TcpListener};
 use serde_json::{json, Value};
 
 const VNI: u32 = 4200;
@@ -194,6 +196,22 @@ fn agent_running(host: &Host) -> bool {
         .any(|l| l.contains("ocinet-agent") && l.contains(&*root.to_string_lossy()))
 }
 
+/// The keys of `network`'s blocks in etcd, as blocks (`10.200.1.0/24`).
+fn blocks_in_etcd(etcd: &Etcd, network: &str) -> BTreeSet<String> {
+    let prefix = format!("/ocinet/overlay/{network}/blocks/");
+    let out = etcd.etcdctl(&["get", "--prefix", "--keys-only", &prefix]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(|k| k.replace('-', "/"))
+        .collect()
+}
+
 /// `networks --format json`'s entry of `network` on `host`.
 fn network_view(host: &Host, network: &str) -> Value {
     let all: Value =
@@ -215,6 +233,13 @@ fn block_of(host: &Host, network: &str) -> String {
         .to_string()
 }
 
+fn in_block(block: &str, ip: Ipv4Addr) -> bool {
+    let (net, len) = block.split_once('/').unwrap();
+    let net: Ipv4Addr = net.parse().unwrap();
+    let mask = u32::MAX << (32 - len.parse::<u32>().unwrap());
+    u32::from(ip) & mask == u32::from(net)
+}
+
 /// The MTU of a line of `ip -o link show`.
 fn mtu(link: &str) -> u32 {
     link.split_whitespace()
@@ -222,6 +247,47 @@ fn mtu(link: &str) -> u32 {
         .nth(1)
         .and_then(|m| m.parse().ok())
         .unwrap_or_else(|| panic!("no mtu in {link}"))
+}
+
+fn link_names(host: &Host) -> Vec<String> {
+    host.sh_ok("ip -o link show")
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .collect()
+}
+
+/// The hook's stderr in runc's one-line error (`... stderr: <quoted>"`), unquoted; Err(why)
+/// when the runtime's error is not one line carrying one line of the hook's.
+fn hook_line(runtime_error: &str) -> Result<String, String> {
+    let line = runtime_error.trim_end();
+    let quoted = line
+        .split_once("stderr: ")
+        .map(|(_, rest)| rest.strip_suffix('"').unwrap_or(rest))
+        .filter(|_| !line.contains('\n'))
+        .ok_or_else(|| format!("not one line with the hook's stderr: {runtime_error}"))?;
+    let hook = quoted.replace("\\n", "\n").replace("\\\"", "\"");
+    match hook.trim_end().lines().count() == 1 && hook.starts_with("ocinet-hook: ") {
+        true => Ok(hook.trim_end().to_string()),
+        false => Err(format!("the hook did not say one line: {hook:?}")),
+    }
+}
+
+/// Runs a container of `network` that must be refused; the hook's one line.
+fn refused(host: &Host, id: &str, network: &str) -> String {
+    let bundle = host.bundle("bridge", id, &[("io.ocinet.network", network)], &[]);
+    hook_line(&host.run_refused(Runtime::Runc, id, &bundle)).unwrap()
+}
+
+/// Nothing of a refused container on `host`: no record, lease, veth or netns name, no agent,
+/// no link but `links` (no VXLAN device, no bridge).
+fn assert_left_nothing(host: &Host, links: &[String]) {
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+    // The agent says why it fails as it exits.
+    wait_until("a failed agent exits", Duration::from_secs(2), || {
+        !agent_running(host)
+    });
+    assert_eq!(link_names(host), links);
 }
 
 #[test]
@@ -316,4 +382,57 @@ fn egress_leaves_from_the_hosts_underlay_address_unless_masquerade_is_off() {
         assert_eq!(ask(c.pid(), at), "hello");
         assert_eq!(server.join().unwrap().ip(), IpAddr::V4(seen), "{}", c.id);
     }
+}
+
+#[test]
+fn sixteen_containers_started_at_once_on_two_hosts_get_distinct_addresses_and_blocks() {
+    let lab = Lab::new("ov-parallel");
+    let etcd = lab.etcd();
+    let hosts = overlay_hosts(&lab, 2, "10.204.0.0/16", json!({}));
+    // All at once: the two hosts' first containers, and so their agents, race for a block.
+    let go = Barrier::new(16);
+    let started: Vec<(usize, Container)> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..16)
+            .map(|i| {
+                let (hosts, go) = (&hosts, &go);
+                s.spawn(move || {
+                    go.wait();
+                    let c = hosts[i % 2].start(Runtime::Runc, &format!("c{i}"), OV);
+                    (i % 2, c)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let blocks: Vec<String> = hosts.iter().map(|h| block_of(h, "ov")).collect();
+    assert_ne!(blocks[0], blocks[1], "two hosts took one block");
+    assert_eq!(
+        blocks_in_etcd(&etcd, "ov"),
+        blocks.iter().cloned().collect()
+    );
+    let mut addresses = BTreeSet::new();
+    for (host, c) in &started {
+        let ip = c.address();
+        assert!(in_block(&blocks[*host], ip), "{} got {ip}", c.id);
+        addresses.insert(ip);
+    }
+    assert_eq!(addresses.len(), 16, "{addresses:?}");
+    // A spot check that the blocks are routed between the hosts.
+    wait_pings(&[&started[0].1], started[1].1.address());
+}
+
+#[test]
+fn a_full_overlay_refuses_a_new_host_with_one_line_and_leaves_nothing_there() {
+    let lab = Lab::new("ov-full");
+    let _etcd = lab.etcd();
+    // Two blocks of /25 in a /24: the third host finds none left.
+    let hosts = overlay_hosts(&lab, 3, "10.205.0.0/24", json!({"block": 25}));
+    let [_a, _b] = one_on_each(&hosts);
+    let links = link_names(&hosts[2]);
+    let err = refused(&hosts[2], "c", "ov");
+    assert!(
+        err.contains("network ov (10.205.0.0/24) has no free block of /25 left"),
+        "{err}"
+    );
+    assert_left_nothing(&hosts[2], &links);
 }
