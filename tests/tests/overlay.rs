@@ -436,3 +436,22 @@ fn a_full_overlay_refuses_a_new_host_with_one_line_and_leaves_nothing_there() {
     );
     assert_left_nothing(&hosts[2], &links);
 }
+
+#[test]
+fn a_smaller_underlay_mtu_gives_smaller_overlay_links_and_transfers_complete() {
+    let lab = Lab::new("ov-mtu");
+    let _etcd = lab.etcd();
+    let hosts = overlay_hosts(&lab, 2, "10.206.0.0/16", json!({}));
+    for h in &hosts {
+        lab.set_mtu(h, 1400);
+    }
+    let [a, b] = one_on_each(&hosts);
+    for c in [&a, &b] {
+        assert_eq!(mtu(&c.sh_ok("ip -o link show eth0")), 1350, "{}", c.id);
+    }
+    for h in &hosts {
+        assert_eq!(mtu(&h.sh_ok(&format!("ip -o link show ocx{VNI}"))), 1350);
+    }
+    wait_pings(&[&a], b.address());
+    transfer_2mb(&b, &a);
+}
