@@ -8,6 +8,8 @@ use std::sync::Barrier;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use ocinet_tests::{in_netns, Container, Etcd, Host, Lab, Runtime, TcpListener};
 use serde_json::{json, Value};
 
@@ -194,6 +196,29 @@ fn agent_running(host: &Host) -> bool {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .any(|l| l.contains("ocinet-agent") && l.contains(&*root.to_string_lossy()))
+}
+
+/// The pid in `host`'s `agent.pid` of `network`.
+fn agent_pid(host: &Host, network: &str) -> i32 {
+    let path = host
+        .state_root()
+        .join(format!("overlay/{network}/agent.pid"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let pid: Value = serde_json::from_str(&text).unwrap();
+    pid["pid"].as_i64().unwrap() as i32
+}
+
+/// SIGKILLs `host`'s agent of `network`: no lease revoked, no device removed. Returns its pid
+/// once it is dead (a zombie: nobody here reaps it, so not `kill -0`).
+fn kill_agent(host: &Host, network: &str) -> i32 {
+    let pid = agent_pid(host, network);
+    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    wait_until("the agent dies", Duration::from_secs(3), || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+        state.is_empty() || state.starts_with(['Z', 'X'])
+    });
+    pid
 }
 
 /// The keys of `network`'s blocks in etcd, as blocks (`10.200.1.0/24`).
@@ -454,4 +479,28 @@ fn a_smaller_underlay_mtu_gives_smaller_overlay_links_and_transfers_complete() {
     }
     wait_pings(&[&a], b.address());
     transfer_2mb(&b, &a);
+}
+
+#[test]
+fn a_host_that_dies_leaves_the_others_and_etcd_within_its_ttl() {
+    let lab = Lab::new("ov-death");
+    let etcd = lab.etcd();
+    let hosts = overlay_hosts(&lab, 3, "10.207.0.0/16", json!({}));
+    let [a, b, c] = one_on_each(&hosts);
+    wait_pings(&[&a, &b], c.address());
+    let (dead, dead_block) = (hosts[2].underlay().unwrap(), block_of(&hosts[2], "ov"));
+
+    let within = Duration::from_secs(TTL + 3);
+    let took = wait_forgotten(&all(&hosts[..2]), (&dead_block, dead), within, || {
+        // A death, not a departure: the agent first (it would leave properly once its host's
+        // last container is gone), then the container; no teardown runs.
+        kill_agent(&hosts[2], "ov");
+        c.kill9();
+    });
+    eprintln!("the dead host was forgotten after {took:?}");
+    assert!(
+        !blocks_in_etcd(&etcd, "ov").contains(&dead_block),
+        "{dead_block} is still held"
+    );
+    wait_pings(&[&a], b.address());
 }
