@@ -504,3 +504,39 @@ fn a_host_that_dies_leaves_the_others_and_etcd_within_its_ttl() {
     );
     wait_pings(&[&a], b.address());
 }
+
+#[test]
+fn with_etcd_down_what_runs_keeps_working_and_all_recovers_when_it_is_back() {
+    let lab = Lab::new("ov-etcd-down");
+    let mut etcd = lab.etcd();
+    let hosts = overlay_hosts(&lab, 3, "10.208.0.0/16", json!({}));
+    let [a, b] = one_on_each(&hosts);
+    wait_pings(&[&a], b.address());
+
+    etcd.stop();
+    let down = Instant::now();
+    // h1 holds its block: a new container there needs no etcd.
+    let a2 = hosts[0].start(Runtime::Runc, "a2", OV);
+    // A bridge-network container on the same host is none of etcd's business.
+    let d = hosts[0].start(Runtime::Runc, "d", &[]);
+    d.sh_ok(&format!("ping -c1 -W2 {}", hosts[0].underlay().unwrap()));
+    // h3 needs a block: refused, naming the endpoint.
+    let links = link_names(&hosts[2]);
+    let err = refused(&hosts[2], "early", "ov");
+    assert!(err.contains(ETCD), "{err}");
+    assert_left_nothing(&hosts[2], &links);
+    // Past the leases' ttl, the running containers still talk.
+    std::thread::sleep(Duration::from_secs(TTL + 1).saturating_sub(down.elapsed()));
+    for (from, to) in [(&a, &b), (&b, &a), (&a2, &b)] {
+        assert!(pings(from, to.address()), "{} to {}", from.id, to.id);
+    }
+
+    // Back: the third host joins and reaches the others, nothing restarted.
+    etcd.start_again();
+    let c = hosts[2].start(Runtime::Runc, "c", OV);
+    wait_pings(&[&a, &a2, &b], c.address());
+    for to in [&a, &b] {
+        assert!(pings(&c, to.address()), "c to {}", to.id);
+    }
+    assert_eq!(blocks_in_etcd(&etcd, "ov").len(), 3);
+}
