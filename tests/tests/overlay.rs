@@ -540,3 +540,28 @@ fn with_etcd_down_what_runs_keeps_working_and_all_recovers_when_it_is_back() {
     }
     assert_eq!(blocks_in_etcd(&etcd, "ov").len(), 3);
 }
+
+#[test]
+fn a_killed_agent_is_restarted_by_the_next_container_and_keeps_its_block() {
+    let lab = Lab::new("ov-agent-killed");
+    let etcd = lab.etcd();
+    let hosts = overlay_hosts(&lab, 2, "10.209.0.0/16", json!({}));
+    let [a, b] = one_on_each(&hosts);
+    wait_pings(&[&a], b.address());
+    let block = block_of(&hosts[0], "ov");
+
+    let old = kill_agent(&hosts[0], "ov");
+    let killed = Instant::now();
+    let a2 = hosts[0].start(Runtime::Runc, "a2", OV);
+    assert_ne!(agent_pid(&hosts[0], "ov"), old);
+    assert!(agent_running(&hosts[0]));
+    assert_eq!(block_of(&hosts[0], "ov"), block);
+    assert!(in_block(&block, a2.address()), "{}", a2.address());
+    wait_pings(&[&a, &a2], b.address());
+    // The old agent's lease expires: the block stays this host's, its containers reachable.
+    std::thread::sleep(Duration::from_secs(TTL + 1).saturating_sub(killed.elapsed()));
+    assert!(blocks_in_etcd(&etcd, "ov").contains(&block));
+    for to in [&a, &a2] {
+        assert!(pings(&b, to.address()), "b to {}", to.id);
+    }
+}
