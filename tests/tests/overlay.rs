@@ -656,3 +656,50 @@ fn an_overlay_overlapping_a_network_of_the_host_is_refused_naming_it() {
     let problem = bad_file_problem(&h, "ov", ("10.200.0.0/16", json!({})), "lan", &links);
     assert_eq!(problem, None);
 }
+
+#[test]
+fn the_shim_shows_the_overlay_its_block_and_its_peers() {
+    let lab = Lab::new("ov-admin");
+    let _etcd = lab.etcd();
+    let hosts = overlay_hosts(&lab, 2, "10.211.0.0/16", json!({}));
+    let [a, b] = one_on_each(&hosts);
+    let (h1, h2) = (&hosts[0], &hosts[1]);
+    let (a_block, b_block) = (block_of(h1, "ov"), block_of(h2, "ov"));
+    wait_pings(&[&a], b.address());
+
+    let ls: Value = serde_json::from_str(&h1.shim(&["ls", "--format", "json"]).unwrap()).unwrap();
+    assert_eq!(ls[0]["id"], "a", "{ls}");
+    assert_eq!(ls[0]["mode"], "overlay:ov", "{ls}");
+    assert_eq!(ls[0]["network"], "ov", "{ls}");
+    let a_cidr = format!("{}/24", a.address());
+    assert_eq!(ls[0]["address"], a_cidr.as_str(), "{ls}");
+    let table = h1.shim(&["ls"]).unwrap();
+    assert!(
+        table.contains("overlay:ov") && table.contains(&a_cidr),
+        "{table}"
+    );
+
+    let table = h1.shim(&["inspect", "a"]).unwrap();
+    assert!(
+        table.contains("overlay:ov") && table.contains(&a_cidr),
+        "{table}"
+    );
+
+    let view = network_view(h1, "ov");
+    assert_eq!(view["driver"], "overlay", "{view}");
+    assert_eq!(view["block"]["underlay"], "192.0.2.11", "{view}");
+    assert_eq!(view["containers"]["a"], a_cidr.as_str(), "{view}");
+    let peers = view["peers"].as_array().unwrap();
+    assert_eq!(peers.len(), 1, "{view}");
+    assert_eq!(peers[0]["block"], b_block.as_str(), "{view}");
+    assert_eq!(peers[0]["underlay"], "192.0.2.12", "{view}");
+    let table = h1.shim(&["networks"]).unwrap();
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("ov "))
+        .unwrap_or_default();
+    assert!(
+        row.contains(&a_block) && row.contains(&format!("{b_block}@192.0.2.12")),
+        "{table}"
+    );
+}
