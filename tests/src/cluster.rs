@@ -17,6 +17,9 @@ use nix::unistd::Pid;
 
 use crate::{test_dir, Holder, Host, Ipv4Addr, HOST_FLAGS, HOST_INIT};
 
+/// The n-th host of a lab is 192.0.2.(HOST_OFFSET + n).
+const HOST_OFFSET: u8 = 10;
+
 /// A private machine (its own network and mount namespaces, like [`Host::new`]) with the
 /// underlay bridge `ul0` that its cluster hosts plug into.
 pub struct Lab {
@@ -74,7 +77,7 @@ impl Lab {
         let dir = test_dir(name);
         let holder = Holder::spawn_with(self.command("unshare"), HOST_FLAGS, HOST_INIT);
         let pid = holder.pid();
-        let address = Ipv4Addr::new(192, 0, 2, 10 + n);
+        let address = Ipv4Addr::new(192, 0, 2, HOST_OFFSET + n);
         // The host first, so that a failure below still kills its holder.
         let host = Host::with_holder(holder, dir, Some(address));
         self.sh_ok(&format!(
@@ -85,6 +88,13 @@ impl Lab {
             Lab::ADDRESS
         ));
         host
+    }
+
+    /// Sets the MTU of `host`'s link to the lab, both ends (its `eth0` and the lab's `ul-<n>`).
+    pub fn set_mtu(&self, host: &Host, mtu: u32) {
+        let n = host.underlay().expect("a host of this lab").octets()[3] - HOST_OFFSET;
+        self.sh_ok(&format!("ip link set ul-{n} mtu {mtu}"));
+        host.sh_ok(&format!("ip link set eth0 mtu {mtu}"));
     }
 
     /// Starts etcd in the lab (one per lab: its ports are fixed) and waits until it is healthy.

@@ -287,6 +287,13 @@ impl Host {
             .unwrap();
         let mut config: Value = serde_json::from_str(&text).unwrap();
         config["root"]["path"] = json!(rootfs());
+        // runc and crun name a container's cgroup for its id unless told: machine-wide, where
+        // tests running at the same time reuse ids ("a", "b"), and a runtime then finds another
+        // test's processes in "its" cgroup. This host's directory name makes it unique.
+        config["linux"]["cgroupsPath"] = json!(format!(
+            "/{}-{id}",
+            self.dir.file_name().unwrap().to_string_lossy()
+        ));
         if with_hooks {
             config["hooks"] = json!({
                 "createRuntime": [self.hook_entry("createRuntime")],

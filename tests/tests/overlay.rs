@@ -1,25 +1,64 @@
 //! Overlay networks across hosts: cluster hosts (network namespaces on a lab's underlay bridge),
 //! a real etcd, real runc containers, real traffic through VXLAN.
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
+use std::sync::Barrier;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ocinet_tests::{in_netns, Host, Lab, Runtime, TcpListener};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use ocinet_tests::{in_netns, Container, Etcd, Host, Lab, Runtime, TcpListener};
+use serde_json::{json, Value};
 
 const VNI: u32 = 4200;
+/// The shortest a network file may give: a dead host's block expires within the test.
+const TTL: u64 = 5;
+const ETCD: &str = "http://192.0.2.1:2379";
+/// The annotation of a container on the network `ov`.
+const OV: &[(&str, &str)] = &[("io.ocinet.network", "ov")];
 
-/// The same overlay network file on every host; `extra` adds fields.
-fn define_overlay(hosts: &[&Host], name: &str, subnet: &str, extra: &str) {
-    for host in hosts {
-        host.define_network(
-            name,
-            &format!(
-                r#"{{"driver": "overlay", "subnets": [{{"subnet": "{subnet}"}}],
-                 "etcd": {{"endpoints": ["http://192.0.2.1:2379"]}}, "vni": {VNI}, "ttl": 5{extra}}}"#
-            ),
-        );
+/// An overlay network file: these tests' defaults, with `extra`'s fields added or replacing them.
+fn overlay_file(subnet: &str, extra: Value) -> String {
+    let mut file = json!({
+        "driver": "overlay", "subnets": [{"subnet": subnet}],
+        "etcd": {"endpoints": [ETCD]}, "vni": VNI, "ttl": TTL,
+    });
+    if let Value::Object(fields) = extra {
+        for (key, value) in fields {
+            file[key] = value;
+        }
     }
+    file.to_string()
+}
+
+/// The same overlay network file on every host.
+fn define_overlay(hosts: &[&Host], name: &str, subnet: &str, extra: Value) {
+    let file = overlay_file(subnet, extra);
+    for host in hosts {
+        host.define_network(name, &file);
+    }
+}
+
+/// `n` hosts on the lab's underlay (h1 at 192.0.2.11, and so on) with the overlay `ov`.
+fn overlay_hosts(lab: &Lab, n: usize, subnet: &str, extra: Value) -> Vec<Host> {
+    let hosts: Vec<Host> = (1..=n).map(|i| lab.host(&format!("h{i}"))).collect();
+    define_overlay(&all(&hosts), "ov", subnet, extra);
+    hosts
+}
+
+/// A container on `ov` on each of the first `N` hosts: "a" on the first, "b" on the second...
+fn one_on_each<const N: usize>(hosts: &[Host]) -> [Container<'_>; N] {
+    std::array::from_fn(|i| {
+        let id = char::from(b'a' + i as u8).to_string();
+        hosts[i].start(Runtime::Runc, &id, OV)
+    })
+}
+
+fn all(hosts: &[Host]) -> Vec<&Host> {
+    hosts.iter().collect()
 }
 
 fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) -> Duration {
@@ -29,6 +68,64 @@ fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) -> D
         std::thread::sleep(Duration::from_millis(50));
     }
     start.elapsed()
+}
+
+fn pings(from: &Container, to: Ipv4Addr) -> bool {
+    from.exec(&["ping", "-c1", "-W1", &to.to_string()])
+        .status
+        .success()
+}
+
+/// Waits until each of `from` pings `to`: another host's agent programs a new block within
+/// its one-second round.
+fn wait_pings(from: &[&Container], to: Ipv4Addr) -> Duration {
+    wait_until(&format!("{to} answers"), Duration::from_secs(3), || {
+        from.iter().all(|c| pings(c, to))
+    })
+}
+
+/// A TCP server on `bind` in the network namespace of `pid`: it answers one connection with
+/// `reply`, and gives the peer's address as it saw it.
+fn serve_once(pid: i32, bind: &str, reply: Vec<u8>) -> (SocketAddr, JoinHandle<SocketAddr>) {
+    let bind = bind.to_string();
+    let listener = in_netns(pid, move || TcpListener::bind(bind).unwrap());
+    let at = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut conn, peer) = listener.accept().unwrap();
+        // The request first: closing with unread data would reset the connection.
+        let mut request = [0u8; 1024];
+        let _ = conn.read(&mut request).unwrap();
+        conn.write_all(&reply).unwrap();
+        peer
+    });
+    (at, server)
+}
+
+/// Connects from the network namespace of `pid`, sends nothing, returns what comes back.
+fn ask(pid: i32, to: SocketAddr) -> String {
+    in_netns(pid, move || {
+        let mut conn = TcpStream::connect_timeout(&to, Duration::from_secs(3)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        conn.shutdown(Shutdown::Write).unwrap();
+        let mut text = String::new();
+        conn.read_to_string(&mut text).unwrap();
+        text
+    })
+}
+
+/// Two megabytes over HTTP, from a server in `server`'s namespace to busybox wget in `client`.
+fn transfer_2mb(server: &Container, client: &Container) {
+    let size = 2 * 1024 * 1024;
+    let mut reply = format!("HTTP/1.0 200 OK\r\nContent-Length: {size}\r\n\r\n").into_bytes();
+    reply.resize(reply.len() + size, b'x');
+    let (at, done) = serve_once(server.pid(), "0.0.0.0:0", reply);
+    let got = client.sh_ok(&format!(
+        "timeout 10 wget -qO- http://{}:{}/ | wc -c",
+        server.address(),
+        at.port()
+    ));
+    assert_eq!(got.trim(), size.to_string());
+    done.join().unwrap();
 }
 
 /// Counts the VXLAN datagrams crossing the lab's underlay bridge.
@@ -55,6 +152,44 @@ fn peer_routes(host: &Host) -> String {
     host.sh_ok("ip route show proto 111")
 }
 
+/// Which of a route, a neighbour entry (its VTEP) and an FDB entry (towards its underlay
+/// address) `host` has for the host at `underlay` holding `block` (`10.200.1.0/24`).
+fn tunnel_to(host: &Host, block: &str, underlay: Ipv4Addr) -> Vec<&'static str> {
+    let vtep = format!("{} ", block.split('/').next().unwrap());
+    let neighbours = host.sh_ok(&format!("ip neigh show dev ocx{VNI}"));
+    let fdb = host.sh_ok(&format!("bridge fdb show dev ocx{VNI}"));
+    [
+        ("route", peer_routes(host).contains(block)),
+        (
+            "neighbour",
+            neighbours.lines().any(|l| l.starts_with(&vtep)),
+        ),
+        ("fdb", fdb.contains(&format!("dst {underlay} "))),
+    ]
+    .into_iter()
+    .filter_map(|(what, there)| there.then_some(what))
+    .collect()
+}
+
+/// Checks that `hosts` have the tunnel to the host at `underlay` holding `block`, runs
+/// `departure`, then waits until none of them has any of it left; how long that took.
+fn wait_forgotten(
+    hosts: &[&Host],
+    (block, underlay): (&str, Ipv4Addr),
+    within: Duration,
+    departure: impl FnOnce(),
+) -> Duration {
+    for h in hosts {
+        assert_eq!(tunnel_to(h, block, underlay), ["route", "neighbour", "fdb"]);
+    }
+    departure();
+    wait_until(&format!("{block} at {underlay} forgotten"), within, || {
+        hosts
+            .iter()
+            .all(|h| tunnel_to(h, block, underlay).is_empty())
+    })
+}
+
 fn agent_running(host: &Host) -> bool {
     let out = host.sh("ps -eo args");
     let root = host.state_root();
@@ -63,16 +198,131 @@ fn agent_running(host: &Host) -> bool {
         .any(|l| l.contains("ocinet-agent") && l.contains(&*root.to_string_lossy()))
 }
 
+/// The pid in `host`'s `agent.pid` of `network`.
+fn agent_pid(host: &Host, network: &str) -> i32 {
+    let path = host
+        .state_root()
+        .join(format!("overlay/{network}/agent.pid"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let pid: Value = serde_json::from_str(&text).unwrap();
+    pid["pid"].as_i64().unwrap() as i32
+}
+
+/// SIGKILLs `host`'s agent of `network`: no lease revoked, no device removed. Returns its pid
+/// once it is dead (a zombie: nobody here reaps it, so not `kill -0`).
+fn kill_agent(host: &Host, network: &str) -> i32 {
+    let pid = agent_pid(host, network);
+    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    wait_until("the agent dies", Duration::from_secs(3), || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+        state.is_empty() || state.starts_with(['Z', 'X'])
+    });
+    pid
+}
+
+/// The keys of `network`'s blocks in etcd, as blocks (`10.200.1.0/24`).
+fn blocks_in_etcd(etcd: &Etcd, network: &str) -> BTreeSet<String> {
+    let prefix = format!("/ocinet/overlay/{network}/blocks/");
+    let out = etcd.etcdctl(&["get", "--prefix", "--keys-only", &prefix]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(|k| k.replace('-', "/"))
+        .collect()
+}
+
+/// `networks --format json`'s entry of `network` on `host`.
+fn network_view(host: &Host, network: &str) -> Value {
+    let all: Value =
+        serde_json::from_str(&host.shim(&["networks", "--format", "json"]).unwrap()).unwrap();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == network)
+        .cloned()
+        .unwrap_or_else(|| panic!("no network {network} in {all}"))
+}
+
+/// `host`'s block of `network` (`10.200.1.0/24`), as `ocinet-shim networks` shows it.
+fn block_of(host: &Host, network: &str) -> String {
+    let view = network_view(host, network);
+    view["block"]["block"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no block in {view}"))
+        .to_string()
+}
+
+fn in_block(block: &str, ip: Ipv4Addr) -> bool {
+    let (net, len) = block.split_once('/').unwrap();
+    let net: Ipv4Addr = net.parse().unwrap();
+    let mask = u32::MAX << (32 - len.parse::<u32>().unwrap());
+    u32::from(ip) & mask == u32::from(net)
+}
+
+/// The MTU of a line of `ip -o link show`.
+fn mtu(link: &str) -> u32 {
+    link.split_whitespace()
+        .skip_while(|w| *w != "mtu")
+        .nth(1)
+        .and_then(|m| m.parse().ok())
+        .unwrap_or_else(|| panic!("no mtu in {link}"))
+}
+
+fn link_names(host: &Host) -> Vec<String> {
+    host.sh_ok("ip -o link show")
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .collect()
+}
+
+/// The hook's stderr in runc's one-line error (`... stderr: <quoted>"`), unquoted; Err(why)
+/// when the runtime's error is not one line carrying one line of the hook's.
+fn hook_line(runtime_error: &str) -> Result<String, String> {
+    let line = runtime_error.trim_end();
+    let quoted = line
+        .split_once("stderr: ")
+        .map(|(_, rest)| rest.strip_suffix('"').unwrap_or(rest))
+        .filter(|_| !line.contains('\n'))
+        .ok_or_else(|| format!("not one line with the hook's stderr: {runtime_error}"))?;
+    let hook = quoted.replace("\\n", "\n").replace("\\\"", "\"");
+    match hook.trim_end().lines().count() == 1 && hook.starts_with("ocinet-hook: ") {
+        true => Ok(hook.trim_end().to_string()),
+        false => Err(format!("the hook did not say one line: {hook:?}")),
+    }
+}
+
+/// Runs a container of `network` that must be refused; the hook's one line.
+fn refused(host: &Host, id: &str, network: &str) -> String {
+    let bundle = host.bundle("bridge", id, &[("io.ocinet.network", network)], &[]);
+    hook_line(&host.run_refused(Runtime::Runc, id, &bundle)).unwrap()
+}
+
+/// Nothing of a refused container on `host`: no record, lease, veth or netns name, no agent,
+/// no link but `links` (no VXLAN device, no bridge).
+fn assert_left_nothing(host: &Host, links: &[String]) {
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+    // The agent says why it fails as it exits.
+    wait_until("a failed agent exits", Duration::from_secs(2), || {
+        !agent_running(host)
+    });
+    assert_eq!(link_names(host), links);
+}
+
 #[test]
 fn containers_on_two_hosts_talk_directly_through_vxlan_and_leave_nothing() {
     let lab = Lab::new("ov-talk");
     let _etcd = lab.etcd();
     count_vxlan_on_the_underlay(&lab);
-    let h1 = lab.host("h1");
-    let h2 = lab.host("h2");
-    define_overlay(&[&h1, &h2], "ov", "10.200.0.0/16", "");
-    let a = h1.start(Runtime::Runc, "a", &[("io.ocinet.network", "ov")]);
-    let b = h2.start(Runtime::Runc, "b", &[("io.ocinet.network", "ov")]);
+    let hosts = overlay_hosts(&lab, 2, "10.200.0.0/16", json!({}));
+    let (h1, h2) = (&hosts[0], &hosts[1]);
+    let [a, b] = one_on_each(&hosts);
     let (a_ip, b_ip) = (a.address(), b.address());
     assert_ne!(
         a_ip.octets()[..3],
@@ -81,28 +331,16 @@ fn containers_on_two_hosts_talk_directly_through_vxlan_and_leave_nothing() {
     );
 
     // Ping both ways (the second host's agent may need its first second to see the first).
-    wait_until("a pings b", Duration::from_secs(3), || {
-        a.exec(&["ping", "-c1", "-W1", &b_ip.to_string()])
-            .status
-            .success()
-    });
+    wait_pings(&[&a], b_ip);
     b.sh_ok(&format!("ping -c1 -W2 {a_ip}"));
 
     // TCP from a to a server in b's namespace: it sees a's own address (no NAT).
-    let listener = in_netns(b.pid(), || TcpListener::bind("0.0.0.0:9000").unwrap());
-    let server = std::thread::spawn(move || {
-        let (mut conn, peer) = listener.accept().unwrap();
-        conn.write_all(b"hello").unwrap();
-        peer
-    });
-    let got = in_netns(a.pid(), move || {
-        let mut conn = TcpStream::connect((b_ip, 9000)).unwrap();
-        let mut text = String::new();
-        conn.read_to_string(&mut text).unwrap();
-        text
-    });
-    assert_eq!(got, "hello");
-    assert_eq!(server.join().unwrap().ip(), std::net::IpAddr::V4(a_ip));
+    let (at, server) = serve_once(b.pid(), "0.0.0.0:0", b"hello".to_vec());
+    assert_eq!(
+        ask(a.pid(), SocketAddr::new(IpAddr::V4(b_ip), at.port())),
+        "hello"
+    );
+    assert_eq!(server.join().unwrap().ip(), IpAddr::V4(a_ip));
     assert!(
         vxlan_packets(&lab) > 0,
         "no VXLAN datagram crossed the underlay"
@@ -110,76 +348,358 @@ fn containers_on_two_hosts_talk_directly_through_vxlan_and_leave_nothing() {
 
     // Links: the underlay's 1500 less VXLAN's 50.
     for c in [&a, &b] {
-        assert!(c.sh_ok("ip -o link show eth0").contains("mtu 1450"));
+        assert_eq!(mtu(&c.sh_ok("ip -o link show eth0")), 1450);
     }
-    assert!(h1
-        .sh_ok(&format!("ip -o link show ocx{VNI}"))
-        .contains("mtu 1450"));
-    assert!(peer_routes(&h1).contains(&format!("{}.0/24", octets3(b_ip))));
-    let networks = h1.shim(&["networks"]).unwrap();
-    assert!(
-        networks.contains("overlay") && networks.contains("192.0.2.12"),
-        "{networks}"
-    );
-
-    // Two megabytes over HTTP, from a server in b's namespace to busybox wget in a.
-    let listener = in_netns(b.pid(), || TcpListener::bind("0.0.0.0:8080").unwrap());
-    let server = std::thread::spawn(move || {
-        let (mut conn, _) = listener.accept().unwrap();
-        let mut request = [0u8; 1024];
-        let _ = conn.read(&mut request).unwrap();
-        let body = vec![b'x'; 2 * 1024 * 1024];
-        write!(
-            conn,
-            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .unwrap();
-        conn.write_all(&body).unwrap();
-    });
-    let size = a.sh_ok(&format!("timeout 20 wget -qO- http://{b_ip}:8080/ | wc -c"));
-    server.join().unwrap();
-    assert_eq!(size.trim(), "2097152");
+    assert_eq!(mtu(&h1.sh_ok(&format!("ip -o link show ocx{VNI}"))), 1450);
+    let b_block = block_of(h2, "ov");
+    assert!(peer_routes(h1).contains(&b_block));
+    transfer_2mb(&b, &a);
 
     // The last container of each host goes: its agent leaves, the other host drops it.
-    a.delete().unwrap();
+    let h1_block = block_of(h1, "ov");
+    let h1_at = (h1_block.as_str(), h1.underlay().unwrap());
+    wait_forgotten(&[h2], h1_at, Duration::from_secs(3), || a.delete().unwrap());
     wait_until("h1's agent leaves", Duration::from_secs(3), || {
-        !agent_running(&h1)
-    });
-    wait_until("h2 drops h1's block", Duration::from_secs(3), || {
-        peer_routes(&h2).trim().is_empty()
+        !agent_running(h1)
     });
     b.delete().unwrap();
     wait_until("h2's agent leaves", Duration::from_secs(3), || {
-        !agent_running(&h2)
+        !agent_running(h2)
     });
-    for h in [&h1, &h2] {
+    for h in [h1, h2] {
         assert_eq!(h.leftovers(), Vec::<String>::new());
         assert!(h.sh("ip link show ocx4200").stdout.is_empty());
     }
-}
-
-fn octets3(ip: Ipv4Addr) -> String {
-    let [a, b, c, _] = ip.octets();
-    format!("{a}.{b}.{c}")
 }
 
 #[test]
 fn a_third_host_joins_later_and_is_reached_within_seconds() {
     let lab = Lab::new("ov-join");
     let _etcd = lab.etcd();
-    let hosts: Vec<Host> = (1..=3).map(|i| lab.host(&format!("h{i}"))).collect();
-    define_overlay(&hosts.iter().collect::<Vec<_>>(), "ov", "10.201.0.0/16", "");
-    let a = hosts[0].start(Runtime::Runc, "a", &[("io.ocinet.network", "ov")]);
-    let b = hosts[1].start(Runtime::Runc, "b", &[("io.ocinet.network", "ov")]);
-    let c = hosts[2].start(Runtime::Runc, "c", &[("io.ocinet.network", "ov")]);
-    let c_ip = c.address().to_string();
-    let took = wait_until("a and b reach c", Duration::from_secs(3), || {
-        [&a, &b]
-            .iter()
-            .all(|x| x.exec(&["ping", "-c1", "-W1", &c_ip]).status.success())
-    });
+    let hosts = overlay_hosts(&lab, 3, "10.201.0.0/16", json!({}));
+    let [a, b, c] = one_on_each(&hosts);
+    let took = wait_pings(&[&a, &b], c.address());
     eprintln!("the third host was reachable after {took:?}");
     c.sh_ok(&format!("ping -c1 -W2 {}", a.address()));
     c.sh_ok(&format!("ping -c1 -W2 {}", b.address()));
+}
+
+#[test]
+fn egress_leaves_from_the_hosts_underlay_address_unless_masquerade_is_off() {
+    let lab = Lab::new("ov-egress");
+    let _etcd = lab.etcd();
+    let h1 = lab.host("h1");
+    let underlay = h1.underlay().unwrap();
+    define_overlay(&[&h1], "ov", "10.202.0.0/16", json!({}));
+    define_overlay(
+        &[&h1],
+        "plain",
+        "10.203.0.0/16",
+        json!({"vni": VNI + 1, "masquerade": false}),
+    );
+    // Unmasqueraded, the replies come back to the container's own address: through h1.
+    lab.sh_ok(&format!("ip route add 10.203.0.0/16 via {underlay}"));
+    let a = h1.start(Runtime::Runc, "a", OV);
+    let p = h1.start(Runtime::Runc, "p", &[("io.ocinet.network", "plain")]);
+    // A server outside the overlay: the lab's own address.
+    for (c, seen) in [(&a, underlay), (&p, p.address())] {
+        let (at, server) = serve_once(lab.pid(), "192.0.2.1:0", b"hello".to_vec());
+        assert_eq!(ask(c.pid(), at), "hello");
+        assert_eq!(server.join().unwrap().ip(), IpAddr::V4(seen), "{}", c.id);
+    }
+}
+
+#[test]
+fn sixteen_containers_started_at_once_on_two_hosts_get_distinct_addresses_and_blocks() {
+    let lab = Lab::new("ov-parallel");
+    let etcd = lab.etcd();
+    let hosts = overlay_hosts(&lab, 2, "10.204.0.0/16", json!({}));
+    // All at once: the two hosts' first containers, and so their agents, race for a block.
+    let go = Barrier::new(16);
+    let started: Vec<(usize, Container)> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..16)
+            .map(|i| {
+                let (hosts, go) = (&hosts, &go);
+                s.spawn(move || {
+                    go.wait();
+                    let c = hosts[i % 2].start(Runtime::Runc, &format!("c{i}"), OV);
+                    (i % 2, c)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let blocks: Vec<String> = hosts.iter().map(|h| block_of(h, "ov")).collect();
+    assert_ne!(blocks[0], blocks[1], "two hosts took one block");
+    assert_eq!(
+        blocks_in_etcd(&etcd, "ov"),
+        blocks.iter().cloned().collect()
+    );
+    let mut addresses = BTreeSet::new();
+    for (host, c) in &started {
+        let ip = c.address();
+        assert!(in_block(&blocks[*host], ip), "{} got {ip}", c.id);
+        addresses.insert(ip);
+    }
+    assert_eq!(addresses.len(), 16, "{addresses:?}");
+    // A spot check that the blocks are routed between the hosts.
+    wait_pings(&[&started[0].1], started[1].1.address());
+}
+
+#[test]
+fn a_full_overlay_refuses_a_new_host_with_one_line_and_leaves_nothing_there() {
+    let lab = Lab::new("ov-full");
+    let _etcd = lab.etcd();
+    // Two blocks of /25 in a /24: the third host finds none left.
+    let hosts = overlay_hosts(&lab, 3, "10.205.0.0/24", json!({"block": 25}));
+    let [_a, _b] = one_on_each(&hosts);
+    let links = link_names(&hosts[2]);
+    let err = refused(&hosts[2], "c", "ov");
+    assert!(
+        err.contains("network ov (10.205.0.0/24) has no free block of /25 left"),
+        "{err}"
+    );
+    assert_left_nothing(&hosts[2], &links);
+}
+
+#[test]
+fn a_smaller_underlay_mtu_gives_smaller_overlay_links_and_transfers_complete() {
+    let lab = Lab::new("ov-mtu");
+    let _etcd = lab.etcd();
+    let hosts = overlay_hosts(&lab, 2, "10.206.0.0/16", json!({}));
+    for h in &hosts {
+        lab.set_mtu(h, 1400);
+    }
+    let [a, b] = one_on_each(&hosts);
+    for c in [&a, &b] {
+        assert_eq!(mtu(&c.sh_ok("ip -o link show eth0")), 1350, "{}", c.id);
+    }
+    for h in &hosts {
+        assert_eq!(mtu(&h.sh_ok(&format!("ip -o link show ocx{VNI}"))), 1350);
+    }
+    wait_pings(&[&a], b.address());
+    transfer_2mb(&b, &a);
+}
+
+#[test]
+fn a_host_that_dies_leaves_the_others_and_etcd_within_its_ttl() {
+    let lab = Lab::new("ov-death");
+    let etcd = lab.etcd();
+    let hosts = overlay_hosts(&lab, 3, "10.207.0.0/16", json!({}));
+    let [a, b, c] = one_on_each(&hosts);
+    wait_pings(&[&a, &b], c.address());
+    let (dead, dead_block) = (hosts[2].underlay().unwrap(), block_of(&hosts[2], "ov"));
+
+    let within = Duration::from_secs(TTL + 3);
+    let took = wait_forgotten(&all(&hosts[..2]), (&dead_block, dead), within, || {
+        // A death, not a departure: the agent first (it would leave properly once its host's
+        // last container is gone), then the container; no teardown runs.
+        kill_agent(&hosts[2], "ov");
+        c.kill9();
+    });
+    eprintln!("the dead host was forgotten after {took:?}");
+    assert!(
+        !blocks_in_etcd(&etcd, "ov").contains(&dead_block),
+        "{dead_block} is still held"
+    );
+    wait_pings(&[&a], b.address());
+}
+
+#[test]
+fn with_etcd_down_what_runs_keeps_working_and_all_recovers_when_it_is_back() {
+    let lab = Lab::new("ov-etcd-down");
+    let mut etcd = lab.etcd();
+    let hosts = overlay_hosts(&lab, 3, "10.208.0.0/16", json!({}));
+    let [a, b] = one_on_each(&hosts);
+    wait_pings(&[&a], b.address());
+
+    etcd.stop();
+    let down = Instant::now();
+    // h1 holds its block: a new container there needs no etcd.
+    let a2 = hosts[0].start(Runtime::Runc, "a2", OV);
+    // A bridge-network container on the same host is none of etcd's business.
+    let d = hosts[0].start(Runtime::Runc, "d", &[]);
+    d.sh_ok(&format!("ping -c1 -W2 {}", hosts[0].underlay().unwrap()));
+    // h3 needs a block: refused, naming the endpoint.
+    let links = link_names(&hosts[2]);
+    let err = refused(&hosts[2], "early", "ov");
+    assert!(err.contains(ETCD), "{err}");
+    assert_left_nothing(&hosts[2], &links);
+    // Past the leases' ttl, the running containers still talk.
+    std::thread::sleep(Duration::from_secs(TTL + 1).saturating_sub(down.elapsed()));
+    for (from, to) in [(&a, &b), (&b, &a), (&a2, &b)] {
+        assert!(pings(from, to.address()), "{} to {}", from.id, to.id);
+    }
+
+    // Back: the third host joins and reaches the others, nothing restarted.
+    etcd.start_again();
+    let c = hosts[2].start(Runtime::Runc, "c", OV);
+    wait_pings(&[&a, &a2, &b], c.address());
+    for to in [&a, &b] {
+        assert!(pings(&c, to.address()), "c to {}", to.id);
+    }
+    assert_eq!(blocks_in_etcd(&etcd, "ov").len(), 3);
+}
+
+#[test]
+fn a_killed_agent_is_restarted_by_the_next_container_and_keeps_its_block() {
+    let lab = Lab::new("ov-agent-killed");
+    let etcd = lab.etcd();
+    let hosts = overlay_hosts(&lab, 2, "10.209.0.0/16", json!({}));
+    let [a, b] = one_on_each(&hosts);
+    wait_pings(&[&a], b.address());
+    let block = block_of(&hosts[0], "ov");
+
+    let old = kill_agent(&hosts[0], "ov");
+    let killed = Instant::now();
+    let a2 = hosts[0].start(Runtime::Runc, "a2", OV);
+    assert_ne!(agent_pid(&hosts[0], "ov"), old);
+    assert!(agent_running(&hosts[0]));
+    assert_eq!(block_of(&hosts[0], "ov"), block);
+    assert!(in_block(&block, a2.address()), "{}", a2.address());
+    wait_pings(&[&a, &a2], b.address());
+    // The old agent's lease expires: the block stays this host's, its containers reachable.
+    std::thread::sleep(Duration::from_secs(TTL + 1).saturating_sub(killed.elapsed()));
+    assert!(blocks_in_etcd(&etcd, "ov").contains(&block));
+    for to in [&a, &a2] {
+        assert!(pings(&b, to.address()), "b to {}", to.id);
+    }
+}
+
+/// Defines the overlay `network` on `host` with `extra`, then starts a container on it, which
+/// must be refused with one line of the hook's naming `expect`, leaving nothing (`links` are
+/// the host's links before); what went wrong, if anything.
+fn bad_file_problem(
+    host: &Host,
+    network: &str,
+    (subnet, extra): (&str, Value),
+    expect: &str,
+    links: &[String],
+) -> Option<String> {
+    define_overlay(&[host], network, subnet, extra);
+    let id = format!("on-{network}");
+    let bundle = host.bundle("bridge", &id, &[("io.ocinet.network", network)], &[]);
+    let problem = match host.run_bundle(Runtime::Runc, &id, &bundle) {
+        Ok(c) => {
+            c.delete().unwrap();
+            wait_until("its agent leaves", Duration::from_secs(3), || {
+                !agent_running(host)
+            });
+            Some("the container started".to_string())
+        }
+        Err(err) => match hook_line(&err) {
+            Err(why) => Some(why),
+            Ok(line) if !line.contains(expect) => Some(format!("{expect:?} not in {line}")),
+            Ok(_) => None,
+        },
+    };
+    assert_left_nothing(host, links);
+    problem.map(|p| format!("{network}: {p}"))
+}
+
+#[test]
+fn bad_overlay_files_are_refused_with_one_line_and_leave_nothing() {
+    let lab = Lab::new("ov-bad");
+    // etcd runs: a check that is missing shows as a container that starts, not as another error.
+    let _etcd = lab.etcd();
+    let h = lab.host("h1");
+    let links = link_names(&h);
+    let net = "10.210.0.0/16";
+    let cases = [
+        (
+            "no-endpoints",
+            (net, json!({"etcd": {"endpoints": []}})),
+            "lists no endpoint",
+        ),
+        (
+            "bad-endpoint",
+            (net, json!({"etcd": {"endpoints": ["192.0.2.1:2379"]}})),
+            r#"etcd endpoint "192.0.2.1:2379" must be"#,
+        ),
+        (
+            "small-subnet",
+            ("10.210.0.0/26", json!({"block": 24})),
+            "the subnet 10.210.0.0/26 is smaller than a block",
+        ),
+        (
+            "big-vni",
+            (net, json!({"vni": 16_777_216})),
+            "vni 16777216 must be between 1 and 16777215",
+        ),
+        (
+            "zero-vni",
+            (net, json!({"vni": 0})),
+            "vni 0 must be between",
+        ),
+        (
+            "foreign-underlay",
+            (net, json!({"underlay": "192.0.2.99"})),
+            "underlay 192.0.2.99 is not an address of this host",
+        ),
+    ];
+    let problems: Vec<String> = cases
+        .into_iter()
+        .filter_map(|(network, file, expect)| bad_file_problem(&h, network, file, expect, &links))
+        .collect();
+    assert_eq!(problems, Vec::<String>::new());
+}
+
+/// NOT IMPLEMENTED in the product yet (no check compares an overlay's subnet with the host's
+/// other network files): this test fails until it is.
+#[test]
+fn an_overlay_overlapping_a_network_of_the_host_is_refused_naming_it() {
+    let lab = Lab::new("ov-overlap");
+    let _etcd = lab.etcd();
+    let h = lab.host("h1");
+    h.define_network("lan", r#"{"subnets": [{"subnet": "10.200.5.0/24"}]}"#);
+    let links = link_names(&h);
+    let problem = bad_file_problem(&h, "ov", ("10.200.0.0/16", json!({})), "lan", &links);
+    assert_eq!(problem, None);
+}
+
+#[test]
+fn the_shim_shows_the_overlay_its_block_and_its_peers() {
+    let lab = Lab::new("ov-admin");
+    let _etcd = lab.etcd();
+    let hosts = overlay_hosts(&lab, 2, "10.211.0.0/16", json!({}));
+    let [a, b] = one_on_each(&hosts);
+    let (h1, h2) = (&hosts[0], &hosts[1]);
+    let (a_block, b_block) = (block_of(h1, "ov"), block_of(h2, "ov"));
+    wait_pings(&[&a], b.address());
+
+    let ls: Value = serde_json::from_str(&h1.shim(&["ls", "--format", "json"]).unwrap()).unwrap();
+    assert_eq!(ls[0]["id"], "a", "{ls}");
+    assert_eq!(ls[0]["mode"], "overlay:ov", "{ls}");
+    assert_eq!(ls[0]["network"], "ov", "{ls}");
+    let a_cidr = format!("{}/24", a.address());
+    assert_eq!(ls[0]["address"], a_cidr.as_str(), "{ls}");
+    let table = h1.shim(&["ls"]).unwrap();
+    assert!(
+        table.contains("overlay:ov") && table.contains(&a_cidr),
+        "{table}"
+    );
+
+    let table = h1.shim(&["inspect", "a"]).unwrap();
+    assert!(
+        table.contains("overlay:ov") && table.contains(&a_cidr),
+        "{table}"
+    );
+
+    let view = network_view(h1, "ov");
+    assert_eq!(view["driver"], "overlay", "{view}");
+    assert_eq!(view["block"]["underlay"], "192.0.2.11", "{view}");
+    assert_eq!(view["containers"]["a"], a_cidr.as_str(), "{view}");
+    let peers = view["peers"].as_array().unwrap();
+    assert_eq!(peers.len(), 1, "{view}");
+    assert_eq!(peers[0]["block"], b_block.as_str(), "{view}");
+    assert_eq!(peers[0]["underlay"], "192.0.2.12", "{view}");
+    let table = h1.shim(&["networks"]).unwrap();
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("ov "))
+        .unwrap_or_default();
+    assert!(
+        row.contains(&a_block) && row.contains(&format!("{b_block}@192.0.2.12")),
+        "{table}"
+    );
 }
