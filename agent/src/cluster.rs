@@ -77,6 +77,17 @@ impl Cluster {
             endpoints: endpoints.clone(),
             reason: one_line(&e),
         })?;
+        // The client connects lazily: one small request tells now whether etcd answers.
+        let mut client = client;
+        let asked = client
+            .get("/ocinet/", Some(GetOptions::new().with_count_only()))
+            .await;
+        if let Err(e) = asked {
+            return Err(AgentError::Unreachable {
+                endpoints,
+                reason: one_line(&e),
+            });
+        }
         Ok(Cluster {
             client,
             prefix: format!("/ocinet/overlay/{}/blocks/", network.name),

@@ -523,7 +523,10 @@ fn with_etcd_down_what_runs_keeps_working_and_all_recovers_when_it_is_back() {
     // h3 needs a block: refused, naming the endpoint.
     let links = link_names(&hosts[2]);
     let err = refused(&hosts[2], "early", "ov");
-    assert!(err.contains(ETCD), "{err}");
+    assert!(
+        err.contains(ETCD) && err.contains("cannot reach etcd"),
+        "{err}"
+    );
     assert_left_nothing(&hosts[2], &links);
     // Past the leases' ttl, the running containers still talk.
     std::thread::sleep(Duration::from_secs(TTL + 1).saturating_sub(down.elapsed()));
