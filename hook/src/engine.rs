@@ -9,6 +9,7 @@
 
 use std::net::IpAddr;
 
+use crate::background;
 use crate::context::Context;
 use crate::driver::{self, Env};
 use crate::error::{Error, Result};
@@ -44,6 +45,45 @@ pub fn attach(
 /// Undoes everything the container's record lists. No record: nothing to do.
 pub fn detach(ctx: &Context, id: &str) -> Result<()> {
     detach_with(ctx, &mut SystemKernel::new(), id)
+}
+
+/// As [`detach`], but what the kernel makes slow (a veth's deletion waits for RCU grace
+/// periods, tens of milliseconds) finishes in a child process after this returns: the runtime
+/// waits for poststop on every stop. The child holds the id's lock (the same open lock file)
+/// until it is done, and the lease and the record go last, so no new container can get the
+/// address while the old pair still answers for it; a child killed half way leaves the record,
+/// which the next setup of the id, `gc` or the shim finishes.
+pub fn detach_deferred(ctx: &Context, id: &str) -> Result<()> {
+    let held = ctx.records.lock(id)?;
+    let Some(record) = ctx.records.load(id)? else {
+        return Ok(());
+    };
+    if record.interfaces.is_empty() {
+        // Nothing slow to undo.
+        return teardown_with(ctx, &mut SystemKernel::new(), &record);
+    }
+    match background::fork_detached() {
+        Ok(background::Side::Parent) => {
+            // The child's copy of the lock file keeps the lock.
+            drop(held);
+            Ok(())
+        }
+        Ok(background::Side::Child) => {
+            let started = std::time::Instant::now();
+            let result = teardown_with(ctx, &mut SystemKernel::new(), &record);
+            let entry = crate::activity::Entry::new(
+                id,
+                "teardown-finish",
+                result.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+                started.elapsed(),
+            );
+            let _ = crate::activity::append(ctx.root.path(), &entry);
+            drop(held);
+            std::process::exit(i32::from(result.is_err()));
+        }
+        // No child: done here, as before.
+        Err(_) => teardown_with(ctx, &mut SystemKernel::new(), &record),
+    }
 }
 
 /// Undoes one record (the caller holds the id's lock: gc, the shim's delete).

@@ -56,11 +56,14 @@ pub fn collect(ctx: &Context) -> Result<Collected> {
     Ok(out)
 }
 
-/// Collects one id now, waiting for its lock (the shim after the runtime's `delete`): a
-/// container whose process is gone but whose record is still there (killed, poststop
-/// skipped) is torn down; a live one keeps everything.
+/// Collects one id now (the shim after the runtime's `delete`): a container whose process is
+/// gone but whose record is still there (killed, poststop skipped) is torn down; a live one
+/// keeps everything. An id whose lock is held is being set up or torn down (a poststop's
+/// teardown finishing in the background): left to that.
 pub fn collect_one(ctx: &Context, id: &str) -> Result<bool> {
-    let _held = ctx.records.lock(id)?;
+    let Some(_held) = ctx.records.try_lock(id)? else {
+        return Ok(false);
+    };
     teardown_if_stale(ctx, id)
 }
 

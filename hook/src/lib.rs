@@ -28,6 +28,7 @@ pub mod store;
 pub mod validate;
 pub mod vxlan;
 
+mod background;
 mod claims;
 mod driver;
 mod firewall;

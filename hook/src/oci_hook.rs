@@ -16,7 +16,8 @@ pub fn run_stage(options: &Options, stage: Stage, state: &State) -> Result<()> {
     match stage {
         Stage::Ignored => Ok(()),
         Stage::Setup => setup(&Context::open(options)?, state),
-        Stage::Teardown => engine::detach(&Context::open(options)?, &state.id),
+        // The runtime waits for poststop at every stop: the slow part finishes after it.
+        Stage::Teardown => engine::detach_deferred(&Context::open(options)?, &state.id),
     }
 }
 

@@ -556,7 +556,18 @@ impl Host {
     }
 
     /// What ocinet left behind in this host: host veths, records, leases.
+    /// Waits (at most 5 s) until no hook of this host runs: a poststop's teardown finishes in
+    /// a child of the hook after the runtime's stop has returned.
+    pub fn settle(&self) {
+        let root = self.state_root().to_string_lossy().into_owned();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while hook_running(&root) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     pub fn leftovers(&self) -> Vec<String> {
+        self.settle();
         let mut left: Vec<String> = self
             .sh_ok("ip -o link show")
             .lines()
@@ -606,6 +617,7 @@ impl Host {
 
     /// Leases currently held on `network`, as address strings.
     pub fn leases(&self, network: &str) -> Vec<String> {
+        self.settle();
         list_files(
             &self
                 .state_root()
@@ -811,6 +823,9 @@ impl Container<'_> {
             .args(["delete", &self.id])
             .output()
             .unwrap();
+        // The teardown's end runs after poststop returns: wait for it, as users of a deleted
+        // container do not (its resources are theirs again only then, for the checks here).
+        self.host.settle();
         if out.status.success() {
             Ok(())
         } else {
@@ -825,6 +840,7 @@ impl Container<'_> {
             .args(["delete", "-f", &self.id])
             .output()
             .unwrap();
+        self.host.settle();
         if out.status.success() {
             Ok(())
         } else {
@@ -947,4 +963,27 @@ impl Drop for Containerd<'_> {
         let _ = self.daemon.kill();
         let _ = self.daemon.wait();
     }
+}
+
+/// Whether an `ocinet-hook` process with `root` in its arguments is alive (not a zombie).
+fn hook_running(root: &str) -> bool {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let path = e.path();
+        let Ok(cmdline) = fs::read(path.join("cmdline")) else {
+            return false;
+        };
+        let text = String::from_utf8_lossy(&cmdline);
+        if !(text.contains("ocinet-hook") && text.contains(root)) {
+            return false;
+        }
+        fs::read_to_string(path.join("stat")).is_ok_and(|stat| {
+            let state = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().next());
+            !matches!(state, Some("Z" | "X"))
+        })
+    })
 }

@@ -329,7 +329,11 @@ fn ls_inspect_networks_and_ip_netns() {
 
     let logs = host.shim(&["logs", "web"]).unwrap();
     let lines: Vec<&str> = logs.lines().collect();
-    assert_eq!(lines.len(), 2, "{logs}");
+    assert_eq!(lines.len(), 3, "{logs}");
+    assert!(
+        lines[2].contains("  web  teardown-finish  ") && lines[2].ends_with("ok"),
+        "{logs}"
+    );
     assert!(
         lines[0].contains("  web  setup  ") && lines[0].ends_with("ok"),
         "{logs}"
