@@ -26,6 +26,8 @@ pub const RECORD_VERSION: u32 = 2;
 #[serde(rename_all = "kebab-case")]
 pub enum FrontEnd {
     OciHook,
+    /// `ocinet-cni`: its records are `cni-<CNI_CONTAINERID>-<CNI_IFNAME>`, one per interface.
+    Cni,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
