@@ -119,7 +119,7 @@ impl Report {
             );
         }
         if self.ocinet_alone.is_some() {
-            t += "\n`ocinet-alone`: the same run with only ocinet on the machine, before the three-way \
+            t += "\n`ocinet-alone`: the same run with only ocinet on the machine, before the interleaved \
 run (no other backend's links and namespaces beside ocinet's, whose state makes the kernel work in the hook's calls cost more).\n";
         }
         if self.cni_over_ocinet.is_finite() {
