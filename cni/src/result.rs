@@ -123,6 +123,7 @@ mod tests {
                 }],
                 mac: Some("02:42:0a:62:00:02".into()),
                 ports: Vec::new(),
+                masquerade: Vec::new(),
                 published: true,
             }],
             netns_name: None,

@@ -245,6 +245,7 @@ mod tests {
     use crate::ipam::LeaseStore;
     use crate::kernel::fake::RecordingKernel;
     use crate::ports::Protocol;
+    use ipnet::IpNet;
 
     /// A state root and config dir of their own, removed on drop.
     struct Sandbox {
@@ -604,6 +605,11 @@ mod tests {
         assert_eq!(iface.mac.as_deref(), Some("02:42:0a:62:00:02"));
         let record = sb.ctx.records.load("cni-c1-net1").unwrap().unwrap();
         assert_eq!(record.front_end, FrontEnd::Cni);
+        // No file names the network: the record keeps its masquerade for a firewall reload.
+        assert_eq!(iface.masquerade, ["10.98.0.0/24".parse::<IpNet>().unwrap()]);
+        let mut reload = RecordingKernel::default();
+        let restored = crate::reload::restore(&sb.ctx, &mut reload).unwrap();
+        assert_eq!((restored.containers, restored.subnets), (1, 1));
         assert_eq!(record.pid, None);
         assert!(!record.is_stale(&sb.ctx.boot_id));
         let leases = LeaseStore::open(&sb.ctx.root, "n1").unwrap();

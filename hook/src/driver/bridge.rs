@@ -108,6 +108,10 @@ impl Driver for BridgeDriver {
             }],
             mac: Some(format_mac(container_mac(request, address))),
             ports: ports.clone(),
+            masquerade: match (&request.definition, network.masquerade) {
+                (Some(_), true) => network.subnets.iter().map(|s| s.subnet).collect(),
+                _ => Vec::new(),
+            },
             published: false,
         };
         Ok(Plan {
