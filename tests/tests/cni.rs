@@ -36,8 +36,13 @@ fn conf(host: &Host, version: &str, extra: Value) -> Value {
 
 /// One call of the plugin in the host: `env` over a clean environment, `stdin` as given.
 fn call_raw(host: &Host, env: &[(&str, &str)], stdin: &[u8]) -> Called {
+    call_program(host, &binary("ocinet-cni"), env, stdin)
+}
+
+/// `call_raw` of any plugin (a stock one chained after ocinet).
+fn call_program(host: &Host, program: &Path, env: &[(&str, &str)], stdin: &[u8]) -> Called {
     let mut child = host
-        .command(binary("ocinet-cni"))
+        .command(program)
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("CNI_PATH", "/usr/lib/cni")
@@ -233,7 +238,26 @@ fn a_port_mapping_is_reachable_from_outside_and_from_the_host() {
         {"hostPort": 9132, "containerPort": 9132, "protocol": "sctp", "hostIP": "198.51.100.1"}]},
         "capabilities": {"portMappings": true}});
     let conf = conf(&host, "1.0.0", mappings);
-    call_ok(&host, "ADD", "web", "eth0", "web", &conf);
+    let added = call_ok(&host, "ADD", "web", "eth0", "web", &conf);
+    // bandwidth chained after ocinet finds the host end in ocinet's result.
+    let shaped = json!({"cniVersion": "1.0.0", "name": "n1", "type": "bandwidth",
+        "ingressRate": 100_000_000, "ingressBurst": 1_000_000, "prevResult": added});
+    let env = [
+        ("CNI_CONTAINERID", "web"),
+        ("CNI_IFNAME", "eth0"),
+        ("CNI_NETNS", "/run/netns/web"),
+    ];
+    let bandwidth = Path::new("/usr/lib/cni/bandwidth");
+    let stdin = shaped.to_string();
+    for command in ["ADD", "CHECK"] {
+        let mut env = env.to_vec();
+        env.push(("CNI_COMMAND", command));
+        let c = call_program(&host, bandwidth, &env, stdin.as_bytes());
+        assert_eq!(c.code, 0, "bandwidth {command}: {}", c.out);
+    }
+    let veth = added["interfaces"][0]["name"].as_str().unwrap();
+    let qdisc = host.sh_ok(&format!("tc qdisc show dev {veth}"));
+    assert!(qdisc.contains("tbf"), "{qdisc}");
     let _httpd = Httpd::start(&host, "web");
     let got = outside.sh(&wget("http://198.51.100.1:8080/"));
     assert_eq!(
@@ -263,6 +287,12 @@ fn a_port_mapping_is_reachable_from_outside_and_from_the_host() {
     );
     call_ok(&host, "DEL", "other", "eth0", "other", &conf);
     drop(_httpd);
+    let mut del = env.to_vec();
+    del.push(("CNI_COMMAND", "DEL"));
+    assert_eq!(
+        call_program(&host, bandwidth, &del, stdin.as_bytes()).code,
+        0
+    );
     call_ok(&host, "DEL", "web", "eth0", "web", &conf);
     host.sh_ok("ip netns delete web && ip netns delete other");
     assert_eq!(host.leftovers(), Vec::<String>::new());
