@@ -181,10 +181,14 @@ impl Config {
             .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()))
     }
 
-    /// GC's `cni.dev/valid-attachments`, as record ids. Absent: none is valid.
+    /// GC's `cni.dev/valid-attachments`, as record ids. Absent is refused rather than read
+    /// as "none is valid": a runtime that left it out would lose every attachment.
     pub fn valid_attachments(&self) -> Result<HashSet<String>> {
         let Some(list) = self.raw.get("cni.dev/valid-attachments") else {
-            return Ok(HashSet::new());
+            return Err(invalid(
+                "GC needs \"cni.dev/valid-attachments\" (an empty list collects every attachment)"
+                    .to_string(),
+            ));
         };
         let bad = || {
             invalid(
@@ -442,6 +446,11 @@ mod tests {
         assert_eq!(
             c.valid_attachments().unwrap(),
             HashSet::from(["cni-c1-eth0".to_string()])
+        );
+        let none = parse(json!({"cniVersion": "1.1.0", "name": "n1"})).unwrap();
+        assert_eq!(
+            none.valid_attachments().unwrap_err().code,
+            code::INVALID_CONFIG
         );
     }
 }
