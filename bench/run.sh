@@ -17,7 +17,7 @@ fi
 cd "$here"
 [ -x bundles/rootfs/bin/busybox ] || bash bundles/build-rootfs.sh >/dev/null
 # The hook as installed: static release (scripts/build-release.sh); the bench itself as usual.
-bin_dir=$(scripts/build-release.sh -q -p ocinet-hook)
+bin_dir=$(scripts/build-release.sh -q -p ocinet-hook -p ocinet-cni)
 cargo build --release -q -p ocinet-bench
 # The builds leave hundreds of MB of dirty pages: written back now, not during the runs.
 sync

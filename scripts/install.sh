@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
-# Installs ocinet-hook, ocinet-shim and ocinet-agent (the overlay's, started by the hook) under a prefix, with a podman hooks.d file, and records
-# every file and directory it creates so that --uninstall removes exactly those.
+# Installs ocinet-hook, ocinet-shim and ocinet-agent (the overlay's, started by the hook) under a prefix, with a podman hooks.d file,
+# and ocinet-cni as the CNI plugin `ocinet`; records every file and directory it creates so that
+# --uninstall removes exactly those.
 #
-#   scripts/install.sh [--prefix DIR] [--hooks-dir DIR] [--state-root DIR] [--config-dir DIR]
+#   scripts/install.sh [--prefix DIR] [--hooks-dir DIR] [--cni-dir DIR]... [--state-root DIR] [--config-dir DIR]
 #   scripts/install.sh --uninstall [--prefix DIR]
 #
 # --prefix      default /usr/local; binaries go to PREFIX/bin
 # --hooks-dir   default PREFIX/share/containers/oci/hooks.d (podman reads /usr/share/... and
 #               /etc/containers/oci/hooks.d by default; otherwise pass podman --hooks-dir)
+# --cni-dir     a CNI plugin directory to install `ocinet` into (made if missing), repeatable;
+#               default: those of /usr/lib/cni (Debian's, podman's) and /opt/cni/bin
+#               (containerd's) that exist; `--cni-dir none`: no CNI plugin
 # --state-root, --config-dir: baked into the hook's arguments (defaults: the hook's own,
 #               /run/ocinet and /etc/ocinet)
 # Builds the release binaries first unless OCINET_BIN_DIR names a directory that has them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-prefix=/usr/local hooks_dir="" state_root="" config_dir="" uninstall=0
+prefix=/usr/local hooks_dir="" state_root="" config_dir="" uninstall=0 cni_dirs=() cni_asked=0
 while [ $# -gt 0 ]; do
   case $1 in
     --prefix) prefix=$2; shift 2 ;;
     --hooks-dir) hooks_dir=$2; shift 2 ;;
+    --cni-dir) cni_asked=1; [ "$2" = none ] || cni_dirs+=("$2"); shift 2 ;;
     --state-root) state_root=$2; shift 2 ;;
     --config-dir) config_dir=$2; shift 2 ;;
     --uninstall) uninstall=1; shift ;;
@@ -41,10 +46,16 @@ fi
 
 bin_dir=${OCINET_BIN_DIR:-}
 if [ -z "$bin_dir" ] || [ ! -x "$bin_dir/ocinet-hook" ] || [ ! -x "$bin_dir/ocinet-shim" ] \
-  || [ ! -x "$bin_dir/ocinet-agent" ]; then
+  || [ ! -x "$bin_dir/ocinet-agent" ] || [ ! -x "$bin_dir/ocinet-cni" ]; then
   bin_dir=$("$here/scripts/build-release.sh" --bins)
 fi
 hooks_dir=${hooks_dir:-$prefix/share/containers/oci/hooks.d}
+if [ "$cni_asked" = 0 ]; then
+  for d in /usr/lib/cni /opt/cni/bin; do [ -d "$d" ] && cni_dirs+=("$d"); done
+fi
+for d in "${cni_dirs[@]}"; do
+  case $d in /*) ;; *) echo "install.sh: --cni-dir must be absolute" >&2; exit 2 ;; esac
+done
 
 created=()
 make_dir() { # creates a directory and each missing parent, remembering which it created
@@ -58,6 +69,13 @@ make_dir "$hooks_dir"
 install -m 0755 "$bin_dir/ocinet-hook" "$prefix/bin/ocinet-hook"
 install -m 0755 "$bin_dir/ocinet-shim" "$prefix/bin/ocinet-shim"
 install -m 0755 "$bin_dir/ocinet-agent" "$prefix/bin/ocinet-agent"
+# CNI finds a plugin by its type in its directories: the binary itself, named for the type.
+cni_files=()
+for d in "${cni_dirs[@]}"; do
+  make_dir "$d"
+  install -m 0755 "$bin_dir/ocinet-cni" "$d/ocinet"
+  cni_files+=("$d/ocinet")
+done
 
 # One entry for both stages: the argv cannot differ per stage, so the hook takes its stage from
 # the state's status ("auto").
@@ -75,6 +93,6 @@ JSON
 {
   printf '%s\n' "${created[@]}"
   printf 'file %s\n' "$prefix/bin/ocinet-hook" "$prefix/bin/ocinet-shim" "$prefix/bin/ocinet-agent" \
-    "$hooks_dir/ocinet.json"
+    "$hooks_dir/ocinet.json" "${cni_files[@]}"
 } > "$manifest"
-echo "ocinet installed: $prefix/bin/ocinet-hook, $prefix/bin/ocinet-shim, $prefix/bin/ocinet-agent, $hooks_dir/ocinet.json"
+echo "ocinet installed: $prefix/bin/ocinet-hook, $prefix/bin/ocinet-shim, $prefix/bin/ocinet-agent, $hooks_dir/ocinet.json${cni_files[*]:+, CNI plugin ${cni_files[*]}}"

@@ -10,6 +10,7 @@ mod exec;
 mod fleet;
 mod netavark;
 mod ocinet;
+mod ocinet_cni;
 mod report;
 
 use std::path::PathBuf;
@@ -19,12 +20,14 @@ use backend::Backend;
 use exec::Result;
 use report::{BackendReport, Report};
 
-const USAGE: &str = "ocinet-bench --hook PATH [--hook-b PATH] [--n N] [--out FILE.json] [--table FILE.md] \
+const USAGE: &str = "ocinet-bench --hook PATH [--cni-plugin PATH] [--hook-b PATH] [--n N] [--out FILE.json] [--table FILE.md] \
 [--sample-config bundles/bridge/config.json --rootfs bundles/rootfs] [--runc-reps R] [--range-reps R]";
 
 struct Args {
     n: usize,
     hook: PathBuf,
+    /// ocinet-cni, run beside the CNI chain (default: beside the hook, when it is there).
+    cni_plugin: Option<PathBuf>,
     /// A second ocinet build: compare the two (A/B) instead of ocinet, CNI and netavark.
     hook_b: Option<PathBuf>,
     out: Option<PathBuf>,
@@ -39,6 +42,7 @@ fn parse_args() -> Result<Args> {
     let mut a = Args {
         n: 100,
         hook: PathBuf::new(),
+        cni_plugin: None,
         hook_b: None,
         out: None,
         table: None,
@@ -55,6 +59,7 @@ fn parse_args() -> Result<Args> {
             "--n" => a.n = number(value()?)?,
             "--hook" => a.hook = value()?.into(),
             "--hook-b" => a.hook_b = Some(value()?.into()),
+            "--cni-plugin" => a.cni_plugin = Some(value()?.into()),
             "--out" => a.out = Some(value()?.into()),
             "--table" => a.table = Some(value()?.into()),
             "--sample-config" => a.sample_config = Some(value()?.into()),
@@ -74,6 +79,13 @@ fn parse_args() -> Result<Args> {
         );
     }
     a.hook = std::fs::canonicalize(&a.hook).map_err(|e| format!("hook {:?}: {e}", a.hook))?;
+    if a.cni_plugin.is_none() {
+        a.cni_plugin = a
+            .hook
+            .parent()
+            .map(|d| d.join("ocinet-cni"))
+            .filter(|p| p.exists());
+    }
     Ok(a)
 }
 
@@ -174,7 +186,14 @@ fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
     let mut cni = cni::Cni::new(work, n);
     let mut nv = netavark::Netavark::new(work, n)?;
 
-    let mut backends: [&mut dyn Backend; 3] = [&mut oc, &mut cni, &mut nv];
+    let mut oc_cni = args
+        .cni_plugin
+        .as_ref()
+        .map(|p| ocinet_cni::OcinetCni::new(p, work));
+    let mut backends: Vec<&mut dyn Backend> = vec![&mut oc, &mut cni, &mut nv];
+    if let Some(oc_cni) = oc_cni.as_mut() {
+        backends.push(oc_cni);
+    }
     let (containers, backends) = interleaved(n, &mut backends)?;
     drop(containers);
 
@@ -198,6 +217,13 @@ fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
         containers: n,
         cni_over_ocinet: p50(1) / p50(0),
         netavark_over_ocinet: p50(2) / p50(0),
+        // ocinet-cni against the chain it replaces, ADD and DEL.
+        cni_over_ocinet_cni: (backends.len() > 3).then(|| {
+            (
+                p50(1) / p50(3),
+                backends[1].teardown.p50_ms / backends[3].teardown.p50_ms,
+            )
+        }),
         backends,
         ocinet_alone,
         end_to_end,
@@ -255,6 +281,7 @@ fn ab(args: &Args, hook_b: &std::path::Path, work: &std::path::Path) -> Result<R
         containers: args.n,
         cni_over_ocinet: f64::NAN,
         netavark_over_ocinet: f64::NAN,
+        cni_over_ocinet_cni: None,
         backends,
         ocinet_alone: None,
         end_to_end: None,

@@ -85,6 +85,9 @@ pub struct Report {
     /// Setup p50 of the other backend divided by ocinet's.
     pub cni_over_ocinet: f64,
     pub netavark_over_ocinet: f64,
+    /// The CNI chain's p50 over ocinet-cni's: (ADD, DEL); `None` when it did not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cni_over_ocinet_cni: Option<(f64, f64)>,
     pub end_to_end: Option<EndToEnd>,
     pub hook_peak_rss_kib: u64,
 }
@@ -116,7 +119,7 @@ impl Report {
             );
         }
         if self.ocinet_alone.is_some() {
-            t += "\n`ocinet-alone`: the same run with only ocinet on the machine, before the three-way \
+            t += "\n`ocinet-alone`: the same run with only ocinet on the machine, before the interleaved \
 run (no other backend's links and namespaces beside ocinet's, whose state makes the kernel work in the hook's calls cost more).\n";
         }
         if self.cni_over_ocinet.is_finite() {
@@ -124,6 +127,11 @@ run (no other backend's links and namespaces beside ocinet's, whose state makes 
                 "\nocinet setup p50 is {:.1}x faster than the CNI chain and {:.1}x faster than netavark.\n",
                 self.cni_over_ocinet, self.netavark_over_ocinet
             );
+            if let Some((add, del)) = self.cni_over_ocinet_cni {
+                t += &format!(
+                    "ocinet-cni ADD p50 is {add:.1}x faster than the CNI chain (bridge + host-local + portmap), DEL {del:.1}x.\n"
+                );
+            }
         } else if let [a, b] = &self.backends[..] {
             // The A/B mode: two ocinet builds.
             t += &format!(

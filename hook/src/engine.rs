@@ -86,6 +86,13 @@ pub fn detach_deferred(ctx: &Context, id: &str) -> Result<()> {
     }
 }
 
+/// Checks that what the record of `target.id` lists is still there: the host's veth, and the
+/// interface in the target's namespace with its addresses (CNI's CHECK). Returns the record's
+/// attachment.
+pub fn check(ctx: &Context, target: &Target) -> Result<Attachment> {
+    check_with(ctx, &mut SystemKernel::new(), target)
+}
+
 /// Undoes one record (the caller holds the id's lock: gc, the shim's delete).
 pub fn teardown_record(ctx: &Context, record: &Record) -> Result<()> {
     teardown_with(ctx, &mut SystemKernel::new(), record)
@@ -99,7 +106,7 @@ pub(crate) fn attach_with(
     request: &NetworkRequest,
 ) -> Result<Attachment> {
     let _serialized = ctx.records.lock(&target.id)?;
-    let preferred = take_over_previous(ctx, kernel, target)?;
+    let preferred = take_over_previous(ctx, kernel, front_end, target)?;
     let driver = driver::for_mode(&request.mode);
     let mut record = Record {
         version: RECORD_VERSION,
@@ -113,9 +120,9 @@ pub(crate) fn attach_with(
             NetnsRef::Path(path) => Some(path.clone()),
             NetnsRef::Pid(_) => None,
         },
-        // Only containers with a namespace of their own get a name for `ip netns`.
-        netns_name: driver
-            .own_namespace()
+        // Only containers with a namespace of their own get a name for `ip netns`, and only
+        // when it has no path yet (a CNI runtime's namespace is its own file already).
+        netns_name: (driver.own_namespace() && matches!(target.netns, NetnsRef::Pid(_)))
             .then(|| netns_name::name_for(&target.id)),
         interfaces: Vec::new(),
     };
@@ -158,6 +165,39 @@ pub(crate) fn attach_with(
     })
 }
 
+pub(crate) fn check_with(
+    ctx: &Context,
+    kernel: &mut dyn Kernel,
+    target: &Target,
+) -> Result<Attachment> {
+    let _serialized = ctx.records.lock(&target.id)?;
+    let record = match ctx.records.load(&target.id)? {
+        Some(record) if same_container(&record, target) => record,
+        _ => return Err(Error::NotAttached(target.id.clone())),
+    };
+    let drift = |what: String| Error::Drift {
+        id: target.id.clone(),
+        what,
+    };
+    for iface in &record.interfaces {
+        if !kernel.host_link_exists(&iface.host_veth)? {
+            return Err(drift(format!("its host veth {} is gone", iface.host_veth)));
+        }
+        let Some(found) = kernel.link_addresses(&target.netns, &iface.name)? else {
+            return Err(drift(format!("it has no interface {}", iface.name)));
+        };
+        for a in &iface.addresses {
+            if !found.contains(&(a.address, a.prefix_len)) {
+                return Err(drift(format!("{} lacks its address {a}", iface.name)));
+            }
+        }
+    }
+    Ok(Attachment {
+        interfaces: record.interfaces,
+        netns_name: record.netns_name,
+    })
+}
+
 pub(crate) fn detach_with(ctx: &Context, kernel: &mut dyn Kernel, id: &str) -> Result<()> {
     let _serialized = ctx.records.lock(id)?;
     match ctx.records.load(id)? {
@@ -175,10 +215,13 @@ fn same_container(record: &Record, target: &Target) -> bool {
 }
 
 /// An existing record for this id: a live container of another process with the same id is
-/// an error; anything else is stale and torn down, keeping its address as the preferred one.
+/// an error, and so is a live one of the same container for CNI (whose spec forbids a second
+/// ADD: the first keeps its interface); anything else is stale, or the hook's second stage of
+/// the same container, and torn down, keeping its address as the preferred one.
 fn take_over_previous(
     ctx: &Context,
     kernel: &mut dyn Kernel,
+    front_end: FrontEnd,
     target: &Target,
 ) -> Result<Option<IpAddr>> {
     let previous = match ctx.records.load(&target.id) {
@@ -188,11 +231,18 @@ fn take_over_previous(
         Err(Error::Corrupt { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
-    if !same_container(&previous, target) && !previous.is_stale(&ctx.boot_id) {
-        return Err(Error::Duplicate {
-            id: target.id.clone(),
-            pid: previous.pid.unwrap_or_default(),
-            root: ctx.root.path().to_path_buf(),
+    let rewires = same_container(&previous, target) && front_end == FrontEnd::OciHook;
+    if !rewires && !previous.is_stale(&ctx.boot_id) {
+        return Err(match (previous.pid, previous.netns_path) {
+            (Some(pid), _) => Error::Duplicate {
+                id: target.id.clone(),
+                pid,
+                root: ctx.root.path().to_path_buf(),
+            },
+            (None, netns) => Error::Attached {
+                id: target.id.clone(),
+                netns: netns.unwrap_or_default(),
+            },
         });
     }
     teardown_with(ctx, kernel, &previous)?;
@@ -201,7 +251,7 @@ fn take_over_previous(
 
 /// Undoes every step the record lists, carrying on past failures; removes the record only
 /// when nothing is left. Idempotent: every step accepts that its resource is already gone.
-fn teardown_with(ctx: &Context, kernel: &mut dyn Kernel, record: &Record) -> Result<()> {
+pub(crate) fn teardown_with(ctx: &Context, kernel: &mut dyn Kernel, record: &Record) -> Result<()> {
     let mut problems = Vec::new();
     if let Some(name) = &record.netns_name {
         problems.extend(kernel.unbind_netns_name(name).err());
@@ -235,6 +285,7 @@ mod tests {
     use crate::ipam::LeaseStore;
     use crate::kernel::fake::RecordingKernel;
     use crate::ports::Protocol;
+    use ipnet::IpNet;
 
     /// A state root and config dir of their own, removed on drop.
     struct Sandbox {
@@ -517,6 +568,215 @@ mod tests {
         assert!(err.unwrap_err().to_string().contains("gone is not running"));
         let err = attach_fake(&sb, &mut RecordingKernel::default(), "n", &join("n"));
         assert!(err.unwrap_err().to_string().contains("its own network"));
+    }
+
+    /// A CNI runtime's sandbox: its namespace by path (a file that exists while it runs).
+    fn cni_target(sb: &Sandbox, id: &str, netns: &str) -> Target {
+        let path = sb.dir.join(netns);
+        std::fs::write(&path, "").unwrap();
+        Target {
+            id: id.to_string(),
+            netns: NetnsRef::Path(path),
+            pid: None,
+        }
+    }
+
+    fn cni_request(interface: &str, network: &str, subnet: &str) -> NetworkRequest {
+        let fields = serde_json::json!({"subnets": [{"subnet": subnet}]});
+        let definition = crate::network::Network::from_json(
+            network,
+            std::path::Path::new("CNI configuration"),
+            fields,
+        )
+        .unwrap();
+        NetworkRequest {
+            mode: crate::request::NetworkMode::Bridge {
+                network: network.to_string(),
+            },
+            ports: Vec::new(),
+            static_ip: None,
+            mac: None,
+            interface: interface.to_string(),
+            definition: Some(definition),
+        }
+    }
+
+    fn attach_cni(
+        sb: &Sandbox,
+        kernel: &mut RecordingKernel,
+        target: &Target,
+        req: &NetworkRequest,
+    ) -> Result<Attachment> {
+        attach_with(&sb.ctx, kernel, FrontEnd::Cni, target, req)
+    }
+
+    #[test]
+    fn a_cni_attachment_names_its_interface_uses_its_inline_network_and_binds_no_name() {
+        let sb = Sandbox::new("cni");
+        let mut kernel = RecordingKernel::default();
+        let target = cni_target(&sb, "cni-c1-net1", "ns1");
+        let made = attach_cni(
+            &sb,
+            &mut kernel,
+            &target,
+            &cni_request("net1", "n1", "10.98.0.0/24"),
+        )
+        .unwrap();
+        // No default network to choose, no `ip netns` name: the namespace has its path.
+        assert_eq!(
+            kernel.names(),
+            [
+                "is_host_netns",
+                "ensure_bridge",
+                "create_veth",
+                "configure_container",
+                "ensure_ipv4_forwarding",
+                "firewall_add",
+            ]
+        );
+        assert_eq!(made.netns_name, None);
+        let iface = &made.interfaces[0];
+        assert_eq!(
+            (iface.name.as_str(), iface.bridge.as_str()),
+            ("net1", "oc-n1")
+        );
+        assert_eq!(iface.addresses[0].to_string(), "10.98.0.2/24");
+        // Docker's MAC, known before the link exists.
+        assert_eq!(iface.mac.as_deref(), Some("02:42:0a:62:00:02"));
+        let record = sb.ctx.records.load("cni-c1-net1").unwrap().unwrap();
+        assert_eq!(record.front_end, FrontEnd::Cni);
+        // No file names the network: the record keeps its masquerade for a firewall reload.
+        assert_eq!(iface.masquerade, ["10.98.0.0/24".parse::<IpNet>().unwrap()]);
+        let mut reload = RecordingKernel::default();
+        let restored = crate::reload::restore(&sb.ctx, &mut reload).unwrap();
+        assert_eq!((restored.containers, restored.subnets), (1, 1));
+        assert_eq!(record.pid, None);
+        assert!(!record.is_stale(&sb.ctx.boot_id));
+        let leases = LeaseStore::open(&sb.ctx.root, "n1").unwrap();
+        let holder = leases.holder("10.98.0.2".parse().unwrap()).unwrap();
+        assert_eq!(holder.map(|l| l.id).as_deref(), Some("cni-c1-net1"));
+    }
+
+    #[test]
+    fn a_second_cni_add_of_the_same_attachment_is_refused_and_the_first_kept() {
+        let sb = Sandbox::new("cni-twice");
+        let target = cni_target(&sb, "cni-c1-eth0", "ns1");
+        let req = cni_request("eth0", "n1", "10.98.0.0/24");
+        attach_cni(&sb, &mut RecordingKernel::default(), &target, &req).unwrap();
+        let mut again = RecordingKernel::default();
+        let err = attach_cni(&sb, &mut again, &target, &req).unwrap_err();
+        assert!(matches!(err, Error::Attached { .. }), "{err}");
+        assert!(again.calls.is_empty(), "{:?}", again.calls);
+        assert!(sb.ctx.records.load("cni-c1-eth0").unwrap().is_some());
+        // The same container on another interface is another attachment.
+        let eth1 = cni_target(&sb, "cni-c1-eth1", "ns1");
+        let made = attach_cni(
+            &sb,
+            &mut RecordingKernel::default(),
+            &eth1,
+            &cni_request("eth1", "n1", "10.98.0.0/24"),
+        )
+        .unwrap();
+        assert_eq!(made.interfaces[0].addresses[0].to_string(), "10.98.0.3/24");
+        // Its namespace gone, the record is stale: a new ADD takes the id over.
+        std::fs::remove_file(sb.dir.join("ns1")).unwrap();
+        let target = cni_target(&sb, "cni-c1-eth0", "ns1-again");
+        let mut over = RecordingKernel::default();
+        attach_cni(&sb, &mut over, &target, &req).unwrap();
+        assert_eq!(over.names()[0], "delete_link");
+    }
+
+    #[test]
+    fn an_inline_network_that_disagrees_with_its_file_is_refused_before_anything() {
+        let sb = Sandbox::new("cni-disagree");
+        std::fs::create_dir_all(sb.dir.join("etc/networks")).unwrap();
+        std::fs::write(
+            sb.dir.join("etc/networks/n1.json"),
+            r#"{"subnets":[{"subnet":"10.99.0.0/24"}]}"#,
+        )
+        .unwrap();
+        let target = cni_target(&sb, "cni-c1-eth0", "ns1");
+        let mut kernel = RecordingKernel::default();
+        let err = attach_cni(
+            &sb,
+            &mut kernel,
+            &target,
+            &cni_request("eth0", "n1", "10.98.0.0/24"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("differently"), "{err}");
+        assert!(kernel.calls.is_empty());
+        assert!(sb.ctx.records.load("cni-c1-eth0").unwrap().is_none());
+        // The same definition as the file's: one network for both.
+        attach_cni(
+            &sb,
+            &mut RecordingKernel::default(),
+            &target,
+            &cni_request("eth0", "n1", "10.99.0.0/24"),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn check_finds_what_the_record_lists_and_says_what_is_missing() {
+        let sb = Sandbox::new("cni-check");
+        let target = cni_target(&sb, "cni-c1-eth0", "ns1");
+        let mut kernel = RecordingKernel::default();
+        attach_cni(
+            &sb,
+            &mut kernel,
+            &target,
+            &cni_request("eth0", "n1", "10.98.0.0/24"),
+        )
+        .unwrap();
+        let made = check_with(&sb.ctx, &mut kernel, &target).unwrap();
+        assert_eq!(made.interfaces[0].name, "eth0");
+        let veth = made.interfaces[0].host_veth.clone();
+        for (missing, says) in [(veth.as_str(), "host veth"), ("eth0", "no interface eth0")] {
+            kernel.missing = vec![missing.to_string()];
+            let err = check_with(&sb.ctx, &mut kernel, &target).unwrap_err();
+            assert!(err.to_string().contains(says), "{err}");
+        }
+        kernel.missing.clear();
+        kernel.configured = vec![("10.98.0.9".parse().unwrap(), 24)];
+        let err = check_with(&sb.ctx, &mut kernel, &target).unwrap_err();
+        assert!(
+            err.to_string().contains("lacks its address 10.98.0.2/24"),
+            "{err}"
+        );
+        let other = cni_target(&sb, "cni-c2-eth0", "ns2");
+        let err = check_with(&sb.ctx, &mut kernel, &other).unwrap_err();
+        assert!(matches!(err, Error::NotAttached(_)), "{err}");
+    }
+
+    #[test]
+    fn cni_gc_collects_only_its_own_unlisted_attachments_of_the_network() {
+        let sb = Sandbox::new("cni-gc");
+        let n1 = cni_request("eth0", "n1", "10.98.0.0/24");
+        for id in ["cni-keep-eth0", "cni-gone-eth0"] {
+            let target = cni_target(&sb, id, id);
+            attach_cni(&sb, &mut RecordingKernel::default(), &target, &n1).unwrap();
+        }
+        let other = cni_target(&sb, "cni-n2-eth0", "n2");
+        let n2 = cni_request("eth0", "n2", "10.97.0.0/24");
+        attach_cni(&sb, &mut RecordingKernel::default(), &other, &n2).unwrap();
+        attach_fake(
+            &sb,
+            &mut RecordingKernel::default(),
+            "hooked",
+            &request(&[]),
+        )
+        .unwrap();
+        let keep = ["cni-keep-eth0".to_string()].into_iter().collect();
+        let mut kernel = RecordingKernel::default();
+        let out =
+            crate::gc::collect_unlisted_with(&sb.ctx, &mut kernel, FrontEnd::Cni, "n1", &keep)
+                .unwrap();
+        assert_eq!(out.removed, ["cni-gone-eth0"]);
+        assert_eq!(kernel.names(), ["delete_link"]);
+        let mut left = sb.ctx.records.ids().unwrap();
+        left.sort();
+        assert_eq!(left, ["cni-keep-eth0", "cni-n2-eth0", "hooked"]);
     }
 
     #[test]

@@ -66,6 +66,15 @@ pub enum Error {
     #[error("container {id} is already wired by ocinet for the running process {pid}: container ids must be unique among runtimes sharing the state root {root}")]
     Duplicate { id: String, pid: i32, root: PathBuf },
 
+    #[error("{id} is already wired in the network namespace {netns}: tear it down first")]
+    Attached { id: String, netns: PathBuf },
+
+    #[error("container {0} has no attachment made by ocinet")]
+    NotAttached(String),
+
+    #[error("container {id} is not as it was wired: {what}")]
+    Drift { id: String, what: String },
+
     #[error("{context}: {source}")]
     Io {
         context: String,

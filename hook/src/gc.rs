@@ -3,12 +3,15 @@
 //! an id being set up or torn down holds its lock; gc waits for it (a few milliseconds), and
 //! skips it only if it stays held (a hook that hangs).
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::time::{Duration, Instant};
 
 use crate::context::Context;
-use crate::engine::teardown_record;
+use crate::engine::{teardown_record, teardown_with};
 use crate::error::Result;
+use crate::kernel::{Kernel, SystemKernel};
+use crate::record::FrontEnd;
 
 /// What one collection did.
 #[derive(Debug, Default)]
@@ -50,6 +53,55 @@ pub fn collect(ctx: &Context) -> Result<Collected> {
             Ok(false) => {}
             // A corrupt record (nothing in it can be trusted to undo), an unreadable one or an
             // incomplete teardown: report it, go on with the others.
+            Err(e) => out.errors.push(format!("{id}: {e}")),
+        }
+    }
+    Ok(out)
+}
+
+/// Tears down the records that `front_end` made on `network` whose ids are not in `keep`
+/// (CNI's GC: the runtime lists the attachments still valid). Records of other front ends are
+/// never the caller's to collect, live or not.
+pub fn collect_unlisted(
+    ctx: &Context,
+    front_end: FrontEnd,
+    network: &str,
+    keep: &HashSet<String>,
+) -> Result<Collected> {
+    collect_unlisted_with(ctx, &mut SystemKernel::new(), front_end, network, keep)
+}
+
+pub(crate) fn collect_unlisted_with(
+    ctx: &Context,
+    kernel: &mut dyn Kernel,
+    front_end: FrontEnd,
+    network: &str,
+    keep: &HashSet<String>,
+) -> Result<Collected> {
+    let mut out = Collected::default();
+    for id in ctx
+        .records
+        .ids()?
+        .into_iter()
+        .filter(|id| !keep.contains(id))
+    {
+        let Some(_held) = lock_within(ctx, &id, LOCK_WAIT)? else {
+            out.busy.push(id);
+            continue;
+        };
+        let record = match ctx.records.load(&id) {
+            Ok(Some(record)) => record,
+            Ok(None) => continue,
+            // Unreadable: whose it is cannot be told, so it is not this caller's.
+            Err(_) => continue,
+        };
+        let mine =
+            record.front_end == front_end && record.interfaces.iter().any(|i| i.network == network);
+        if !mine {
+            continue;
+        }
+        match teardown_with(ctx, kernel, &record) {
+            Ok(()) => out.removed.push(id),
             Err(e) => out.errors.push(format!("{id}: {e}")),
         }
     }

@@ -60,6 +60,11 @@ pub trait Kernel {
     fn delete_link(&mut self, name: &str) -> Result<()>;
     fn bind_netns_name(&mut self, netns: &NetnsRef, name: &str) -> Result<()>;
     fn unbind_netns_name(&mut self, name: &str) -> Result<()>;
+    /// True when the host has a link named `name`.
+    fn host_link_exists(&mut self, name: &str) -> Result<bool>;
+    /// The addresses of link `name` in `netns`; `None` when it has no such link.
+    fn link_addresses(&mut self, netns: &NetnsRef, name: &str)
+        -> Result<Option<Vec<(IpAddr, u8)>>>;
 }
 
 /// The real kernel: one rtnetlink socket per namespace and one nftables session, each opened
@@ -194,6 +199,18 @@ impl Kernel for SystemKernel {
     fn unbind_netns_name(&mut self, name: &str) -> Result<()> {
         netns_name::unbind(name)
     }
+
+    fn host_link_exists(&mut self, name: &str) -> Result<bool> {
+        link::link_exists(self.host()?, name)
+    }
+
+    fn link_addresses(
+        &mut self,
+        netns: &NetnsRef,
+        name: &str,
+    ) -> Result<Option<Vec<(IpAddr, u8)>>> {
+        link::link_addresses(self.inside(netns)?, name)
+    }
 }
 
 /// A kernel that records every call, in order, and fails the calls it is told to: unit tests
@@ -215,6 +232,11 @@ pub mod fake {
         pub table_missing: bool,
         /// Host routes, for the default network's choice.
         pub routes: Vec<Ipv4Net>,
+        /// Links that do not exist (as `host_link_exists` and `link_addresses` see them); any
+        /// other exists, with the addresses `configure_container` gave it.
+        pub missing: Vec<String>,
+        /// The addresses the last `configure_container` set.
+        pub configured: Vec<(IpAddr, u8)>,
     }
 
     impl RecordingKernel {
@@ -264,6 +286,9 @@ pub mod fake {
             _netns: &NetnsRef,
             iface: Option<&Addressing<'_>>,
         ) -> Result<()> {
+            if let Some(i) = iface {
+                self.configured = i.addresses.to_vec();
+            }
             let addresses = iface.map(|i| {
                 i.addresses
                     .iter()
@@ -294,6 +319,18 @@ pub mod fake {
         }
         fn unbind_netns_name(&mut self, name: &str) -> Result<()> {
             self.call("unbind_netns_name", name.to_string())
+        }
+        fn host_link_exists(&mut self, name: &str) -> Result<bool> {
+            self.call("host_link_exists", name.to_string())?;
+            Ok(!self.missing.iter().any(|m| m == name))
+        }
+        fn link_addresses(
+            &mut self,
+            _netns: &NetnsRef,
+            name: &str,
+        ) -> Result<Option<Vec<(IpAddr, u8)>>> {
+            self.call("link_addresses", name.to_string())?;
+            Ok((!self.missing.iter().any(|m| m == name)).then(|| self.configured.clone()))
         }
     }
 }

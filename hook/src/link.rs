@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::Ipv4Net;
 use nix::libc;
 use rtnetlink::packet_core::{DefaultNla, NLM_F_CREATE, NLM_F_EXCL};
+use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{
     AfSpecInet, AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InetDevConf, InfoData, InfoKind,
     InfoVeth, LinkAttribute, LinkMessage, LinkProtoInfoBridge,
@@ -396,9 +397,11 @@ pub fn configure_container(inside: &Rtnl, iface: Option<&Addressing<'_>>) -> Res
         }
         push_up_without_ipv6_addresses(&mut batch, || LinkUnspec::new_with_index(index), ifname);
         if let Some(gateway) = iface.gateway {
-            batch.push(
+            // A second interface (CNI's eth1) leaves the first one's default route, as Docker.
+            batch.push_allowing(
                 default_route(index, gateway),
                 create,
+                EXISTS,
                 format!("cannot add the default route via {gateway}"),
             );
         }
@@ -415,6 +418,39 @@ pub fn delete_link(rtnl: &Rtnl, name: &str) -> Result<()> {
         GONE,
         format!("cannot delete link {name}"),
     )
+}
+
+/// True when the namespace has a link named `name`.
+pub fn link_exists(rtnl: &Rtnl, name: &str) -> Result<bool> {
+    Ok(rtnl.probe().index(name)?.is_some())
+}
+
+/// The addresses on link `name` with their prefix lengths, or `None` when there is no such
+/// link (what CNI's CHECK compares with the record).
+pub fn link_addresses(rtnl: &Rtnl, name: &str) -> Result<Option<Vec<(IpAddr, u8)>>> {
+    let Some(index) = rtnl.probe().index(name)? else {
+        return Ok(None);
+    };
+    let answers = rtnl_batch::dump(
+        &rtnl.socket,
+        RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+        "cannot list addresses",
+    )?;
+    Ok(Some(
+        answers
+            .iter()
+            .filter_map(|answer| match answer {
+                RouteNetlinkMessage::NewAddress(a) if a.header.index == index => Some(a),
+                _ => None,
+            })
+            .filter_map(|a| {
+                a.attributes.iter().find_map(|attr| match attr {
+                    AddressAttribute::Address(ip) => Some((*ip, a.header.prefix_len)),
+                    _ => None,
+                })
+            })
+            .collect(),
+    ))
 }
 
 /// Every IPv4 destination in the namespace's routing tables (to pick a default subnet that

@@ -99,6 +99,22 @@ const DEFAULT_TTL: u32 = 60;
 const DEFAULT_VNI_BASE: u32 = 4096;
 const MAX_VNI: u32 = (1 << 24) - 1;
 
+/// The keys of a network file: a front end that carries a definition inline (CNI) takes these
+/// from its configuration.
+pub const FIELDS: &[&str] = &[
+    "driver",
+    "bridge",
+    "subnets",
+    "masquerade",
+    "mtu",
+    "etcd",
+    "vni",
+    "port",
+    "block",
+    "ttl",
+    "underlay",
+];
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NetworkFile {
@@ -150,12 +166,29 @@ impl Network {
 
     /// Parses and validates a network file's content.
     pub fn parse(name: &str, path: &Path, text: &str) -> Result<Network> {
+        let file = serde_json::from_str(text).map_err(|e| Error::NetworkConfig {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        });
+        Network::from_file(name, path, file?)
+    }
+
+    /// Parses and validates a definition given inline (a CNI configuration's network fields,
+    /// as a network file has them); `origin` names where it came from in errors.
+    pub fn from_json(name: &str, origin: &Path, fields: serde_json::Value) -> Result<Network> {
+        let file = serde_json::from_value(fields).map_err(|e| Error::NetworkConfig {
+            path: origin.to_path_buf(),
+            reason: e.to_string(),
+        });
+        Network::from_file(name, origin, file?)
+    }
+
+    fn from_file(name: &str, path: &Path, file: NetworkFile) -> Result<Network> {
         let bad = |reason: String| Error::NetworkConfig {
             path: path.to_path_buf(),
             reason,
         };
         validate::network_name(name).map_err(&bad)?;
-        let file: NetworkFile = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
         let driver = match file.driver.as_deref() {
             None | Some("bridge") => DriverKind::Bridge,
             Some("overlay") => DriverKind::Overlay,
@@ -420,6 +453,36 @@ impl NetworkDirectory {
             Some(network) => Ok(Some(network)),
             None if name == DEFAULT_NETWORK => chosen_default_network(root),
             None => Ok(None),
+        }
+    }
+
+    /// Fails unless an inline definition (a CNI configuration's) can stand for its name here:
+    /// not the built-in default (its subnet is chosen per boot), the same as a file of the same
+    /// name (containers of both share its leases and bridge), and an overlay only with its file
+    /// (its agent reads it there).
+    pub fn check_inline(&self, network: &Network) -> Result<()> {
+        let path = self.path_of(&network.name);
+        let refuse = |reason: String| {
+            Err(Error::NetworkConfig {
+                path: path.clone(),
+                reason,
+            })
+        };
+        if network.name == DEFAULT_NETWORK {
+            return refuse(format!(
+                "{DEFAULT_NETWORK} is the built-in default network: give no fields for it, or another name"
+            ));
+        }
+        match self.load(&network.name)? {
+            Some(file) if file != *network => refuse(format!(
+                "network {} is defined here differently from the inline definition: make them the same, or give one another name",
+                network.name
+            )),
+            None if network.driver == DriverKind::Overlay => refuse(format!(
+                "overlay network {} must be defined in this file (its agent reads it there)",
+                network.name
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -715,6 +778,58 @@ mod tests {
             err.contains("overlaps network inside (10.200.5.0/24)"),
             "{err}"
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn inline_definitions_validate_as_files_and_must_agree_with_them() {
+        let inline = |fields: serde_json::Value| {
+            Network::from_json("n1", Path::new("CNI configuration"), fields)
+        };
+        let n = inline(serde_json::json!({"subnets": [{"subnet": "10.98.0.0/24"}]})).unwrap();
+        let file = r#"{"subnets":[{"subnet":"10.98.0.0/24"}]}"#;
+        assert_eq!(n, Network::parse("n1", Path::new("n1.json"), file).unwrap());
+        let err = inline(serde_json::json!({"subnets": [{"subnet": "10.98.0.5/24"}]}));
+        assert!(err
+            .unwrap_err()
+            .to_string()
+            .contains("CNI configuration: subnet 10.98.0.5/24 has host bits"));
+        // Every field a file takes is taken inline.
+        let mut all: serde_json::Map<String, serde_json::Value> = FIELDS
+            .iter()
+            .map(|f| (f.to_string(), serde_json::Value::Null))
+            .collect();
+        all["subnets"] = serde_json::json!([{"subnet": "10.98.0.0/24"}]);
+        assert_eq!(inline(serde_json::Value::Object(all)).unwrap(), n);
+
+        let dir = std::env::temp_dir().join(format!("ocinet-inline-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("networks")).unwrap();
+        let networks = NetworkDirectory::new(&dir);
+        networks.check_inline(&n).unwrap();
+        fs::write(
+            dir.join("networks/n1.json"),
+            r#"{"subnets":[{"subnet":"10.98.0.0/24"}]}"#,
+        )
+        .unwrap();
+        networks.check_inline(&n).unwrap();
+        fs::write(
+            dir.join("networks/n1.json"),
+            r#"{"subnets":[{"subnet":"10.99.0.0/24"}]}"#,
+        )
+        .unwrap();
+        let err = networks.check_inline(&n).unwrap_err().to_string();
+        assert!(err.contains("differently"), "{err}");
+        let default = Network::default_on("10.88.0.0/16".parse().unwrap());
+        let err = networks.check_inline(&default).unwrap_err().to_string();
+        assert!(err.contains("built-in default"), "{err}");
+        let overlay = Network {
+            name: "ov".into(),
+            driver: DriverKind::Overlay,
+            ..n.clone()
+        };
+        let err = networks.check_inline(&overlay).unwrap_err().to_string();
+        assert!(err.contains("its agent reads it there"), "{err}");
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -5,6 +5,7 @@ use std::fs::{self, File};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
@@ -26,6 +27,8 @@ pub const RECORD_VERSION: u32 = 2;
 #[serde(rename_all = "kebab-case")]
 pub enum FrontEnd {
     OciHook,
+    /// `ocinet-cni`: its records are `cni-<CNI_CONTAINERID>-<CNI_IFNAME>`, one per interface.
+    Cni,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +90,10 @@ pub struct InterfaceRecord {
     /// Published ports, with the host ports that were picked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PublishedPort>,
+    /// The subnets masqueraded for a network given inline (CNI): no file names them, and a
+    /// firewall reload must put them back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masquerade: Vec<IpNet>,
     /// Whether the DNAT elements may be in the maps, so teardown must remove them. Only a setup
     /// in progress knows they are not (the one batch that adds them has not run, or failed
     /// whole): then undoing it must not delete an element of the same key that is not ocinet's.
@@ -199,6 +206,7 @@ impl TryFrom<RecordFile> for Record {
                     }],
                     mac: b.mac,
                     ports: b.ports,
+                    masquerade: Vec::new(),
                     published: true,
                 },
             );
@@ -359,6 +367,7 @@ mod tests {
                 }],
                 mac: None,
                 ports: Vec::new(),
+                masquerade: Vec::new(),
                 published: true,
             }],
         }

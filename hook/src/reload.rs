@@ -34,11 +34,15 @@ pub(crate) fn restore(ctx: &Context, kernel: &mut dyn Kernel) -> Result<Restored
         containers += 1;
         for iface in &record.interfaces {
             let network = ctx.networks.known(&ctx.root, &iface.network).ok().flatten();
-            if let Some(n) = network.filter(|n| n.masquerade) {
-                for s in &n.subnets {
-                    if !subnets.contains(&s.subnet) {
-                        subnets.push(s.subnet);
-                    }
+            // A network given inline (CNI) is known only by its records.
+            let masqueraded = match network {
+                Some(n) if n.masquerade => n.subnets.iter().map(|s| s.subnet).collect(),
+                Some(_) => Vec::new(),
+                None => iface.masquerade.clone(),
+            };
+            for subnet in masqueraded {
+                if !subnets.contains(&subnet) {
+                    subnets.push(subnet);
                 }
             }
             elements.extend(iface.dnat_elements());

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use crate::error::{Error, Result};
-use crate::network::DEFAULT_NETWORK;
+use crate::network::{Network, DEFAULT_NETWORK};
 use crate::ports::{self, PortSpec};
 use crate::validate;
 
@@ -15,6 +15,8 @@ pub const IP_ANNOTATION: &str = "io.ocinet.ip";
 pub const MAC_ANNOTATION: &str = "io.ocinet.mac";
 /// The longest annotation value read (a long port list is a few hundred bytes).
 const MAX_VALUE_BYTES: usize = 16 * 1024;
+/// The name of a container's first interface, as Docker names it.
+pub const DEFAULT_INTERFACE: &str = "eth0";
 
 /// Docker's network models.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,13 +87,20 @@ impl NetworkMode {
     }
 }
 
-/// Everything the annotations ask of the network.
+/// Everything a front end asks of the network (the hook: from the annotations).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkRequest {
     pub mode: NetworkMode,
     pub ports: Vec<PortSpec>,
     pub static_ip: Option<Ipv4Addr>,
     pub mac: Option<[u8; 6]>,
+    /// The interface's name inside the container (CNI names it: `CNI_IFNAME`), validated by
+    /// the front end.
+    pub interface: String,
+    /// The network's definition when the front end carries it (a CNI configuration), parsed
+    /// by `Network::from_json`; `None`: by name, from `<config-dir>/networks/<name>.json` or
+    /// the built-in default. Its name is the mode's.
+    pub definition: Option<Network>,
 }
 
 impl NetworkRequest {
@@ -145,6 +154,8 @@ impl NetworkRequest {
             ports,
             static_ip,
             mac,
+            interface: DEFAULT_INTERFACE.to_string(),
+            definition: None,
         })
     }
 }

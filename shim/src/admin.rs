@@ -192,9 +192,13 @@ fn render_inspect(r: &Record, boot_id: &str) -> String {
         ("mode", r.mode.clone()),
         ("running", (!r.is_stale(boot_id)).to_string()),
         ("pid", r.pid.map_or("-".to_string(), |p| p.to_string())),
+        // A CNI runtime's namespace has no `ip netns` name of ocinet's: its path says it.
         (
             "netns",
-            r.netns_name.clone().unwrap_or_else(|| "-".to_string()),
+            r.netns_name
+                .clone()
+                .or_else(|| r.netns_path.as_ref().map(|p| p.display().to_string()))
+                .unwrap_or_else(|| "-".to_string()),
         ),
     ];
     for b in &r.interfaces {

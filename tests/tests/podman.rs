@@ -25,6 +25,9 @@ fn install(host: &Host, prefix: &Path) {
         .arg(host.state_root())
         .arg("--config-dir")
         .arg(host.config_dir())
+        // Not the machine's CNI plugin directories.
+        .arg("--cni-dir")
+        .arg(prefix.join("lib/cni"))
         .env("OCINET_BIN_DIR", bin_dir)
         .output()
         .unwrap();

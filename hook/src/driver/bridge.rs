@@ -25,9 +25,6 @@ use crate::reload;
 use crate::request::{NetworkMode, NetworkRequest};
 use crate::reservation::Reservation;
 
-/// The first interface of a container, as Docker names it.
-const CONTAINER_INTERFACE: &str = "eth0";
-
 pub struct BridgeDriver;
 
 impl Driver for BridgeDriver {
@@ -50,9 +47,22 @@ impl Driver for BridgeDriver {
         };
         let ctx = env.ctx;
         let kernel = &mut *env.kernel;
-        let mut network = ctx
-            .networks
-            .resolve(&ctx.root, name, &mut || kernel.host_ipv4_routes())?;
+        let mut network = match &request.definition {
+            // Given inline (CNI): it stands for the name only if no file says otherwise.
+            Some(inline) if inline.name == *name => {
+                ctx.networks.check_inline(inline)?;
+                inline.clone()
+            }
+            Some(inline) => {
+                return Err(Error::Namespace(format!(
+                    "the request joins network {name} but defines {}",
+                    inline.name
+                )))
+            }
+            None => ctx
+                .networks
+                .resolve(&ctx.root, name, &mut || kernel.host_ipv4_routes())?,
+        };
         require_own_namespace(env, target, &request.mode.to_string())?;
 
         // Chosen under the network's and the claims' locks, held until apply commits them.
@@ -90,14 +100,18 @@ impl Driver for BridgeDriver {
             network: network.name.clone(),
             bridge: network.bridge.clone(),
             host_veth: naming::host_veth_name(&target.id),
-            name: CONTAINER_INTERFACE.to_string(),
+            name: request.interface.clone(),
             addresses: vec![AddressRecord {
                 address,
                 prefix_len: subnet.subnet.prefix_len(),
                 gateway: Some(subnet.gateway),
             }],
-            mac: request.mac.map(format_mac),
+            mac: Some(format_mac(container_mac(request, address))),
             ports: ports.clone(),
+            masquerade: match (&request.definition, network.masquerade) {
+                (Some(_), true) => network.subnets.iter().map(|s| s.subnet).collect(),
+                _ => Vec::new(),
+            },
             published: false,
         };
         Ok(Plan {
@@ -142,12 +156,16 @@ impl Driver for BridgeDriver {
         };
         let bridge_index = env.kernel.ensure_bridge(&bridge)?;
         fault::point("setup:bridge");
+        let mac = iface
+            .addresses
+            .first()
+            .map(|a| container_mac(request, a.address));
         let veth = VethSpec {
             host_name: &iface.host_veth,
             bridge: &bridge,
             bridge_index,
             peer_name: &iface.name,
-            peer_mac: request.mac,
+            peer_mac: mac,
         };
         env.kernel.create_veth(&veth, &target.netns)?;
         fault::point("setup:veth");
@@ -234,6 +252,23 @@ fn release_leases(env: &Env<'_>, id: &str, iface: &InterfaceRecord) -> Result<()
         leases.release(a.address, id)?;
     }
     Ok(())
+}
+
+/// The requested MAC, else Docker's: `02:42` and the IPv4 address. Known before the link
+/// exists (the record and a CNI result list it), and an address that passes to another
+/// container takes its MAC along, so neighbours' caches stay right.
+fn container_mac(request: &NetworkRequest, address: IpAddr) -> [u8; 6] {
+    match (request.mac, address) {
+        (Some(mac), _) => mac,
+        (None, IpAddr::V4(ip)) => {
+            let [a, b, c, d] = ip.octets();
+            [0x02, 0x42, a, b, c, d]
+        }
+        (None, IpAddr::V6(ip)) => {
+            let o = ip.octets();
+            [0x02, 0x42, o[12], o[13], o[14], o[15]]
+        }
+    }
 }
 
 fn format_mac(mac: [u8; 6]) -> String {

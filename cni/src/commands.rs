@@ -1,0 +1,176 @@
+//! The CNI commands on the engine: ADD is `attach`, DEL `detach`, CHECK `check`, GC
+//! `collect_unlisted`; STATUS says whether an ADD could go through.
+
+use std::path::Path;
+use std::time::Instant;
+
+use ocinet::activity::{self, Entry};
+use ocinet::context::Context;
+use ocinet::engine::{self, NetnsRef, Target};
+use ocinet::error::Error;
+use ocinet::gc;
+use ocinet::record::FrontEnd;
+use ocinet::request::{NetworkMode, NetworkRequest};
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::env::{Attachment, Environment};
+use crate::error::{code, CniError, Result};
+use crate::result;
+use crate::version::Version;
+
+pub fn add(config: &Config, env: &Environment, a: &Attachment) -> Result<Value> {
+    config.check_strict()?;
+    let definition = config.network()?;
+    let runtime = config.runtime(&env.args)?;
+    let netns = a.netns.clone().unwrap_or_default();
+    let request = NetworkRequest {
+        mode: NetworkMode::Bridge {
+            network: config.name.clone(),
+        },
+        ports: runtime.ports,
+        static_ip: runtime.ip,
+        mac: runtime.mac,
+        interface: a.ifname.clone(),
+        definition,
+    };
+    let ctx = Context::open(&config.options)?;
+    let target = target(a, &netns);
+    let made = logged(&ctx, &target.id, "cni-add", || {
+        engine::attach(&ctx, FrontEnd::Cni, &target, &request)
+    })
+    .map_err(|e| match e {
+        Error::Attached { .. } => CniError::new(
+            code::INVALID_ENVIRONMENT,
+            format!(
+                "container {} already has interface {} (CNI_CONTAINERID, CNI_IFNAME): DEL it before adding it again",
+                a.container_id, a.ifname
+            ),
+        ),
+        e => e.into(),
+    })?;
+    Ok(result::render(
+        config.version,
+        &made,
+        &netns,
+        config.prev_result(),
+        config.dns(),
+    ))
+}
+
+/// Idempotent: no record, nothing to do; the namespace may be gone (teardown needs only the
+/// record).
+pub fn del(config: &Config, a: &Attachment) -> Result<()> {
+    let ctx = Context::open(&config.options)?;
+    let id = a.record_id();
+    // Nothing to undo is no news for the log (an unreadable record goes on to say so).
+    if matches!(ctx.records.load(&id), Ok(None)) {
+        return Ok(());
+    }
+    logged(&ctx, &id, "cni-del", || engine::detach(&ctx, &id))?;
+    Ok(())
+}
+
+pub fn check(config: &Config, a: &Attachment) -> Result<()> {
+    needs(config, config.version.has_check(), "CHECK", "0.4.0")?;
+    config.check_strict()?;
+    config.network()?;
+    let ctx = Context::open(&config.options)?;
+    let netns = a.netns.clone().unwrap_or_default();
+    let made = engine::check(&ctx, &target(a, &netns))?;
+    if let Some(prev) = config.prev_result() {
+        let listed = result::addresses(prev);
+        for address in made.interfaces.iter().flat_map(|i| &i.addresses) {
+            if !listed.contains(&address.to_string()) {
+                return Err(CniError::new(
+                    code::INTERNAL,
+                    format!("{} has {address}, which prevResult does not list", a.ifname),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Tears down this network's CNI attachments that the runtime no longer lists.
+pub fn gc(config: &Config) -> Result<()> {
+    needs(config, config.version.has_gc_and_status(), "GC", "1.1.0")?;
+    config.check_strict()?;
+    let keep = config.valid_attachments()?;
+    let ctx = Context::open(&config.options)?;
+    let out = gc::collect_unlisted(&ctx, FrontEnd::Cni, &config.name, &keep)?;
+    let mut problems = out.errors;
+    problems.extend(out.busy.iter().map(|id| format!("{id}: busy")));
+    if !problems.is_empty() {
+        return Err(CniError::new(
+            code::TRY_AGAIN_LATER,
+            format!("garbage collection is incomplete: {}", problems.join("; ")),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether an ADD could go through: the configuration holds and the state root opens.
+pub fn status(config: &Config) -> Result<()> {
+    needs(
+        config,
+        config.version.has_gc_and_status(),
+        "STATUS",
+        "1.1.0",
+    )?;
+    config.check_strict()?;
+    let network = config.network()?;
+    let ctx = Context::open(&config.options)
+        .map_err(|e| CniError::new(code::NOT_AVAILABLE, format!("ocinet cannot add now: {e}")))?;
+    if let Some(network) = network {
+        ctx.networks.check_inline(&network)?;
+    }
+    Ok(())
+}
+
+fn needs(config: &Config, has: bool, command: &str, since: &str) -> Result<()> {
+    if has {
+        return Ok(());
+    }
+    Err(CniError::new(
+        code::INCOMPATIBLE_VERSION,
+        format!(
+            "{command} needs cniVersion {since} or newer, the configuration says {}",
+            config.version.as_str()
+        ),
+    ))
+}
+
+fn target(a: &Attachment, netns: &Path) -> Target {
+    Target {
+        id: a.record_id(),
+        netns: NetnsRef::Path(netns.to_path_buf()),
+        pid: None,
+    }
+}
+
+/// Runs one engine call and writes it to the activity log (`ocinet-shim logs`); the log is
+/// for people, so failing to write it fails nothing.
+fn logged<T>(
+    ctx: &Context,
+    id: &str,
+    stage: &str,
+    f: impl FnOnce() -> ocinet::error::Result<T>,
+) -> ocinet::error::Result<T> {
+    let started = Instant::now();
+    let result = f();
+    let outcome = result.as_ref().map(|_| ()).map_err(|e| e.to_string());
+    let _ = activity::append(
+        ctx.root.path(),
+        &Entry::new(id, stage, outcome, started.elapsed()),
+    );
+    result
+}
+
+/// VERSION's answer: every version this plugin speaks.
+pub fn version(asked: Option<Version>) -> Value {
+    serde_json::json!({
+        "cniVersion": asked.unwrap_or(Version::V1_1_0).as_str(),
+        "supportedVersions": crate::version::SUPPORTED,
+    })
+}

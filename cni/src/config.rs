@@ -1,0 +1,456 @@
+//! The plugin's configuration on stdin: CNI's own keys, ocinet's `root` and `configDir`, the
+//! network's fields (those of a network file), and what the runtime adds (`runtimeConfig`,
+//! `prevResult`, `cni.dev/valid-attachments`).
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use ocinet::context::{options_from, Options};
+use ocinet::network::{self, Network};
+use ocinet::ports::{PortRange, PortSpec, Protocol};
+use ocinet::validate;
+use serde_json::{Map, Value};
+
+use crate::env::{self, record_id};
+use crate::error::{code, CniError, Result};
+use crate::version::{Version, SUPPORTED};
+
+/// CNI's keys of a plugin configuration, as libcni passes them.
+const CNI_KEYS: &[&str] = &[
+    "cniVersion",
+    "name",
+    "type",
+    "args",
+    "capabilities",
+    "runtimeConfig",
+    "prevResult",
+    "dns",
+    "cni.dev/valid-attachments",
+];
+/// ocinet's own: where the state and the network files are (defaults: the hook's).
+const OCINET_KEYS: &[&str] = &["root", "configDir"];
+/// Configurations are a few hundred bytes; a prevResult adds a few more.
+pub const MAX_BYTES: usize = 1 << 20;
+
+#[derive(Debug)]
+pub struct Config {
+    pub version: Version,
+    pub name: String,
+    pub options: Options,
+    /// The configuration as given (for what each command reads of it).
+    raw: Map<String, Value>,
+}
+
+/// Runtime-given parts of an ADD: `runtimeConfig` (the capabilities) and CNI_ARGS.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Runtime {
+    pub ports: Vec<PortSpec>,
+    pub ip: Option<Ipv4Addr>,
+    pub mac: Option<[u8; 6]>,
+}
+
+fn invalid(msg: String) -> CniError {
+    CniError::new(code::INVALID_CONFIG, msg)
+}
+
+impl Config {
+    /// Decodes the configuration and its version; what only some commands need is checked by
+    /// them (a DEL must go through with a configuration its ADD refused).
+    pub fn parse(input: &[u8]) -> Result<Config> {
+        if input.len() > MAX_BYTES {
+            return Err(CniError::new(
+                code::DECODING,
+                format!("the configuration on stdin is larger than {MAX_BYTES} bytes"),
+            ));
+        }
+        let value: Value = serde_json::from_slice(input).map_err(|e| {
+            CniError::new(
+                code::DECODING,
+                format!("the configuration on stdin is not JSON: {e}"),
+            )
+        })?;
+        let Value::Object(raw) = value else {
+            return Err(CniError::new(
+                code::DECODING,
+                "the configuration on stdin is not a JSON object",
+            ));
+        };
+        let version = version_of(&raw)?;
+        let name = match raw.get("name") {
+            Some(Value::String(name)) => name.clone(),
+            _ => return Err(invalid("the configuration has no \"name\"".to_string())),
+        };
+        let path = |key: &str| -> Result<Option<PathBuf>> {
+            match raw.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(p)) if Path::new(p).is_absolute() => Ok(Some(p.into())),
+                Some(other) => Err(invalid(format!(
+                    "\"{key}\" {other} is not an absolute path"
+                ))),
+            }
+        };
+        let options = options_from(path("root")?, path("configDir")?);
+        Ok(Config {
+            version,
+            name,
+            options,
+            raw,
+        })
+    }
+
+    /// Fails on a key that is neither CNI's, ocinet's nor a network field (a typo would
+    /// otherwise be ignored), on `ipam` (ocinet leases addresses itself) and on a bad name.
+    pub fn check_strict(&self) -> Result<()> {
+        validate::network_name(&self.name).map_err(|r| invalid(format!("\"name\": {r}")))?;
+        if self.raw.contains_key("ipam") {
+            return Err(CniError::new(
+                code::UNSUPPORTED_FIELD,
+                "unsupported field \"ipam\": ocinet leases the network's addresses itself; give the network's \"subnets\" instead",
+            ));
+        }
+        for (key, value) in &self.raw {
+            let known = CNI_KEYS.contains(&key.as_str())
+                || OCINET_KEYS.contains(&key.as_str())
+                || network::FIELDS.contains(&key.as_str());
+            if !known {
+                return Err(CniError::new(
+                    code::UNSUPPORTED_FIELD,
+                    format!("unsupported field {key:?} = {value}: ocinet takes CNI's keys, \"root\", \"configDir\" and a network file's fields"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The network defined inline (any of a network file's fields given), else `None`: the
+    /// network of that name in the config dir, or the built-in default `ocinet`.
+    pub fn network(&self) -> Result<Option<Network>> {
+        let fields: Map<String, Value> = self
+            .raw
+            .iter()
+            .filter(|(k, _)| network::FIELDS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let origin = format!("in the CNI configuration of {}", self.name);
+        Network::from_json(&self.name, Path::new(&origin), Value::Object(fields))
+            .map(Some)
+            .map_err(CniError::from)
+    }
+
+    /// `runtimeConfig`'s port mappings, addresses and MAC, over CNI_ARGS' IP and MAC.
+    pub fn runtime(&self, args: &env::Args) -> Result<Runtime> {
+        let mut out = Runtime {
+            ports: Vec::new(),
+            ip: args.ip,
+            mac: args.mac,
+        };
+        let Some(rc) = self.raw.get("runtimeConfig") else {
+            return Ok(out);
+        };
+        if let Some(mappings) = rc.get("portMappings").filter(|v| !v.is_null()) {
+            let list = mappings
+                .as_array()
+                .ok_or_else(|| invalid("runtimeConfig.portMappings is not a list".to_string()))?;
+            out.ports = list.iter().map(port_mapping).collect::<Result<_>>()?;
+        }
+        if let Some(ips) = rc.get("ips").filter(|v| !v.is_null()) {
+            out.ip = static_ip(ips)?.or(out.ip);
+        }
+        if let Some(mac) = rc.get("mac").filter(|v| !v.is_null()) {
+            let text = mac
+                .as_str()
+                .ok_or_else(|| invalid(format!("runtimeConfig.mac {mac} is not a string")))?;
+            out.mac =
+                Some(env::parse_mac(text).map_err(|r| invalid(format!("runtimeConfig.mac: {r}")))?);
+        }
+        Ok(out)
+    }
+
+    pub fn prev_result(&self) -> Option<&Value> {
+        self.raw.get("prevResult").filter(|v| v.is_object())
+    }
+
+    pub fn dns(&self) -> Option<&Value> {
+        self.raw
+            .get("dns")
+            .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()))
+    }
+
+    /// GC's `cni.dev/valid-attachments`, as record ids. Absent is refused rather than read
+    /// as "none is valid": a runtime that left it out would lose every attachment.
+    pub fn valid_attachments(&self) -> Result<HashSet<String>> {
+        let Some(list) = self.raw.get("cni.dev/valid-attachments") else {
+            return Err(invalid(
+                "GC needs \"cni.dev/valid-attachments\" (an empty list collects every attachment)"
+                    .to_string(),
+            ));
+        };
+        let bad = || {
+            invalid(
+                "cni.dev/valid-attachments must list {\"containerID\": ..., \"ifname\": ...}"
+                    .to_string(),
+            )
+        };
+        let mut ids = HashSet::new();
+        for entry in list.as_array().ok_or_else(bad)? {
+            let id = entry
+                .get("containerID")
+                .and_then(Value::as_str)
+                .ok_or_else(bad)?;
+            let ifname = entry
+                .get("ifname")
+                .and_then(Value::as_str)
+                .ok_or_else(bad)?;
+            ids.insert(record_id(id, ifname));
+        }
+        Ok(ids)
+    }
+}
+
+fn version_of(raw: &Map<String, Value>) -> Result<Version> {
+    let text = raw
+        .get("cniVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("0.1.0");
+    Version::parse(text).ok_or_else(|| {
+        CniError::new(
+            code::INCOMPATIBLE_VERSION,
+            format!(
+                "cniVersion {text:?} is not supported: use one of {}",
+                SUPPORTED.join(", ")
+            ),
+        )
+    })
+}
+
+/// One of `runtimeConfig.portMappings`: `{"hostPort", "containerPort", "protocol", "hostIP"}`
+/// (podman expands ranges into single ports).
+fn port_mapping(m: &Value) -> Result<PortSpec> {
+    let bad = |why: String| invalid(format!("runtimeConfig.portMappings entry {m}: {why}"));
+    let port = |key: &str| -> Result<u16> {
+        match m.get(key).and_then(Value::as_u64) {
+            Some(p @ 1..=65535) => Ok(p as u16),
+            _ => Err(bad(format!("{key} must be a port from 1 to 65535"))),
+        }
+    };
+    let protocol = match m
+        .get("protocol")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase)
+    {
+        None => Protocol::Tcp,
+        Some(p) if p.is_empty() || p == "tcp" => Protocol::Tcp,
+        Some(p) if p == "udp" => Protocol::Udp,
+        Some(p) if p == "sctp" => Protocol::Sctp,
+        Some(p) => return Err(bad(format!("protocol {p:?} is not tcp, udp or sctp"))),
+    };
+    let host_ip = match m.get("hostIP").and_then(Value::as_str) {
+        None | Some("") => None,
+        Some(text) => match text.parse::<IpAddr>() {
+            Ok(ip) if ip.is_unspecified() => None,
+            Ok(ip) => Some(ip),
+            Err(_) => return Err(bad(format!("hostIP {text:?} is not an IP address"))),
+        },
+    };
+    Ok(PortSpec {
+        host_ip,
+        host: Some(PortRange::single(port("hostPort")?)),
+        container: PortRange::single(port("containerPort")?),
+        protocol,
+    })
+}
+
+/// `runtimeConfig.ips`: one IPv4 address, with or without its prefix.
+fn static_ip(ips: &Value) -> Result<Option<Ipv4Addr>> {
+    let bad = |why: String| invalid(format!("runtimeConfig.ips {ips}: {why}"));
+    let list = ips
+        .as_array()
+        .ok_or_else(|| bad("not a list".to_string()))?;
+    let mut found = None;
+    for entry in list {
+        let text = entry
+            .as_str()
+            .ok_or_else(|| bad(format!("{entry} is not a string")))?;
+        let ip = match text.parse::<IpNet>() {
+            Ok(net) => net.addr(),
+            Err(_) => text
+                .parse::<IpAddr>()
+                .map_err(|_| bad(format!("{text:?} is not an address")))?,
+        };
+        match ip {
+            IpAddr::V4(v4) if found.is_none() => found = Some(v4),
+            IpAddr::V4(_) => return Err(bad("more than one IPv4 address".to_string())),
+            IpAddr::V6(_) => {
+                return Err(bad(format!(
+                    "{ip} is IPv6, which this release does not support yet"
+                )))
+            }
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(v: Value) -> Result<Config> {
+        Config::parse(v.to_string().as_bytes())
+    }
+
+    #[test]
+    fn the_network_is_inline_or_by_name() {
+        let c = parse(
+            json!({"cniVersion": "1.0.0", "name": "n1", "type": "ocinet",
+            "bridge": "ocn1", "subnets": [{"subnet": "10.98.0.0/24"}], "masquerade": true,
+            "capabilities": {"portMappings": true}, "root": "/run/x"}),
+        )
+        .unwrap();
+        c.check_strict().unwrap();
+        assert_eq!(c.version, Version::V1_0_0);
+        assert_eq!(c.options.root, PathBuf::from("/run/x"));
+        let n = c.network().unwrap().unwrap();
+        assert_eq!((n.name.as_str(), n.bridge.as_str()), ("n1", "ocn1"));
+        let by_name =
+            parse(json!({"cniVersion": "0.4.0", "name": "ocinet", "type": "ocinet"})).unwrap();
+        assert_eq!(by_name.network().unwrap(), None);
+        let e = parse(
+            json!({"cniVersion": "1.0.0", "name": "n1", "subnets": [{"subnet": "10.98.0.1/24"}]}),
+        )
+        .unwrap()
+        .network()
+        .unwrap_err();
+        assert_eq!(e.code, code::INVALID_CONFIG);
+        assert!(
+            e.msg
+                .contains("in the CNI configuration of n1: subnet 10.98.0.1/24"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_configurations_get_their_codes() {
+        for (input, want, says) in [
+            ("{", code::DECODING, "not JSON"),
+            ("[]", code::DECODING, "not a JSON object"),
+            (
+                r#"{"cniVersion":"0.2.0","name":"n"}"#,
+                code::INCOMPATIBLE_VERSION,
+                "0.2.0",
+            ),
+            (
+                r#"{"cniVersion":"1.0.0"}"#,
+                code::INVALID_CONFIG,
+                "no \"name\"",
+            ),
+            (
+                r#"{"cniVersion":"1.0.0","name":"n","root":"rel"}"#,
+                code::INVALID_CONFIG,
+                "absolute",
+            ),
+        ] {
+            let e = Config::parse(input.as_bytes()).unwrap_err();
+            assert_eq!(e.code, want, "{input}");
+            assert!(e.msg.contains(says), "{input}: {e}");
+        }
+        for (v, says) in [
+            (
+                json!({"cniVersion": "1.0.0", "name": "n", "subnet": "10.0.0.0/24"}),
+                "unsupported field \"subnet\"",
+            ),
+            (
+                json!({"cniVersion": "1.0.0", "name": "n", "ipam": {"type": "host-local"}}),
+                "\"ipam\"",
+            ),
+        ] {
+            let e = parse(v).unwrap().check_strict().unwrap_err();
+            assert_eq!(e.code, code::UNSUPPORTED_FIELD);
+            assert!(e.msg.contains(says), "{e}");
+        }
+        let e = parse(json!({"cniVersion": "1.0.0", "name": "../n"}))
+            .unwrap()
+            .check_strict();
+        assert_eq!(e.unwrap_err().code, code::INVALID_CONFIG);
+    }
+
+    #[test]
+    fn runtime_config_gives_ports_address_and_mac() {
+        let c = parse(
+            json!({"cniVersion": "1.0.0", "name": "n1", "runtimeConfig": {
+            "portMappings": [
+                {"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": ""},
+                {"hostPort": 5353, "containerPort": 53, "protocol": "UDP", "hostIP": "127.0.0.1"},
+                {"hostPort": 9000, "containerPort": 9000, "protocol": "sctp"}],
+            "ips": ["10.98.0.10/24"], "mac": "02:00:00:00:00:0a"}}),
+        )
+        .unwrap();
+        let args = env::Args {
+            ip: Some(Ipv4Addr::new(10, 98, 0, 11)),
+            mac: None,
+        };
+        let rt = c.runtime(&args).unwrap();
+        assert_eq!(rt.ip, Some(Ipv4Addr::new(10, 98, 0, 10)));
+        assert_eq!(rt.mac, Some([2, 0, 0, 0, 0, 10]));
+        let got: Vec<_> = rt
+            .ports
+            .iter()
+            .map(|p| {
+                (
+                    p.host_ip,
+                    p.host.unwrap().start,
+                    p.container.start,
+                    p.protocol,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (None, 8080, 80, Protocol::Tcp),
+                (Some("127.0.0.1".parse().unwrap()), 5353, 53, Protocol::Udp),
+                (None, 9000, 9000, Protocol::Sctp),
+            ]
+        );
+        for rc in [
+            json!({"portMappings": [{"hostPort": 0, "containerPort": 80}]}),
+            json!({"portMappings": [{"hostPort": 80, "containerPort": 80, "protocol": "icmp"}]}),
+            json!({"portMappings": [{"hostPort": 80, "containerPort": 80, "hostIP": "x"}]}),
+            json!({"ips": ["fd00::5/64"]}),
+            json!({"ips": ["10.0.0.1", "10.0.0.2"]}),
+            json!({"mac": "01:00:5e:00:00:01"}),
+        ] {
+            let c =
+                parse(json!({"cniVersion": "1.0.0", "name": "n1", "runtimeConfig": rc})).unwrap();
+            assert_eq!(
+                c.runtime(&env::Args::default()).unwrap_err().code,
+                code::INVALID_CONFIG,
+                "{rc}"
+            );
+        }
+    }
+
+    #[test]
+    fn valid_attachments_are_record_ids() {
+        let c = parse(
+            json!({"cniVersion": "1.1.0", "name": "n1", "cni.dev/valid-attachments": [
+            {"containerID": "c1", "ifname": "eth0"}]}),
+        )
+        .unwrap();
+        assert_eq!(
+            c.valid_attachments().unwrap(),
+            HashSet::from(["cni-c1-eth0".to_string()])
+        );
+        let none = parse(json!({"cniVersion": "1.1.0", "name": "n1"})).unwrap();
+        assert_eq!(
+            none.valid_attachments().unwrap_err().code,
+            code::INVALID_CONFIG
+        );
+    }
+}

@@ -1,0 +1,679 @@
+//! ocinet-cni, called as CNI runtimes and the reference plugins' tests call it: a network
+//! namespace made for the test (`ip netns add`, inside the test's private host), CNI's
+//! environment, the configuration on stdin. Then podman's CNI backend, containerd's `ctr run
+//! --cni`, and a CNI sandbox beside a hook-wired runc container on one network.
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ocinet_tests::{binary, ok, rootfs, workspace, Host, Runtime, PODMAN_LIMITS};
+use serde_json::{json, Value};
+
+const SUBNET: &str = "10.98.0.0/24";
+const GATEWAY: &str = "10.98.0.1";
+
+/// What one plugin call printed and how it exited.
+struct Called {
+    code: i32,
+    out: Value,
+}
+
+/// The network `n1` inline, with this host's state root and config dir, and `extra` keys.
+fn conf(host: &Host, version: &str, extra: Value) -> Value {
+    let mut conf = json!({
+        "cniVersion": version, "name": "n1", "type": "ocinet",
+        "subnets": [{"subnet": SUBNET}],
+        "root": host.state_root(), "configDir": host.config_dir(),
+    });
+    if let (Some(c), Some(e)) = (conf.as_object_mut(), extra.as_object()) {
+        c.extend(e.clone());
+    }
+    conf
+}
+
+/// One call of the plugin in the host: `env` over a clean environment, `stdin` as given.
+fn call_raw(host: &Host, env: &[(&str, &str)], stdin: &[u8]) -> Called {
+    call_program(host, &binary("ocinet-cni"), env, stdin)
+}
+
+/// `call_raw` of any plugin (a stock one chained after ocinet).
+fn call_program(host: &Host, program: &Path, env: &[(&str, &str)], stdin: &[u8]) -> Called {
+    let mut child = host
+        .command(program)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("CNI_PATH", "/usr/lib/cni")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    Called {
+        code: out.status.code().unwrap_or(-1),
+        out: if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+        },
+    }
+}
+
+/// `command` for container `id`'s interface `ifname` in the sandbox `netns` (by name).
+fn call(host: &Host, command: &str, id: &str, ifname: &str, netns: &str, conf: &Value) -> Called {
+    let path = if netns.is_empty() {
+        String::new()
+    } else {
+        format!("/run/netns/{netns}")
+    };
+    call_raw(
+        host,
+        &[
+            ("CNI_COMMAND", command),
+            ("CNI_CONTAINERID", id),
+            ("CNI_IFNAME", ifname),
+            ("CNI_NETNS", &path),
+        ],
+        conf.to_string().as_bytes(),
+    )
+}
+
+/// `call`, which must succeed; its output.
+fn call_ok(host: &Host, command: &str, id: &str, ifname: &str, netns: &str, conf: &Value) -> Value {
+    let c = call(host, command, id, ifname, netns, conf);
+    assert_eq!(c.code, 0, "{command} {id} {ifname}: {}", c.out);
+    c.out
+}
+
+/// A sandbox: a named network namespace in the host, as a CNI runtime makes one.
+fn sandbox(host: &Host, name: &str) {
+    host.sh_ok(&format!(
+        "ip netns add {name} && ip -n {name} link set lo up"
+    ));
+}
+
+fn in_sandbox(host: &Host, name: &str, script: &str) -> std::process::Output {
+    host.sh(&format!("ip netns exec {name} sh -c '{script}'"))
+}
+
+fn ping(host: &Host, from: &str, to: &str) -> bool {
+    in_sandbox(host, from, &format!("busybox ping -c 1 -W 2 {to}"))
+        .status
+        .success()
+}
+
+/// The address of the result's first IP.
+fn address(result: &Value) -> String {
+    let a = result["ips"][0]["address"].as_str().unwrap_or_default();
+    a.split('/').next().unwrap_or_default().to_string()
+}
+
+/// busybox httpd on port 80 of a sandbox, serving "hello from ocinet"; killed on drop.
+struct Httpd(Child);
+
+impl Httpd {
+    fn start(host: &Host, sandbox: &str) -> Httpd {
+        let www = rootfs().join("www");
+        let child = host
+            .command("ip")
+            .args([
+                "netns", "exec", sandbox, "busybox", "httpd", "-f", "-p", "80", "-h",
+            ])
+            .arg(www)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        Httpd(child)
+    }
+}
+
+impl Drop for Httpd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wget(url: &str) -> String {
+    format!("timeout 8 busybox wget -qO- {url}")
+}
+
+#[test]
+fn add_check_del_in_0_4_0_and_1_0_0_with_traffic() {
+    let host = Host::new("cni-direct");
+    let _outside = host.outside();
+    for (version, family) in [("0.4.0", Some("4")), ("1.0.0", None)] {
+        let conf = conf(&host, version, json!({}));
+        sandbox(&host, "s1");
+        sandbox(&host, "s2");
+        let a = call_ok(&host, "ADD", "c1", "eth0", "s1", &conf);
+        assert_eq!(a["cniVersion"], version);
+        let ip = &a["ips"][0];
+        assert_eq!(ip["gateway"], GATEWAY, "{a}");
+        assert_eq!(ip.get("version").and_then(Value::as_str), family, "{a}");
+        let inside = &a["interfaces"][ip["interface"].as_u64().unwrap() as usize];
+        assert_eq!(inside["name"], "eth0");
+        assert_eq!(inside["sandbox"], "/run/netns/s1");
+        assert!(inside["mac"].as_str().unwrap().starts_with("02:42:"), "{a}");
+        assert!(a["interfaces"][0]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("ocv"));
+        assert_eq!(a["routes"][0], json!({"dst": "0.0.0.0/0", "gw": GATEWAY}));
+        let b = call_ok(&host, "ADD", "c2", "eth0", "s2", &conf);
+        assert_ne!(address(&a), address(&b));
+
+        assert!(ping(&host, "s1", GATEWAY), "{version}: gateway");
+        assert!(ping(&host, "s1", &address(&b)), "{version}: s1 to s2");
+        assert!(ping(&host, "s2", "198.51.100.2"), "{version}: outside");
+
+        // CHECK with ADD's result; a second ADD of the same attachment is refused and the
+        // first keeps working.
+        let mut checked = conf.clone();
+        checked["prevResult"] = a.clone();
+        call_ok(&host, "CHECK", "c1", "eth0", "s1", &checked);
+        let again = call(&host, "ADD", "c1", "eth0", "s1", &conf);
+        assert_eq!(again.code, 1);
+        assert_eq!(again.out["code"], 4, "{}", again.out);
+        assert!(
+            again.out["msg"]
+                .as_str()
+                .unwrap()
+                .contains("already has interface eth0"),
+            "{}",
+            again.out
+        );
+        assert!(
+            ping(&host, "s1", GATEWAY),
+            "{version}: after the refused ADD"
+        );
+        // The same container on a second interface: another address, the same network.
+        let eth1 = call_ok(&host, "ADD", "c1", "eth1", "s1", &conf);
+        assert_eq!(eth1["interfaces"][1]["name"], "eth1");
+        assert_ne!(address(&eth1), address(&a));
+        // Something changed behind its back: CHECK says so.
+        host.sh_ok("ip netns exec s1 ip addr flush dev eth1");
+        let drifted = call(&host, "CHECK", "c1", "eth1", "s1", &conf);
+        assert_ne!(drifted.code, 0);
+        assert!(drifted.out["msg"]
+            .as_str()
+            .unwrap()
+            .contains("lacks its address"));
+
+        let ls = host.shim(&["ls"]).unwrap();
+        assert!(
+            ls.contains("cni-c1-eth0") && ls.contains("cni-c2-eth0"),
+            "{ls}"
+        );
+        for (id, ifname, netns) in [
+            ("c1", "eth1", "s1"),
+            ("c1", "eth0", "s1"),
+            ("c2", "eth0", "s2"),
+        ] {
+            call_ok(&host, "DEL", id, ifname, netns, &conf);
+            call_ok(&host, "DEL", id, ifname, netns, &conf);
+        }
+        host.sh_ok("ip netns delete s1 && ip netns delete s2");
+        assert_eq!(host.leftovers(), Vec::<String>::new(), "{version}");
+    }
+}
+
+#[test]
+fn a_port_mapping_is_reachable_from_outside_and_from_the_host() {
+    let host = Host::new("cni-ports");
+    let outside = host.outside();
+    sandbox(&host, "web");
+    let mappings = json!({"runtimeConfig": {"portMappings": [
+        {"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": ""},
+        {"hostPort": 5353, "containerPort": 53, "protocol": "udp"},
+        {"hostPort": 9132, "containerPort": 9132, "protocol": "sctp", "hostIP": "198.51.100.1"}]},
+        "capabilities": {"portMappings": true}});
+    let conf = conf(&host, "1.0.0", mappings);
+    let added = call_ok(&host, "ADD", "web", "eth0", "web", &conf);
+    // bandwidth chained after ocinet finds the host end in ocinet's result.
+    let shaped = json!({"cniVersion": "1.0.0", "name": "n1", "type": "bandwidth",
+        "ingressRate": 100_000_000, "ingressBurst": 1_000_000, "prevResult": added});
+    let env = [
+        ("CNI_CONTAINERID", "web"),
+        ("CNI_IFNAME", "eth0"),
+        ("CNI_NETNS", "/run/netns/web"),
+    ];
+    let bandwidth = Path::new("/usr/lib/cni/bandwidth");
+    let stdin = shaped.to_string();
+    for command in ["ADD", "CHECK"] {
+        let mut env = env.to_vec();
+        env.push(("CNI_COMMAND", command));
+        let c = call_program(&host, bandwidth, &env, stdin.as_bytes());
+        assert_eq!(c.code, 0, "bandwidth {command}: {}", c.out);
+    }
+    let veth = added["interfaces"][0]["name"].as_str().unwrap();
+    let qdisc = host.sh_ok(&format!("tc qdisc show dev {veth}"));
+    assert!(qdisc.contains("tbf"), "{qdisc}");
+    let _httpd = Httpd::start(&host, "web");
+    let got = outside.sh(&wget("http://198.51.100.1:8080/"));
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout).trim(),
+        "hello from ocinet"
+    );
+    assert_eq!(
+        host.sh_ok(&wget("http://127.0.0.1:8080/")).trim(),
+        "hello from ocinet"
+    );
+    let ls = host.shim(&["ls"]).unwrap();
+    for port in [
+        "0.0.0.0:8080->80/tcp",
+        "0.0.0.0:5353->53/udp",
+        "198.51.100.1:9132->9132/sctp",
+    ] {
+        assert!(ls.contains(port), "{ls}");
+    }
+    // Another sandbox asking for the same host port is refused, with nothing left of it.
+    sandbox(&host, "other");
+    let taken = call(&host, "ADD", "other", "eth0", "other", &conf);
+    assert_eq!(taken.out["code"], 11, "{}", taken.out);
+    assert!(
+        taken.out["msg"].as_str().unwrap().contains("8080"),
+        "{}",
+        taken.out
+    );
+    call_ok(&host, "DEL", "other", "eth0", "other", &conf);
+    drop(_httpd);
+    let mut del = env.to_vec();
+    del.push(("CNI_COMMAND", "DEL"));
+    assert_eq!(
+        call_program(&host, bandwidth, &del, stdin.as_bytes()).code,
+        0
+    );
+    call_ok(&host, "DEL", "web", "eth0", "web", &conf);
+    host.sh_ok("ip netns delete web && ip netns delete other");
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn del_is_idempotent_and_errors_follow_the_spec() {
+    let host = Host::new("cni-errors");
+    let conf = conf(&host, "1.0.0", json!({}));
+    // DEL after the namespace is gone: the veth went with it, the rest goes now.
+    sandbox(&host, "gone");
+    call_ok(&host, "ADD", "c1", "eth0", "gone", &conf);
+    host.sh_ok("ip netns delete gone");
+    call_ok(&host, "DEL", "c1", "eth0", "", &conf);
+    call_ok(&host, "DEL", "c1", "eth0", "gone", &conf);
+    // DEL of what was never added.
+    call_ok(&host, "DEL", "never", "eth0", "", &conf);
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+
+    sandbox(&host, "s");
+    let bad = |mut c: Value, patch: Value| {
+        if let (Some(c), Some(p)) = (c.as_object_mut(), patch.as_object()) {
+            c.extend(p.clone());
+        }
+        c
+    };
+    for (bad_conf, code, says) in [
+        (
+            bad(
+                conf.clone(),
+                json!({"subnets": [{"subnet": "10.98.0.1/24"}]}),
+            ),
+            7,
+            "host bits",
+        ),
+        (
+            bad(conf.clone(), json!({"subnet": "10.98.0.0/24"})),
+            2,
+            "\"subnet\"",
+        ),
+        (
+            bad(conf.clone(), json!({"ipam": {"type": "host-local"}})),
+            2,
+            "ipam",
+        ),
+        (
+            bad(conf.clone(), json!({"cniVersion": "0.2.0"})),
+            1,
+            "0.2.0",
+        ),
+        (
+            bad(
+                conf.clone(),
+                json!({"runtimeConfig": {"portMappings": [{"hostPort": 0, "containerPort": 80}]}}),
+            ),
+            7,
+            "hostPort",
+        ),
+        (
+            bad(
+                conf.clone(),
+                json!({"name": "other", "subnets": [{"subnet": "10.98.0.0/24"}]}),
+            ),
+            0,
+            "",
+        ),
+    ] {
+        let c = call(&host, "ADD", "c2", "eth0", "s", &bad_conf);
+        if code == 0 {
+            // The control: a good configuration goes through, and DEL undoes it.
+            assert_eq!(c.code, 0, "{}", c.out);
+            call_ok(&host, "DEL", "c2", "eth0", "s", &bad_conf);
+            continue;
+        }
+        assert_eq!(
+            (c.code, c.out["code"].as_u64()),
+            (1, Some(code)),
+            "{}",
+            c.out
+        );
+        let msg = c.out["msg"].as_str().unwrap();
+        assert!(msg.contains(says) && !msg.contains('\n'), "{msg}");
+        // What a runtime does after a failed ADD, with the same configuration (but a version
+        // it cannot speak).
+        let del_conf = if code == 1 { &conf } else { &bad_conf };
+        call_ok(&host, "DEL", "c2", "eth0", "s", del_conf);
+        assert_eq!(host.leftovers(), vec!["netns s".to_string()], "{msg}");
+    }
+    let not_json = call_raw(
+        &host,
+        &[
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", "c"),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_NETNS", "/run/netns/s"),
+        ],
+        b"{not json",
+    );
+    assert_eq!(not_json.out["code"], 6);
+    let no_netns = call_raw(
+        &host,
+        &[
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", "c"),
+            ("CNI_IFNAME", "eth0"),
+        ],
+        conf.to_string().as_bytes(),
+    );
+    assert_eq!(no_netns.out["code"], 4);
+    assert!(no_netns.out["msg"].as_str().unwrap().contains("CNI_NETNS"));
+
+    let version = call_raw(
+        &host,
+        &[("CNI_COMMAND", "VERSION")],
+        br#"{"cniVersion":"1.0.0"}"#,
+    );
+    assert_eq!(
+        version.out["supportedVersions"],
+        json!(["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"])
+    );
+    let v11 = bad(conf.clone(), json!({"cniVersion": "1.1.0"}));
+    let status = call_raw(
+        &host,
+        &[("CNI_COMMAND", "STATUS")],
+        v11.to_string().as_bytes(),
+    );
+    assert_eq!(status.code, 0, "{}", status.out);
+    host.sh_ok("ip netns delete s");
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn gc_collects_unlisted_cni_attachments_and_shim_gc_those_whose_namespace_is_gone() {
+    let host = Host::new("cni-gc");
+    let conf = conf(&host, "1.1.0", json!({}));
+    for name in ["keep", "drop", "vanish"] {
+        sandbox(&host, name);
+        call_ok(&host, "ADD", name, "eth0", name, &conf);
+    }
+    // A hook-wired container on the same network is never CNI's to collect.
+    host.define_network("n1", &format!(r#"{{"subnets":[{{"subnet":"{SUBNET}"}}]}}"#));
+    let hooked = host.start(Runtime::Runc, "hooked", &[("io.ocinet.network", "n1")]);
+    let mut gc = conf.clone();
+    gc["cni.dev/valid-attachments"] = json!([{"containerID": "keep", "ifname": "eth0"}, {"containerID": "vanish", "ifname": "eth0"}]);
+    let c = call_raw(&host, &[("CNI_COMMAND", "GC")], gc.to_string().as_bytes());
+    assert_eq!(c.code, 0, "{}", c.out);
+    let ls = host.shim(&["ls"]).unwrap();
+    assert!(
+        ls.contains("cni-keep-eth0") && ls.contains("hooked"),
+        "{ls}"
+    );
+    assert!(!ls.contains("cni-drop-eth0"), "{ls}");
+    // A sandbox whose namespace is gone without a DEL: ocinet-shim gc collects it.
+    host.sh_ok("ip netns delete vanish");
+    let collected = host.shim(&["gc"]).unwrap();
+    assert!(collected.contains("cni-vanish-eth0"), "{collected}");
+    let ls = host.shim(&["ls"]).unwrap();
+    assert!(
+        ls.contains("cni-keep-eth0") && !ls.contains("vanish"),
+        "{ls}"
+    );
+    hooked.delete().unwrap();
+    call_ok(&host, "DEL", "keep", "eth0", "keep", &conf);
+    host.sh_ok("ip netns delete keep && ip netns delete drop");
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn a_cni_sandbox_and_a_hook_container_share_a_network() {
+    let host = Host::new("cni-mixed");
+    host.define_network("n1", &format!(r#"{{"subnets":[{{"subnet":"{SUBNET}"}}]}}"#));
+    let runc = host.start(Runtime::Runc, "runc1", &[("io.ocinet.network", "n1")]);
+    sandbox(&host, "s1");
+    // By name: the network file defines it.
+    let by_name = json!({"cniVersion": "1.0.0", "name": "n1", "type": "ocinet",
+        "root": host.state_root(), "configDir": host.config_dir()});
+    let a = call_ok(&host, "ADD", "cni1", "eth0", "s1", &by_name);
+    assert_ne!(address(&a), runc.address().to_string());
+    assert!(ping(&host, "s1", &runc.address().to_string()));
+    runc.sh_ok(&format!("ping -c 1 -W 2 {}", address(&a)));
+    // Inline, it must say what the file says.
+    sandbox(&host, "s2");
+    let differs = conf(
+        &host,
+        "1.0.0",
+        json!({"subnets": [{"subnet": "10.97.0.0/24"}]}),
+    );
+    let c = call(&host, "ADD", "cni2", "eth0", "s2", &differs);
+    assert_eq!(c.out["code"], 7, "{}", c.out);
+    let same = conf(&host, "1.0.0", json!({}));
+    let b = call_ok(&host, "ADD", "cni2", "eth0", "s2", &same);
+    let mut addresses = vec![address(&a), address(&b), runc.address().to_string()];
+    addresses.sort();
+    addresses.dedup();
+    assert_eq!(addresses.len(), 3);
+    call_ok(&host, "DEL", "cni1", "eth0", "s1", &by_name);
+    call_ok(&host, "DEL", "cni2", "eth0", "s2", &same);
+    runc.delete().unwrap();
+    host.sh_ok("ip netns delete s1 && ip netns delete s2");
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+/// scripts/install.sh into `prefix`, with the CNI plugin into `prefix/lib/cni` (not the
+/// machine's own directories).
+fn install(prefix: &Path) -> PathBuf {
+    let cni_dir = prefix.join("lib/cni");
+    let bin_dir = binary("ocinet-hook").parent().unwrap().to_path_buf();
+    let out = Command::new("bash")
+        .arg(workspace().join("scripts/install.sh"))
+        .arg("--prefix")
+        .arg(prefix)
+        .arg("--cni-dir")
+        .arg(&cni_dir)
+        .env("OCINET_BIN_DIR", bin_dir)
+        .output()
+        .unwrap();
+    ok(&out);
+    cni_dir
+}
+
+#[test]
+fn podman_cni_backend_with_a_conflist() {
+    let host = Host::new("cni-podman");
+    let outside = host.outside();
+    let cni_dir = install(&host.dir.join("prefix"));
+    // Podman 4.3 has no flag for the plugin directories: containers.conf does. Stock plugins
+    // chained after ocinet (tuning here) come from Debian's /usr/lib/cni.
+    let containers_conf = host.dir.join("containers.conf");
+    std::fs::write(
+        &containers_conf,
+        format!(
+            "[network]\ncni_plugin_dirs = [\"{}\", \"/usr/lib/cni\"]\n",
+            cni_dir.display()
+        ),
+    )
+    .unwrap();
+    let net_dir = host.dir.join("cni-net");
+    std::fs::create_dir_all(&net_dir).unwrap();
+    let conflist = json!({"cniVersion": "1.0.0", "name": "n1", "plugins": [
+        {"type": "ocinet", "subnets": [{"subnet": SUBNET}],
+         "root": host.state_root(), "configDir": host.config_dir(),
+         "capabilities": {"portMappings": true, "ips": true, "mac": true}},
+        {"type": "tuning", "sysctl": {"net.ipv4.conf.eth0.rp_filter": "2"}}]});
+    std::fs::write(net_dir.join("n1.conflist"), conflist.to_string()).unwrap();
+    let global = [
+        OsStr::new("--runtime"),
+        OsStr::new("runc"),
+        OsStr::new("--network-backend"),
+        OsStr::new("cni"),
+        OsStr::new("--network-config-dir"),
+        net_dir.as_os_str(),
+    ];
+    let podman = |args: &[&str]| {
+        let out = host
+            .podman(&global)
+            .env("CONTAINERS_CONF", &containers_conf)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        ok(&out)
+    };
+    let networks = podman(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(networks.lines().any(|l| l.trim() == "n1"), "{networks}");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    let mut run = vec![
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "n1",
+        "-p",
+        "8080:80",
+    ];
+    run.extend(PODMAN_LIMITS);
+    run.extend(["--rootfs", &rootfs, "httpd", "-f", "-p", "80", "-h", "/www"]);
+    podman(&run);
+    std::thread::sleep(Duration::from_millis(300));
+    let got = outside.sh(&wget("http://198.51.100.1:8080/"));
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout).trim(),
+        "hello from ocinet",
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let inspect = podman(&[
+        "inspect",
+        "web",
+        "--format",
+        "{{.NetworkSettings.Networks.n1.IPAddress}}",
+    ]);
+    assert!(inspect.trim().starts_with("10.98.0."), "{inspect}");
+    // tuning ran after ocinet, on the interface ocinet's result named.
+    let rp = podman(&[
+        "exec",
+        "web",
+        "cat",
+        "/proc/sys/net/ipv4/conf/eth0/rp_filter",
+    ]);
+    assert_eq!(rp.trim(), "2");
+    let ls = host.shim(&["ls"]).unwrap();
+    assert!(ls.contains("0.0.0.0:8080->80/tcp"), "{ls}");
+    podman(&["rm", "-f", "-t", "0", "web"]);
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn containerd_ctr_run_with_cni() {
+    let host = Host::new("cni-ctr");
+    let _outside = host.outside();
+    // ctr's --cni reads /etc/cni/net.d and runs plugins from /opt/cni/bin: this host's own,
+    // mounted over the machine's in its private mount namespace.
+    let conflist = json!({"cniVersion": "1.0.0", "name": "n1", "plugins": [
+        {"type": "ocinet", "subnets": [{"subnet": SUBNET}],
+         "root": host.state_root(), "configDir": host.config_dir()}]});
+    std::fs::write(host.dir.join("n1.conflist"), conflist.to_string()).unwrap();
+    host.sh_ok(&format!(
+        "mount -t tmpfs ocinet-test /etc/cni && mkdir -p /etc/cni/net.d && cp {} /etc/cni/net.d/ \
+         && mount -t tmpfs ocinet-test /opt && mkdir -p /opt/cni/bin && cp {} /opt/cni/bin/ocinet",
+        host.dir.join("n1.conflist").display(),
+        binary("ocinet-cni").display()
+    ));
+    let ctd = host.containerd();
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    let out = ctd.ctr(&[
+        "run",
+        "-d",
+        "--cni",
+        "--rootfs",
+        &rootfs,
+        "web",
+        "/bin/httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    ]);
+    assert!(
+        out.status.success(),
+        "ctr run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let ls = host.shim(&["ls"]).unwrap();
+    let address = ls
+        .lines()
+        .find(|l| l.contains("web"))
+        .and_then(|l| l.split_whitespace().find(|w| w.starts_with("10.98.0.")))
+        .unwrap_or_else(|| panic!("{ls}"))
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        host.sh_ok(&wget(&format!("http://{address}/"))).trim(),
+        "hello from ocinet"
+    );
+    let egress = ctd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "p",
+        "web",
+        "/bin/ping",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        "198.51.100.2",
+    ]);
+    assert!(
+        egress.status.success(),
+        "{}",
+        String::from_utf8_lossy(&egress.stdout)
+    );
+    // ctr tears no CNI network down: with the task gone, its namespace path is gone, and
+    // ocinet-shim gc collects the attachment.
+    ctd.remove("web");
+    let collected = host.shim(&["gc"]).unwrap();
+    assert!(collected.contains("web"), "{collected}");
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
