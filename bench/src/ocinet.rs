@@ -151,6 +151,8 @@ impl Backend for Ocinet {
     }
 
     fn leaks(&self) -> Result<Leaks> {
+        // A poststop's teardown finishes in a child of the hook: counted once they are done.
+        wait_for_hooks(&self.root);
         let leases = count_files(
             &self.root.join("networks").join(NETWORK).join("leases"),
             &|_| true,
@@ -163,6 +165,29 @@ impl Backend for Ocinet {
             rules: dnat_elements(self.lane.port_base)?,
             leases: Some(leases),
         })
+    }
+}
+
+/// Waits (at most 10 s) until no `ocinet-hook` process with `root` in its arguments is alive.
+fn wait_for_hooks(root: &std::path::Path) {
+    let root = root.to_string_lossy().into_owned();
+    let running = || {
+        std::fs::read_dir("/proc").is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                let text = String::from_utf8_lossy(&cmdline);
+                let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+                let zombie = stat
+                    .rfind(')')
+                    .and_then(|i| stat[i + 1..].split_whitespace().next())
+                    .is_some_and(|state| state == "Z" || state == "X");
+                text.contains("ocinet-hook") && text.contains(&root) && !zombie
+            })
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while running() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
