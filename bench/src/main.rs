@@ -8,6 +8,7 @@ mod cni;
 mod e2e;
 mod exec;
 mod fleet;
+mod hook;
 mod netavark;
 mod ocinet;
 mod report;
@@ -201,7 +202,7 @@ fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
         backends,
         ocinet_alone,
         end_to_end,
-        hook_peak_rss_kib: oc.max_rss_kib,
+        hook_peak_rss_kib: oc.hook.max_rss_kib,
     })
 }
 
@@ -258,7 +259,7 @@ fn ab(args: &Args, hook_b: &std::path::Path, work: &std::path::Path) -> Result<R
         backends,
         ocinet_alone: None,
         end_to_end: None,
-        hook_peak_rss_kib: a.max_rss_kib.max(b.max_rss_kib),
+        hook_peak_rss_kib: a.hook.max_rss_kib.max(b.hook.max_rss_kib),
     })
 }
 
