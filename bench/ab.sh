@@ -17,4 +17,4 @@ cd "$here"
 cargo build --release -q -p ocinet-bench
 sync  # the build's dirty pages written back now, not during the runs
 exec bench/in-private-host.sh bench/with-other-links.sh "${OTHER_LINKS:-0}" \
-  target/release/ocinet-bench --n "$n" --hook "$a" --hook-b "$b"
+  "${CARGO_TARGET_DIR:-target}/release/ocinet-bench" --n "$n" --hook "$a" --hook-b "$b"

@@ -22,6 +22,6 @@ cargo build --release -q -p ocinet-bench
 # The builds leave hundreds of MB of dirty pages: written back now, not during the runs.
 sync
 exec bench/in-private-host.sh \
-  target/release/ocinet-bench --n "$n" --hook "$bin_dir/ocinet-hook" \
+  "${CARGO_TARGET_DIR:-target}/release/ocinet-bench" --n "$n" --hook "$bin_dir/ocinet-hook" \
   --sample-config bundles/bridge/config.json --rootfs "$here/bundles/rootfs" \
   --out bench/results.json --table bench/results.md "${@:2}"

@@ -15,4 +15,6 @@ cd "$(dirname "$0")/.."
 triple=$(rustc -vV | sed -n 's/^host: //p')
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
   cargo build --release --locked --target "$triple" "$@" >&2
-echo "$PWD/target/$triple/release"
+target=${CARGO_TARGET_DIR:-target}
+case $target in /*) ;; *) target=$PWD/$target ;; esac
+echo "$target/$triple/release"

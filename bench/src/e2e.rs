@@ -35,8 +35,8 @@ fn runc_bundle(inp: &Inputs, oc: &Ocinet, name: &str, network: Option<&str>) -> 
     obj.remove("hooks");
     obj.remove("annotations");
     if let Some(net) = network {
-        let hook = oc.hook_path();
-        let entry = |stage: &str| json!([{"path": hook, "args": ["ocinet-hook", "--root", oc.root(), "--config-dir", oc.config_dir(), stage]}]);
+        let hook = oc.hook.path();
+        let entry = |stage: &str| json!([{"path": hook, "args": ["ocinet-hook", "--root", oc.hook.root(), "--config-dir", oc.hook.config_dir(), stage]}]);
         obj.insert(
             "hooks".into(),
             json!({"createRuntime": entry("createRuntime"), "poststop": entry("poststop")}),
@@ -82,12 +82,15 @@ pub fn run(inp: &Inputs, oc: &mut Ocinet) -> Result<EndToEnd> {
     let (mut setup, mut teardown) = (Vec::new(), Vec::new());
     for rep in 0..inp.range_reps {
         let id = format!("range{rep}");
-        let bundle = oc.bundle(
+        let bundle = oc.hook.bundle(
             &id,
             json!({"io.ocinet.network": format!("bridge:{NETWORK}"), "io.ocinet.ports": "50000-50999:50000-50999"}),
         )?;
-        setup.push(oc.hook("createRuntime", &id, holder[0].pid(), &bundle)?);
-        teardown.push(oc.hook("poststop", &id, 0, &bundle)?);
+        setup.push(
+            oc.hook
+                .run("createRuntime", &id, holder[0].pid(), &bundle)?,
+        );
+        teardown.push(oc.hook.run("poststop", &id, 0, &bundle)?);
     }
     Ok(EndToEnd {
         runc_bridge: Stats::of(&times[0]),

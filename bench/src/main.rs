@@ -1,16 +1,20 @@
 //! `ocinet-bench`: sets up and tears down N containers (each a process in its own netns, one
 //! published TCP port each) with ocinet, the CNI chain and netavark, interleaved round by
 //! round, inside a private "host" network namespace; then ocinet-only end-to-end numbers.
-//! Run it through `bench/run.sh`.
+//! Run it through `bench/run.sh`. With `--overlay` (through `bench/overlay.sh`), overlay
+//! networks across hosts instead (`overlay/`).
 
 mod backend;
 mod cni;
 mod e2e;
 mod exec;
 mod fleet;
+mod hook;
 mod netavark;
+mod netns;
 mod ocinet;
 mod ocinet_cni;
+mod overlay;
 mod report;
 
 use std::path::PathBuf;
@@ -21,7 +25,8 @@ use exec::Result;
 use report::{BackendReport, Report};
 
 const USAGE: &str = "ocinet-bench --hook PATH [--cni-plugin PATH] [--hook-b PATH] [--n N] [--out FILE.json] [--table FILE.md] \
-[--sample-config bundles/bridge/config.json --rootfs bundles/rootfs] [--runc-reps R] [--range-reps R]";
+[--sample-config bundles/bridge/config.json --rootfs bundles/rootfs] [--runc-reps R] [--range-reps R] \
+[--overlay [--new-hosts K] [--iperf-runs R] [--iperf-seconds S]]";
 
 struct Args {
     n: usize,
@@ -36,6 +41,11 @@ struct Args {
     rootfs: Option<PathBuf>,
     runc_reps: usize,
     range_reps: usize,
+    /// Overlay networks across hosts (the hook's `ocinet-agent` beside it) instead.
+    overlay: bool,
+    new_hosts: usize,
+    iperf_runs: usize,
+    iperf_seconds: u32,
 }
 
 fn parse_args() -> Result<Args> {
@@ -50,6 +60,10 @@ fn parse_args() -> Result<Args> {
         rootfs: None,
         runc_reps: 20,
         range_reps: 5,
+        overlay: false,
+        new_hosts: 10,
+        iperf_runs: 5,
+        iperf_seconds: 10,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -66,11 +80,23 @@ fn parse_args() -> Result<Args> {
             "--rootfs" => a.rootfs = Some(value()?.into()),
             "--runc-reps" => a.runc_reps = number(value()?)?,
             "--range-reps" => a.range_reps = number(value()?)?,
+            "--overlay" => a.overlay = true,
+            "--new-hosts" => a.new_hosts = number(value()?)?,
+            "--iperf-runs" => a.iperf_runs = number(value()?)?,
+            "--iperf-seconds" => {
+                a.iperf_seconds = u32::try_from(number(value()?)?).map_err(|e| e.to_string())?
+            }
             _ => return Err(format!("unknown argument {flag}; {USAGE}")),
         }
     }
     if a.hook.as_os_str().is_empty() {
         return Err(format!("--hook is required; {USAGE}"));
+    }
+    if a.new_hosts > 190 {
+        return Err(
+            "--new-hosts must be at most 190: host n has the underlay address 192.0.2.(10+n)"
+                .to_string(),
+        );
     }
     if !(1..=1022).contains(&a.n) {
         return Err(
@@ -155,22 +181,38 @@ fn run() -> Result<()> {
     prepare_host()?;
     let work = std::env::temp_dir().join(format!("ocinet-bench.{}", std::process::id()));
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {work:?}: {e}"))?;
-    let result = match &args.hook_b {
-        Some(hook_b) => ab(&args, hook_b, &work),
-        None => bench(&args, &work),
+    let result = match (&args.hook_b, args.overlay) {
+        (_, true) => run_overlay(&args, &work).and_then(|r| Ok((r.table(), to_json(&r)?))),
+        (Some(hook_b), false) => {
+            ab(&args, hook_b, &work).and_then(|r| Ok((r.table(), to_json(&r)?)))
+        }
+        (None, false) => bench(&args, &work).and_then(|r| Ok((r.table(), to_json(&r)?))),
     };
     let _ = std::fs::remove_dir_all(&work);
-    let report = result?;
-    let table = report.table();
+    let (table, json) = result?;
     println!("{table}");
     if let Some(path) = &args.table {
         std::fs::write(path, &table).map_err(|e| format!("cannot write {path:?}: {e}"))?;
     }
     if let Some(path) = &args.out {
-        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         std::fs::write(path, json + "\n").map_err(|e| format!("cannot write {path:?}: {e}"))?;
     }
     Ok(())
+}
+
+fn to_json(report: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string_pretty(report).map_err(|e| e.to_string())
+}
+
+fn run_overlay(args: &Args, work: &std::path::Path) -> Result<overlay::OverlayReport> {
+    overlay::run(&overlay::Inputs {
+        hook: &args.hook,
+        work,
+        n: args.n,
+        new_hosts: args.new_hosts,
+        iperf_runs: args.iperf_runs,
+        iperf_seconds: args.iperf_seconds,
+    })
 }
 
 fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
@@ -227,7 +269,7 @@ fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
         backends,
         ocinet_alone,
         end_to_end,
-        hook_peak_rss_kib: oc.max_rss_kib,
+        hook_peak_rss_kib: oc.hook.max_rss_kib,
     })
 }
 
@@ -285,7 +327,7 @@ fn ab(args: &Args, hook_b: &std::path::Path, work: &std::path::Path) -> Result<R
         backends,
         ocinet_alone: None,
         end_to_end: None,
-        hook_peak_rss_kib: a.max_rss_kib.max(b.max_rss_kib),
+        hook_peak_rss_kib: a.hook.max_rss_kib.max(b.hook.max_rss_kib),
     })
 }
 

@@ -1,15 +1,16 @@
-//! ocinet: `ocinet-hook` driven exactly as a runtime drives it: the state JSON on stdin, a
-//! bundle whose `config.json` carries the annotations.
+//! ocinet as one of the benchmark's backends: a lane (bridge, subnet, host ports) and the hook
+//! that wires it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::backend::{bridge_ports, count_files, Backend, Leaks};
-use crate::exec::{self, Result};
+use crate::exec::Result;
 use crate::fleet::Container;
+use crate::hook::Hook;
 
 pub const NETWORK: &str = "bench";
 
@@ -46,87 +47,23 @@ pub const ALONE: Lane = Lane {
 
 pub struct Ocinet {
     lane: &'static Lane,
-    hook: PathBuf,
-    root: PathBuf,
-    config_dir: PathBuf,
-    bundles: PathBuf,
-    /// Peak RSS of any hook run, KiB.
-    pub max_rss_kib: u64,
+    pub hook: Hook,
 }
 
 impl Ocinet {
     pub fn new(hook: &Path, work: &Path, lane: &'static Lane) -> Result<Ocinet> {
-        let work = work.join(lane.name);
-        let config_dir = work.join("etc");
-        let networks = config_dir.join("networks");
-        std::fs::create_dir_all(&networks)
-            .map_err(|e| format!("cannot create {networks:?}: {e}"))?;
-        let def = json!({"bridge": lane.bridge, "subnets": [{"subnet": lane.subnet}], "masquerade": true});
-        write(&networks.join(format!("{NETWORK}.json")), &def)?;
-        Ok(Ocinet {
-            lane,
-            hook: hook.to_path_buf(),
-            root: work.join("state"),
-            config_dir,
-            bundles: work.join("bundles"),
-            max_rss_kib: 0,
-        })
+        let hook = Hook::new(hook, &work.join(lane.name))?;
+        hook.define(
+            NETWORK,
+            &json!({"bridge": lane.bridge, "subnets": [{"subnet": lane.subnet}], "masquerade": true}),
+        )?;
+        Ok(Ocinet { lane, hook })
     }
 
     /// Container `i`'s id, unique across lanes.
     fn id(&self, i: usize) -> String {
         format!("{}-{i}", self.lane.name)
     }
-
-    /// Writes the bundle of container `id` with the given annotations.
-    pub fn bundle(&self, id: &str, annotations: serde_json::Value) -> Result<PathBuf> {
-        let dir = self.bundles.join(id);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {dir:?}: {e}"))?;
-        let config =
-            json!({"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "annotations": annotations});
-        write(&dir.join("config.json"), &config)?;
-        Ok(dir)
-    }
-
-    /// Runs one hook stage for `id` (pid 0 at poststop, as runc reports it) and times it.
-    pub fn hook(&mut self, stage: &str, id: &str, pid: u32, bundle: &Path) -> Result<Duration> {
-        let status = if stage == "poststop" {
-            "stopped"
-        } else {
-            "creating"
-        };
-        let state = json!({"ociVersion": "1.0.2", "id": id, "status": status, "pid": pid, "bundle": bundle});
-        let mut cmd = Command::new(&self.hook);
-        cmd.arg("--root")
-            .arg(&self.root)
-            .arg("--config-dir")
-            .arg(&self.config_dir)
-            .arg(stage)
-            .env_clear();
-        let run = exec::run(
-            &format!("ocinet-hook {stage} {id}"),
-            &mut cmd,
-            state.to_string().as_bytes(),
-        )?;
-        self.max_rss_kib = self.max_rss_kib.max(run.max_rss_kib);
-        Ok(run.elapsed)
-    }
-
-    pub fn hook_path(&self) -> &Path {
-        &self.hook
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    pub fn config_dir(&self) -> &Path {
-        &self.config_dir
-    }
-}
-
-fn write(path: &Path, value: &serde_json::Value) -> Result<()> {
-    std::fs::write(path, value.to_string()).map_err(|e| format!("cannot write {path:?}: {e}"))
 }
 
 impl Backend for Ocinet {
@@ -137,57 +74,34 @@ impl Backend for Ocinet {
     fn setup(&mut self, i: usize, c: &Container) -> Result<Duration> {
         let port = self.lane.port_base as usize + i;
         let id = self.id(i);
-        let bundle = self.bundle(
+        let bundle = self.hook.bundle(
             &id,
             json!({"io.ocinet.network": format!("bridge:{NETWORK}"), "io.ocinet.ports": format!("{port}:80")}),
         )?;
-        self.hook("createRuntime", &id, c.pid(), &bundle)
+        self.hook.run("createRuntime", &id, c.pid(), &bundle)
     }
 
     fn teardown(&mut self, i: usize, _c: &Container) -> Result<Duration> {
         let id = self.id(i);
-        let bundle = self.bundles.join(&id);
-        self.hook("poststop", &id, 0, &bundle)
+        let bundle = self.hook.bundle_dir(&id);
+        self.hook.run("poststop", &id, 0, &bundle)
     }
 
     fn leaks(&self) -> Result<Leaks> {
         // A poststop's teardown finishes in a child of the hook: counted once they are done.
-        wait_for_hooks(&self.root);
+        self.hook.settle();
         let leases = count_files(
-            &self.root.join("networks").join(NETWORK).join("leases"),
+            &self.hook.root().join("networks").join(NETWORK).join("leases"),
             &|_| true,
         )
         // Records are `<id>.json`; the `.lock-NN` files are the fixed set of per-id lock stripes.
-        + count_files(&self.root.join("containers"), &|n| n.ends_with(".json"))
-            + count_files(&self.root.join("ports"), &|n| n != "lock");
+        + count_files(&self.hook.root().join("containers"), &|n| n.ends_with(".json"))
+            + count_files(&self.hook.root().join("ports"), &|n| n != "lock");
         Ok(Leaks {
             links: bridge_ports(self.lane.bridge)?,
             rules: dnat_elements(self.lane.port_base)?,
             leases: Some(leases),
         })
-    }
-}
-
-/// Waits (at most 10 s) until no `ocinet-hook` process with `root` in its arguments is alive.
-fn wait_for_hooks(root: &std::path::Path) {
-    let root = root.to_string_lossy().into_owned();
-    let running = || {
-        std::fs::read_dir("/proc").is_ok_and(|entries| {
-            entries.flatten().any(|e| {
-                let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-                let text = String::from_utf8_lossy(&cmdline);
-                let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-                let zombie = stat
-                    .rfind(')')
-                    .and_then(|i| stat[i + 1..].split_whitespace().next())
-                    .is_some_and(|state| state == "Z" || state == "X");
-                text.contains("ocinet-hook") && text.contains(&root) && !zombie
-            })
-        })
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while running() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
