@@ -157,8 +157,15 @@ async fn serve(
             cluster = None;
         }
     }
-    if let (Some(c), Some(lease)) = (cluster.as_mut(), lease) {
-        c.release(lease).await;
+    if let Some(lease) = lease {
+        // The other hosts drop this one now rather than at the lease's end: asked over a new
+        // connection when the last round lost the old one.
+        if cluster.is_none() {
+            cluster = Cluster::connect(network, subnet, me.clone()).await.ok();
+        }
+        if let Some(c) = cluster.as_mut() {
+            c.release(lease).await;
+        }
     }
     let _ = dir.write_peers(&[]);
     tunnels.down(&host.bridge)?;

@@ -34,7 +34,9 @@ impl Lab {
     pub fn new(name: &str) -> Lab {
         let machine = Host::new(&format!("lab-{name}"));
         machine.sh_ok(&format!(
-            "ip link add ul0 type bridge && ip addr add {}/24 dev ul0 && ip link set ul0 up",
+            // A fixed MAC: a bridge left to choose takes its ports' lowest and changes it as
+            // hosts join and leave, under the hosts' neighbour entries for the lab (etcd).
+            "ip link add ul0 address 02:00:c0:00:02:01 type bridge && ip addr add {}/24 dev ul0 && ip link set ul0 up",
             Lab::ADDRESS
         ));
         Lab {
