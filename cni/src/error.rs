@@ -47,7 +47,7 @@ impl From<Error> for CniError {
     fn from(e: Error) -> CniError {
         let code = match &e {
             Error::NetworkConfig { .. } | Error::UnknownNetwork { .. } => code::INVALID_CONFIG,
-            Error::AddressOutside { .. } => code::INVALID_CONFIG,
+            Error::AddressOutside { .. } | Error::InternalPorts { .. } => code::INVALID_CONFIG,
             Error::Annotation { .. } | Error::Usage(_) => code::INVALID_CONFIG,
             // Held by other containers: free once they go.
             Error::Exhausted { .. }

@@ -124,6 +124,7 @@ mod tests {
                 mac: Some("02:42:0a:62:00:02".into()),
                 ports: Vec::new(),
                 masquerade: Vec::new(),
+                filter: None,
                 published: true,
             }],
             netns_name: None,

@@ -502,6 +502,62 @@ mod tests {
         assert_eq!(sb.port_holder(8080).as_deref(), Some("web"));
     }
 
+    fn define(sb: &Sandbox, name: &str, json: &str) {
+        let dir = sb.dir.join("etc/networks");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.json")), json).unwrap();
+    }
+
+    #[test]
+    fn network_options_isolate_ports_and_fill_the_forward_chain() {
+        let sb = Sandbox::new("options");
+        define(
+            &sb,
+            "apart",
+            r#"{"subnets":[{"subnet":"10.96.0.0/24"}],"icc":false,"isolate":false}"#,
+        );
+        let mut kernel = RecordingKernel::default();
+        let req = request(&[("io.ocinet.network", "apart")]);
+        attach_fake(&sb, &mut kernel, "a", &req).unwrap();
+        assert_eq!(
+            kernel.names(),
+            [
+                "is_host_netns",
+                "ensure_bridge",
+                "create_veth",
+                "set_port_isolated",
+                "configure_container",
+                "ensure_ipv4_forwarding",
+                "firewall_add",
+                "bind_netns_name",
+            ]
+        );
+        assert!(kernel
+            .calls
+            .contains(&"firewall_add [oc-apart] 1 subnets, 0 elements".to_string()));
+
+        // Internal: no masquerade, no default route, ports refused before anything is made.
+        define(
+            &sb,
+            "inner",
+            r#"{"subnets":[{"subnet":"10.95.0.0/24"}],"internal":true}"#,
+        );
+        let mut kernel = RecordingKernel::default();
+        let req = request(&[("io.ocinet.network", "inner")]);
+        attach_fake(&sb, &mut kernel, "b", &req).unwrap();
+        assert!(kernel.calls.contains(
+            &"firewall_add [oc-inner+isolate+internal] 0 subnets, 0 elements".to_string()
+        ));
+        let record = sb.ctx.records.load("b").unwrap().unwrap();
+        assert!(record.interfaces[0].addresses[0].gateway.is_some());
+        let mut kernel = RecordingKernel::default();
+        let req = request(&[("io.ocinet.network", "inner"), ("io.ocinet.ports", "80")]);
+        let err = attach_fake(&sb, &mut kernel, "c", &req).unwrap_err();
+        assert!(matches!(err, Error::InternalPorts { .. }), "{err}");
+        assert_eq!(kernel.names(), ["is_host_netns"]);
+        assert!(sb.ctx.records.load("c").unwrap().is_none());
+    }
+
     #[test]
     fn a_missing_table_restores_every_live_container() {
         let sb = Sandbox::new("restore");
@@ -525,8 +581,8 @@ mod tests {
         assert_eq!(
             adds,
             [
-                "firewall_add 1 subnets, 0 elements",
-                "firewall_add 1 subnets, 1 elements"
+                "firewall_add [ocinet0+isolate] 1 subnets, 0 elements",
+                "firewall_add [ocinet0+isolate] 1 subnets, 1 elements"
             ]
         );
     }

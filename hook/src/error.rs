@@ -57,6 +57,9 @@ pub enum Error {
     #[error("{0}")]
     Namespace(String),
 
+    #[error("network {network} is internal: it publishes no ports; remove io.ocinet.ports or join another network")]
+    InternalPorts { network: String },
+
     #[error("container {0} is not running: start it (with ocinet) before joining its network")]
     NotRunning(String),
 

@@ -10,11 +10,31 @@ use crate::error::{Error, Result};
 
 use crate::nfnetlink::{BatchError, Element, Op, Session, SetChange, NFT_SET_ELEM_INTERVAL_END};
 use crate::nft_table::{
-    self, DNAT_ADDR_MAP, DNAT_ANY_MAP, DNAT_PORT_MAP, MASQUERADE_SET, TABLE_NAME,
+    self, BRIDGES_SET, DNAT_ADDR_MAP, DNAT_ANY_MAP, DNAT_PORT_MAP, IFNAME_LEN, INTERNAL_SET,
+    ISOLATED_SET, MASQUERADE_SET, SAME_BRIDGE_SET, TABLE_NAME,
 };
 use crate::ports::{PortRange, Protocol};
 
 pub const TABLE: &str = "inet ocinet";
+
+/// A network's bridge as the forward chain knows it: one element in `bridges` and
+/// `same_bridge`, and in `isolated` and `internal` when the network is so. Added at each setup
+/// (already present is fine) and never removed: the bridge stays, as its masquerade does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeFilter {
+    pub bridge: String,
+    pub isolate: bool,
+    pub internal: bool,
+}
+
+impl BridgeFilter {
+    /// The name as an `ifname` key: NUL-padded to IFNAMSIZ.
+    fn key(&self) -> Vec<u8> {
+        let mut key = self.bridge.as_bytes().to_vec();
+        key.resize(IFNAME_LEN as usize, 0);
+        key
+    }
+}
 
 /// One DNAT map element: traffic to `host_ip` (`None`: any local address), `protocol` and a
 /// port in `ports` goes to `target` (`target_port`, or the same port when `None`).
@@ -175,11 +195,18 @@ impl Firewall {
         self.created.get()
     }
 
-    /// Adds masquerade subnets and DNAT elements in one atomic batch, all or none (already
-    /// present ones are fine), creating the table if it is missing: a container's setup, and
-    /// how `reload` puts back what a flush removed.
-    pub fn add(&self, subnets: &[IpNet], elements: &[DnatElement]) -> Result<()> {
-        let changes = set_changes(subnets, elements)?;
+    /// Adds the networks' bridges (the forward chain's sets), masquerade subnets and DNAT
+    /// elements in one atomic batch, all or none (already present ones are fine), creating the
+    /// table if it is missing: a container's setup, and how `reload` puts back what a flush
+    /// removed.
+    pub fn add_networks(
+        &self,
+        networks: &[BridgeFilter],
+        subnets: &[IpNet],
+        elements: &[DnatElement],
+    ) -> Result<()> {
+        let mut changes = set_changes(subnets, elements)?;
+        changes.extend(filter_changes(networks));
         match self.session.run(TABLE_NAME, Op::Add, &changes) {
             Ok(()) => return Ok(()),
             Err(e) if e.is_missing() => {}
@@ -228,6 +255,40 @@ impl Firewall {
         }
         Ok(())
     }
+}
+
+/// The forward chain's elements of `networks`.
+fn filter_changes<'a>(networks: &[BridgeFilter]) -> Vec<SetChange<'a>> {
+    let element = |key: Vec<u8>| Element {
+        key,
+        key_end: None,
+        data: None,
+        flags: 0,
+    };
+    let of = |set: &'a str, keep: &dyn Fn(&BridgeFilter) -> bool| SetChange {
+        set,
+        elements: networks
+            .iter()
+            .filter(|n| keep(n))
+            .map(|n| element(n.key()))
+            .collect(),
+    };
+    let same = SetChange {
+        set: SAME_BRIDGE_SET,
+        elements: networks
+            .iter()
+            .map(|n| element([n.key(), n.key()].concat()))
+            .collect(),
+    };
+    vec![
+        of(BRIDGES_SET, &|_| true),
+        of(ISOLATED_SET, &|n| n.isolate),
+        of(INTERNAL_SET, &|n| n.internal),
+        same,
+    ]
+    .into_iter()
+    .filter(|c| !c.elements.is_empty())
+    .collect()
 }
 
 /// "cannot add ..." naming what, in nft syntax, for the error of a refused batch.

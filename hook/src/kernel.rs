@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use ipnet::{IpNet, Ipv4Net};
 
 use crate::error::Result;
-use crate::firewall::{DnatElement, Firewall};
+use crate::firewall::{BridgeFilter, DnatElement, Firewall};
 use crate::link::{self, Addressing, BridgeRef, Rtnl, VethPeer};
 use crate::netns::{Netns, NetnsRef};
 use crate::{netconf, netns_name, sysctl};
@@ -46,6 +46,8 @@ pub trait Kernel {
     fn ensure_bridge(&mut self, bridge: &BridgeSpec<'_>) -> Result<u32>;
     fn create_veth(&mut self, veth: &VethSpec<'_>, netns: &NetnsRef) -> Result<()>;
     fn set_hairpin(&mut self, port: &str) -> Result<()>;
+    /// Isolates a bridge port from the bridge's other isolated ports (`icc: false`).
+    fn set_port_isolated(&mut self, port: &str) -> Result<()>;
     /// `lo` up and, when given, the interface's addresses, link and default route.
     fn configure_container(
         &mut self,
@@ -55,7 +57,19 @@ pub trait Kernel {
     fn ensure_ipv4_forwarding(&mut self) -> Result<()>;
     /// Adds masquerade subnets and DNAT elements in one atomic batch; true when the table was
     /// missing and had to be made (every live container's elements are then to be restored).
-    fn firewall_add(&mut self, subnets: &[IpNet], elements: &[DnatElement]) -> Result<bool>;
+    // Provided, and unused by the bridge driver now: kept for drivers that wire no bridge.
+    #[allow(dead_code)]
+    fn firewall_add(&mut self, subnets: &[IpNet], elements: &[DnatElement]) -> Result<bool> {
+        self.firewall_add_networks(&[], subnets, elements)
+    }
+    /// As `firewall_add`, with the networks' bridges for the forward chain (isolation,
+    /// internal networks) in the same batch.
+    fn firewall_add_networks(
+        &mut self,
+        networks: &[BridgeFilter],
+        subnets: &[IpNet],
+        elements: &[DnatElement],
+    ) -> Result<bool>;
     fn firewall_remove(&mut self, elements: &[DnatElement]) -> Result<()>;
     fn delete_link(&mut self, name: &str) -> Result<()>;
     fn bind_netns_name(&mut self, netns: &NetnsRef, name: &str) -> Result<()>;
@@ -161,6 +175,10 @@ impl Kernel for SystemKernel {
         link::set_hairpin(self.host()?, port)
     }
 
+    fn set_port_isolated(&mut self, port: &str) -> Result<()> {
+        link::set_port_isolated(self.host()?, port)
+    }
+
     fn configure_container(
         &mut self,
         netns: &NetnsRef,
@@ -178,9 +196,14 @@ impl Kernel for SystemKernel {
         }
     }
 
-    fn firewall_add(&mut self, subnets: &[IpNet], elements: &[DnatElement]) -> Result<bool> {
+    fn firewall_add_networks(
+        &mut self,
+        networks: &[BridgeFilter],
+        subnets: &[IpNet],
+        elements: &[DnatElement],
+    ) -> Result<bool> {
         let firewall = self.firewall()?;
-        firewall.add(subnets, elements)?;
+        firewall.add_networks(networks, subnets, elements)?;
         Ok(firewall.table_was_created())
     }
 
@@ -281,6 +304,9 @@ pub mod fake {
         fn set_hairpin(&mut self, port: &str) -> Result<()> {
             self.call("set_hairpin", port.to_string())
         }
+        fn set_port_isolated(&mut self, port: &str) -> Result<()> {
+            self.call("set_port_isolated", port.to_string())
+        }
         fn configure_container(
             &mut self,
             _netns: &NetnsRef,
@@ -301,10 +327,34 @@ pub mod fake {
         fn ensure_ipv4_forwarding(&mut self) -> Result<()> {
             self.call("ensure_ipv4_forwarding", String::new())
         }
-        fn firewall_add(&mut self, subnets: &[IpNet], elements: &[DnatElement]) -> Result<bool> {
+        /// Recorded as `firewall_add` (one batch), with the bridges and their flags.
+        fn firewall_add_networks(
+            &mut self,
+            networks: &[BridgeFilter],
+            subnets: &[IpNet],
+            elements: &[DnatElement],
+        ) -> Result<bool> {
+            let bridges: Vec<String> = networks
+                .iter()
+                .map(|n| {
+                    let mut flags = String::new();
+                    if n.isolate {
+                        flags.push_str("+isolate");
+                    }
+                    if n.internal {
+                        flags.push_str("+internal");
+                    }
+                    format!("{}{flags}", n.bridge)
+                })
+                .collect();
             self.call(
                 "firewall_add",
-                format!("{} subnets, {} elements", subnets.len(), elements.len()),
+                format!(
+                    "[{}] {} subnets, {} elements",
+                    bridges.join(","),
+                    subnets.len(),
+                    elements.len()
+                ),
             )?;
             Ok(std::mem::take(&mut self.table_missing))
         }

@@ -374,6 +374,28 @@ pub fn set_hairpin(rtnl: &Rtnl, port: &str) -> Result<()> {
     )
 }
 
+/// IFLA_BRPORT_ISOLATED (linux/if_link.h): an isolated port forwards to no other isolated port.
+const IFLA_BRPORT_ISOLATED: u16 = 33;
+
+/// Isolates bridge port `port` from the bridge's other isolated ports (`bridge link set
+/// isolated on`): a network's `icc: false`. The bridge's own device is no port, so the host,
+/// the gateway and published ports through the host stay reachable; no `br_netfilter` needed.
+/// Asked of the bridge, as [`set_hairpin`] is, for the same reason.
+pub fn set_port_isolated(rtnl: &Rtnl, port: &str) -> Result<()> {
+    let mut msg = LinkMessage::default();
+    msg.header.interface_family = AddressFamily::Bridge;
+    msg.header.index = rtnl.index(port)?;
+    msg.attributes.push(LinkAttribute::ProtoInfoBridge(vec![
+        LinkProtoInfoBridge::Other(DefaultNla::new(IFLA_BRPORT_ISOLATED, vec![1])),
+    ]));
+    rtnl.send_one(
+        RouteNetlinkMessage::SetLink(msg),
+        0,
+        &[],
+        format!("cannot isolate bridge port {port}"),
+    )
+}
+
 /// Inside the container: `lo` up and, for bridge containers, the addresses, link up and default
 /// route on the interface, all in one datagram, in this order: the route needs the address and
 /// the link up before it.

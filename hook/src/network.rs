@@ -51,6 +51,15 @@ pub struct Network {
     /// The links' MTU. For an overlay, what its agent computed (the file's `mtu`, else the
     /// underlay's minus the VXLAN overhead) replaces it at setup.
     pub mtu: u32,
+    /// No way out: no default route, no masquerade, no published ports, and ocinet's forward
+    /// chain drops what would leave the bridge for anywhere else.
+    pub internal: bool,
+    /// Traffic between this network and any other ocinet network is dropped (both ways) unless
+    /// it is to a published port through the host's addresses.
+    pub isolate: bool,
+    /// Containers of the network reach each other; `false` isolates its bridge ports from one
+    /// another (the host, the gateway and published ports stay reachable).
+    pub icc: bool,
     /// The overlay's settings (`driver: overlay` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overlay: Option<Overlay>,
@@ -113,6 +122,9 @@ pub const FIELDS: &[&str] = &[
     "block",
     "ttl",
     "underlay",
+    "internal",
+    "isolate",
+    "icc",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +141,9 @@ struct NetworkFile {
     block: Option<u8>,
     ttl: Option<u32>,
     underlay: Option<String>,
+    internal: Option<bool>,
+    isolate: Option<bool>,
+    icc: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,6 +175,9 @@ impl Network {
             }],
             masquerade: true,
             mtu: DEFAULT_MTU,
+            internal: false,
+            isolate: true,
+            icc: true,
             overlay: None,
         }
     }
@@ -234,13 +252,23 @@ impl Network {
                 None
             }
         };
+        let internal = file.internal.unwrap_or(false);
+        if internal && file.masquerade == Some(true) {
+            return Err(bad(
+                "\"internal\": true has no way out to masquerade: remove \"masquerade\""
+                    .to_string(),
+            ));
+        }
         Ok(Network {
             name: name.to_string(),
             driver,
             bridge,
             subnets: vec![subnet],
-            masquerade: file.masquerade.unwrap_or(true),
+            masquerade: file.masquerade.unwrap_or(!internal),
             mtu: file.mtu.unwrap_or(DEFAULT_MTU),
+            internal,
+            isolate: file.isolate.unwrap_or(true),
+            icc: file.icc.unwrap_or(true),
             overlay,
         })
     }
@@ -628,6 +656,23 @@ mod tests {
         assert_eq!(n.primary().gateway, IpAddr::V4(Ipv4Addr::new(10, 90, 0, 1)));
         assert!(n.masquerade);
         assert_eq!(n.mtu, 1500);
+        assert!(!n.internal && n.isolate && n.icc);
+    }
+
+    #[test]
+    fn filter_options() {
+        let n = parse(
+            r#"{"subnets":[{"subnet":"10.90.0.0/24"}],"internal":true,"isolate":false,"icc":false}"#,
+        )
+        .unwrap();
+        assert!(n.internal && !n.isolate && !n.icc);
+        // Nothing leaves an internal network: nothing to masquerade.
+        assert!(!n.masquerade);
+        let err =
+            parse(r#"{"subnets":[{"subnet":"10.90.0.0/24"}],"internal":true,"masquerade":true}"#)
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("no way out"), "{err}");
     }
 
     #[test]

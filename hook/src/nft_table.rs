@@ -7,6 +7,10 @@
 //!     map dnat_port { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags interval; }
 //!     map dnat_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr; flags interval; }
 //!     map dnat_any { type inet_proto . inet_service : ipv4_addr . inet_service; }
+//!     set bridges { type ifname; }
+//!     set isolated { type ifname; }
+//!     set internal { type ifname; }
+//!     set same_bridge { type ifname . ifname; }
 //!     chain prerouting { type nat hook prerouting priority dstnat; policy accept;
 //!         fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat_port
 //!         fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat_addr
@@ -16,6 +20,12 @@
 //!         ip saddr @masq_subnets ip daddr != @masq_subnets masquerade
 //!         ct status dnat ip saddr 127.0.0.0/8 masquerade
 //!         ct status dnat ip saddr @masq_subnets masquerade }
+//!     chain forward { type filter hook forward priority filter; policy accept;
+//!         iifname @internal iifname . oifname != @same_bridge drop
+//!         oifname @internal iifname . oifname != @same_bridge drop
+//!         ct status dnat accept
+//!         iifname @isolated oifname @bridges iifname . oifname != @same_bridge drop
+//!         oifname @isolated iifname @bridges iifname . oifname != @same_bridge drop }
 //! }
 //! ```
 //!
@@ -31,6 +41,15 @@
 //! access needs the
 //! masquerade of 127.0.0.0/8 (and route_localnet on the bridge); hairpin (a container to a
 //! published port) the masquerade of DNATed container traffic.
+//!
+//! The forward chain keeps networks apart with per-network elements only (a setup adds its
+//! bridge's, in the same batch as its masquerade and DNAT elements): `bridges` holds every
+//! ocinet bridge, `isolated` those of networks that isolate, `internal` those of internal
+//! networks, `same_bridge` the pair `br . br` of each (nft cannot compare `iifname` with
+//! `oifname`; a lookup of the pair can). Traffic staying on one bridge (a container to a
+//! published port of its own network, or anything bridged when `br_netfilter` is loaded) is
+//! never dropped; traffic to a published port through the host's addresses (`ct status
+//! dnat`) crosses networks. A chain of policy accept: another table's drop still applies.
 //!
 //! Each rule is the list of kernel expressions `nft` would make of it (`nft --debug=netlink`
 //! prints them); the test suite checks that `nft` lists this table exactly as it lists the
@@ -48,6 +67,10 @@ pub const MASQUERADE_SET: &str = "masq_subnets";
 pub const DNAT_PORT_MAP: &str = "dnat_port";
 pub const DNAT_ADDR_MAP: &str = "dnat_addr";
 pub const DNAT_ANY_MAP: &str = "dnat_any";
+pub const BRIDGES_SET: &str = "bridges";
+pub const ISOLATED_SET: &str = "isolated";
+pub const INTERNAL_SET: &str = "internal";
+pub const SAME_BRIDGE_SET: &str = "same_bridge";
 
 pub const TABLE_NAME: &str = "ocinet";
 
@@ -68,6 +91,10 @@ const NFTA_SET_DATA_TYPE: u16 = 6;
 const NFTA_SET_DATA_LEN: u16 = 7;
 const NFTA_SET_DESC: u16 = 9;
 const NFTA_SET_ID: u16 = 10;
+const NFTA_SET_USERDATA: u16 = 13;
+/// libnftnl's set user data: key byte order (`NFTNL_UDATA_SET_KEYBYTEORDER`), host endian.
+const UDATA_SET_KEYBYTEORDER: u8 = 0;
+const BYTEORDER_HOST_ENDIAN: u32 = 1;
 const NFTA_SET_DESC_SIZE: u16 = 1;
 const NFTA_SET_DESC_CONCAT: u16 = 2;
 const NFTA_SET_FIELD_LEN: u16 = 1;
@@ -85,8 +112,10 @@ const NFTA_CHAIN_TYPE: u16 = 7;
 const NFTA_HOOK_HOOKNUM: u16 = 1;
 const NFTA_HOOK_PRIORITY: u16 = 2;
 const NF_INET_PRE_ROUTING: u32 = 0;
+const NF_INET_FORWARD: u32 = 2;
 const NF_INET_LOCAL_OUT: u32 = 3;
 const NF_INET_POST_ROUTING: u32 = 4;
+const NF_DROP: u32 = 0;
 const NF_ACCEPT: u32 = 1;
 
 /// The kernel names anonymous sets itself, from this pattern.
@@ -104,11 +133,15 @@ const NFTA_EXPR_DATA: u16 = 2;
 const TYPE_IPV4_ADDR: u32 = 7;
 const TYPE_INET_PROTO: u32 = 12;
 const TYPE_INET_SERVICE: u32 = 13;
+const TYPE_IFNAME: u32 = 41;
+/// An interface name as a key: IFNAMSIZ bytes, NUL-padded.
+pub const IFNAME_LEN: u32 = 16;
 const TYPE_BITS: u32 = 6;
 
 /// Registers: 1 is the first 16-byte register; 32-bit registers 8.. overlap it (9 = its
 /// second word), which is how concatenations are laid out.
 const REG_1: u32 = 1;
+const REG_2: u32 = 2;
 const REG32_01: u32 = 9;
 const REG32_02: u32 = 10;
 
@@ -124,15 +157,16 @@ pub fn create(session: &Session) -> Result<(), BatchError> {
     for set in SETS {
         batch.add(NFT_MSG_NEWSET, create, |b| set.encode(b));
     }
-    for (name, hook, priority) in [
-        ("prerouting", NF_INET_PRE_ROUTING, -100i32),
-        ("output", NF_INET_LOCAL_OUT, -100),
-        ("postrouting", NF_INET_POST_ROUTING, 100),
+    for (name, kind, hook, priority) in [
+        ("prerouting", "nat", NF_INET_PRE_ROUTING, -100i32),
+        ("output", "nat", NF_INET_LOCAL_OUT, -100),
+        ("postrouting", "nat", NF_INET_POST_ROUTING, 100),
+        ("forward", "filter", NF_INET_FORWARD, 0),
     ] {
         batch.add(NFT_MSG_NEWCHAIN, create, |b| {
             attr_str(b, NFTA_CHAIN_TABLE, TABLE_NAME);
             attr_str(b, NFTA_CHAIN_NAME, name);
-            attr_str(b, NFTA_CHAIN_TYPE, "nat");
+            attr_str(b, NFTA_CHAIN_TYPE, kind);
             attr(b, NFTA_CHAIN_POLICY, &NF_ACCEPT.to_be_bytes());
             nested(b, NFTA_CHAIN_HOOK, |b| {
                 attr(b, NFTA_HOOK_HOOKNUM, &hook.to_be_bytes());
@@ -214,7 +248,9 @@ struct Set {
     interval: bool,
 }
 
-const SETS: [Set; 4] = [
+const IFNAME: (u32, u32) = (TYPE_IFNAME, IFNAME_LEN);
+
+const SETS: [Set; 8] = [
     Set {
         name: MASQUERADE_SET,
         id: 1,
@@ -249,6 +285,34 @@ const SETS: [Set; 4] = [
         id: 4,
         key: &[(TYPE_INET_PROTO, 1), (TYPE_INET_SERVICE, 2)],
         data: &[(TYPE_IPV4_ADDR, 4), (TYPE_INET_SERVICE, 2)],
+        interval: false,
+    },
+    Set {
+        name: BRIDGES_SET,
+        id: 5,
+        key: &[IFNAME],
+        data: &[],
+        interval: false,
+    },
+    Set {
+        name: ISOLATED_SET,
+        id: 6,
+        key: &[IFNAME],
+        data: &[],
+        interval: false,
+    },
+    Set {
+        name: INTERNAL_SET,
+        id: 7,
+        key: &[IFNAME],
+        data: &[],
+        interval: false,
+    },
+    Set {
+        name: SAME_BRIDGE_SET,
+        id: 8,
+        key: &[IFNAME, IFNAME],
+        data: &[],
         interval: false,
     },
 ];
@@ -289,6 +353,13 @@ impl Set {
             attr(b, NFTA_SET_DATA_LEN, &concat_len(self.data).to_be_bytes());
         }
         attr(b, NFTA_SET_ID, &self.id.to_be_bytes());
+        if self.key == [IFNAME] {
+            // A lone string key: nft reads it as big endian (an empty name) unless told, as
+            // it tells itself in the set's user data. Concatenations carry no such note.
+            let mut udata = vec![UDATA_SET_KEYBYTEORDER, 4];
+            udata.extend(BYTEORDER_HOST_ENDIAN.to_ne_bytes());
+            attr(b, NFTA_SET_USERDATA, &udata);
+        }
         if concat_ranges {
             nested(b, NFTA_SET_DESC, |b| {
                 nested(b, NFTA_SET_DESC_CONCAT, |b| {
@@ -353,10 +424,16 @@ enum Expr {
         port: bool,
     },
     Masquerade,
+    /// `accept` or `drop`.
+    Verdict {
+        code: u32,
+    },
 }
 
 const META_NFPROTO: u32 = 15;
 const META_L4PROTO: u32 = 16;
+const META_IIFNAME: u32 = 6;
+const META_OIFNAME: u32 = 7;
 const NFPROTO_IPV4: u8 = 2;
 const RTN_LOCAL: u32 = 2;
 const PAYLOAD_NETWORK: u32 = 1;
@@ -376,6 +453,7 @@ impl Expr {
             Expr::CtStatus => "ct",
             Expr::Dnat { .. } => "nat",
             Expr::Masquerade => "masq",
+            Expr::Verdict { .. } => "immediate",
         }
     }
 
@@ -465,6 +543,16 @@ impl Expr {
                     }
                 }
                 Expr::Masquerade => {}
+                Expr::Verdict { code } => {
+                    const NFT_REG_VERDICT: u32 = 0;
+                    const NFTA_DATA_VERDICT: u16 = 2;
+                    u32_attr(b, 1, NFT_REG_VERDICT); // NFTA_IMMEDIATE_DREG
+                    nested(b, 2, |b| {
+                        // NFTA_IMMEDIATE_DATA
+                        nested(b, NFTA_DATA_VERDICT, |b| u32_attr(b, 1, *code));
+                        // NFTA_VERDICT_CODE
+                    });
+                }
             });
         });
     }
@@ -589,6 +677,44 @@ fn to_local_port_protocol() -> [Expr; 4] {
     ]
 }
 
+fn ifname(key: u32, dreg: u32) -> Expr {
+    Expr::Meta { key, dreg }
+}
+
+/// `iifname . oifname != @same_bridge`: the packet leaves by another interface than the
+/// bridge it came in by.
+fn crosses_bridges() -> [Expr; 3] {
+    [
+        ifname(META_IIFNAME, REG_1),
+        ifname(META_OIFNAME, REG_2),
+        lookup(SAME_BRIDGE_SET, false, true),
+    ]
+}
+
+/// The forward chain's rules: `<side>name @<set> [<other side>name @bridges] iifname .
+/// oifname != @same_bridge drop`, for both sides, and `ct status dnat accept` between.
+fn forward_rules() -> Vec<Vec<Expr>> {
+    let drop = || Expr::Verdict { code: NF_DROP };
+    let crossing = |side: u32, set: &'static str, other: Option<u32>| {
+        let mut rule = vec![ifname(side, REG_1), lookup(set, false, false)];
+        if let Some(other) = other {
+            rule.extend([ifname(other, REG_1), lookup(BRIDGES_SET, false, false)]);
+        }
+        rule.extend(crosses_bridges());
+        rule.push(drop());
+        rule
+    };
+    let mut published = Vec::from(ct_status_dnat());
+    published.push(Expr::Verdict { code: NF_ACCEPT });
+    vec![
+        crossing(META_IIFNAME, INTERNAL_SET, None),
+        crossing(META_OIFNAME, INTERNAL_SET, None),
+        published,
+        crossing(META_IIFNAME, ISOLATED_SET, Some(META_OIFNAME)),
+        crossing(META_OIFNAME, ISOLATED_SET, Some(META_IIFNAME)),
+    ]
+}
+
 /// Every rule, with its chain, in order.
 fn rules() -> Vec<(&'static str, Vec<Expr>)> {
     let mut masquerade_subnets = Vec::from(ipv4_only());
@@ -638,6 +764,9 @@ fn rules() -> Vec<(&'static str, Vec<Expr>)> {
         ("postrouting", localhost),
         ("postrouting", hairpin),
     ]
+    .into_iter()
+    .chain(forward_rules().into_iter().map(|rule| ("forward", rule)))
+    .collect()
 }
 
 #[cfg(test)]

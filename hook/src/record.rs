@@ -94,12 +94,22 @@ pub struct InterfaceRecord {
     /// firewall reload must put them back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub masquerade: Vec<IpNet>,
+    /// The forward chain's flags of a network given inline (CNI), for the same reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<FilterRecord>,
     /// Whether the DNAT elements may be in the maps, so teardown must remove them. Only a setup
     /// in progress knows they are not (the one batch that adds them has not run, or failed
     /// whole): then undoing it must not delete an element of the same key that is not ocinet's.
     /// Not stored: a record read from disk may have them.
     #[serde(skip, default = "maybe_published")]
     pub published: bool,
+}
+
+/// A network's place in ocinet's forward chain (see `firewall::BridgeFilter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilterRecord {
+    pub isolate: bool,
+    pub internal: bool,
 }
 
 /// A leased address on an interface, with its prefix and the gateway of its subnet.
@@ -207,6 +217,7 @@ impl TryFrom<RecordFile> for Record {
                     mac: b.mac,
                     ports: b.ports,
                     masquerade: Vec::new(),
+                    filter: None,
                     published: true,
                 },
             );
@@ -368,6 +379,7 @@ mod tests {
                 mac: None,
                 ports: Vec::new(),
                 masquerade: Vec::new(),
+                filter: None,
                 published: true,
             }],
         }

@@ -5,6 +5,7 @@ use ipnet::IpNet;
 
 use crate::context::Context;
 use crate::error::Result;
+use crate::firewall::BridgeFilter;
 use crate::kernel::{Kernel, SystemKernel};
 
 /// What a reload restored.
@@ -24,6 +25,7 @@ pub fn reload(ctx: &Context) -> Result<Restored> {
 pub(crate) fn restore(ctx: &Context, kernel: &mut dyn Kernel) -> Result<Restored> {
     let mut subnets: Vec<IpNet> = Vec::new();
     let mut elements = Vec::new();
+    let mut bridges: Vec<BridgeFilter> = Vec::new();
     let mut containers = 0;
     // A corrupt or vanished record has nothing to restore; the others still do.
     let (records, _unreadable) = ctx.records.all()?;
@@ -35,6 +37,26 @@ pub(crate) fn restore(ctx: &Context, kernel: &mut dyn Kernel) -> Result<Restored
         for iface in &record.interfaces {
             let network = ctx.networks.known(&ctx.root, &iface.network).ok().flatten();
             // A network given inline (CNI) is known only by its records.
+            let filter = match (&network, iface.filter) {
+                (Some(n), _) => BridgeFilter {
+                    bridge: iface.bridge.clone(),
+                    isolate: n.isolate,
+                    internal: n.internal,
+                },
+                (None, Some(f)) => BridgeFilter {
+                    bridge: iface.bridge.clone(),
+                    isolate: f.isolate,
+                    internal: f.internal,
+                },
+                (None, None) => BridgeFilter {
+                    bridge: iface.bridge.clone(),
+                    isolate: true,
+                    internal: false,
+                },
+            };
+            if !bridges.contains(&filter) {
+                bridges.push(filter);
+            }
             let masqueraded = match network {
                 Some(n) if n.masquerade => n.subnets.iter().map(|s| s.subnet).collect(),
                 Some(_) => Vec::new(),
@@ -48,7 +70,7 @@ pub(crate) fn restore(ctx: &Context, kernel: &mut dyn Kernel) -> Result<Restored
             elements.extend(iface.dnat_elements());
         }
     }
-    kernel.firewall_add(&subnets, &elements)?;
+    kernel.firewall_add_networks(&bridges, &subnets, &elements)?;
     Ok(Restored {
         containers,
         subnets: subnets.len(),

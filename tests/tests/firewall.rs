@@ -9,6 +9,10 @@ const REFERENCE: &str = "table inet ocinet {
 	map dnat_port { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags interval; }
 	map dnat_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr; flags interval; }
 	map dnat_any { type inet_proto . inet_service : ipv4_addr . inet_service; }
+	set bridges { type ifname; }
+	set isolated { type ifname; }
+	set internal { type ifname; }
+	set same_bridge { type ifname . ifname; }
 	chain prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
 		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport map @dnat_port
@@ -26,6 +30,14 @@ const REFERENCE: &str = "table inet ocinet {
 		ip saddr @masq_subnets ip daddr != @masq_subnets masquerade
 		ct status dnat ip saddr 127.0.0.0/8 masquerade
 		ct status dnat ip saddr @masq_subnets masquerade
+	}
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		iifname @internal iifname . oifname != @same_bridge drop
+		oifname @internal iifname . oifname != @same_bridge drop
+		ct status dnat accept
+		iifname @isolated oifname @bridges iifname . oifname != @same_bridge drop
+		oifname @isolated iifname @bridges iifname . oifname != @same_bridge drop
 	}
 }
 ";

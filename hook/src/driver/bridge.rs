@@ -13,6 +13,7 @@ use super::{require_own_namespace, Driver, Env, Plan, Target};
 use crate::claims::PortClaims;
 use crate::error::{Error, Result};
 use crate::fault;
+use crate::firewall::BridgeFilter;
 use crate::ipam::{LeaseStore, Pool};
 use crate::kernel::{BridgeSpec, VethSpec};
 use crate::link::Addressing;
@@ -20,7 +21,7 @@ use crate::naming;
 use crate::network::{DriverKind, Subnet};
 use crate::overlay_agent;
 use crate::publish;
-use crate::record::{AddressRecord, InterfaceRecord};
+use crate::record::{AddressRecord, FilterRecord, InterfaceRecord};
 use crate::reload;
 use crate::request::{NetworkMode, NetworkRequest};
 use crate::reservation::Reservation;
@@ -64,6 +65,11 @@ impl Driver for BridgeDriver {
                 .resolve(&ctx.root, name, &mut || kernel.host_ipv4_routes())?,
         };
         require_own_namespace(env, target, &request.mode.to_string())?;
+        if network.internal && !request.ports.is_empty() {
+            return Err(Error::InternalPorts {
+                network: network.name.clone(),
+            });
+        }
 
         // Chosen under the network's and the claims' locks, held until apply commits them.
         let leases = LeaseStore::open(&ctx.root, &network.name)?.begin()?;
@@ -112,6 +118,10 @@ impl Driver for BridgeDriver {
                 (Some(_), true) => network.subnets.iter().map(|s| s.subnet).collect(),
                 _ => Vec::new(),
             },
+            filter: request.definition.as_ref().map(|_| FilterRecord {
+                isolate: network.isolate,
+                internal: network.internal,
+            }),
             published: false,
         };
         Ok(Plan {
@@ -173,6 +183,9 @@ impl Driver for BridgeDriver {
             // Hairpin: a container may reach its own published port through the host.
             env.kernel.set_hairpin(&iface.host_veth)?;
         }
+        if !network.icc {
+            env.kernel.set_port_isolated(&iface.host_veth)?;
+        }
         // Last, and in one datagram: the container's link comes up with a carrier, and the
         // kernel's work for that takes the rtnl lock (see `rtnl_batch`).
         let addresses: Vec<(IpAddr, u8)> = iface
@@ -183,7 +196,11 @@ impl Driver for BridgeDriver {
         let addressing = Addressing {
             name: &iface.name,
             addresses: &addresses,
-            gateway: iface.addresses.first().and_then(|a| a.gateway),
+            // An internal network has no way out: no default route through it.
+            gateway: match network.internal {
+                true => None,
+                false => iface.addresses.first().and_then(|a| a.gateway),
+            },
         };
         env.kernel
             .configure_container(&target.netns, Some(&addressing))?;
@@ -196,9 +213,14 @@ impl Driver for BridgeDriver {
             false => Vec::new(),
         };
         // The batch is atomic: refused, it added nothing; from here on, undoing removes them.
-        let table_was_missing = env
-            .kernel
-            .firewall_add(&masquerade, &iface.dnat_elements())?;
+        let filter = BridgeFilter {
+            bridge: network.bridge.clone(),
+            isolate: network.isolate,
+            internal: network.internal,
+        };
+        let table_was_missing =
+            env.kernel
+                .firewall_add_networks(&[filter], &masquerade, &iface.dnat_elements())?;
         iface.published = true;
         fault::point("setup:firewall");
         if table_was_missing {
