@@ -127,26 +127,30 @@ pub(crate) fn attach_with(
         interfaces: Vec::new(),
     };
     let mut env = Env { ctx, kernel };
-    // A refused plan made nothing: its reservations were never committed.
-    let mut plan = driver.plan(&mut env, target, request, preferred)?;
-    if let Some(iface) = plan
-        .interface
-        .as_ref()
-        .filter(|i| i.driver == DriverKind::Overlay)
-    {
-        record.mode = format!("overlay:{}", iface.network);
-    }
-    record.interfaces.extend(plan.interface.take());
+    // One network after another (several: eth0, eth1, ...): each plan runs once the one before
+    // has been applied, so no two hold the claims' lock at once. The record lists every
+    // interface before its apply; a failure undoes all of them.
+    let mut saved = false;
     let result = (|| {
-        ctx.records.save(&record)?;
-        fault::point("setup:record");
-        driver.apply(
-            &mut env,
-            target,
-            request,
-            plan,
-            record.interfaces.last_mut(),
-        )?;
+        let parts = request.per_network();
+        for (i, part) in parts.iter().enumerate() {
+            let driver = driver::for_mode(&part.mode);
+            // The previous address is the first interface's (`primary_address`).
+            let preferred = preferred.filter(|_| i == 0);
+            let mut plan = driver.plan(&mut env, target, part, preferred)?;
+            if let Some(iface) = plan
+                .interface
+                .as_ref()
+                .filter(|i| i.driver == DriverKind::Overlay && parts.len() == 1)
+            {
+                record.mode = format!("overlay:{}", iface.network);
+            }
+            record.interfaces.extend(plan.interface.take());
+            ctx.records.save(&record)?;
+            saved = true;
+            fault::point("setup:record");
+            driver.apply(&mut env, target, part, plan, record.interfaces.last_mut())?;
+        }
         if let Some(name) = &record.netns_name {
             env.kernel.bind_netns_name(&target.netns, name)?;
         }
@@ -154,9 +158,12 @@ pub(crate) fn attach_with(
         Ok(())
     })();
     if let Err(e) = result {
-        // Whatever part of it was made, the record lists it: undo it all. The setup error is
+        // A refused first plan made nothing: its reservations were never committed. Else
+        // whatever part of it was made, the record lists it: undo it all. The setup error is
         // what the user needs to see; a teardown problem keeps the record for gc.
-        let _ = teardown_with(ctx, env.kernel, &record);
+        if saved {
+            let _ = teardown_with(ctx, env.kernel, &record);
+        }
         return Err(e);
     }
     Ok(Attachment {
@@ -556,6 +563,76 @@ mod tests {
         assert!(matches!(err, Error::InternalPorts { .. }), "{err}");
         assert_eq!(kernel.names(), ["is_host_netns"]);
         assert!(sb.ctx.records.load("c").unwrap().is_none());
+    }
+
+    #[test]
+    fn several_networks_are_wired_in_order_and_undone_together() {
+        let sb = Sandbox::new("several");
+        define(&sb, "n1", r#"{"subnets":[{"subnet":"10.91.0.0/24"}]}"#);
+        define(&sb, "n2", r#"{"subnets":[{"subnet":"10.92.0.0/24"}]}"#);
+        let mut kernel = RecordingKernel::default();
+        let req = request(&[("io.ocinet.network", "n1,n2")]);
+        let made = attach_fake(&sb, &mut kernel, "two", &req).unwrap();
+        let one = [
+            "is_host_netns",
+            "ensure_bridge",
+            "create_veth",
+            "configure_container",
+            "ensure_ipv4_forwarding",
+            "firewall_add",
+        ];
+        let mut both: Vec<&str> = [one, one].concat();
+        both.push("bind_netns_name");
+        assert_eq!(kernel.names(), both);
+        let names: Vec<&str> = made.interfaces.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["eth0", "eth1"]);
+        assert_eq!(made.interfaces[0].network, "n1");
+        assert_eq!(made.interfaces[1].addresses[0].to_string(), "10.92.0.2/24");
+        assert_ne!(made.interfaces[0].host_veth, made.interfaces[1].host_veth);
+        let record = sb.ctx.records.load("two").unwrap().unwrap();
+        assert_eq!(record.interfaces, made.interfaces);
+        let mut kernel = RecordingKernel::default();
+        detach_with(&sb.ctx, &mut kernel, "two").unwrap();
+        let deleted: Vec<&String> = kernel
+            .calls
+            .iter()
+            .filter(|c| c.starts_with("delete_link"))
+            .collect();
+        assert_eq!(deleted.len(), 2);
+        assert!(sb.ctx.records.load("two").unwrap().is_none());
+
+        // The second network unknown: the first is undone, nothing is left.
+        let mut kernel = RecordingKernel::default();
+        let req = request(&[("io.ocinet.network", "n1,nope")]);
+        let err = attach_fake(&sb, &mut kernel, "bad", &req).unwrap_err();
+        assert!(matches!(err, Error::UnknownNetwork { .. }), "{err}");
+        assert!(kernel.names().contains(&"delete_link"));
+        assert!(sb.ctx.records.load("bad").unwrap().is_none());
+        let leases = LeaseStore::open(&sb.ctx.root, "n1").unwrap();
+        assert!(leases
+            .holder("10.91.0.2".parse().unwrap())
+            .unwrap()
+            .is_none());
+
+        // A kernel step of the second fails: both are undone.
+        let mut kernel = RecordingKernel {
+            failing: vec!["set_port_isolated"],
+            ..Default::default()
+        };
+        define(
+            &sb,
+            "n3",
+            r#"{"subnets":[{"subnet":"10.93.0.0/24"}],"icc":false}"#,
+        );
+        let req = request(&[("io.ocinet.network", "n1,n3")]);
+        attach_fake(&sb, &mut kernel, "bad", &req).unwrap_err();
+        let deleted = kernel
+            .names()
+            .iter()
+            .filter(|n| **n == "delete_link")
+            .count();
+        assert_eq!(deleted, 2);
+        assert!(sb.ctx.records.load("bad").unwrap().is_none());
     }
 
     #[test]

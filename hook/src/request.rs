@@ -30,7 +30,13 @@ pub enum NetworkMode {
     Host,
     /// Another container's network namespace.
     Container { id: String },
+    /// Several networks by name (`<a>,<b>`): `eth0` on the first, `eth1` on the second, ...,
+    /// the default route via the first; the engine wires each as a `Bridge` in order.
+    Networks { networks: Vec<String> },
 }
+
+/// The most networks one container joins (`io.ocinet.network=<a>,<b>,...`).
+pub const MAX_NETWORKS: usize = 8;
 
 impl fmt::Display for NetworkMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -39,6 +45,7 @@ impl fmt::Display for NetworkMode {
             NetworkMode::Bridge { network } => write!(f, "bridge:{network}"),
             NetworkMode::Host => f.write_str("host"),
             NetworkMode::Container { id } => write!(f, "container:{id}"),
+            NetworkMode::Networks { networks } => f.write_str(&networks.join(",")),
         }
     }
 }
@@ -56,6 +63,9 @@ impl NetworkMode {
             value: value.to_string(),
             reason,
         };
+        if value.contains(',') {
+            return parse_list(value).map_err(bad);
+        }
         let (kind, arg) = match value.split_once(':') {
             Some((k, a)) => (k, Some(a)),
             None => (value, None),
@@ -85,6 +95,34 @@ impl NetworkMode {
             )),
         }
     }
+}
+
+/// `<a>,<b>,...`: distinct network names (`bridge` is the default network), at most
+/// [`MAX_NETWORKS`], none of `none`, `host`, `container:<id>`.
+fn parse_list(value: &str) -> std::result::Result<NetworkMode, String> {
+    let mut networks: Vec<String> = Vec::new();
+    for item in value.split(',') {
+        let name = match NetworkMode::parse(Some(item)) {
+            Ok(NetworkMode::Bridge { network }) => network,
+            Ok(other) => {
+                return Err(format!(
+                    "{other} cannot be one of several networks: list network names only"
+                ))
+            }
+            Err(_) => return Err(format!("{item:?} in the list is not a network name")),
+        };
+        if networks.contains(&name) {
+            return Err(format!("network {name} is listed twice"));
+        }
+        networks.push(name);
+    }
+    if networks.len() > MAX_NETWORKS {
+        return Err(format!(
+            "{} networks listed, at most {MAX_NETWORKS} are joined",
+            networks.len()
+        ));
+    }
+    Ok(NetworkMode::Networks { networks })
 }
 
 /// Everything a front end asks of the network (the hook: from the annotations).
@@ -134,7 +172,10 @@ impl NetworkRequest {
                 reason,
             })?,
         };
-        if !matches!(mode, NetworkMode::Bridge { .. }) {
+        if !matches!(
+            mode,
+            NetworkMode::Bridge { .. } | NetworkMode::Networks { .. }
+        ) {
             for (key, present) in [
                 (IP_ANNOTATION, static_ip.is_some()),
                 (MAC_ANNOTATION, mac.is_some()),
@@ -157,6 +198,37 @@ impl NetworkRequest {
             interface: DEFAULT_INTERFACE.to_string(),
             definition: None,
         })
+    }
+}
+
+impl NetworkRequest {
+    /// One request per network joined, in order: several networks give `eth0`, `eth1`, ...;
+    /// the ports, static address and MAC go with the first (which has the default route).
+    pub fn per_network(&self) -> Vec<NetworkRequest> {
+        let NetworkMode::Networks { networks } = &self.mode else {
+            return vec![self.clone()];
+        };
+        networks
+            .iter()
+            .enumerate()
+            .map(|(i, network)| NetworkRequest {
+                mode: NetworkMode::Bridge {
+                    network: network.clone(),
+                },
+                ports: if i == 0 {
+                    self.ports.clone()
+                } else {
+                    Vec::new()
+                },
+                static_ip: self.static_ip.filter(|_| i == 0),
+                mac: self.mac.filter(|_| i == 0),
+                interface: match i {
+                    0 => self.interface.clone(),
+                    _ => format!("eth{i}"),
+                },
+                definition: None,
+            })
+            .collect()
     }
 }
 
@@ -202,6 +274,53 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn several_networks() {
+        let list = |v: &str| NetworkMode::parse(Some(v));
+        assert_eq!(
+            list("a,bridge:b,bridge").unwrap(),
+            NetworkMode::Networks {
+                networks: vec!["a".into(), "b".into(), "ocinet".into()]
+            }
+        );
+        for (bad, why) in [
+            ("a,a", "network a is listed twice"),
+            ("a,bridge:a", "network a is listed twice"),
+            ("a,none", "none cannot be one of several networks"),
+            ("host,a", "host cannot be one of several networks"),
+            (
+                "a,container:x",
+                "container:x cannot be one of several networks",
+            ),
+            ("a,", "\"\" in the list is not a network name"),
+            ("n1,n2,n3,n4,n5,n6,n7,n8,n9", "9 networks listed, at most 8"),
+        ] {
+            let err = list(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+            assert_eq!(err.lines().count(), 1);
+        }
+        let req = NetworkRequest::from_annotations(&annotations(&[
+            ("io.ocinet.network", "a,b"),
+            ("io.ocinet.ports", "8080:80"),
+            ("io.ocinet.ip", "10.1.0.5"),
+        ]))
+        .unwrap();
+        let parts = req.per_network();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(
+            (parts[0].interface.as_str(), parts[1].interface.as_str()),
+            ("eth0", "eth1")
+        );
+        assert_eq!(parts[0].ports.len(), 1);
+        assert!(parts[1].ports.is_empty() && parts[1].static_ip.is_none());
+        assert_eq!(
+            parts[1].mode,
+            NetworkMode::Bridge {
+                network: "b".into()
+            }
+        );
     }
 
     #[test]

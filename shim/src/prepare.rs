@@ -33,7 +33,9 @@ pub fn prepare(ctx: &Context, path: &Path, hook: &HookCommand) -> Result<()> {
     // The same validation the hook does, before the runtime creates anything.
     let request = NetworkRequest::from_annotations(&annotations)?;
     let plan = match &request.mode {
-        NetworkMode::None | NetworkMode::Bridge { .. } => NamespacePlan::Own,
+        NetworkMode::None | NetworkMode::Bridge { .. } | NetworkMode::Networks { .. } => {
+            NamespacePlan::Own
+        }
         NetworkMode::Host => NamespacePlan::Host,
         NetworkMode::Container { id } => NamespacePlan::Join(namespace_of(ctx, id)?),
     };

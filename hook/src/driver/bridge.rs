@@ -105,7 +105,7 @@ impl Driver for BridgeDriver {
             driver: network.driver,
             network: network.name.clone(),
             bridge: network.bridge.clone(),
-            host_veth: naming::host_veth_name(&target.id),
+            host_veth: naming::host_veth_name(&veth_key(target, request)),
             name: request.interface.clone(),
             addresses: vec![AddressRecord {
                 address,
@@ -257,6 +257,15 @@ impl Driver for BridgeDriver {
         }
         fault::point("teardown:lease");
         problems
+    }
+}
+
+/// What names the host veth: the container id for its first interface (as before several
+/// networks), the id and the interface for the others.
+fn veth_key(target: &Target, request: &NetworkRequest) -> String {
+    match request.interface.as_str() {
+        crate::request::DEFAULT_INTERFACE => target.id.clone(),
+        other => format!("{}:{other}", target.id),
     }
 }
 

@@ -91,7 +91,8 @@ pub fn for_mode(mode: &NetworkMode) -> &'static dyn Driver {
         NetworkMode::None => &none::NoneDriver,
         NetworkMode::Host => &host::HostDriver,
         NetworkMode::Container { .. } => &container::ContainerDriver,
-        NetworkMode::Bridge { .. } => &bridge::BridgeDriver,
+        // The engine wires each of several networks as its own `Bridge` request.
+        NetworkMode::Bridge { .. } | NetworkMode::Networks { .. } => &bridge::BridgeDriver,
     }
 }
 
