@@ -247,6 +247,9 @@ struct NetworkView {
     gateway: Option<String>,
     masquerade: Option<bool>,
     mtu: Option<u32>,
+    internal: Option<bool>,
+    isolate: Option<bool>,
+    icc: Option<bool>,
     driver: Option<DriverKind>,
     /// An overlay's block on this host (while a container of it runs here).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -269,6 +272,9 @@ impl NetworkView {
             subnet: network.as_ref().map(subnets_of),
             gateway: network.as_ref().map(gateways_of),
             masquerade: network.as_ref().map(|n| n.masquerade),
+            internal: network.as_ref().map(|n| n.internal),
+            isolate: network.as_ref().map(|n| n.isolate),
+            icc: network.as_ref().map(|n| n.icc),
             mtu: network.as_ref().map(|n| n.mtu),
             network,
             containers: BTreeMap::new(),

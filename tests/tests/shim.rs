@@ -305,6 +305,10 @@ fn ls_inspect_networks_and_ip_netns() {
         .unwrap();
     assert_eq!(default["containers"]["web"], format!("{web_address}/16"));
     assert_eq!(default["bridge"], "ocinet0");
+    assert_eq!(
+        (&default["isolate"], &default["internal"], &default["icc"]),
+        (&Value::Bool(true), &Value::Bool(false), &Value::Bool(true))
+    );
 
     // `ip netns` sees running containers by name, and their interfaces inside.
     let names = host.sh_ok("ip netns list");
