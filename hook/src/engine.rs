@@ -366,6 +366,17 @@ mod tests {
         attach_with(&sb.ctx, kernel, FrontEnd::OciHook, &target(id), req)
     }
 
+    /// `web` on the default network with port 8080 published, through a healthy kernel.
+    fn attach_web(sb: &Sandbox) {
+        attach_fake(
+            sb,
+            &mut RecordingKernel::default(),
+            "web",
+            &bridge_with_port(),
+        )
+        .unwrap();
+    }
+
     const BRIDGE_SETUP: &[&str] = &[
         "host_ipv4_routes",
         "is_host_netns",
@@ -450,13 +461,7 @@ mod tests {
     #[test]
     fn teardown_goes_past_a_failed_step_and_keeps_the_record_until_done() {
         let sb = Sandbox::new("past");
-        attach_fake(
-            &sb,
-            &mut RecordingKernel::default(),
-            "web",
-            &bridge_with_port(),
-        )
-        .unwrap();
+        attach_web(&sb);
         let mut kernel = RecordingKernel {
             failing: vec!["unbind_netns_name"],
             ..Default::default()
@@ -487,13 +492,7 @@ mod tests {
     #[test]
     fn a_veth_that_will_not_go_keeps_its_lease_and_elements_that_stay_keep_their_ports() {
         let sb = Sandbox::new("keep");
-        attach_fake(
-            &sb,
-            &mut RecordingKernel::default(),
-            "web",
-            &bridge_with_port(),
-        )
-        .unwrap();
+        attach_web(&sb);
         let mut kernel = RecordingKernel {
             failing: vec!["delete_link", "firewall_remove"],
             ..Default::default()
@@ -638,13 +637,7 @@ mod tests {
     #[test]
     fn a_missing_table_restores_every_live_container() {
         let sb = Sandbox::new("restore");
-        attach_fake(
-            &sb,
-            &mut RecordingKernel::default(),
-            "web",
-            &bridge_with_port(),
-        )
-        .unwrap();
+        attach_web(&sb);
         let mut kernel = RecordingKernel {
             table_missing: true,
             ..Default::default()

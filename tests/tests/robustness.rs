@@ -19,6 +19,34 @@ fn assert_ok(out: &std::process::Output, what: &str) {
     );
 }
 
+/// After a crash at `point`: the runtime's poststop (or the shim's delete) runs again, or nobody
+/// does and the container's process is gone, so gc finds the record stale; either leaves
+/// nothing.
+fn finish_after_crash(
+    host: &Host,
+    by_poststop: bool,
+    id: &str,
+    state: &str,
+    process: ocinet_tests::NsProcess,
+    point: &str,
+) {
+    if by_poststop {
+        assert_ok(&host.hook("poststop", state), point);
+    } else {
+        drop(process);
+        let removed = host.shim(&["gc"]).unwrap();
+        assert!(
+            removed.contains(&format!("removed {id}")),
+            "{point}: {removed}"
+        );
+    }
+    assert_eq!(
+        host.leftovers(),
+        Vec::<String>::new(),
+        "after a crash at {point}"
+    );
+}
+
 #[test]
 fn crash_at_every_setup_point_then_teardown_or_gc() {
     let host = Host::new("crash-setup");
@@ -33,23 +61,7 @@ fn crash_at_every_setup_point_then_teardown_or_gc() {
             Some(9),
             "{point} was not reached: {out:?}"
         );
-        if n % 2 == 0 {
-            // The runtime's poststop (or the shim's delete) after a failed create.
-            assert_ok(&host.hook("poststop", &state), point);
-        } else {
-            // Nobody ran poststop: the container is gone, gc finds its record stale.
-            drop(process);
-            let removed = host.shim(&["gc"]).unwrap();
-            assert!(
-                removed.contains(&format!("removed {id}")),
-                "{point}: {removed}"
-            );
-        }
-        assert_eq!(
-            host.leftovers(),
-            Vec::<String>::new(),
-            "after a crash at {point}"
-        );
+        finish_after_crash(&host, n % 2 == 0, &id, &state, process, point);
         // The same id starts cleanly afterwards.
         let process = host.netns_process();
         let state = state_json(&id, process.pid, &bundle);
@@ -80,21 +92,7 @@ fn crash_at_every_teardown_point_then_teardown_again_or_gc() {
         host.settle();
         let record = host.state_root().join(format!("containers/{id}.json"));
         assert!(record.exists(), "{point} was not reached in the background");
-        if n % 2 == 0 {
-            assert_ok(&host.hook("poststop", &state), point);
-        } else {
-            drop(process);
-            let removed = host.shim(&["gc"]).unwrap();
-            assert!(
-                removed.contains(&format!("removed {id}")),
-                "{point}: {removed}"
-            );
-        }
-        assert_eq!(
-            host.leftovers(),
-            Vec::<String>::new(),
-            "after a crash at {point}"
-        );
+        finish_after_crash(&host, n % 2 == 0, &id, &state, process, point);
     }
 }
 
