@@ -129,12 +129,11 @@ pub(crate) fn attach_with(
     let mut env = Env { ctx, kernel };
     // A refused plan made nothing: its reservations were never committed.
     let mut plan = driver.plan(&mut env, target, request, preferred)?;
-    if let Some(iface) = plan
-        .interface
-        .as_ref()
-        .filter(|i| i.driver == DriverKind::Overlay)
-    {
-        record.mode = format!("overlay:{}", iface.network);
+    // The kind of network is known once the plan has resolved it.
+    match plan.interface.as_ref().map(|i| (i.driver, &i.network)) {
+        Some((DriverKind::Overlay, network)) => record.mode = format!("overlay:{network}"),
+        Some((DriverKind::Routed, network)) => record.mode = format!("routed:{network}"),
+        _ => {}
     }
     record.interfaces.extend(plan.interface.take());
     let result = (|| {
@@ -273,6 +272,9 @@ pub(crate) fn teardown_with(ctx: &Context, kernel: &mut dyn Kernel, record: &Rec
             .join("; "),
     })
 }
+
+#[cfg(test)]
+mod routed_tests;
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ use ipnet::{IpNet, Ipv4Net};
 
 use crate::error::Result;
 use crate::firewall::{DnatElement, Firewall};
-use crate::link::{self, Addressing, BridgeRef, Rtnl, VethPeer};
+use crate::link::{self, Addressing, BridgeRef, RoutedEnd, Rtnl, VethPeer};
 use crate::netns::{Netns, NetnsRef};
 use crate::{netconf, netns_name, sysctl};
 
@@ -33,6 +33,35 @@ pub struct VethSpec<'a> {
     pub peer_mac: Option<[u8; 6]>,
 }
 
+/// A routed network's veth pair: no bridge; the host end answers for the gateway and routes a
+/// /32 to the container.
+pub struct RoutedVethSpec<'a> {
+    pub host_name: &'a str,
+    pub mtu: u32,
+    pub subnet: IpNet,
+    pub gateway: IpAddr,
+    /// The host end's MAC, which the container knows as its gateway's.
+    pub gateway_mac: [u8; 6],
+    pub peer_name: &'a str,
+    pub peer_mac: [u8; 6],
+    /// The container's address.
+    pub address: IpAddr,
+    pub route_localnet: bool,
+}
+
+impl RoutedVethSpec<'_> {
+    fn host_end(&self) -> RoutedEnd<'_> {
+        RoutedEnd {
+            name: self.host_name,
+            mac: self.gateway_mac,
+            mtu: self.mtu,
+            subnet: self.subnet,
+            gateway: self.gateway,
+            route_localnet: self.route_localnet,
+        }
+    }
+}
+
 /// What drivers and the engine ask of the kernel. Every removal accepts that its object is
 /// already gone (teardown is idempotent).
 pub trait Kernel {
@@ -46,6 +75,10 @@ pub trait Kernel {
     fn ensure_bridge(&mut self, bridge: &BridgeSpec<'_>) -> Result<u32>;
     fn create_veth(&mut self, veth: &VethSpec<'_>, netns: &NetnsRef) -> Result<()>;
     fn set_hairpin(&mut self, port: &str) -> Result<()>;
+    /// Makes sure of the routed network's gateway on the host, and creates the pair.
+    fn create_routed_veth(&mut self, veth: &RoutedVethSpec<'_>, netns: &NetnsRef) -> Result<()>;
+    /// The host's /32 route and permanent neighbour entry to the container, through its veth.
+    fn route_to_container(&mut self, veth: &RoutedVethSpec<'_>) -> Result<()>;
     /// `lo` up and, when given, the interface's addresses, link and default route.
     fn configure_container(
         &mut self,
@@ -107,6 +140,14 @@ impl SystemKernel {
         Ok(rtnl.as_ref().expect("opened above"))
     }
 
+    /// The host's socket and the container's namespace, both open (a veth spans them).
+    fn host_and_netns(&mut self, netns: &NetnsRef) -> Result<(&Rtnl, &Netns)> {
+        self.netns(netns)?;
+        self.host()?;
+        let ns = &self.container.as_ref().expect("opened above").1;
+        Ok((self.host.as_ref().expect("opened above"), ns))
+    }
+
     fn firewall(&mut self) -> Result<&Firewall> {
         if self.firewall.is_none() {
             self.firewall = Some(Firewall::new()?);
@@ -140,10 +181,7 @@ impl Kernel for SystemKernel {
     }
 
     fn create_veth(&mut self, veth: &VethSpec<'_>, netns: &NetnsRef) -> Result<()> {
-        self.netns(netns)?;
-        self.host()?;
-        let ns = &self.container.as_ref().expect("opened above").1;
-        let host = self.host.as_ref().expect("opened above");
+        let (host, ns) = self.host_and_netns(netns)?;
         let peer = VethPeer {
             name: veth.peer_name,
             netns: ns,
@@ -159,6 +197,20 @@ impl Kernel for SystemKernel {
 
     fn set_hairpin(&mut self, port: &str) -> Result<()> {
         link::set_hairpin(self.host()?, port)
+    }
+
+    fn create_routed_veth(&mut self, veth: &RoutedVethSpec<'_>, netns: &NetnsRef) -> Result<()> {
+        let (host, ns) = self.host_and_netns(netns)?;
+        let peer = VethPeer {
+            name: veth.peer_name,
+            netns: ns,
+            mac: Some(veth.peer_mac),
+        };
+        link::create_routed_veth(host, &veth.host_end(), &peer)
+    }
+
+    fn route_to_container(&mut self, veth: &RoutedVethSpec<'_>) -> Result<()> {
+        link::route_to_container(self.host()?, &veth.host_end(), veth.address, veth.peer_mac)
     }
 
     fn configure_container(
@@ -280,6 +332,19 @@ pub mod fake {
         }
         fn set_hairpin(&mut self, port: &str) -> Result<()> {
             self.call("set_hairpin", port.to_string())
+        }
+        fn create_routed_veth(
+            &mut self,
+            veth: &RoutedVethSpec<'_>,
+            _netns: &NetnsRef,
+        ) -> Result<()> {
+            self.call("create_routed_veth", veth.host_name.to_string())
+        }
+        fn route_to_container(&mut self, veth: &RoutedVethSpec<'_>) -> Result<()> {
+            self.call(
+                "route_to_container",
+                format!("{} {}", veth.address, veth.host_name),
+            )
         }
         fn configure_container(
             &mut self,

@@ -116,6 +116,7 @@ impl NetworkDriver for BridgeDriver {
             name: &iface.name,
             addresses: &addresses,
             gateway: iface.addresses.first().and_then(|a| a.gateway),
+            gateway_mac: None,
         };
         env.kernel
             .configure_container(&target.netns, Some(&addressing))?;

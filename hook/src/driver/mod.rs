@@ -10,7 +10,7 @@
 //!
 //! A container that joins a named network (mode `bridge`, `<name>`) is planned by
 //! [`joined::JoinedDriver`], which resolves the network and hands it to the driver of its kind
-//! ([`NetworkDriver`]): `bridge.rs` (bridge, overlay). What a driver of a veth needs (the
+//! ([`NetworkDriver`]): `bridge.rs` (bridge, overlay) or `routed.rs`. What those two share (the
 //! leased address, the published ports, a veth's undo) is in `veth.rs`.
 
 pub mod bridge;
@@ -18,6 +18,7 @@ pub mod container;
 pub mod host;
 pub mod joined;
 pub mod none;
+pub mod routed;
 pub mod veth;
 
 use crate::context::Context;
@@ -130,6 +131,7 @@ pub fn for_kind(kind: DriverKind) -> &'static dyn NetworkDriver {
     match kind {
         // An overlay's interface is a bridge port like any other.
         DriverKind::Bridge | DriverKind::Overlay => &bridge::BridgeDriver,
+        DriverKind::Routed => &routed::RoutedDriver,
     }
 }
 
