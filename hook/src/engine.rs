@@ -332,7 +332,7 @@ mod tests {
     }
 
     /// This test process stands in for the container: live, with a start time.
-    fn target(id: &str) -> Target {
+    pub(super) fn target(id: &str) -> Target {
         let pid = std::process::id() as i32;
         Target {
             id: id.to_string(),

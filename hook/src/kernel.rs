@@ -10,6 +10,7 @@ use ipnet::{IpNet, Ipv4Net};
 use crate::error::Result;
 use crate::firewall::{DnatElement, Firewall};
 use crate::link::{self, Addressing, BridgeRef, RoutedEnd, Rtnl, VethPeer};
+use crate::neigh_table::{self, Limits};
 use crate::netns::{Netns, NetnsRef};
 use crate::{netconf, netns_name, sysctl};
 
@@ -98,6 +99,10 @@ pub trait Kernel {
     /// The addresses of link `name` in `netns`; `None` when it has no such link.
     fn link_addresses(&mut self, netns: &NetnsRef, name: &str)
         -> Result<Option<Vec<(IpAddr, u8)>>>;
+    /// The host's IPv4 neighbour table limits.
+    fn neighbour_limits(&mut self) -> Result<Limits>;
+    /// Sets them; false when this namespace may not (only the initial one may).
+    fn set_neighbour_limits(&mut self, limits: &Limits) -> Result<bool>;
 }
 
 /// The real kernel: one rtnetlink socket per namespace and one nftables session, each opened
@@ -263,6 +268,14 @@ impl Kernel for SystemKernel {
     ) -> Result<Option<Vec<(IpAddr, u8)>>> {
         link::link_addresses(self.inside(netns)?, name)
     }
+
+    fn neighbour_limits(&mut self) -> Result<Limits> {
+        neigh_table::ipv4_limits(self.host()?)
+    }
+
+    fn set_neighbour_limits(&mut self, limits: &Limits) -> Result<bool> {
+        neigh_table::set_ipv4_limits(self.host()?, limits)
+    }
 }
 
 /// A kernel that records every call, in order, and fails the calls it is told to: unit tests
@@ -289,6 +302,10 @@ pub mod fake {
         pub missing: Vec<String>,
         /// The addresses the last `configure_container` set.
         pub configured: Vec<(IpAddr, u8)>,
+        /// The neighbour table's limits, as `neighbour_limits` reads them.
+        pub limits: Option<Limits>,
+        /// Whether `set_neighbour_limits` may set them (the initial namespace).
+        pub initial_netns: bool,
     }
 
     impl RecordingKernel {
@@ -396,6 +413,24 @@ pub mod fake {
         ) -> Result<Option<Vec<(IpAddr, u8)>>> {
             self.call("link_addresses", name.to_string())?;
             Ok((!self.missing.iter().any(|m| m == name)).then(|| self.configured.clone()))
+        }
+        fn neighbour_limits(&mut self) -> Result<Limits> {
+            self.call("neighbour_limits", String::new())?;
+            Ok(self.limits.unwrap_or(Limits {
+                thresh1: 128,
+                thresh2: 512,
+                thresh3: 1024,
+            }))
+        }
+        fn set_neighbour_limits(&mut self, limits: &Limits) -> Result<bool> {
+            self.call(
+                "set_neighbour_limits",
+                format!("{} {} {}", limits.thresh1, limits.thresh2, limits.thresh3),
+            )?;
+            if self.initial_netns {
+                self.limits = Some(*limits);
+            }
+            Ok(self.initial_netns)
         }
     }
 }

@@ -37,6 +37,8 @@ mod kernel;
 mod link;
 mod link_probe;
 mod naming;
+mod neigh_table;
+mod neighbours;
 mod netconf;
 mod netns;
 mod netns_name;

@@ -16,6 +16,7 @@ use crate::fault;
 use crate::ipam::LeaseStore;
 use crate::kernel::{BridgeSpec, VethSpec};
 use crate::link::Addressing;
+use crate::neighbours;
 use crate::network::{DriverKind, Network, Subnet};
 use crate::overlay_agent;
 use crate::record::InterfaceRecord;
@@ -122,6 +123,7 @@ impl NetworkDriver for BridgeDriver {
             .configure_container(&target.netns, Some(&addressing))?;
         fault::point("setup:container-address");
         veth::forward_and_publish(env, &network, iface)?;
+        neighbours::check(env.ctx, env.kernel, &target.id);
         Ok(())
     }
 

@@ -1,8 +1,12 @@
-//! The engine with a routed network, against the recording kernel.
+//! The engine with a routed network, and the neighbour table check of bridge setups, against
+//! the recording kernel.
 
-use super::tests::{attach_fake, request, rollback_at_every_step, Sandbox};
+use super::tests::{attach_fake, request, rollback_at_every_step, target, Sandbox};
 use super::*;
+use crate::activity;
 use crate::kernel::fake::RecordingKernel;
+use crate::neigh_table::Limits;
+use crate::neighbours;
 
 const ROUTED_SETUP: &[&str] = &[
     "is_host_netns",
@@ -97,4 +101,112 @@ fn a_routed_teardown_releases_the_lease_only_once_the_veth_is_gone() {
     let mut nothing = RecordingKernel::default();
     detach_with(&sb.ctx, &mut nothing, "web").unwrap();
     assert!(nothing.calls.is_empty());
+}
+
+/// `n` records of other containers (only their number matters here).
+fn crowd(sb: &Sandbox, n: usize) {
+    let records = sb.ctx.root.path().join("containers");
+    for i in 0..n {
+        std::fs::write(records.join(format!("other-{i}.json")), "{}").unwrap();
+    }
+}
+
+/// An id whose setup checks the neighbour table's limits.
+fn due_id(prefix: &str) -> String {
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|id| neighbours::due(id))
+        .unwrap_or_default()
+}
+
+fn notes(sb: &Sandbox, id: &str) -> Vec<String> {
+    activity::read(sb.ctx.root.path(), Some(id))
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.stage == "neighbour-limits")
+        .map(|e| e.result)
+        .collect()
+}
+
+const DEFAULT_LIMITS: Limits = Limits {
+    thresh1: 128,
+    thresh2: 512,
+    thresh3: 1024,
+};
+
+#[test]
+fn a_bridge_setup_near_the_neighbour_limits_raises_them_and_says_so() {
+    let sb = Sandbox::new("neighbours");
+    crowd(&sb, 200);
+    let id = due_id("c");
+    let mut kernel = RecordingKernel {
+        initial_netns: true,
+        ..Default::default()
+    };
+    attach_fake(&sb, &mut kernel, &id, &request(&[])).unwrap();
+    let names = kernel.names();
+    assert_eq!(
+        names[names.len() - 3..],
+        [
+            "neighbour_limits",
+            "set_neighbour_limits",
+            "bind_netns_name"
+        ]
+    );
+    let raised = neighbours::wanted(201, DEFAULT_LIMITS).unwrap();
+    assert_eq!(kernel.limits, Some(raised));
+    let said = notes(&sb, &id);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].starts_with(&format!(
+            "raised net.ipv4.neigh.default.gc_thresh2 512 -> {}",
+            raised.thresh2
+        )),
+        "{said:?}"
+    );
+}
+
+#[test]
+fn outside_the_initial_namespace_the_setting_is_named_in_a_warning() {
+    let sb = Sandbox::new("neighbours-warn");
+    crowd(&sb, 200);
+    let id = due_id("w");
+    let mut kernel = RecordingKernel::default();
+    attach_fake(&sb, &mut kernel, &id, &request(&[])).unwrap();
+    assert_eq!(kernel.limits, None);
+    let said = notes(&sb, &id);
+    assert!(
+        said.len() == 1
+            && said[0].starts_with("warning: 201 containers")
+            && said[0].contains("sysctl -w net.ipv4.neigh.default.gc_thresh2="),
+        "{said:?}"
+    );
+}
+
+#[test]
+fn few_containers_a_setup_not_due_or_a_routed_one_leave_the_limits_alone() {
+    let sb = with_routed_network("neighbours-quiet");
+    let due = due_id("q");
+    let mut kernel = RecordingKernel::default();
+    attach_fake(&sb, &mut kernel, &due, &request(&[])).unwrap();
+    crowd(&sb, 200);
+    let not_due = (0..)
+        .map(|i| format!("n{i}"))
+        .find(|id| !neighbours::due(id))
+        .unwrap_or_default();
+    attach_fake(&sb, &mut kernel, &not_due, &request(&[])).unwrap();
+    let routed = request(&[("io.ocinet.network", "r")]);
+    attach_with(
+        &sb.ctx,
+        &mut kernel,
+        FrontEnd::OciHook,
+        &target(&due_id("r")),
+        &routed,
+    )
+    .unwrap();
+    assert!(
+        !kernel.names().contains(&"neighbour_limits"),
+        "{:?}",
+        kernel.calls
+    );
 }
