@@ -99,8 +99,8 @@ pub trait Kernel {
     /// The addresses of link `name` in `netns`; `None` when it has no such link.
     fn link_addresses(&mut self, netns: &NetnsRef, name: &str)
         -> Result<Option<Vec<(IpAddr, u8)>>>;
-    /// The host's IPv4 neighbour table limits.
-    fn neighbour_limits(&mut self) -> Result<Limits>;
+    /// The host's IPv4 neighbour table limits, asked in `netns`.
+    fn neighbour_limits(&mut self, netns: &NetnsRef) -> Result<Limits>;
     /// Sets them; false when this namespace may not (only the initial one may).
     fn set_neighbour_limits(&mut self, limits: &Limits) -> Result<bool>;
 }
@@ -269,8 +269,11 @@ impl Kernel for SystemKernel {
         link::link_addresses(self.inside(netns)?, name)
     }
 
-    fn neighbour_limits(&mut self) -> Result<Limits> {
-        neigh_table::ipv4_limits(self.host()?)
+    /// Asked in the container's namespace: the limits are the host's wherever they are
+    /// read, and the answer lists each link's parameters besides, two links there against one
+    /// per link on the host (thousands, a 20 ms answer).
+    fn neighbour_limits(&mut self, netns: &NetnsRef) -> Result<Limits> {
+        neigh_table::ipv4_limits(self.inside(netns)?)
     }
 
     fn set_neighbour_limits(&mut self, limits: &Limits) -> Result<bool> {
@@ -414,7 +417,7 @@ pub mod fake {
             self.call("link_addresses", name.to_string())?;
             Ok((!self.missing.iter().any(|m| m == name)).then(|| self.configured.clone()))
         }
-        fn neighbour_limits(&mut self) -> Result<Limits> {
+        fn neighbour_limits(&mut self, _netns: &NetnsRef) -> Result<Limits> {
             self.call("neighbour_limits", String::new())?;
             Ok(self.limits.unwrap_or(Limits {
                 thresh1: 128,

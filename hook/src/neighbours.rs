@@ -17,6 +17,7 @@ use crate::context::Context;
 use crate::kernel::Kernel;
 use crate::naming;
 use crate::neigh_table::Limits;
+use crate::netns::NetnsRef;
 
 /// One setup in this many looks at the table's limits.
 const CHECK_EVERY: u64 = 16;
@@ -60,9 +61,9 @@ pub fn wanted(containers: usize, now: Limits) -> Option<Limits> {
     })
 }
 
-/// At the setup of `id` (its record on disk), raises the limits when the containers come near
+/// At the setup of `id` (its record on disk, its namespace `netns`), raises the limits when the containers come near
 /// them, or warns where it may not. Never fails the setup: a problem is a line in the log.
-pub fn check(ctx: &Context, kernel: &mut dyn Kernel, id: &str) {
+pub fn check(ctx: &Context, kernel: &mut dyn Kernel, id: &str, netns: &NetnsRef) {
     if !due(id) {
         return;
     }
@@ -72,7 +73,7 @@ pub fn check(ctx: &Context, kernel: &mut dyn Kernel, id: &str) {
     if need(containers) < KERNEL_THRESH2 {
         return;
     }
-    let note = match kernel.neighbour_limits() {
+    let note = match kernel.neighbour_limits(netns) {
         Ok(now) => match wanted(containers, now) {
             Some(raised) => raise(kernel, containers, now, raised),
             None => return,

@@ -123,7 +123,7 @@ impl NetworkDriver for BridgeDriver {
             .configure_container(&target.netns, Some(&addressing))?;
         fault::point("setup:container-address");
         veth::forward_and_publish(env, &network, iface)?;
-        neighbours::check(env.ctx, env.kernel, &target.id);
+        neighbours::check(env.ctx, env.kernel, &target.id, &target.netns);
         Ok(())
     }
 
