@@ -1,5 +1,5 @@
-//! ocinet only: what a user feels (`runc run` of busybox `true` in bridge mode, none mode and
-//! without the hook) and a 1,000-port range publish.
+//! ocinet only: what a user feels (`runc run` of busybox `true` on a bridge network, a routed
+//! one, in none mode and without the hook) and a 1,000-port range publish.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,22 +50,26 @@ fn runc_bundle(inp: &Inputs, oc: &Ocinet, name: &str, network: Option<&str>) -> 
     Ok(dir)
 }
 
-pub fn run(inp: &Inputs, oc: &mut Ocinet) -> Result<EndToEnd> {
+/// `routed`: ocinet with a routed network of the same name as `oc`'s.
+pub fn run(inp: &Inputs, oc: &mut Ocinet, routed: &Ocinet) -> Result<EndToEnd> {
     let runc_root = inp.work.join("runc-state");
+    let network = format!("bridge:{NETWORK}");
     let variants = [
-        ("bridge", Some(format!("bridge:{NETWORK}"))),
-        ("none", Some("none".to_string())),
-        ("nohook", None),
+        ("bridge", &*oc, Some(network.as_str())),
+        ("routed", routed, Some(network.as_str())),
+        ("none", &*oc, Some("none")),
+        ("nohook", &*oc, None),
     ];
     let mut bundles = Vec::new();
-    for (name, net) in &variants {
-        bundles.push(runc_bundle(inp, oc, name, net.as_deref())?);
+    for (name, ocinet, net) in &variants {
+        bundles.push(runc_bundle(inp, ocinet, name, *net)?);
     }
-    let mut times: [Vec<Duration>; 3] = Default::default();
+    let k_max = variants.len();
+    let mut times: [Vec<Duration>; 4] = Default::default();
     for rep in 0..inp.runc_reps {
         // Interleaved, like the backends.
-        for k in 0..3 {
-            let v = (rep + k) % 3;
+        for k in 0..k_max {
+            let v = (rep + k) % k_max;
             let mut cmd = Command::new("runc");
             cmd.arg("--root")
                 .arg(&runc_root)
@@ -94,8 +98,9 @@ pub fn run(inp: &Inputs, oc: &mut Ocinet) -> Result<EndToEnd> {
     }
     Ok(EndToEnd {
         runc_bridge: Stats::of(&times[0]),
-        runc_none: Stats::of(&times[1]),
-        runc_no_hook: Stats::of(&times[2]),
+        runc_routed: Stats::of(&times[1]),
+        runc_none: Stats::of(&times[2]),
+        runc_no_hook: Stats::of(&times[3]),
         range_1000_setup: Stats::of(&setup),
         range_1000_teardown: Stats::of(&teardown),
     })

@@ -225,6 +225,7 @@ fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
     let ocinet_alone = alone.pop();
 
     let mut oc = ocinet::Ocinet::new(&args.hook, work, &ocinet::MAIN)?;
+    let mut routed = ocinet::Ocinet::new(&args.hook, work, &ocinet::ROUTED)?;
     let mut cni = cni::Cni::new(work, n);
     let mut nv = netavark::Netavark::new(work, n)?;
 
@@ -236,6 +237,7 @@ fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
     if let Some(oc_cni) = oc_cni.as_mut() {
         backends.push(oc_cni);
     }
+    backends.push(&mut routed);
     let (containers, backends) = interleaved(n, &mut backends)?;
     drop(containers);
 
@@ -249,10 +251,11 @@ fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
                 runc_reps: args.runc_reps,
                 range_reps: args.range_reps,
             };
-            Some(e2e::run(&inputs, &mut oc)?)
+            Some(e2e::run(&inputs, &mut oc, &routed)?)
         }
         _ => None,
     };
+    let named = |name: &str| backends.iter().find(|b| b.name == name);
     let p50 = |b: usize| backends[b].setup.p50_ms;
     Ok(Report {
         machine: machine(),
@@ -260,12 +263,13 @@ fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
         cni_over_ocinet: p50(1) / p50(0),
         netavark_over_ocinet: p50(2) / p50(0),
         // ocinet-cni against the chain it replaces, ADD and DEL.
-        cni_over_ocinet_cni: (backends.len() > 3).then(|| {
+        cni_over_ocinet_cni: named(ocinet_cni::BACKEND).map(|oc_cni| {
             (
-                p50(1) / p50(3),
-                backends[1].teardown.p50_ms / backends[3].teardown.p50_ms,
+                p50(1) / oc_cni.setup.p50_ms,
+                backends[1].teardown.p50_ms / oc_cni.teardown.p50_ms,
             )
         }),
+        routed_over_bridge: named(ocinet::ROUTED.name).map(|r| r.setup.p50_ms / p50(0)),
         backends,
         ocinet_alone,
         end_to_end,
@@ -324,6 +328,7 @@ fn ab(args: &Args, hook_b: &std::path::Path, work: &std::path::Path) -> Result<R
         cni_over_ocinet: f64::NAN,
         netavark_over_ocinet: f64::NAN,
         cni_over_ocinet_cni: None,
+        routed_over_bridge: None,
         backends,
         ocinet_alone: None,
         end_to_end: None,

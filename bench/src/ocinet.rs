@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::backend::{bridge_ports, count_files, Backend, Leaks};
-use crate::exec::Result;
+use crate::exec::{self, Result};
 use crate::fleet::Container;
 use crate::hook::Hook;
 
@@ -18,9 +18,12 @@ pub const NETWORK: &str = "bench";
 /// builds can run side by side (the A/B mode).
 pub struct Lane {
     pub name: &'static str,
+    /// Empty for a routed network.
     pub bridge: &'static str,
     pub subnet: &'static str,
     pub port_base: u16,
+    /// A routed network (`"driver": "routed"`) rather than a bridge.
+    pub routed: bool,
 }
 
 /// The lane of the main benchmark.
@@ -29,6 +32,17 @@ pub const MAIN: Lane = Lane {
     bridge: "ocbench0",
     subnet: "10.90.0.0/16",
     port_base: 10001,
+    routed: false,
+};
+
+/// ocinet on a routed network, beside the others in the main run.
+pub const ROUTED: Lane = Lane {
+    name: "ocinet-routed",
+    bridge: "",
+    subnet: "10.95.0.0/16",
+    // Below the other backends' ports and the end-to-end run's range (50000-50999).
+    port_base: 1001,
+    routed: true,
 };
 
 /// The second build's lane in the A/B mode (CNI and netavark do not run then).
@@ -37,6 +51,7 @@ pub const SECOND: Lane = Lane {
     bridge: "ocbench1",
     subnet: "10.93.0.0/16",
     port_base: 40001,
+    routed: false,
 };
 
 /// The main run's first phase, ocinet alone on the machine (torn down before the others run).
@@ -53,10 +68,15 @@ pub struct Ocinet {
 impl Ocinet {
     pub fn new(hook: &Path, work: &Path, lane: &'static Lane) -> Result<Ocinet> {
         let hook = Hook::new(hook, &work.join(lane.name))?;
-        hook.define(
-            NETWORK,
-            &json!({"bridge": lane.bridge, "subnets": [{"subnet": lane.subnet}], "masquerade": true}),
-        )?;
+        let def = match lane.routed {
+            true => {
+                json!({"driver": "routed", "subnets": [{"subnet": lane.subnet}], "masquerade": true})
+            }
+            false => {
+                json!({"bridge": lane.bridge, "subnets": [{"subnet": lane.subnet}], "masquerade": true})
+            }
+        };
+        hook.define(NETWORK, &def)?;
         Ok(Ocinet { lane, hook })
     }
 
@@ -98,11 +118,25 @@ impl Backend for Ocinet {
         + count_files(&self.hook.root().join("containers"), &|n| n.ends_with(".json"))
             + count_files(&self.hook.root().join("ports"), &|n| n != "lock");
         Ok(Leaks {
-            links: bridge_ports(self.lane.bridge)?,
+            // A routed container's veth is known by the host's route to it.
+            links: match self.lane.routed {
+                true => routes_through_links(self.lane.subnet)?,
+                false => bridge_ports(self.lane.bridge)?,
+            },
             rules: dnat_elements(self.lane.port_base)?,
             leases: Some(leases),
         })
     }
+}
+
+/// Host routes into `subnet` through a link (a routed container's veth); the subnet's own
+/// `unreachable` route has none.
+fn routes_through_links(subnet: &str) -> Result<usize> {
+    let out = exec::output(
+        "ip route show root",
+        Command::new("ip").args(["-4", "-o", "route", "show", "root", subnet]),
+    )?;
+    Ok(out.lines().filter(|l| l.contains(" dev ")).count())
 }
 
 /// Elements left in ocinet's DNAT maps for host ports from `port_base` on (0 when the table
@@ -124,7 +158,9 @@ pub fn dnat_elements(port_base: u16) -> Result<usize> {
         .filter(|m| m["name"].as_str().is_some_and(|n| n.starts_with("dnat_")))
         .filter_map(|m| m["elem"].as_array())
         .flatten()
-        .filter(|e| host_port(e).is_some_and(|p| (port_base..port_base + 9000).contains(&p)))
+        .filter(|e| {
+            host_port(e).is_some_and(|p| (port_base..port_base.saturating_add(9000)).contains(&p))
+        })
         .count())
 }
 

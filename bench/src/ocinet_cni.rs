@@ -14,6 +14,8 @@ use crate::fleet::Container;
 use crate::ocinet::dnat_elements;
 
 const NAME: &str = "benchcnioc";
+/// The backend's name in the report.
+pub const BACKEND: &str = "ocinet-cni";
 const BRIDGE: &str = "ocbenchcni0";
 const SUBNET: &str = "10.94.0.0/16";
 const PORT_BASE: u16 = 30001;
@@ -69,7 +71,7 @@ impl OcinetCni {
 
 impl Backend for OcinetCni {
     fn name(&self) -> &'static str {
-        "ocinet-cni"
+        BACKEND
     }
 
     fn setup(&mut self, i: usize, c: &Container) -> Result<Duration> {

@@ -68,6 +68,7 @@ impl BackendReport {
 pub struct EndToEnd {
     /// `runc run` of busybox `true`, whole command.
     pub runc_bridge: Stats,
+    pub runc_routed: Stats,
     pub runc_none: Stats,
     pub runc_no_hook: Stats,
     /// One container publishing a 1,000-port range.
@@ -88,6 +89,9 @@ pub struct Report {
     /// The CNI chain's p50 over ocinet-cni's: (ADD, DEL); `None` when it did not run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cni_over_ocinet_cni: Option<(f64, f64)>,
+    /// ocinet's setup p50 on a routed network over its p50 on a bridge network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routed_over_bridge: Option<f64>,
     pub end_to_end: Option<EndToEnd>,
     pub hook_peak_rss_kib: u64,
 }
@@ -132,6 +136,11 @@ run (no other backend's links and namespaces beside ocinet's, whose state makes 
                     "ocinet-cni ADD p50 is {add:.1}x faster than the CNI chain (bridge + host-local + portmap), DEL {del:.1}x.\n"
                 );
             }
+            if let Some(ratio) = self.routed_over_bridge {
+                t += &format!(
+                    "ocinet on a routed network: setup p50 {ratio:.2}x its p50 on a bridge network.\n"
+                );
+            }
         } else if let [a, b] = &self.backends[..] {
             // The A/B mode: two ocinet builds.
             t += &format!(
@@ -145,6 +154,7 @@ run (no other backend's links and namespaces beside ocinet's, whose state makes 
             t += "\n| ocinet only | p50 / p90 ms |\n| --- | --- |\n";
             for (what, s) in [
                 ("`runc run` busybox `true`, bridge", &e.runc_bridge),
+                ("`runc run` busybox `true`, routed", &e.runc_routed),
                 ("`runc run` busybox `true`, none", &e.runc_none),
                 ("`runc run` busybox `true`, no hook", &e.runc_no_hook),
                 ("publish 1,000-port range: setup", &e.range_1000_setup),

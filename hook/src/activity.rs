@@ -21,7 +21,7 @@ pub struct Entry {
     pub time: String,
     pub id: String,
     pub stage: String,
-    /// `ok` or `error: <the one-line message>`.
+    /// `ok` or `error: <the one-line message>`; a note's text.
     pub result: String,
     pub millis: f64,
 }
@@ -42,6 +42,18 @@ impl Entry {
                 Err(e) => format!("error: {e}"),
             },
             millis: took.as_secs_f64() * 1000.0,
+        }
+    }
+
+    /// A line that is neither a stage's success nor its failure: what ocinet did or could not do
+    /// on the way (a host limit it raised, or a warning about one).
+    pub fn note(id: &str, stage: &str, text: &str) -> Entry {
+        Entry {
+            time: rfc3339(SystemTime::now()),
+            id: id.to_string(),
+            stage: stage.to_string(),
+            result: text.to_string(),
+            millis: 0.0,
         }
     }
 

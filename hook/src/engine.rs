@@ -138,12 +138,15 @@ pub(crate) fn attach_with(
             // The previous address is the first interface's (`primary_address`).
             let preferred = preferred.filter(|_| i == 0);
             let mut plan = driver.plan(&mut env, target, part, preferred)?;
-            if let Some(iface) = plan
-                .interface
-                .as_ref()
-                .filter(|i| i.driver == DriverKind::Overlay && parts.len() == 1)
-            {
-                record.mode = format!("overlay:{}", iface.network);
+            // The kind of network is known once the plan has resolved it.
+            match plan.interface.as_ref().filter(|_| parts.len() == 1) {
+                Some(i) if i.driver == DriverKind::Overlay => {
+                    record.mode = format!("overlay:{}", i.network)
+                }
+                Some(i) if i.driver == DriverKind::Routed => {
+                    record.mode = format!("routed:{}", i.network)
+                }
+                _ => {}
             }
             record.interfaces.extend(plan.interface.take());
             ctx.records.save(&record)?;
@@ -282,6 +285,9 @@ pub(crate) fn teardown_with(ctx: &Context, kernel: &mut dyn Kernel, record: &Rec
 }
 
 #[cfg(test)]
+mod routed_tests;
+
+#[cfg(test)]
 mod tests {
     use std::collections::HashMap;
     use std::path::PathBuf;
@@ -295,13 +301,13 @@ mod tests {
     use ipnet::IpNet;
 
     /// A state root and config dir of their own, removed on drop.
-    struct Sandbox {
-        dir: PathBuf,
-        ctx: Context,
+    pub(super) struct Sandbox {
+        pub(super) dir: PathBuf,
+        pub(super) ctx: Context,
     }
 
     impl Sandbox {
-        fn new(name: &str) -> Sandbox {
+        pub(super) fn new(name: &str) -> Sandbox {
             let dir =
                 std::env::temp_dir().join(format!("ocinet-engine-{name}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
@@ -314,11 +320,15 @@ mod tests {
         }
 
         fn lease_holder(&self, ip: &str) -> Option<String> {
-            let leases = LeaseStore::open(&self.ctx.root, "ocinet").unwrap();
+            self.lease_holder_on("ocinet", ip)
+        }
+
+        pub(super) fn lease_holder_on(&self, network: &str, ip: &str) -> Option<String> {
+            let leases = LeaseStore::open(&self.ctx.root, network).unwrap();
             leases.holder(ip.parse().unwrap()).unwrap().map(|l| l.id)
         }
 
-        fn port_holder(&self, port: u16) -> Option<String> {
+        pub(super) fn port_holder(&self, port: u16) -> Option<String> {
             let claims = PortClaims::open(&self.ctx.root).unwrap().begin().unwrap();
             claims
                 .holder(Protocol::Tcp, port, None, "nobody", &self.ctx.boot_id)
@@ -333,7 +343,7 @@ mod tests {
     }
 
     /// This test process stands in for the container: live, with a start time.
-    fn target(id: &str) -> Target {
+    pub(super) fn target(id: &str) -> Target {
         let pid = std::process::id() as i32;
         Target {
             id: id.to_string(),
@@ -342,7 +352,7 @@ mod tests {
         }
     }
 
-    fn request(pairs: &[(&str, &str)]) -> NetworkRequest {
+    pub(super) fn request(pairs: &[(&str, &str)]) -> NetworkRequest {
         let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -357,7 +367,7 @@ mod tests {
         ])
     }
 
-    fn attach_fake(
+    pub(super) fn attach_fake(
         sb: &Sandbox,
         kernel: &mut RecordingKernel,
         id: &str,
@@ -412,29 +422,40 @@ mod tests {
 
     #[test]
     fn a_failure_at_any_kernel_step_undoes_everything() {
-        for (i, failing) in BRIDGE_SETUP[2..].iter().enumerate() {
-            let sb = Sandbox::new(&format!("rollback-{i}"));
+        let sandbox = |i| Sandbox::new(&format!("rollback-{i}"));
+        let lease = ("ocinet", "172.17.0.2");
+        rollback_at_every_step(&BRIDGE_SETUP[2..], sandbox, &bridge_with_port(), lease);
+    }
+
+    /// Fails each of `steps` in turn, on a sandbox of its own: the setup of `web` (publishing
+    /// 8080) undoes everything, in teardown's order, leaving no record, lease or claim.
+    pub(super) fn rollback_at_every_step(
+        steps: &[&'static str],
+        sandbox: impl Fn(usize) -> Sandbox,
+        req: &NetworkRequest,
+        (network, ip): (&str, &str),
+    ) {
+        for (i, failing) in steps.iter().enumerate() {
+            let sb = sandbox(i);
             let mut kernel = RecordingKernel {
                 failing: vec![failing],
                 ..Default::default()
             };
-            let err = attach_fake(&sb, &mut kernel, "web", &bridge_with_port()).unwrap_err();
+            let err = attach_fake(&sb, &mut kernel, "web", req).unwrap_err();
             assert!(err.to_string().contains(failing), "{failing}: {err}");
             assert!(sb.ctx.records.load("web").unwrap().is_none(), "{failing}");
-            assert_eq!(sb.lease_holder("172.17.0.2"), None, "{failing}");
+            assert_eq!(sb.lease_holder_on(network, ip), None, "{failing}");
             assert_eq!(sb.port_holder(8080), None, "{failing}");
-            let undo: Vec<&str> = kernel.names()
-                [BRIDGE_SETUP.iter().position(|s| s == failing).unwrap() + 1..]
-                .to_vec();
+            let names = kernel.names();
+            let at = names.iter().position(|s| s == failing).unwrap_or_default();
             // Elements are removed only once the batch that adds them went through.
-            let published = BRIDGE_SETUP.iter().position(|s| s == failing)
-                > BRIDGE_SETUP.iter().position(|s| *s == "firewall_add");
+            let published = names[..at].contains(&"firewall_add");
             let mut expected = vec!["unbind_netns_name"];
             if published {
                 expected.push("firewall_remove");
             }
             expected.push("delete_link");
-            assert_eq!(undo, expected, "{failing}");
+            assert_eq!(names[at + 1..], expected, "{failing}");
         }
     }
 

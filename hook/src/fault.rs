@@ -15,6 +15,19 @@ pub const SETUP_POINTS: &[&str] = &[
     "setup:netns-name",
 ];
 
+/// The points a routed network's setup passes, in order (no bridge; a route after the veth).
+pub const ROUTED_SETUP_POINTS: &[&str] = &[
+    "setup:record",
+    "setup:lease",
+    "setup:claims",
+    "setup:veth",
+    "setup:route",
+    "setup:container-address",
+    "setup:forwarding",
+    "setup:firewall",
+    "setup:netns-name",
+];
+
 pub const TEARDOWN_POINTS: &[&str] = &[
     "teardown:netns-name",
     "teardown:unpublish",

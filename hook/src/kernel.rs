@@ -9,7 +9,8 @@ use ipnet::{IpNet, Ipv4Net};
 
 use crate::error::Result;
 use crate::firewall::{BridgeFilter, DnatElement, Firewall};
-use crate::link::{self, Addressing, BridgeRef, Rtnl, VethPeer};
+use crate::link::{self, Addressing, BridgeRef, RoutedEnd, Rtnl, VethPeer};
+use crate::neigh_table::{self, Limits};
 use crate::netns::{Netns, NetnsRef};
 use crate::{netconf, netns_name, sysctl};
 
@@ -33,6 +34,35 @@ pub struct VethSpec<'a> {
     pub peer_mac: Option<[u8; 6]>,
 }
 
+/// A routed network's veth pair: no bridge; the host end answers for the gateway and routes a
+/// /32 to the container.
+pub struct RoutedVethSpec<'a> {
+    pub host_name: &'a str,
+    pub mtu: u32,
+    pub subnet: IpNet,
+    pub gateway: IpAddr,
+    /// The host end's MAC, which the container knows as its gateway's.
+    pub gateway_mac: [u8; 6],
+    pub peer_name: &'a str,
+    pub peer_mac: [u8; 6],
+    /// The container's address.
+    pub address: IpAddr,
+    pub route_localnet: bool,
+}
+
+impl RoutedVethSpec<'_> {
+    fn host_end(&self) -> RoutedEnd<'_> {
+        RoutedEnd {
+            name: self.host_name,
+            mac: self.gateway_mac,
+            mtu: self.mtu,
+            subnet: self.subnet,
+            gateway: self.gateway,
+            route_localnet: self.route_localnet,
+        }
+    }
+}
+
 /// What drivers and the engine ask of the kernel. Every removal accepts that its object is
 /// already gone (teardown is idempotent).
 pub trait Kernel {
@@ -48,6 +78,10 @@ pub trait Kernel {
     fn set_hairpin(&mut self, port: &str) -> Result<()>;
     /// Isolates a bridge port from the bridge's other isolated ports (`icc: false`).
     fn set_port_isolated(&mut self, port: &str) -> Result<()>;
+    /// Makes sure of the routed network's gateway on the host, and creates the pair.
+    fn create_routed_veth(&mut self, veth: &RoutedVethSpec<'_>, netns: &NetnsRef) -> Result<()>;
+    /// The host's /32 route and permanent neighbour entry to the container, through its veth.
+    fn route_to_container(&mut self, veth: &RoutedVethSpec<'_>) -> Result<()>;
     /// `lo` up and, when given, the interface's addresses, link and default route.
     fn configure_container(
         &mut self,
@@ -79,6 +113,10 @@ pub trait Kernel {
     /// The addresses of link `name` in `netns`; `None` when it has no such link.
     fn link_addresses(&mut self, netns: &NetnsRef, name: &str)
         -> Result<Option<Vec<(IpAddr, u8)>>>;
+    /// The host's IPv4 neighbour table limits, asked in `netns`.
+    fn neighbour_limits(&mut self, netns: &NetnsRef) -> Result<Limits>;
+    /// Sets them; false when this namespace may not (only the initial one may).
+    fn set_neighbour_limits(&mut self, limits: &Limits) -> Result<bool>;
 }
 
 /// The real kernel: one rtnetlink socket per namespace and one nftables session, each opened
@@ -121,6 +159,14 @@ impl SystemKernel {
         Ok(rtnl.as_ref().expect("opened above"))
     }
 
+    /// The host's socket and the container's namespace, both open (a veth spans them).
+    fn host_and_netns(&mut self, netns: &NetnsRef) -> Result<(&Rtnl, &Netns)> {
+        self.netns(netns)?;
+        self.host()?;
+        let ns = &self.container.as_ref().expect("opened above").1;
+        Ok((self.host.as_ref().expect("opened above"), ns))
+    }
+
     fn firewall(&mut self) -> Result<&Firewall> {
         if self.firewall.is_none() {
             self.firewall = Some(Firewall::new()?);
@@ -154,10 +200,7 @@ impl Kernel for SystemKernel {
     }
 
     fn create_veth(&mut self, veth: &VethSpec<'_>, netns: &NetnsRef) -> Result<()> {
-        self.netns(netns)?;
-        self.host()?;
-        let ns = &self.container.as_ref().expect("opened above").1;
-        let host = self.host.as_ref().expect("opened above");
+        let (host, ns) = self.host_and_netns(netns)?;
         let peer = VethPeer {
             name: veth.peer_name,
             netns: ns,
@@ -177,6 +220,20 @@ impl Kernel for SystemKernel {
 
     fn set_port_isolated(&mut self, port: &str) -> Result<()> {
         link::set_port_isolated(self.host()?, port)
+    }
+
+    fn create_routed_veth(&mut self, veth: &RoutedVethSpec<'_>, netns: &NetnsRef) -> Result<()> {
+        let (host, ns) = self.host_and_netns(netns)?;
+        let peer = VethPeer {
+            name: veth.peer_name,
+            netns: ns,
+            mac: Some(veth.peer_mac),
+        };
+        link::create_routed_veth(host, &veth.host_end(), &peer)
+    }
+
+    fn route_to_container(&mut self, veth: &RoutedVethSpec<'_>) -> Result<()> {
+        link::route_to_container(self.host()?, &veth.host_end(), veth.address, veth.peer_mac)
     }
 
     fn configure_container(
@@ -234,6 +291,17 @@ impl Kernel for SystemKernel {
     ) -> Result<Option<Vec<(IpAddr, u8)>>> {
         link::link_addresses(self.inside(netns)?, name)
     }
+
+    /// Asked in the container's namespace: the limits are the host's wherever they are
+    /// read, and the answer lists each link's parameters besides, two links there against one
+    /// per link on the host (thousands, a 20 ms answer).
+    fn neighbour_limits(&mut self, netns: &NetnsRef) -> Result<Limits> {
+        neigh_table::ipv4_limits(self.inside(netns)?)
+    }
+
+    fn set_neighbour_limits(&mut self, limits: &Limits) -> Result<bool> {
+        neigh_table::set_ipv4_limits(self.host()?, limits)
+    }
 }
 
 /// A kernel that records every call, in order, and fails the calls it is told to: unit tests
@@ -260,6 +328,10 @@ pub mod fake {
         pub missing: Vec<String>,
         /// The addresses the last `configure_container` set.
         pub configured: Vec<(IpAddr, u8)>,
+        /// The neighbour table's limits, as `neighbour_limits` reads them.
+        pub limits: Option<Limits>,
+        /// Whether `set_neighbour_limits` may set them (the initial namespace).
+        pub initial_netns: bool,
     }
 
     impl RecordingKernel {
@@ -306,6 +378,19 @@ pub mod fake {
         }
         fn set_port_isolated(&mut self, port: &str) -> Result<()> {
             self.call("set_port_isolated", port.to_string())
+        }
+        fn create_routed_veth(
+            &mut self,
+            veth: &RoutedVethSpec<'_>,
+            _netns: &NetnsRef,
+        ) -> Result<()> {
+            self.call("create_routed_veth", veth.host_name.to_string())
+        }
+        fn route_to_container(&mut self, veth: &RoutedVethSpec<'_>) -> Result<()> {
+            self.call(
+                "route_to_container",
+                format!("{} {}", veth.address, veth.host_name),
+            )
         }
         fn configure_container(
             &mut self,
@@ -381,6 +466,24 @@ pub mod fake {
         ) -> Result<Option<Vec<(IpAddr, u8)>>> {
             self.call("link_addresses", name.to_string())?;
             Ok((!self.missing.iter().any(|m| m == name)).then(|| self.configured.clone()))
+        }
+        fn neighbour_limits(&mut self, _netns: &NetnsRef) -> Result<Limits> {
+            self.call("neighbour_limits", String::new())?;
+            Ok(self.limits.unwrap_or(Limits {
+                thresh1: 128,
+                thresh2: 512,
+                thresh3: 1024,
+            }))
+        }
+        fn set_neighbour_limits(&mut self, limits: &Limits) -> Result<bool> {
+            self.call(
+                "set_neighbour_limits",
+                format!("{} {} {}", limits.thresh1, limits.thresh2, limits.thresh3),
+            )?;
+            if self.initial_netns {
+                self.limits = Some(*limits);
+            }
+            Ok(self.initial_netns)
         }
     }
 }

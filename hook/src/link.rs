@@ -6,7 +6,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 use nix::libc;
 use rtnetlink::packet_core::{DefaultNla, NLM_F_CREATE, NLM_F_EXCL};
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
@@ -14,7 +14,12 @@ use rtnetlink::packet_route::link::{
     AfSpecInet, AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InetDevConf, InfoData, InfoKind,
     InfoVeth, LinkAttribute, LinkMessage, LinkProtoInfoBridge,
 };
-use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
+use rtnetlink::packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+};
+use rtnetlink::packet_route::route::{
+    RouteAddress, RouteAttribute, RouteFlags, RouteScope, RouteType,
+};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::{
     AddressMessageBuilder, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth,
@@ -89,6 +94,10 @@ pub struct Addressing<'a> {
     pub name: &'a str,
     pub addresses: &'a [(IpAddr, u8)],
     pub gateway: Option<IpAddr>,
+    /// The gateway's MAC when the gateway is the other end of a point-to-point link (routed):
+    /// then it is a permanent neighbour and the default route is on-link (the address is a
+    /// /32, so no subnet holds the gateway).
+    pub gateway_mac: Option<[u8; 6]>,
 }
 
 /// `address/prefix` on link `index`, of either family.
@@ -105,9 +114,10 @@ fn new_address(index: u32, address: IpAddr, prefix: u8) -> RouteNetlinkMessage {
     })
 }
 
-/// The default route of the gateway's family, via `gateway` on link `index`.
-fn default_route(index: u32, gateway: IpAddr) -> RouteNetlinkMessage {
-    RouteNetlinkMessage::NewRoute(match gateway {
+/// The default route of the gateway's family, via `gateway` on link `index` (`onlink`: the
+/// gateway is in no subnet of the link).
+fn default_route(index: u32, gateway: IpAddr, onlink: bool) -> RouteNetlinkMessage {
+    let mut route = match gateway {
         IpAddr::V4(ip) => RouteMessageBuilder::<Ipv4Addr>::new()
             .gateway(ip)
             .output_interface(index)
@@ -116,7 +126,34 @@ fn default_route(index: u32, gateway: IpAddr) -> RouteNetlinkMessage {
             .gateway(ip)
             .output_interface(index)
             .build(),
-    })
+    };
+    if onlink {
+        route.header.flags.insert(RouteFlags::Onlink);
+    }
+    RouteNetlinkMessage::NewRoute(route)
+}
+
+/// A permanent neighbour entry: `address` is at `mac` on link `index`. Permanent entries are
+/// never resolved, probed or collected, and do not count against the neighbour table's
+/// `gc_thresh` limits (see `neigh_table`).
+fn permanent_neighbour(index: u32, address: IpAddr, mac: [u8; 6]) -> RouteNetlinkMessage {
+    let mut neighbour = NeighbourMessage::default();
+    neighbour.header.family = match address {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    };
+    neighbour.header.ifindex = index;
+    neighbour.header.state = NeighbourState::Permanent;
+    neighbour
+        .attributes
+        .push(NeighbourAttribute::Destination(match address {
+            IpAddr::V4(ip) => NeighbourAddress::Inet(ip),
+            IpAddr::V6(ip) => NeighbourAddress::Inet6(ip),
+        }));
+    neighbour
+        .attributes
+        .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+    RouteNetlinkMessage::NewNeighbour(neighbour)
 }
 
 /// Makes sure bridge `name` exists, is up and holds the gateway addresses; returns its index.
@@ -174,22 +211,27 @@ pub fn ensure_bridge(
     }
     batch.send(&rtnl.socket)?;
     if route_localnet && !route_localnet_is_on(rtnl, bridge.index)? {
-        let mut conf = InetDevConf::default();
-        conf.route_localnet = 1;
         rtnl.send_one(
-            RouteNetlinkMessage::NewLink(
-                LinkUnspec::new_with_index(bridge.index)
-                    .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet(
-                        vec![AfSpecInet::DevConfRequest(conf)],
-                    )]))
-                    .build(),
-            ),
+            with_route_localnet(LinkUnspec::new_with_index(bridge.index)),
             0,
             &[],
             format!("cannot enable route_localnet on bridge {name}"),
         )?;
     }
     Ok(bridge.index)
+}
+
+/// A change of `link` that lets it route packets with loopback sources: 127.0.0.1:<port> from
+/// the host is DNATed out of it to a container.
+fn with_route_localnet(link: LinkMessageBuilder<LinkUnspec>) -> RouteNetlinkMessage {
+    let mut conf = InetDevConf::default();
+    conf.route_localnet = 1;
+    RouteNetlinkMessage::NewLink(
+        link.append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet(vec![
+            AfSpecInet::DevConfRequest(conf),
+        ])]))
+        .build(),
+    )
 }
 
 /// Whether link `index` routes packets with loopback sources (`route_localnet`), from the
@@ -275,26 +317,12 @@ pub fn create_veth(
     mtu: u32,
     peer: &VethPeer<'_>,
 ) -> Result<()> {
-    let mut peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
-        .name(peer.name.to_string())
-        .mtu(mtu)
-        .append_extra_attribute(LinkAttribute::NumTxQueues(1))
-        .append_extra_attribute(LinkAttribute::NumRxQueues(1))
-        .setns_by_fd(peer.netns.raw_fd());
-    if let Some(mac) = peer.mac {
-        peer_msg = peer_msg.address(mac.to_vec());
-    }
-    let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
-        .name(host_name.to_string())
-        .mtu(mtu)
+    let msg = veth_pair(host_name, mtu, peer)
         .controller(bridge.index)
         // The bridge makes every port promiscuous as it joins; promiscuous from creation, the
         // join changes no flag, so the kernel neither logs it nor tells every netdevice
         // notifier of a change (measured: bench/README.md).
         .promiscuous(true)
-        .append_extra_attribute(LinkAttribute::NumTxQueues(1))
-        .append_extra_attribute(LinkAttribute::NumRxQueues(1))
-        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())))
         .build();
     let mut batch = Batch::new();
     batch.push(
@@ -319,6 +347,26 @@ pub fn create_veth(
             refused.into()
         }
     })
+}
+
+/// A veth pair `host_name` (here) and `peer` (created straight in its namespace), one queue
+/// each way per end (see [`create_veth`]).
+fn veth_pair(host_name: &str, mtu: u32, peer: &VethPeer<'_>) -> LinkMessageBuilder<LinkVeth> {
+    let mut peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
+        .name(peer.name.to_string())
+        .mtu(mtu)
+        .append_extra_attribute(LinkAttribute::NumTxQueues(1))
+        .append_extra_attribute(LinkAttribute::NumRxQueues(1))
+        .setns_by_fd(peer.netns.raw_fd());
+    if let Some(mac) = peer.mac {
+        peer_msg = peer_msg.address(mac.to_vec());
+    }
+    LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+        .name(host_name.to_string())
+        .mtu(mtu)
+        .append_extra_attribute(LinkAttribute::NumTxQueues(1))
+        .append_extra_attribute(LinkAttribute::NumRxQueues(1))
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())))
 }
 
 /// Brings a link up without IPv6 addresses of its own (`addrgenmode none`, then up: two
@@ -351,6 +399,127 @@ fn without_ipv6_addresses(link: LinkMessageBuilder<LinkUnspec>) -> LinkMessage {
         vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
     )]))
     .build()
+}
+
+/// The host end of a routed network's veth, and what it answers for.
+pub struct RoutedEnd<'a> {
+    pub name: &'a str,
+    /// The gateway's MAC (`02:42` and its address, as a bridge of the same subnet would have):
+    /// every host end of the network has it, each on its own point-to-point link.
+    pub mac: [u8; 6],
+    pub mtu: u32,
+    pub subnet: IpNet,
+    pub gateway: IpAddr,
+    /// Published ports: 127.0.0.1:<port> from the host is DNATed out of this end.
+    pub route_localnet: bool,
+}
+
+/// The index of `lo`, the same in every namespace (the kernel registers it first, with a fixed
+/// index).
+const LOOPBACK_INDEX: u32 = 1;
+
+/// A routed network's veth, in one datagram: first the network's own objects, which the first
+/// container makes and the others find there (the gateway as a /32 on `lo`, so the host answers
+/// for it on every link as any local address, and an `unreachable` route for the subnet, so
+/// addresses leased to no container fail here rather than leave by the default route); then
+/// the pair, its host end `addrgenmode none` and up, as [`create_veth`] does without a bridge.
+pub fn create_routed_veth(rtnl: &Rtnl, end: &RoutedEnd<'_>, peer: &VethPeer<'_>) -> Result<()> {
+    let mut batch = Batch::new();
+    let (gateway, subnet) = (end.gateway, end.subnet);
+    let host_prefix = match gateway {
+        IpAddr::V4(_) => 32,
+        IpAddr::V6(_) => 128,
+    };
+    batch.push_allowing(
+        new_address(LOOPBACK_INDEX, gateway, host_prefix),
+        NLM_F_CREATE | NLM_F_EXCL,
+        EXISTS,
+        format!("cannot add the gateway {gateway} to lo"),
+    );
+    batch.push_allowing(
+        unreachable_route(subnet),
+        NLM_F_CREATE | NLM_F_EXCL,
+        EXISTS,
+        format!("cannot add the unreachable route of {subnet}"),
+    );
+    let name = end.name;
+    batch.push(
+        RouteNetlinkMessage::NewLink(
+            veth_pair(name, end.mtu, peer)
+                .address(end.mac.to_vec())
+                .build(),
+        ),
+        NLM_F_CREATE | NLM_F_EXCL,
+        format!("cannot create veth {name}"),
+    );
+    if end.route_localnet {
+        batch.push(
+            with_route_localnet(LinkUnspec::new_with_name(name)),
+            0,
+            format!("cannot enable route_localnet on {name}"),
+        );
+    }
+    push_up_without_ipv6_addresses(&mut batch, || LinkUnspec::new_with_name(name), name);
+    Ok(batch.send(&rtnl.socket)?)
+}
+
+/// The host's way to a routed container, in one datagram: a /32 route through its veth, from
+/// the gateway's address, and the container as a permanent neighbour (its MAC is known), so
+/// the host never asks for it and the entry counts against no neighbour table limit.
+pub fn route_to_container(
+    rtnl: &Rtnl,
+    end: &RoutedEnd<'_>,
+    address: IpAddr,
+    mac: [u8; 6],
+) -> Result<()> {
+    let index = rtnl.index(end.name)?;
+    let route = match (address, end.gateway) {
+        (IpAddr::V4(ip), IpAddr::V4(gateway)) => RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(ip, 32)
+            .pref_source(gateway)
+            .output_interface(index)
+            .scope(RouteScope::Link)
+            .build(),
+        (IpAddr::V6(ip), IpAddr::V6(gateway)) => RouteMessageBuilder::<Ipv6Addr>::new()
+            .destination_prefix(ip, 128)
+            .pref_source(gateway)
+            .output_interface(index)
+            .scope(RouteScope::Link)
+            .build(),
+        _ => {
+            return Err(Error::Netlink(format!(
+                "{address} and its gateway {} are of different families",
+                end.gateway
+            )))
+        }
+    };
+    let mut batch = Batch::new();
+    let create = NLM_F_CREATE | NLM_F_EXCL;
+    batch.push(
+        RouteNetlinkMessage::NewRoute(route),
+        create,
+        format!("cannot add the route to {address} via {}", end.name),
+    );
+    batch.push(
+        permanent_neighbour(index, address, mac),
+        create,
+        format!("cannot add {address} as a neighbour on {}", end.name),
+    );
+    Ok(batch.send(&rtnl.socket)?)
+}
+
+/// `unreachable SUBNET`: packets to it that no more specific route takes are refused here.
+fn unreachable_route(subnet: IpNet) -> RouteNetlinkMessage {
+    RouteNetlinkMessage::NewRoute(match subnet {
+        IpNet::V4(net) => RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(net.network(), net.prefix_len())
+            .kind(RouteType::Unreachable)
+            .build(),
+        IpNet::V6(net) => RouteMessageBuilder::<Ipv6Addr>::new()
+            .destination_prefix(net.network(), net.prefix_len())
+            .kind(RouteType::Unreachable)
+            .build(),
+    })
 }
 
 /// Turns on hairpin mode on bridge port `port`, so traffic can leave and re-enter through it.
@@ -396,9 +565,9 @@ pub fn set_port_isolated(rtnl: &Rtnl, port: &str) -> Result<()> {
     )
 }
 
-/// Inside the container: `lo` up and, for bridge containers, the addresses, link up and default
-/// route on the interface, all in one datagram, in this order: the route needs the address and
-/// the link up before it.
+/// Inside the container: `lo` up and, for bridge and routed containers, the addresses, link up,
+/// the gateway as a neighbour (routed) and the default route on the interface, all in one
+/// datagram, in this order: the route needs the address and the link up before it.
 pub fn configure_container(inside: &Rtnl, iface: Option<&Addressing<'_>>) -> Result<()> {
     let mut batch = Batch::new();
     batch.push(
@@ -418,10 +587,18 @@ pub fn configure_container(inside: &Rtnl, iface: Option<&Addressing<'_>>) -> Res
             );
         }
         push_up_without_ipv6_addresses(&mut batch, || LinkUnspec::new_with_index(index), ifname);
+        if let (Some(gateway), Some(mac)) = (iface.gateway, iface.gateway_mac) {
+            // After up: taking a link down flushes even its permanent neighbours.
+            batch.push(
+                permanent_neighbour(index, gateway, mac),
+                create,
+                format!("cannot add the gateway {gateway} as a neighbour on {ifname}"),
+            );
+        }
         if let Some(gateway) = iface.gateway {
             // A second interface (CNI's eth1) leaves the first one's default route, as Docker.
             batch.push_allowing(
-                default_route(index, gateway),
+                default_route(index, gateway, iface.gateway_mac.is_some()),
                 create,
                 EXISTS,
                 format!("cannot add the default route via {gateway}"),

@@ -30,6 +30,9 @@ pub enum DriverKind {
     /// A bridge on each host holding that host's block of the subnet, joined to the other hosts
     /// by VXLAN; cluster state in etcd.
     Overlay,
+    /// No bridge: each container's veth is a point-to-point link, the host routes a /32 to it
+    /// and answers for the gateway.
+    Routed,
 }
 
 /// One subnet of a network and its gateway, of either family.
@@ -39,11 +42,13 @@ pub struct Subnet {
     pub gateway: IpAddr,
 }
 
-/// A network as the engine uses it: its subnets behind one Linux bridge.
+/// A network as the engine uses it: its subnets behind one Linux bridge (or, routed, behind the
+/// host's routes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Network {
     pub name: String,
     pub driver: DriverKind,
+    /// Empty for a routed network.
     pub bridge: String,
     /// One IPv4 subnet for now (the IPv6 issue adds a second family).
     pub subnets: Vec<Subnet>,
@@ -210,9 +215,10 @@ impl Network {
         let driver = match file.driver.as_deref() {
             None | Some("bridge") => DriverKind::Bridge,
             Some("overlay") => DriverKind::Overlay,
+            Some("routed") => DriverKind::Routed,
             Some(other) => {
                 return Err(bad(format!(
-                "driver {other:?} is not available in this release; use \"bridge\" or \"overlay\""
+                "driver {other:?} is not available in this release; use \"bridge\", \"overlay\" or \"routed\""
             )))
             }
         };
@@ -224,6 +230,12 @@ impl Network {
         };
         let subnet = parse_subnet(only).map_err(&bad)?;
         let bridge = match file.bridge.clone() {
+            Some(_) if driver == DriverKind::Routed => {
+                return Err(bad(
+                    "a routed network has no bridge: remove \"bridge\"".to_string()
+                ))
+            }
+            None if driver == DriverKind::Routed => String::new(),
             Some(b) => {
                 validate::interface_name(&b).map_err(&bad)?;
                 b
@@ -235,7 +247,7 @@ impl Network {
         }
         let overlay = match driver {
             DriverKind::Overlay => Some(parse_overlay(name, &file, &subnet).map_err(&bad)?),
-            DriverKind::Bridge => {
+            DriverKind::Bridge | DriverKind::Routed => {
                 let overlay_only = [
                     ("etcd", file.etcd.is_some()),
                     ("vni", file.vni.is_some()),
@@ -712,6 +724,29 @@ mod tests {
             let err = parse(bad).unwrap_err().to_string();
             assert!(err.contains("net1.json"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn routed_file_has_no_bridge_and_no_overlay_settings() {
+        let n = parse(r#"{"driver":"routed","subnets":[{"subnet":"10.90.0.0/24"}],"mtu":1400}"#)
+            .unwrap();
+        assert_eq!(n.driver, DriverKind::Routed);
+        assert_eq!(n.bridge, "");
+        assert_eq!(n.primary().gateway, IpAddr::V4(Ipv4Addr::new(10, 90, 0, 1)));
+        assert_eq!((n.mtu, n.masquerade), (1400, true));
+        for (bad, says) in [
+            (r#","bridge":"ocr0""#, "no bridge"),
+            (r#","vni":42"#, "overlay setting"),
+        ] {
+            let text =
+                format!(r#"{{"driver":"routed","subnets":[{{"subnet":"10.90.0.0/24"}}]{bad}}}"#);
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        let err = parse(r#"{"driver":"ipvlan","subnets":[{"subnet":"10.90.0.0/24"}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"routed\""), "{err}");
     }
 
     fn overlay(extra: &str) -> Result<Network> {

@@ -331,6 +331,20 @@ impl RecordStore {
         Ok((records, problems))
     }
 
+    /// How many records there are (live or not): one directory listing, no file read.
+    pub fn count(&self) -> Result<usize> {
+        let entries =
+            fs::read_dir(&self.dir).context(|| format!("cannot list {}", self.dir.display()))?;
+        Ok(entries
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.as_encoded_bytes();
+                name.ends_with(b".json") && !name.starts_with(b".")
+            })
+            .count())
+    }
+
     /// The ids of every record (for listing and garbage collection).
     pub fn ids(&self) -> Result<Vec<String>> {
         let entries =

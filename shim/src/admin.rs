@@ -211,7 +211,7 @@ fn render_inspect(r: &Record, boot_id: &str) -> String {
             .collect();
         out.extend([
             ("network", b.network.clone()),
-            ("bridge", b.bridge.clone()),
+            ("bridge", bridge_or_dash(&b.bridge)),
             ("host veth", b.host_veth.clone()),
             ("interface", b.name.clone()),
             ("address", addresses.join(", ")),
@@ -282,6 +282,14 @@ impl NetworkView {
     }
 }
 
+/// A network's bridge; `-` for a routed network, which has none.
+fn bridge_or_dash(bridge: &str) -> String {
+    match bridge {
+        "" => "-".to_string(),
+        bridge => bridge.to_string(),
+    }
+}
+
 /// A network's subnets, comma-separated (one per family).
 fn subnets_of(n: &Network) -> String {
     let all: Vec<String> = n.subnets.iter().map(|s| s.subnet.to_string()).collect();
@@ -338,7 +346,7 @@ fn render_networks(views: &[NetworkView]) -> String {
         let (driver, bridge, subnet, gateway) = match &v.network {
             Some(n) => (
                 format!("{:?}", n.driver).to_lowercase(),
-                n.bridge.clone(),
+                bridge_or_dash(&n.bridge),
                 subnets_of(n),
                 gateways_of(n),
             ),

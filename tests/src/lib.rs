@@ -555,7 +555,6 @@ impl Host {
         Outside { pid }
     }
 
-    /// What ocinet left behind in this host: host veths, records, leases.
     /// Waits (at most 5 s) until no hook of this host runs: a poststop's teardown finishes in
     /// a child of the hook after the runtime's stop has returned.
     pub fn settle(&self) {
@@ -566,6 +565,8 @@ impl Host {
         }
     }
 
+    /// What ocinet left behind in this host: host veths and the routes and neighbours through
+    /// them, records, claims, DNAT elements, namespace names, leases.
     pub fn leftovers(&self) -> Vec<String> {
         self.settle();
         let mut left: Vec<String> = self
@@ -576,6 +577,18 @@ impl Host {
             .filter(|n| n.starts_with("ocv"))
             .map(|n| format!("veth {n}"))
             .collect();
+        // A routed container's /32 route and neighbour entry are the host's through its veth.
+        for (what, command) in [
+            ("route", "ip -4 route show table all"),
+            ("neighbour", "ip -4 neigh show"),
+        ] {
+            left.extend(
+                self.sh_ok(command)
+                    .lines()
+                    .filter(|l| l.contains(" dev ocv"))
+                    .map(|l| format!("{what} {}", l.trim())),
+            );
+        }
         let root = self.state_root();
         left.extend(
             list_files(&root.join("containers"))
@@ -613,6 +626,52 @@ impl Host {
             }
         }
         left
+    }
+
+    /// Kills the hook (SIGKILL, `OCINET_FAULT`) at each of `points` in turn, in the setup of a
+    /// container with `annotations` publishing 8080; then the runtime's poststop (every other
+    /// time) or gc (the container gone) must leave nothing, and the same id start cleanly.
+    pub fn crash_at_every_setup_point(&self, points: &[&str], annotations: &[(&str, &str)]) {
+        let mut annotations = annotations.to_vec();
+        annotations.push(("io.ocinet.ports", "8080:80"));
+        for (n, point) in points.iter().enumerate() {
+            let id = format!("c{n}");
+            let bundle = self.bundle("bridge", &id, &annotations, &[]);
+            let process = self.netns_process();
+            let state = state_json(&id, process.pid, &bundle);
+            let out = self.hook_with_env("createRuntime", &state, &[("OCINET_FAULT", point)]);
+            assert_eq!(
+                std::os::unix::process::ExitStatusExt::signal(&out.status),
+                Some(9),
+                "{point} was not reached: {out:?}"
+            );
+            if n % 2 == 0 {
+                // The runtime's poststop (or the shim's delete) after a failed create.
+                ok(&self.hook("poststop", &state));
+            } else {
+                // Nobody ran poststop: the container is gone, gc finds its record stale.
+                drop(process);
+                let removed = self.shim(&["gc"]).unwrap();
+                assert!(
+                    removed.contains(&format!("removed {id}")),
+                    "{point}: {removed}"
+                );
+            }
+            assert_eq!(
+                self.leftovers(),
+                Vec::<String>::new(),
+                "after a crash at {point}"
+            );
+            let process = self.netns_process();
+            let state = state_json(&id, process.pid, &bundle);
+            ok(&self.hook("createRuntime", &state));
+            ok(&self.hook("poststop", &state));
+            assert_eq!(
+                self.leftovers(),
+                Vec::<String>::new(),
+                "{point}, second run"
+            );
+        }
     }
 
     /// Leases currently held on `network`, as address strings.
@@ -711,6 +770,17 @@ impl Outside {
     pub fn udp(&self) -> std::net::UdpSocket {
         in_netns(self.pid as i32, || {
             std::net::UdpSocket::bind("198.51.100.2:0").unwrap()
+        })
+    }
+
+    /// Listens on `port` and, on a thread, takes one connection: its peer and all it sent.
+    pub fn receive_one(&self, port: u16) -> std::thread::JoinHandle<(SocketAddr, String)> {
+        let listener = self.listen(port);
+        std::thread::spawn(move || {
+            let (mut conn, peer) = listener.accept().unwrap();
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut conn, &mut text).unwrap();
+            (peer, text)
         })
     }
 

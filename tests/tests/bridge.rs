@@ -1,7 +1,5 @@
 //! Bridge mode through real runc and crun: addresses, traffic between containers, egress NAT.
 
-use std::io::Read;
-
 use ocinet_tests::{state_json, Host, Runtime};
 
 fn two_containers_talk(runtime: Runtime) {
@@ -70,16 +68,10 @@ fn crun_bridge_containers_ping_each_other_and_the_gateway() {
 fn egress_reaches_outside_from_the_host_address() {
     let host = Host::new("egress");
     let outside = host.outside();
-    let listener = outside.listen(8000);
+    let received = outside.receive_one(8000);
     let c = host.start(Runtime::Runc, "c", &[]);
-    let accept = std::thread::spawn(move || {
-        let (mut conn, peer) = listener.accept().unwrap();
-        let mut line = String::new();
-        conn.read_to_string(&mut line).unwrap();
-        (peer, line)
-    });
     c.sh_ok("echo hello-outside | timeout 8 nc 198.51.100.2 8000");
-    let (peer, line) = accept.join().unwrap();
+    let (peer, line) = received.join().unwrap();
     assert_eq!(line.trim(), "hello-outside");
     // Masquerade: the outside sees the host's address, not the container's.
     assert_eq!(peer.ip().to_string(), "198.51.100.1");

@@ -2,7 +2,6 @@
 //! teardown or gc leaves nothing, and the next container works.
 
 use std::collections::HashSet;
-use std::os::unix::process::ExitStatusExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,29 +49,7 @@ fn finish_after_crash(
 #[test]
 fn crash_at_every_setup_point_then_teardown_or_gc() {
     let host = Host::new("crash-setup");
-    for (n, point) in SETUP_POINTS.iter().enumerate() {
-        let id = format!("c{n}");
-        let bundle = host.bundle("bridge", &id, &[("io.ocinet.ports", "8080:80")], &[]);
-        let process = host.netns_process();
-        let state = state_json(&id, process.pid, &bundle);
-        let out = host.hook_with_env("createRuntime", &state, &[("OCINET_FAULT", point)]);
-        assert_eq!(
-            out.status.signal(),
-            Some(9),
-            "{point} was not reached: {out:?}"
-        );
-        finish_after_crash(&host, n % 2 == 0, &id, &state, process, point);
-        // The same id starts cleanly afterwards.
-        let process = host.netns_process();
-        let state = state_json(&id, process.pid, &bundle);
-        assert_ok(&host.hook("createRuntime", &state), point);
-        assert_ok(&host.hook("poststop", &state), point);
-        assert_eq!(
-            host.leftovers(),
-            Vec::<String>::new(),
-            "{point}, second run"
-        );
-    }
+    host.crash_at_every_setup_point(SETUP_POINTS, &[]);
 }
 
 /// Teardown finishes in a child of the hook after poststop returns (the runtime waits for

@@ -5,12 +5,21 @@
 //! - the engine writes the record of the plan (before anything is created);
 //! - *apply* commits the plan's reservations, then asks the kernel for the rest;
 //! - *undo* removes one interface from its record alone (no pid, no namespace), carrying on
-//!   past a failed step and returning every failure.
+//!   past a failed step and returning every failure (only interfaces have anything to undo:
+//!   [`NetworkDriver::undo`], by the kind of network the record names).
+//!
+//! A container that joins a named network (mode `bridge`, `<name>`) is planned by
+//! [`joined::JoinedDriver`], which resolves the network and hands it to the driver of its kind
+//! ([`NetworkDriver`]): `bridge.rs` (bridge, overlay) or `routed.rs`. What those two share (the
+//! leased address, the published ports, a veth's undo) is in `veth.rs`.
 
 pub mod bridge;
 pub mod container;
 pub mod host;
+pub mod joined;
 pub mod none;
+pub mod routed;
+pub mod veth;
 
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -77,12 +86,34 @@ pub trait Driver {
         let _ = (env, target, request, plan, iface);
         Ok(())
     }
+}
 
-    /// Removes one interface from its record; every step accepts that its object is gone.
-    fn undo(&self, env: &mut Env<'_>, id: &str, iface: &InterfaceRecord) -> Vec<Error> {
-        let _ = (env, id, iface);
-        Vec::new()
-    }
+/// The driver of one kind of network (the network file's `"driver"`): the same three phases,
+/// for a network that is resolved already.
+pub trait NetworkDriver {
+    /// Chooses the address and ports on `network` and checks them; creates nothing.
+    fn plan(
+        &self,
+        env: &mut Env<'_>,
+        target: &Target,
+        request: &NetworkRequest,
+        preferred: Option<std::net::IpAddr>,
+        network: Network,
+    ) -> Result<Plan>;
+
+    /// As [`Driver::apply`].
+    fn apply(
+        &self,
+        env: &mut Env<'_>,
+        target: &Target,
+        request: &NetworkRequest,
+        plan: Plan,
+        iface: Option<&mut InterfaceRecord>,
+    ) -> Result<()>;
+
+    /// Removes one interface from its record alone (no pid, no namespace), carrying on past a
+    /// failed step; every step accepts that its object is gone.
+    fn undo(&self, env: &mut Env<'_>, id: &str, iface: &InterfaceRecord) -> Vec<Error>;
 }
 
 /// The driver of a network mode.
@@ -92,16 +123,22 @@ pub fn for_mode(mode: &NetworkMode) -> &'static dyn Driver {
         NetworkMode::Host => &host::HostDriver,
         NetworkMode::Container { .. } => &container::ContainerDriver,
         // The engine wires each of several networks as its own `Bridge` request.
-        NetworkMode::Bridge { .. } | NetworkMode::Networks { .. } => &bridge::BridgeDriver,
+        NetworkMode::Bridge { .. } | NetworkMode::Networks { .. } => &joined::JoinedDriver,
+    }
+}
+
+/// The driver of a kind of network.
+pub fn for_kind(kind: DriverKind) -> &'static dyn NetworkDriver {
+    match kind {
+        // An overlay's interface is a bridge port like any other.
+        DriverKind::Bridge | DriverKind::Overlay => &bridge::BridgeDriver,
+        DriverKind::Routed => &routed::RoutedDriver,
     }
 }
 
 /// The driver that made an interface (for teardown, from the record alone).
-pub fn for_interface(iface: &InterfaceRecord) -> &'static dyn Driver {
-    match iface.driver {
-        // An overlay's interface is a bridge port like any other: the same undo.
-        DriverKind::Bridge | DriverKind::Overlay => &bridge::BridgeDriver,
-    }
+pub fn for_interface(iface: &InterfaceRecord) -> &'static dyn NetworkDriver {
+    for_kind(iface.driver)
 }
 
 /// Fails unless the container has its own namespace (not the host's).
