@@ -129,3 +129,40 @@ fn teardown_if_stale(ctx: &Context, id: &str) -> Result<bool> {
         _ => Ok(false),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::tests::{
+        attach_cni, attach_fake, cni_request, cni_target, request, Sandbox,
+    };
+    use crate::kernel::fake::RecordingKernel;
+
+    #[test]
+    fn cni_gc_collects_only_its_own_unlisted_attachments_of_the_network() {
+        let sb = Sandbox::new("cni-gc");
+        let n1 = cni_request("eth0", "n1", "10.98.0.0/24");
+        for id in ["cni-keep-eth0", "cni-gone-eth0"] {
+            let target = cni_target(&sb, id, id);
+            attach_cni(&sb, &mut RecordingKernel::default(), &target, &n1).unwrap();
+        }
+        let other = cni_target(&sb, "cni-n2-eth0", "n2");
+        let n2 = cni_request("eth0", "n2", "10.97.0.0/24");
+        attach_cni(&sb, &mut RecordingKernel::default(), &other, &n2).unwrap();
+        attach_fake(
+            &sb,
+            &mut RecordingKernel::default(),
+            "hooked",
+            &request(&[]),
+        )
+        .unwrap();
+        let keep = ["cni-keep-eth0".to_string()].into_iter().collect();
+        let mut kernel = RecordingKernel::default();
+        let out = collect_unlisted_with(&sb.ctx, &mut kernel, FrontEnd::Cni, "n1", &keep).unwrap();
+        assert_eq!(out.removed, ["cni-gone-eth0"]);
+        assert_eq!(kernel.names(), ["delete_link"]);
+        let mut left = sb.ctx.records.ids().unwrap();
+        left.sort();
+        assert_eq!(left, ["cni-keep-eth0", "cni-n2-eth0", "hooked"]);
+    }
+}
