@@ -65,11 +65,7 @@ impl NetworkDriver for BridgeDriver {
         plan: Plan,
         iface: Option<&mut InterfaceRecord>,
     ) -> Result<()> {
-        let (Some(network), Some(iface)) = (plan.network, iface) else {
-            return Err(Error::Namespace(
-                "a bridge plan lacks its network or interface".to_string(),
-            ));
-        };
+        let (network, iface) = veth::planned("bridge", plan.network, iface)?;
         if let Some(reserved) = plan.reserved {
             reserved.commit(&target.id, &env.ctx.boot_id)?;
         }

@@ -66,11 +66,7 @@ impl NetworkDriver for RoutedDriver {
         plan: Plan,
         iface: Option<&mut InterfaceRecord>,
     ) -> Result<()> {
-        let (Some(network), Some(iface)) = (plan.network, iface) else {
-            return Err(Error::Namespace(
-                "a routed plan lacks its network or interface".to_string(),
-            ));
-        };
+        let (network, iface) = veth::planned("routed", plan.network, iface)?;
         let Some(&address) = iface.addresses.first() else {
             return Err(Error::Namespace(
                 "a routed plan lacks the container's address".to_string(),

@@ -88,6 +88,21 @@ pub fn plan(
     })
 }
 
+/// The network and interface that a `kind` plan hands to its apply; a plan lacking either is a
+/// bug, said in one line rather than a panic.
+pub fn planned<'a>(
+    kind: &str,
+    network: Option<Network>,
+    iface: Option<&'a mut InterfaceRecord>,
+) -> Result<(Network, &'a mut InterfaceRecord)> {
+    match (network, iface) {
+        (Some(network), Some(iface)) => Ok((network, iface)),
+        _ => Err(Error::Namespace(format!(
+            "a {kind} plan lacks its network or interface"
+        ))),
+    }
+}
+
 /// The last steps of a veth's setup: forwarding on, then the network's masquerade and the
 /// interface's DNAT elements in one nftables batch (atomic: refused, it added nothing; from
 /// here on, undoing removes them). A table found missing (`nft flush ruleset`) took every live
