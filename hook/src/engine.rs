@@ -742,6 +742,7 @@ pub(crate) mod tests {
             },
             ports: Vec::new(),
             static_ip: None,
+            static_ip6: None,
             mac: None,
             interface: interface.to_string(),
             definition: Some(definition),

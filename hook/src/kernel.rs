@@ -190,13 +190,19 @@ impl Kernel for SystemKernel {
     }
 
     fn ensure_bridge(&mut self, bridge: &BridgeSpec<'_>) -> Result<u32> {
-        link::ensure_bridge(
+        let (index, created) = link::ensure_bridge(
             self.host()?,
             bridge.name,
             bridge.mtu,
             bridge.gateways,
             bridge.route_localnet,
-        )
+        )?;
+        // Once, as the bridge is made (no carrier yet, so nothing was solicited): /proc/sys is
+        // off the common path (see `sysctl`).
+        if created && bridge.gateways.iter().any(|(ip, _)| ip.is_ipv6()) {
+            sysctl::refuse_router_advertisements(bridge.name)?;
+        }
+        Ok(index)
     }
 
     fn create_veth(&mut self, veth: &VethSpec<'_>, netns: &NetnsRef) -> Result<()> {
@@ -241,6 +247,14 @@ impl Kernel for SystemKernel {
         netns: &NetnsRef,
         iface: Option<&Addressing<'_>>,
     ) -> Result<()> {
+        // An IPv6 interface accepts no router advertisement: set before it comes up. Only
+        // for IPv6 (a /proc/sys lookup in the container's namespace costs more the more
+        // namespaces have made one: see `sysctl`).
+        if let Some(i) = iface.filter(|i| i.addresses.iter().any(|(ip, _)| ip.is_ipv6())) {
+            let name = i.name;
+            self.netns(netns)?
+                .run_inside(|| sysctl::refuse_router_advertisements(name))??;
+        }
         link::configure_container(self.inside(netns)?, iface)
     }
 

@@ -9,7 +9,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::{IpNet, Ipv4Net};
 use nix::libc;
 use rtnetlink::packet_core::{DefaultNla, NLM_F_CREATE, NLM_F_EXCL};
-use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use rtnetlink::packet_route::link::{
     AfSpecInet, AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InetDevConf, InfoData, InfoKind,
     InfoVeth, LinkAttribute, LinkMessage, LinkProtoInfoBridge,
@@ -89,28 +91,41 @@ impl Rtnl {
     }
 }
 
-/// An interface's addresses (with their prefix lengths) and the gateway of its default route.
+/// An interface's addresses (with their prefix lengths) and the gateways of its default
+/// routes (one per family).
 pub struct Addressing<'a> {
     pub name: &'a str,
     pub addresses: &'a [(IpAddr, u8)],
-    pub gateway: Option<IpAddr>,
+    pub gateways: &'a [IpAddr],
     /// The gateway's MAC when the gateway is the other end of a point-to-point link (routed):
     /// then it is a permanent neighbour and the default route is on-link (the address is a
     /// /32, so no subnet holds the gateway).
     pub gateway_mac: Option<[u8; 6]>,
 }
 
-/// `address/prefix` on link `index`, of either family.
+/// `address/prefix` on link `index`, of either family. An IPv6 address is `nodad`: usable
+/// (not tentative) the moment it is added, as the lease makes it unique on its network; with
+/// duplicate address detection a container's first packets would wait a second or more for
+/// it, and its probes would be multicast flooded to every port of the bridge.
 fn new_address(index: u32, address: IpAddr, prefix: u8) -> RouteNetlinkMessage {
     RouteNetlinkMessage::NewAddress(match address {
         IpAddr::V4(ip) => AddressMessageBuilder::<Ipv4Addr>::new()
             .index(index)
             .address(ip, prefix)
             .build(),
-        IpAddr::V6(ip) => AddressMessageBuilder::<Ipv6Addr>::new()
-            .index(index)
-            .address(ip, prefix)
-            .build(),
+        IpAddr::V6(ip) => {
+            let mut msg = AddressMessageBuilder::<Ipv6Addr>::new()
+                .index(index)
+                .address(ip, prefix)
+                .build();
+            msg.header.flags.insert(AddressHeaderFlags::Nodad);
+            // The kernel reads IFA_FLAGS over the header's flags when both are there.
+            msg.attributes
+                .retain(|a| !matches!(a, AddressAttribute::Flags(_)));
+            msg.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+            msg
+        }
     })
 }
 
@@ -156,7 +171,8 @@ fn permanent_neighbour(index: u32, address: IpAddr, mac: [u8; 6]) -> RouteNetlin
     RouteNetlinkMessage::NewNeighbour(neighbour)
 }
 
-/// Makes sure bridge `name` exists, is up and holds the gateway addresses; returns its index.
+/// Makes sure bridge `name` exists, is up and holds the gateway addresses; returns its index
+/// and whether this call created it.
 /// Safe against a concurrent hook doing the same. A bridge that exists is used as it is.
 ///
 /// A bridge ocinet makes has multicast snooping off. Snooping only narrows multicast where an
@@ -171,9 +187,9 @@ pub fn ensure_bridge(
     mtu: u32,
     gateways: &[(IpAddr, u8)],
     route_localnet: bool,
-) -> Result<u32> {
-    let bridge = match rtnl.probe().get(name)? {
-        Some(bridge) => bridge,
+) -> Result<(u32, bool)> {
+    let (bridge, created) = match rtnl.probe().get(name)? {
+        Some(bridge) => (bridge, false),
         None => {
             rtnl.send_one(
                 RouteNetlinkMessage::NewLink(
@@ -188,9 +204,11 @@ pub fn ensure_bridge(
                 EXISTS,
                 format!("cannot create bridge {name}"),
             )?;
-            rtnl.probe()
+            let bridge = rtnl
+                .probe()
                 .get(name)?
-                .ok_or_else(|| Error::Netlink(format!("bridge {name} vanished after creation")))?
+                .ok_or_else(|| Error::Netlink(format!("bridge {name} vanished after creation")))?;
+            (bridge, true)
         }
     };
     let mut batch = Batch::new();
@@ -218,7 +236,7 @@ pub fn ensure_bridge(
             format!("cannot enable route_localnet on bridge {name}"),
         )?;
     }
-    Ok(bridge.index)
+    Ok((bridge.index, created))
 }
 
 /// A change of `link` that lets it route packets with loopback sources: 127.0.0.1:<port> from
@@ -587,15 +605,17 @@ pub fn configure_container(inside: &Rtnl, iface: Option<&Addressing<'_>>) -> Res
             );
         }
         push_up_without_ipv6_addresses(&mut batch, || LinkUnspec::new_with_index(index), ifname);
-        if let (Some(gateway), Some(mac)) = (iface.gateway, iface.gateway_mac) {
-            // After up: taking a link down flushes even its permanent neighbours.
-            batch.push(
-                permanent_neighbour(index, gateway, mac),
-                create,
-                format!("cannot add the gateway {gateway} as a neighbour on {ifname}"),
-            );
+        if let Some(mac) = iface.gateway_mac {
+            for &gateway in iface.gateways {
+                // After up: taking a link down flushes even its permanent neighbours.
+                batch.push(
+                    permanent_neighbour(index, gateway, mac),
+                    create,
+                    format!("cannot add the gateway {gateway} as a neighbour on {ifname}"),
+                );
+            }
         }
-        if let Some(gateway) = iface.gateway {
+        for &gateway in iface.gateways {
             // A second interface (CNI's eth1) leaves the first one's default route, as Docker.
             batch.push_allowing(
                 default_route(index, gateway, iface.gateway_mac.is_some()),

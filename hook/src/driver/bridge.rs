@@ -37,22 +37,24 @@ impl NetworkDriver for BridgeDriver {
         // overlay's agent is started under it too: two setups never start two).
         let leases = LeaseStore::open(&env.ctx.root, &network.name)?.begin()?;
         // An overlay's containers get addresses of this host's block, from its agent.
-        let subnet = match network.driver {
+        let subnets = match network.driver {
             DriverKind::Overlay => {
                 let block = overlay_agent::host_block(env.ctx, &network)?;
                 network.mtu = block.mtu;
                 network.bridge = block.bridge;
-                Subnet {
+                vec![Subnet {
                     subnet: IpNet::V4(block.block),
                     gateway: IpAddr::V4(block.gateway),
-                }
+                }]
             }
-            _ => *network.primary(),
+            _ => network.subnets.clone(),
         };
         let pool = AddressPool {
             leases,
-            prefix_len: subnet.subnet.prefix_len(),
-            subnet,
+            subnets: subnets
+                .into_iter()
+                .map(|s| (s, s.subnet.prefix_len()))
+                .collect(),
         };
         veth::plan(env, target, request, preferred, network, pool)
     }
@@ -112,14 +114,15 @@ impl NetworkDriver for BridgeDriver {
             .iter()
             .map(|a| (a.address, a.prefix_len))
             .collect();
+        // A default route per family; an internal network has no way out: none through it.
+        let default_gateways: Vec<IpAddr> = match network.internal {
+            true => Vec::new(),
+            false => iface.addresses.iter().filter_map(|a| a.gateway).collect(),
+        };
         let addressing = Addressing {
             name: &iface.name,
             addresses: &addresses,
-            // An internal network has no way out: no default route through it.
-            gateway: match network.internal {
-                true => None,
-                false => iface.addresses.first().and_then(|a| a.gateway),
-            },
+            gateways: &default_gateways,
             gateway_mac: None,
         };
         env.kernel

@@ -52,8 +52,7 @@ impl NetworkDriver for RoutedDriver {
         };
         let pool = AddressPool {
             leases,
-            subnet,
-            prefix_len,
+            subnets: vec![(subnet, prefix_len)],
         };
         veth::plan(env, target, request, preferred, network, pool)
     }
@@ -100,7 +99,7 @@ impl NetworkDriver for RoutedDriver {
         let addressing = Addressing {
             name: &iface.name,
             addresses: &[(address.address, address.prefix_len)],
-            gateway: Some(gateway),
+            gateways: &[gateway],
             gateway_mac: Some(gateway_mac),
         };
         env.kernel
