@@ -12,7 +12,7 @@ use crate::firewall::{BridgeFilter, DnatElement, Firewall};
 use crate::link::{self, Addressing, BridgeRef, RoutedEnd, Rtnl, VethPeer};
 use crate::neigh_table::{self, Limits};
 use crate::netns::{Netns, NetnsRef};
-use crate::{netconf, netns_name, sysctl};
+use crate::{netconf, netns_name, ra_guard, sysctl};
 
 /// A bridge to make sure of.
 pub struct BridgeSpec<'a> {
@@ -89,6 +89,9 @@ pub trait Kernel {
         iface: Option<&Addressing<'_>>,
     ) -> Result<()>;
     fn ensure_ipv4_forwarding(&mut self) -> Result<()>;
+    /// Turns IPv6 forwarding on if it is off, first giving links with a router-advertised
+    /// default route `accept_ra` 2 (see `ra_guard`); returns those links' names.
+    fn ensure_ipv6_forwarding(&mut self) -> Result<Vec<String>>;
     /// Adds masquerade subnets and DNAT elements in one atomic batch; true when the table was
     /// missing and had to be made (every live container's elements are then to be restored).
     // Provided, and unused by the bridge driver now: kept for drivers that wire no bridge.
@@ -267,6 +270,16 @@ impl Kernel for SystemKernel {
         }
     }
 
+    /// Asked over netlink; only when it is off are routes listed and /proc/sys written.
+    fn ensure_ipv6_forwarding(&mut self) -> Result<Vec<String>> {
+        if let Ok(true) = netconf::ipv6_forwarding(self.host()?.socket()) {
+            return Ok(Vec::new());
+        }
+        let kept = ra_guard::keep_router_advertised_routes(self.host()?)?;
+        sysctl::enable_ipv6_forward()?;
+        Ok(kept)
+    }
+
     fn firewall_add_networks(
         &mut self,
         networks: &[BridgeFilter],
@@ -425,6 +438,10 @@ pub mod fake {
         }
         fn ensure_ipv4_forwarding(&mut self) -> Result<()> {
             self.call("ensure_ipv4_forwarding", String::new())
+        }
+        fn ensure_ipv6_forwarding(&mut self) -> Result<Vec<String>> {
+            self.call("ensure_ipv6_forwarding", String::new())?;
+            Ok(Vec::new())
         }
         /// Recorded as `firewall_add` (one batch), with the bridges and their flags.
         fn firewall_add_networks(

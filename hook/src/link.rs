@@ -20,7 +20,7 @@ use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
 };
 use rtnetlink::packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteFlags, RouteProtocol, RouteScope, RouteType,
 };
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::{
@@ -670,6 +670,37 @@ pub fn link_addresses(rtnl: &Rtnl, name: &str) -> Result<Option<Vec<(IpAddr, u8)
             })
             .collect(),
     ))
+}
+
+/// The links (by index) of the namespace's IPv6 default routes learned from router
+/// advertisements (protocol `ra`): the kernel deletes those, unless the link's `accept_ra` is
+/// 2, the moment IPv6 forwarding goes on.
+pub fn ipv6_ra_default_route_links(rtnl: &Rtnl) -> Result<Vec<u32>> {
+    let answers = rtnl_batch::dump(
+        &rtnl.socket,
+        RouteNetlinkMessage::GetRoute(RouteMessageBuilder::<Ipv6Addr>::new().build()),
+        "cannot list IPv6 routes",
+    )?;
+    let mut links: Vec<u32> = answers
+        .iter()
+        .filter_map(|answer| match answer {
+            RouteNetlinkMessage::NewRoute(route) => Some(route),
+            _ => None,
+        })
+        .filter(|route| {
+            route.header.destination_prefix_length == 0
+                && route.header.protocol == RouteProtocol::Ra
+        })
+        .flat_map(|route| {
+            route.attributes.iter().filter_map(|a| match a {
+                RouteAttribute::Oif(index) => Some(*index),
+                _ => None,
+            })
+        })
+        .collect();
+    links.sort_unstable();
+    links.dedup();
+    Ok(links)
 }
 
 /// Every IPv4 destination in the namespace's routing tables (to pick a default subnet that

@@ -31,6 +31,17 @@ pub fn refuse_router_advertisements(name: &str) -> Result<()> {
         .map_err(|e| Error::io(format!("cannot write net/{path}"), e))
 }
 
+/// Turns IPv6 forwarding on for every link (read first: it may be on already). The caller
+/// keeps advertised default routes first (`ra_guard`).
+pub fn enable_ipv6_forward() -> Result<()> {
+    ensure("ipv6/conf/all/forwarding").map_err(|e| Error::io("cannot enable IPv6 forwarding", e))
+}
+
+/// Writes `value` to the setting at `path` (below /proc/sys/net).
+pub fn write(path: &str, value: &str) -> io::Result<()> {
+    fs::write(Path::new(NET).join(path), value)
+}
+
 /// The text of the setting at `path` (below /proc/sys/net).
 pub fn read(path: &str) -> io::Result<String> {
     fs::read_to_string(Path::new(NET).join(path))

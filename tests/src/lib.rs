@@ -759,6 +759,11 @@ pub struct Outside {
 }
 
 impl Outside {
+    /// A process in the outside namespace (for `in_netns`).
+    pub fn pid(&self) -> i32 {
+        self.pid as i32
+    }
+
     /// Runs a shell script in the outside namespace (with the real host's files).
     pub fn sh(&self, script: &str) -> Output {
         Command::new("nsenter")

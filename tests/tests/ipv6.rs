@@ -232,3 +232,125 @@ fn ipv6_only_network_and_static_addresses() {
     }
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }
+
+/// radvd in the outside namespace, advertising 2001:db8:1::/64 and itself as the default
+/// router to the host; stopped on drop.
+struct Radvd<'o> {
+    outside: &'o ocinet_tests::Outside,
+    pidfile: std::path::PathBuf,
+}
+
+impl<'o> Radvd<'o> {
+    fn start(host: &Host, outside: &'o ocinet_tests::Outside) -> Radvd<'o> {
+        let conf = host.dir.join("radvd.conf");
+        std::fs::write(
+            &conf,
+            "interface eth0 {\n  AdvSendAdvert on;\n  MinRtrAdvInterval 3;\n  MaxRtrAdvInterval 4;\n  AdvDefaultLifetime 600;\n  prefix 2001:db8:1::/64 { AdvOnLink on; AdvAutonomous on; };\n};\n",
+        )
+        .unwrap();
+        let pidfile = host.dir.join("radvd.pid");
+        let out = outside.sh(&format!(
+            "sysctl -qw net.ipv6.conf.all.forwarding=1 && ip addr add 2001:db8:1::1/64 dev eth0 && radvd -C {} -p {} -m logfile -l {} </dev/null >/dev/null 2>&1",
+            conf.display(),
+            pidfile.display(),
+            host.dir.join("radvd.log").display()
+        ));
+        assert!(out.status.success(), "radvd: {out:?}");
+        Radvd { outside, pidfile }
+    }
+}
+
+impl Drop for Radvd<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .outside
+            .sh(&format!("kill $(cat {})", self.pidfile.display()));
+    }
+}
+
+/// Waits (at most 10 s) until `script` in the host prints something containing `what`.
+fn wait_for(host: &Host, script: &str, what: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = String::from_utf8_lossy(&host.sh(script).stdout).into_owned();
+        if out.contains(what) {
+            return out;
+        }
+        assert!(Instant::now() < deadline, "{script}: no {what:?} in {out}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The peer address of one TCP connection to `[2001:db8:1::1]:port` in the outside namespace,
+/// made by `from` with busybox nc.
+fn egress_source(outside: &ocinet_tests::Outside, from: &Container<'_>, port: u16) -> String {
+    let listener = ocinet_tests::in_netns(outside.pid(), move || {
+        std::net::TcpListener::bind(("2001:db8:1::1", port)).unwrap()
+    });
+    let accepted = std::thread::spawn(move || listener.accept().map(|(_, peer)| peer.ip()));
+    from.sh_ok(&format!(
+        "echo hi | timeout 8 busybox nc 2001:db8:1::1 {port}"
+    ));
+    accepted.join().unwrap().unwrap().to_string()
+}
+
+#[test]
+fn forwarding_keeps_the_hosts_advertised_route_and_egress_leaves_masqueraded_or_routed() {
+    let host = Host::new("ipv6-ra");
+    let outside = host.outside();
+    let _radvd = Radvd::start(&host, &outside);
+    // The host learns its address and default route from the advertisements, as a host whose
+    // uplink is configured by its router does.
+    assert_eq!(
+        host.sh_ok("cat /proc/sys/net/ipv6/conf/all/forwarding")
+            .trim(),
+        "0"
+    );
+    wait_for(&host, "ip -6 route show default", "proto ra");
+    let slaac = wait_for(
+        &host,
+        "ip -o -6 addr show dev ocout scope global -tentative",
+        "2001:db8:1:",
+    );
+    let host_ip = slaac
+        .split_whitespace()
+        .skip_while(|w| *w != "inet6")
+        .nth(1)
+        .and_then(|c| c.split('/').next())
+        .unwrap()
+        .to_string();
+
+    host.define_network("d", DUAL);
+    host.define_network(
+        "r6",
+        r#"{"subnets": [{"subnet": "fd00:95::/64"}], "masquerade": false}"#,
+    );
+    let a = host.start(Runtime::Runc, "a", &[ON_DUAL]);
+    // Forwarding is on, and the host kept its advertised default route.
+    assert_eq!(
+        host.sh_ok("cat /proc/sys/net/ipv6/conf/all/forwarding")
+            .trim(),
+        "1"
+    );
+    assert_eq!(
+        host.sh_ok("cat /proc/sys/net/ipv6/conf/ocout/accept_ra")
+            .trim(),
+        "2"
+    );
+    assert!(host.sh_ok("ip -6 route show default").contains("proto ra"));
+    let log = host.shim(&["logs", "a"]).unwrap();
+    assert!(log.contains("accept_ra set to 2 on ocout"), "{log}");
+    // Still kept after the next advertisement (radvd sends one every 3-4 s).
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(host.sh_ok("ip -6 route show default").contains("proto ra"));
+
+    // Egress from a ULA subnet: masqueraded to the host's address.
+    assert_eq!(egress_source(&outside, &a, 8001), host_ip);
+    // `masquerade: false`: routed as it is (the router has a route back through the host).
+    let b = host.start(Runtime::Crun, "b", &[("io.ocinet.network", "r6")]);
+    outside.sh(&format!("ip -6 route add fd00:95::/64 via {host_ip}"));
+    assert_eq!(egress_source(&outside, &b, 8002), ipv6_of(&b));
+    a.delete().unwrap();
+    b.delete().unwrap();
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}

@@ -128,7 +128,7 @@ impl NetworkDriver for BridgeDriver {
         env.kernel
             .configure_container(&target.netns, Some(&addressing))?;
         fault::point("setup:container-address");
-        veth::forward_and_publish(env, &network, iface)?;
+        veth::forward_and_publish(env, &target.id, &network, iface)?;
         neighbours::check(env.ctx, env.kernel, &target.id, &target.netns);
         Ok(())
     }

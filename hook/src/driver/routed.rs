@@ -105,7 +105,7 @@ impl NetworkDriver for RoutedDriver {
         env.kernel
             .configure_container(&target.netns, Some(&addressing))?;
         fault::point("setup:container-address");
-        veth::forward_and_publish(env, &network, iface)
+        veth::forward_and_publish(env, &target.id, &network, iface)
     }
 
     /// As a bridge container's (`veth::undo`): the /32 route and the neighbour entry go with

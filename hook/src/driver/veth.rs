@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::{Env, Plan, Target};
+use crate::activity::{self, Entry};
 use crate::claims::PortClaims;
 use crate::error::{Error, Result};
 use crate::fault;
@@ -160,10 +161,21 @@ pub fn planned<'a>(
 /// container's rules with it: they are restored.
 pub fn forward_and_publish(
     env: &mut Env<'_>,
+    id: &str,
     network: &Network,
     iface: &mut InterfaceRecord,
 ) -> Result<()> {
     env.kernel.ensure_ipv4_forwarding()?;
+    if iface.addresses.iter().any(|a| a.address.is_ipv6()) {
+        let kept = env.kernel.ensure_ipv6_forwarding()?;
+        if !kept.is_empty() {
+            let text = format!(
+                "IPv6 forwarding on: accept_ra set to 2 on {} to keep the default route learned from router advertisements",
+                kept.join(", ")
+            );
+            let _ = activity::append(env.ctx.root.path(), &Entry::note(id, "ra-guard", &text));
+        }
+    }
     fault::point("setup:forwarding");
     let masquerade: Vec<IpNet> = match network.masquerade {
         true => network.subnets.iter().map(|s| s.subnet).collect(),
