@@ -19,9 +19,9 @@
 //!         fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat_port
 //!         fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat_addr
 //!         fib daddr type local dnat ip to meta l4proto . th dport map @dnat_any
-//!         fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_port
-//!         fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr
-//!         fib daddr type local dnat ip6 to meta l4proto . th dport map @dnat6_any }
+//!         fib daddr type local ip6 daddr != ::1 dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_port
+//!         fib daddr type local ip6 daddr != ::1 dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr
+//!         fib daddr type local ip6 daddr != ::1 dnat ip6 to meta l4proto . th dport map @dnat6_any }
 //!     chain output { type nat hook output priority -100; policy accept; (the same six rules) }
 //!     chain postrouting { type nat hook postrouting priority srcnat; policy accept;
 //!         ip saddr @masq_subnets ip daddr != @masq_subnets masquerade
@@ -52,8 +52,10 @@
 //! published port) the masquerade of DNATed container traffic.
 //!
 //! IPv6 has sets and maps of its own (`masq_subnets6`, `dnat6_*`: a set's key has one length),
-//! and no localhost rule: the kernel routes no packet from `::1` out of `lo` (IPv6 has no
-//! `route_localnet`), so a port published on `[::1]` is refused at setup.
+//! and no localhost rule: the kernel sends no packet from `::1` out of `lo` (IPv6 has no
+//! `route_localnet`, and masquerading it after the fact does not help), so a port published
+//! on `[::1]` is refused at setup, and `ip6 daddr != ::1` leaves a connection from the host
+//! to `[::1]:PORT` alone: refused at once (nothing listens), where DNATed it would hang.
 //!
 //! The forward chain keeps networks apart with per-network elements only (a setup adds its
 //! bridge's, in the same batch as its masquerade and DNAT elements): `bridges` holds every
@@ -724,7 +726,7 @@ fn dnat6_rule(map: &'static str) -> Vec<Expr> {
     // port in the word after (13).
     const REG32_05: u32 = 13;
     let mut rule = Vec::from(to_local_port_protocol());
-    rule.extend(family_only(NFPROTO_IPV6));
+    rule.extend(not_to_ipv6_loopback());
     rule.extend([
         ip6_addr(24),
         Expr::Meta {
@@ -756,6 +758,9 @@ fn dnat6_rule(map: &'static str) -> Vec<Expr> {
 /// `dnat6_any` to IPv6 ones).
 fn dnat_any_rule(map: &'static str) -> Vec<Expr> {
     let mut rule = Vec::from(to_local_port_protocol());
+    if map == DNAT6_ANY_MAP {
+        rule.extend(not_to_ipv6_loopback());
+    }
     rule.extend([
         Expr::Meta {
             key: META_L4PROTO,
@@ -778,6 +783,19 @@ fn dnat_any_rule(map: &'static str) -> Vec<Expr> {
         },
     ]);
     rule
+}
+
+/// `ip6 daddr != ::1` (with the IPv6 match nft puts before it).
+fn not_to_ipv6_loopback() -> Vec<Expr> {
+    let mut exprs = Vec::from(family_only(NFPROTO_IPV6));
+    exprs.extend([
+        ip6_addr(24),
+        Expr::Cmp {
+            equal: false,
+            value: std::net::Ipv6Addr::LOCALHOST.octets().to_vec(),
+        },
+    ]);
+    exprs
 }
 
 /// `fib daddr type local meta l4proto { tcp, udp, sctp }`: how every DNAT rule begins.

@@ -22,18 +22,18 @@ const REFERENCE: &str = "table inet ocinet {
 		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport map @dnat_port
 		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport map @dnat_addr
 		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to meta l4proto . th dport map @dnat_any
-		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_port
-		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr
-		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip6 to meta l4proto . th dport map @dnat6_any
+		fib daddr type local meta l4proto { tcp, udp, sctp } ip6 daddr != ::1 dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_port
+		fib daddr type local meta l4proto { tcp, udp, sctp } ip6 daddr != ::1 dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr
+		fib daddr type local meta l4proto { tcp, udp, sctp } ip6 daddr != ::1 dnat ip6 to meta l4proto . th dport map @dnat6_any
 	}
 	chain output {
 		type nat hook output priority -100; policy accept;
 		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport map @dnat_port
 		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport map @dnat_addr
 		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to meta l4proto . th dport map @dnat_any
-		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_port
-		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr
-		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip6 to meta l4proto . th dport map @dnat6_any
+		fib daddr type local meta l4proto { tcp, udp, sctp } ip6 daddr != ::1 dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_port
+		fib daddr type local meta l4proto { tcp, udp, sctp } ip6 daddr != ::1 dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr
+		fib daddr type local meta l4proto { tcp, udp, sctp } ip6 daddr != ::1 dnat ip6 to meta l4proto . th dport map @dnat6_any
 	}
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;

@@ -354,3 +354,201 @@ fn forwarding_keeps_the_hosts_advertised_route_and_egress_leaves_masqueraded_or_
     b.delete().unwrap();
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }
+
+const HTTPD: &[&str] = &["httpd", "-f", "-p", "80", "-h", "/www"];
+
+fn wget(url: &str) -> String {
+    format!("timeout 8 busybox wget -qO- {url}")
+}
+
+fn published_ports_answer_on_ipv6(runtime: Runtime) {
+    let host = Host::new(&format!("ipv6-ports-{}", runtime.binary()));
+    let outside = host.outside();
+    // The host's IPv6 addresses on the outside link: one for every port, one for a port
+    // published on it alone.
+    host.sh_ok(
+        "ip addr add 2001:db8:2::1/64 dev ocout nodad && ip addr add 2001:db8:2::10/64 dev ocout nodad",
+    );
+    outside.sh("ip addr add 2001:db8:2::2/64 dev eth0 nodad");
+    host.define_network("d", DUAL);
+    let bundle = host.bundle(
+        "bridge",
+        "web",
+        &[
+            ON_DUAL,
+            ("io.ocinet.ports", "8080:80,[2001:db8:2::10]:8081:80"),
+        ],
+        HTTPD,
+    );
+    let web = host.run_bundle(runtime, "web", &bundle).unwrap();
+    let client = host.start(runtime, "client", &[ON_DUAL]);
+    std::thread::sleep(Duration::from_millis(200));
+    let from_outside = |url: &str| {
+        let out = outside.sh(&wget(url));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // `8080:80`: the host's IPv4 and IPv6 addresses.
+    assert_eq!(
+        from_outside("http://198.51.100.1:8080/"),
+        "hello from ocinet"
+    );
+    assert_eq!(
+        from_outside("http://[2001:db8:2::1]:8080/"),
+        "hello from ocinet"
+    );
+    assert_eq!(
+        from_outside("http://[2001:db8:2::10]:8080/"),
+        "hello from ocinet"
+    );
+    // `[2001:db8:2::10]:8081:80`: that address only.
+    assert_eq!(
+        from_outside("http://[2001:db8:2::10]:8081/"),
+        "hello from ocinet"
+    );
+    assert_eq!(from_outside("http://[2001:db8:2::1]:8081/"), "");
+    assert_eq!(from_outside("http://198.51.100.1:8081/"), "");
+    // Hairpin: another container, and the container itself, through the host's IPv6 address.
+    assert_eq!(
+        client.sh_ok(&wget("http://[2001:db8:2::1]:8080/")).trim(),
+        "hello from ocinet"
+    );
+    assert_eq!(
+        web.sh_ok(&wget("http://[2001:db8:2::10]:8081/")).trim(),
+        "hello from ocinet"
+    );
+    // From the host itself, by its IPv6 address.
+    assert_eq!(
+        host.sh_ok(&wget("http://[2001:db8:2::1]:8080/")).trim(),
+        "hello from ocinet"
+    );
+    // From the host to [::1]: Linux sends no loopback source out (IPv6 has no
+    // route_localnet), so it is not forwarded: refused at once, never a silent time-out.
+    let started = Instant::now();
+    let out = host.sh("timeout 5 busybox wget -qO- http://[::1]:8080/");
+    assert!(!out.status.success());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "[::1]:8080 hangs: {out:?}"
+    );
+    // The elements are in the IPv6 maps, and go with the container.
+    assert!(host
+        .sh_ok("nft list map inet ocinet dnat6_any")
+        .contains("fd00:92::2 . 80"));
+    client.delete().unwrap();
+    web.delete().unwrap();
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+    assert_eq!(from_outside("http://[2001:db8:2::1]:8080/"), "");
+}
+
+#[test]
+fn runc_published_ports_answer_on_ipv6() {
+    published_ports_answer_on_ipv6(Runtime::Runc);
+}
+
+#[test]
+fn crun_published_ports_answer_on_ipv6() {
+    published_ports_answer_on_ipv6(Runtime::Crun);
+}
+
+/// A dual-stack setup killed at every point leaves nothing once poststop or gc has run, the
+/// IPv6 lease and DNAT elements included (the harness publishes 8080 on every address).
+#[test]
+fn crash_at_every_setup_point_of_a_dual_stack_container() {
+    let host = Host::new("ipv6-crash");
+    host.define_network("d", DUAL);
+    host.crash_at_every_setup_point(ocinet::fault::SETUP_POINTS, &[ON_DUAL]);
+}
+
+/// `nft flush ruleset` takes the IPv6 masquerade and DNAT elements too; `ocinet-shim reload`
+/// puts them back.
+#[test]
+fn reload_restores_the_ipv6_rules_after_a_flush() {
+    let host = Host::new("ipv6-reload");
+    let outside = host.outside();
+    host.sh_ok("ip addr add 2001:db8:2::1/64 dev ocout nodad");
+    outside.sh("ip addr add 2001:db8:2::2/64 dev eth0 nodad");
+    host.define_network("d", DUAL);
+    let bundle = host.bundle(
+        "bridge",
+        "web",
+        &[ON_DUAL, ("io.ocinet.ports", "8080:80")],
+        HTTPD,
+    );
+    let web = host.run_bundle(Runtime::Runc, "web", &bundle).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let reachable = || {
+        let out = outside.sh("timeout 3 busybox wget -qO- http://[2001:db8:2::1]:8080/");
+        String::from_utf8_lossy(&out.stdout).contains("hello from ocinet")
+    };
+    assert!(reachable());
+    host.sh_ok("nft flush ruleset");
+    assert!(!reachable());
+    host.shim(&["reload"]).unwrap();
+    assert!(reachable());
+    assert!(host
+        .sh_ok("nft list set inet ocinet masq_subnets6")
+        .contains("fd00:92::/64"));
+    web.delete().unwrap();
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+/// Isolation between networks, `internal` and `icc: false` hold for IPv6 as for IPv4 (the
+/// forward chain names bridges, whatever the family; port isolation is the bridge's).
+#[test]
+fn isolation_internal_and_icc_hold_for_ipv6() {
+    let host = Host::new("ipv6-isolation");
+    host.define_network("d", DUAL);
+    host.define_network(
+        "e",
+        r#"{"subnets": [{"subnet": "10.97.0.0/24"}, {"subnet": "fd00:97::/64"}]}"#,
+    );
+    host.define_network(
+        "in",
+        r#"{"subnets": [{"subnet": "fd00:98::/64"}], "internal": true}"#,
+    );
+    host.define_network(
+        "noicc",
+        r#"{"subnets": [{"subnet": "fd00:99::/64"}], "icc": false}"#,
+    );
+    let a = host.start(Runtime::Runc, "a", &[ON_DUAL]);
+    let b = host.start(Runtime::Crun, "b", &[("io.ocinet.network", "e")]);
+    let i = host.start(Runtime::Runc, "i", &[("io.ocinet.network", "in")]);
+    let n1 = host.start(Runtime::Runc, "n1", &[("io.ocinet.network", "noicc")]);
+    let n2 = host.start(Runtime::Crun, "n2", &[("io.ocinet.network", "noicc")]);
+    let (ip_a, ip_b, ip_n2) = (ipv6_of(&a), ipv6_of(&b), ipv6_of(&n2));
+    let pings = |from: &Container<'_>, to: &str| {
+        from.exec(&["ping", "-6", "-c1", "-W1", to])
+            .status
+            .success()
+    };
+    // The host routes between the networks, so only the forward chain keeps them apart.
+    assert!(pings(&a, "fd00:97::1"), "a reaches the host's address on e");
+    assert!(!pings(&a, &ip_b), "a (d) reached b (e) over IPv6");
+    assert!(!pings(&b, &ip_a), "b (e) reached a (d) over IPv6");
+    // Internal: no default route, and nothing leaves the bridge for another network.
+    assert!(!i.sh_ok("ip -6 route").contains("default"));
+    assert!(pings(&i, "fd00:98::1"));
+    // Even with a default route added from outside (the container cannot add one itself).
+    host.sh_ok(&format!(
+        "nsenter --target {} --net ip -6 route add default via fd00:98::1",
+        i.pid()
+    ));
+    assert!(
+        !pings(&i, &ip_a),
+        "an internal container reached another network"
+    );
+    // icc false: the ports of the bridge do not reach each other (neighbour discovery
+    // included), the gateway stays reachable.
+    assert!(pings(&n1, "fd00:99::1"));
+    assert!(!pings(&n1, &ip_n2), "icc: false, yet n1 reached n2");
+    // What kept d and e apart was ocinet's forward chain: without its rules they meet.
+    host.sh_ok("nft flush chain inet ocinet forward");
+    assert!(
+        pings(&a, &ip_b),
+        "a (d) cannot reach b (e) even without the forward chain"
+    );
+    for c in [a, b, i, n1, n2] {
+        c.delete().unwrap();
+    }
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
