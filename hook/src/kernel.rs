@@ -39,14 +39,14 @@ pub struct VethSpec<'a> {
 pub struct RoutedVethSpec<'a> {
     pub host_name: &'a str,
     pub mtu: u32,
-    pub subnet: IpNet,
-    pub gateway: IpAddr,
+    /// Each subnet of the network (one per family) with its gateway.
+    pub subnets: &'a [(IpNet, IpAddr)],
     /// The host end's MAC, which the container knows as its gateway's.
     pub gateway_mac: [u8; 6],
     pub peer_name: &'a str,
     pub peer_mac: [u8; 6],
-    /// The container's address.
-    pub address: IpAddr,
+    /// The container's addresses (one per family).
+    pub addresses: &'a [IpAddr],
     pub route_localnet: bool,
 }
 
@@ -56,8 +56,7 @@ impl RoutedVethSpec<'_> {
             name: self.host_name,
             mac: self.gateway_mac,
             mtu: self.mtu,
-            subnet: self.subnet,
-            gateway: self.gateway,
+            subnets: self.subnets,
             route_localnet: self.route_localnet,
         }
     }
@@ -242,7 +241,12 @@ impl Kernel for SystemKernel {
     }
 
     fn route_to_container(&mut self, veth: &RoutedVethSpec<'_>) -> Result<()> {
-        link::route_to_container(self.host()?, &veth.host_end(), veth.address, veth.peer_mac)
+        link::route_to_container(
+            self.host()?,
+            &veth.host_end(),
+            veth.addresses,
+            veth.peer_mac,
+        )
     }
 
     fn configure_container(
@@ -416,7 +420,15 @@ pub mod fake {
         fn route_to_container(&mut self, veth: &RoutedVethSpec<'_>) -> Result<()> {
             self.call(
                 "route_to_container",
-                format!("{} {}", veth.address, veth.host_name),
+                format!(
+                    "{} {}",
+                    veth.addresses
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    veth.host_name
+                ),
             )
         }
         fn configure_container(

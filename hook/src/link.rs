@@ -426,8 +426,8 @@ pub struct RoutedEnd<'a> {
     /// every host end of the network has it, each on its own point-to-point link.
     pub mac: [u8; 6],
     pub mtu: u32,
-    pub subnet: IpNet,
-    pub gateway: IpAddr,
+    /// Each subnet (one per family) and its gateway.
+    pub subnets: &'a [(IpNet, IpAddr)],
     /// Published ports: 127.0.0.1:<port> from the host is DNATed out of this end.
     pub route_localnet: bool,
 }
@@ -443,23 +443,24 @@ const LOOPBACK_INDEX: u32 = 1;
 /// the pair, its host end `addrgenmode none` and up, as [`create_veth`] does without a bridge.
 pub fn create_routed_veth(rtnl: &Rtnl, end: &RoutedEnd<'_>, peer: &VethPeer<'_>) -> Result<()> {
     let mut batch = Batch::new();
-    let (gateway, subnet) = (end.gateway, end.subnet);
-    let host_prefix = match gateway {
-        IpAddr::V4(_) => 32,
-        IpAddr::V6(_) => 128,
-    };
-    batch.push_allowing(
-        new_address(LOOPBACK_INDEX, gateway, host_prefix),
-        NLM_F_CREATE | NLM_F_EXCL,
-        EXISTS,
-        format!("cannot add the gateway {gateway} to lo"),
-    );
-    batch.push_allowing(
-        unreachable_route(subnet),
-        NLM_F_CREATE | NLM_F_EXCL,
-        EXISTS,
-        format!("cannot add the unreachable route of {subnet}"),
-    );
+    for &(subnet, gateway) in end.subnets {
+        let host_prefix = match gateway {
+            IpAddr::V4(_) => 32,
+            IpAddr::V6(_) => 128,
+        };
+        batch.push_allowing(
+            new_address(LOOPBACK_INDEX, gateway, host_prefix),
+            NLM_F_CREATE | NLM_F_EXCL,
+            EXISTS,
+            format!("cannot add the gateway {gateway} to lo"),
+        );
+        batch.push_allowing(
+            unreachable_route(subnet),
+            NLM_F_CREATE | NLM_F_EXCL,
+            EXISTS,
+            format!("cannot add the unreachable route of {subnet}"),
+        );
+    }
     let name = end.name;
     batch.push(
         RouteNetlinkMessage::NewLink(
@@ -481,17 +482,45 @@ pub fn create_routed_veth(rtnl: &Rtnl, end: &RoutedEnd<'_>, peer: &VethPeer<'_>)
     Ok(batch.send(&rtnl.socket)?)
 }
 
-/// The host's way to a routed container, in one datagram: a /32 route through its veth, from
-/// the gateway's address, and the container as a permanent neighbour (its MAC is known), so
-/// the host never asks for it and the entry counts against no neighbour table limit.
+/// The host's way to a routed container, in one datagram: for each of its addresses a /32
+/// (/128) route through its veth, from the gateway's address of that family, and the
+/// container as a permanent neighbour (its MAC is known), so the host never asks for it and
+/// the entry counts against no neighbour table limit.
 pub fn route_to_container(
     rtnl: &Rtnl,
     end: &RoutedEnd<'_>,
-    address: IpAddr,
+    addresses: &[IpAddr],
     mac: [u8; 6],
 ) -> Result<()> {
     let index = rtnl.index(end.name)?;
-    let route = match (address, end.gateway) {
+    let mut batch = Batch::new();
+    for &address in addresses {
+        let gateway = end
+            .subnets
+            .iter()
+            .map(|&(_, g)| g)
+            .find(|g| g.is_ipv6() == address.is_ipv6())
+            .ok_or_else(|| {
+                Error::Netlink(format!(
+                    "{address} has no gateway of its family on {}",
+                    end.name
+                ))
+            })?;
+        push_route_to(&mut batch, end.name, index, address, gateway, mac)?;
+    }
+    Ok(batch.send(&rtnl.socket)?)
+}
+
+/// One address's route and permanent neighbour (see [`route_to_container`]).
+fn push_route_to(
+    batch: &mut Batch,
+    name: &str,
+    index: u32,
+    address: IpAddr,
+    gateway: IpAddr,
+    mac: [u8; 6],
+) -> Result<()> {
+    let route = match (address, gateway) {
         (IpAddr::V4(ip), IpAddr::V4(gateway)) => RouteMessageBuilder::<Ipv4Addr>::new()
             .destination_prefix(ip, 32)
             .pref_source(gateway)
@@ -506,24 +535,22 @@ pub fn route_to_container(
             .build(),
         _ => {
             return Err(Error::Netlink(format!(
-                "{address} and its gateway {} are of different families",
-                end.gateway
+                "{address} and its gateway {gateway} are of different families"
             )))
         }
     };
-    let mut batch = Batch::new();
     let create = NLM_F_CREATE | NLM_F_EXCL;
     batch.push(
         RouteNetlinkMessage::NewRoute(route),
         create,
-        format!("cannot add the route to {address} via {}", end.name),
+        format!("cannot add the route to {address} via {name}"),
     );
     batch.push(
         permanent_neighbour(index, address, mac),
         create,
-        format!("cannot add {address} as a neighbour on {}", end.name),
+        format!("cannot add {address} as a neighbour on {name}"),
     );
-    Ok(batch.send(&rtnl.socket)?)
+    Ok(())
 }
 
 /// `unreachable SUBNET`: packets to it that no more specific route takes are refused here.

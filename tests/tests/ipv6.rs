@@ -552,3 +552,65 @@ fn isolation_internal_and_icc_hold_for_ipv6() {
     }
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }
+
+/// A dual-stack routed network: a /128 per container routed by the host, the gateway on the
+/// host's `lo` and a permanent neighbour on both sides, as for IPv4; traffic from the first
+/// command, a published port over IPv6, nothing left.
+#[test]
+fn routed_dual_stack_containers() {
+    let host = Host::new("ipv6-routed");
+    let outside = host.outside();
+    host.sh_ok("ip addr add 2001:db8:2::1/64 dev ocout nodad");
+    outside.sh("ip addr add 2001:db8:2::2/64 dev eth0 nodad");
+    host.define_network(
+        "r",
+        r#"{"driver": "routed", "subnets": [{"subnet": "10.91.0.0/24"}, {"subnet": "fd00:91::/64"}]}"#,
+    );
+    let on_r = ("io.ocinet.network", "r");
+    let bundle = host.bundle(
+        "bridge",
+        "a",
+        &[on_r, ("io.ocinet.ports", "8080:80")],
+        HTTPD,
+    );
+    let a = host.run_bundle(Runtime::Runc, "a", &bundle).unwrap();
+    assert_eq!(ipv6_of(&a), "fd00:91::2");
+    let lines = ipv6_lines(&a);
+    assert!(
+        lines.contains("fd00:91::2/128") && !lines.contains("tentative"),
+        "{lines}"
+    );
+    assert!(a
+        .sh_ok("ip -6 route")
+        .contains("default via fd00:91::1 dev eth0"));
+    assert!(a.sh_ok("ip -6 neigh show fd00:91::1").contains("PERMANENT"));
+    let (b, first) = start_first(
+        &host,
+        Runtime::Crun,
+        "b",
+        &[on_r],
+        "ping -6 -c1 -W3 fd00:91::1 && ping -6 -c1 -W3 fd00:91::2",
+    );
+    assert!(first.contains("status 0"), "{first}");
+    // The host's side: the gateway on lo, a /128 route and a permanent neighbour per container.
+    assert!(host
+        .sh_ok("ip -6 addr show dev lo")
+        .contains("fd00:91::1/128"));
+    assert!(host
+        .sh_ok("ip -6 route show fd00:91::/64")
+        .contains("unreachable fd00:91::/64"));
+    let route = host.sh_ok("ip -6 route show fd00:91::2");
+    assert!(
+        route.contains("dev ocv") && route.contains("src fd00:91::1"),
+        "{route}"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let out = outside.sh(&wget("http://[2001:db8:2::1]:8080/"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "hello from ocinet"
+    );
+    a.delete().unwrap();
+    b.delete().unwrap();
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
