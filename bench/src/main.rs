@@ -15,6 +15,7 @@ mod netns;
 mod ocinet;
 mod ocinet_cni;
 mod overlay;
+mod plot;
 mod report;
 
 use std::path::PathBuf;
@@ -24,7 +25,7 @@ use backend::Backend;
 use exec::Result;
 use report::{BackendReport, Report};
 
-const USAGE: &str = "ocinet-bench --hook PATH [--cni-plugin PATH] [--hook-b PATH] [--n N] [--out FILE.json] [--table FILE.md] \
+const USAGE: &str = "ocinet-bench --hook PATH [--cni-plugin PATH] [--hook-b PATH] [--n N] [--out FILE.json] [--table FILE.md] [--plot FILE.svg] \
 [--sample-config bundles/bridge/config.json --rootfs bundles/rootfs] [--runc-reps R] [--range-reps R] \
 [--overlay [--new-hosts K] [--iperf-runs R] [--iperf-seconds S]]";
 
@@ -37,6 +38,8 @@ struct Args {
     hook_b: Option<PathBuf>,
     out: Option<PathBuf>,
     table: Option<PathBuf>,
+    /// The SVG of setup against containers present and of teardowns.
+    plot: Option<PathBuf>,
     sample_config: Option<PathBuf>,
     rootfs: Option<PathBuf>,
     runc_reps: usize,
@@ -56,6 +59,7 @@ fn parse_args() -> Result<Args> {
         hook_b: None,
         out: None,
         table: None,
+        plot: None,
         sample_config: None,
         rootfs: None,
         runc_reps: 20,
@@ -76,6 +80,7 @@ fn parse_args() -> Result<Args> {
             "--cni-plugin" => a.cni_plugin = Some(value()?.into()),
             "--out" => a.out = Some(value()?.into()),
             "--table" => a.table = Some(value()?.into()),
+            "--plot" => a.plot = Some(value()?.into()),
             "--sample-config" => a.sample_config = Some(value()?.into()),
             "--rootfs" => a.rootfs = Some(value()?.into()),
             "--runc-reps" => a.runc_reps = number(value()?)?,
@@ -183,10 +188,12 @@ fn run() -> Result<()> {
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {work:?}: {e}"))?;
     let result = match (&args.hook_b, args.overlay) {
         (_, true) => run_overlay(&args, &work).and_then(|r| Ok((r.table(), to_json(&r)?))),
-        (Some(hook_b), false) => {
-            ab(&args, hook_b, &work).and_then(|r| Ok((r.table(), to_json(&r)?)))
-        }
-        (None, false) => bench(&args, &work).and_then(|r| Ok((r.table(), to_json(&r)?))),
+        (Some(hook_b), false) => ab(&args, hook_b, &work)
+            .and_then(|r| plot(&args, &r).map(|()| r))
+            .and_then(|r| Ok((r.table(), to_json(&r)?))),
+        (None, false) => bench(&args, &work)
+            .and_then(|r| plot(&args, &r).map(|()| r))
+            .and_then(|r| Ok((r.table(), to_json(&r)?))),
     };
     let _ = std::fs::remove_dir_all(&work);
     let (table, json) = result?;
@@ -198,6 +205,15 @@ fn run() -> Result<()> {
         std::fs::write(path, json + "\n").map_err(|e| format!("cannot write {path:?}: {e}"))?;
     }
     Ok(())
+}
+
+fn plot(args: &Args, report: &Report) -> Result<()> {
+    let Some(path) = &args.plot else {
+        return Ok(());
+    };
+    let backends: Vec<&BackendReport> =
+        report.backends.iter().chain(&report.ocinet_alone).collect();
+    plot::write(path, &report.machine, &backends)
 }
 
 fn to_json(report: &impl serde::Serialize) -> Result<String> {

@@ -43,6 +43,9 @@ pub struct BackendReport {
     pub setup_first_10pct: Stats,
     pub setup_last_10pct: Stats,
     pub leaks: Leaks,
+    /// Every call in start order, in ms (the plot's input).
+    pub setup_ms: Vec<f64>,
+    pub teardown_ms: Vec<f64>,
 }
 
 impl BackendReport {
@@ -60,8 +63,15 @@ impl BackendReport {
             setup_first_10pct: Stats::of(&setup[..tenth]),
             setup_last_10pct: Stats::of(&setup[setup.len() - tenth..]),
             leaks,
+            setup_ms: setup.iter().map(millis).collect(),
+            teardown_ms: teardown.iter().map(millis).collect(),
         }
     }
+}
+
+/// Milliseconds, rounded to the microsecond (the JSON stays readable).
+fn millis(d: &Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
 #[derive(Debug, Serialize)]
