@@ -16,6 +16,7 @@ mod ocinet;
 mod ocinet_cni;
 mod overlay;
 mod plot;
+mod reach;
 mod report;
 
 use std::path::PathBuf;
@@ -25,7 +26,7 @@ use backend::Backend;
 use exec::Result;
 use report::{BackendReport, Report};
 
-const USAGE: &str = "ocinet-bench --hook PATH [--cni-plugin PATH] [--hook-b PATH] [--n N] [--out FILE.json] [--table FILE.md] [--plot FILE.svg] \
+const USAGE: &str = "ocinet-bench --hook PATH [--cni-plugin PATH] [--hook-b PATH] [--n N] [--out FILE.json] [--table FILE.md] [--plot FILE.svg] [--reach] \
 [--sample-config bundles/bridge/config.json --rootfs bundles/rootfs] [--runc-reps R] [--range-reps R] \
 [--overlay [--new-hosts K] [--iperf-runs R] [--iperf-seconds S]]";
 
@@ -40,6 +41,9 @@ struct Args {
     table: Option<PathBuf>,
     /// The SVG of setup against containers present and of teardowns.
     plot: Option<PathBuf>,
+    /// With every container set up, check that each answers (from the host, a peer, and its
+    /// published port).
+    reach: bool,
     sample_config: Option<PathBuf>,
     rootfs: Option<PathBuf>,
     runc_reps: usize,
@@ -60,6 +64,7 @@ fn parse_args() -> Result<Args> {
         out: None,
         table: None,
         plot: None,
+        reach: false,
         sample_config: None,
         rootfs: None,
         runc_reps: 20,
@@ -81,6 +86,7 @@ fn parse_args() -> Result<Args> {
             "--out" => a.out = Some(value()?.into()),
             "--table" => a.table = Some(value()?.into()),
             "--plot" => a.plot = Some(value()?.into()),
+            "--reach" => a.reach = true,
             "--sample-config" => a.sample_config = Some(value()?.into()),
             "--rootfs" => a.rootfs = Some(value()?.into()),
             "--runc-reps" => a.runc_reps = number(value()?)?,
@@ -236,7 +242,7 @@ fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
     // First ocinet alone: no other backend's links and their kernel work (IPv6 timers, MLD,
     // link events under the global rtnl lock) on the machine.
     let mut alone = ocinet::Ocinet::new(&args.hook, work, &ocinet::ALONE)?;
-    let (containers, mut alone) = interleaved(n, &mut [&mut alone])?;
+    let (containers, mut alone) = interleaved(n, &mut [&mut alone], args.reach)?;
     drop(containers);
     let ocinet_alone = alone.pop();
 
@@ -254,7 +260,7 @@ fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
         backends.push(oc_cni);
     }
     backends.push(&mut routed);
-    let (containers, backends) = interleaved(n, &mut backends)?;
+    let (containers, backends) = interleaved(n, &mut backends, args.reach)?;
     drop(containers);
 
     let end_to_end = match (&args.sample_config, &args.rootfs) {
@@ -299,13 +305,20 @@ fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
 fn interleaved(
     n: usize,
     backends: &mut [&mut dyn Backend],
+    reach: bool,
 ) -> Result<(Vec<fleet::Container>, Vec<BackendReport>)> {
     let k = backends.len();
     eprintln!("ocinet-bench: starting {} container processes", k * n);
     let containers = fleet::spawn(k * n)?;
     let mut setup = vec![Vec::new(); k];
     let mut teardown = vec![Vec::new(); k];
+    let mut reached = vec![None; k];
     for (phase, times) in [("setup", &mut setup), ("teardown", &mut teardown)] {
+        if phase == "teardown" && reach {
+            for (b, backend) in backends.iter().enumerate() {
+                reached[b] = reachable(&**backend, n, k, b, &containers)?;
+            }
+        }
         for i in 0..n {
             for j in 0..k {
                 let b = (i + j) % k;
@@ -320,14 +333,33 @@ fn interleaved(
     }
     let mut reports = Vec::new();
     for (b, backend) in backends.iter().enumerate() {
-        reports.push(BackendReport::new(
-            backend.name(),
-            &setup[b],
-            &teardown[b],
-            backend.leaks()?,
-        ));
+        let mut report =
+            BackendReport::new(backend.name(), &setup[b], &teardown[b], backend.leaks()?);
+        report.reach = reached[b].take();
+        reports.push(report);
     }
     Ok((containers, reports))
+}
+
+/// The reachability of backend `b`'s containers (of `k` interleaved), when it names targets.
+fn reachable(
+    backend: &dyn Backend,
+    n: usize,
+    k: usize,
+    b: usize,
+    containers: &[fleet::Container],
+) -> Result<Option<reach::Reach>> {
+    let mut targets = Vec::with_capacity(n);
+    for i in 0..n {
+        match backend.target(i)? {
+            Some(t) => targets.push((t, &containers[k * i + b])),
+            None => return Ok(None),
+        }
+    }
+    eprintln!("ocinet-bench: reachability of {}", backend.name());
+    let r = reach::check(&targets)?;
+    eprintln!("ocinet-bench: {}: {r:?}", backend.name());
+    Ok(Some(r))
 }
 
 /// Two ocinet builds, interleaved as the main benchmark interleaves backends.
@@ -336,7 +368,7 @@ fn ab(args: &Args, hook_b: &std::path::Path, work: &std::path::Path) -> Result<R
     let mut a = ocinet::Ocinet::new(&args.hook, work, &ocinet::MAIN)?;
     let mut b = ocinet::Ocinet::new(&hook_b, work, &ocinet::SECOND)?;
     let mut backends: [&mut dyn Backend; 2] = [&mut a, &mut b];
-    let (containers, backends) = interleaved(args.n, &mut backends)?;
+    let (containers, backends) = interleaved(args.n, &mut backends, args.reach)?;
     drop(containers);
     Ok(Report {
         machine: machine(),
