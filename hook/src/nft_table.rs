@@ -11,6 +11,11 @@
 //!     set isolated { type ifname; }
 //!     set internal { type ifname; }
 //!     set same_bridge { type ifname . ifname; }
+//!     set groups { type devgroup; }
+//!     set isolated_groups { type devgroup; }
+//!     set internal_groups { type devgroup; }
+//!     set icc_off_groups { type devgroup; }
+//!     set same_group { type devgroup . devgroup; }
 //!     set masq_subnets6 { type ipv6_addr; flags interval; }
 //!     map dnat6_port { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; flags interval; }
 //!     map dnat6_addr { type ipv6_addr . inet_proto . inet_service : ipv6_addr; flags interval; }
@@ -32,9 +37,18 @@
 //!     chain forward { type filter hook forward priority filter; policy accept;
 //!         iifname @internal iifname . oifname != @same_bridge drop
 //!         oifname @internal iifname . oifname != @same_bridge drop
+//!         iifgroup @internal_groups iifgroup . oifgroup != @same_group drop
+//!         oifgroup @internal_groups iifgroup . oifgroup != @same_group drop
 //!         ct status dnat accept
 //!         iifname @isolated oifname @bridges iifname . oifname != @same_bridge drop
-//!         oifname @isolated iifname @bridges iifname . oifname != @same_bridge drop }
+//!         oifname @isolated iifname @bridges iifname . oifname != @same_bridge drop
+//!         iifgroup @isolated_groups oifgroup @groups iifgroup . oifgroup != @same_group drop
+//!         oifgroup @isolated_groups iifgroup @groups iifgroup . oifgroup != @same_group drop
+//!         iifgroup @isolated_groups oifname @bridges drop
+//!         oifgroup @isolated_groups iifname @bridges drop
+//!         iifname @isolated oifgroup @groups drop
+//!         oifname @isolated iifgroup @groups drop
+//!         iifgroup @icc_off_groups iifgroup . oifgroup @same_group drop }
 //! }
 //! ```
 //!
@@ -66,6 +80,11 @@
 //! never dropped; traffic to a published port through the host's addresses (`ct status
 //! dnat`) crosses networks. A chain of policy accept: another table's drop still applies.
 //!
+//! A routed network has no bridge to name: its containers' host ends carry the network's
+//! device group (`Network::device_group`), and the `*_group` sets do for groups what the
+//! others do for bridges, with rules between the two kinds, and `icc_off_groups` for `icc:
+//! false` (on a bridge, the ports' `isolated` flag does that).
+//!
 //! Each rule is the list of kernel expressions `nft` would make of it (`nft --debug=netlink`
 //! prints them); the test suite checks that `nft` lists this table exactly as it lists the
 //! text above loaded by `nft -f`.
@@ -86,6 +105,11 @@ pub const BRIDGES_SET: &str = "bridges";
 pub const ISOLATED_SET: &str = "isolated";
 pub const INTERNAL_SET: &str = "internal";
 pub const SAME_BRIDGE_SET: &str = "same_bridge";
+pub const GROUPS_SET: &str = "groups";
+pub const ISOLATED_GROUPS_SET: &str = "isolated_groups";
+pub const INTERNAL_GROUPS_SET: &str = "internal_groups";
+pub const ICC_OFF_GROUPS_SET: &str = "icc_off_groups";
+pub const SAME_GROUP_SET: &str = "same_group";
 pub const MASQUERADE6_SET: &str = "masq_subnets6";
 pub const DNAT6_PORT_MAP: &str = "dnat6_port";
 pub const DNAT6_ADDR_MAP: &str = "dnat6_addr";
@@ -153,6 +177,7 @@ const TYPE_IPV4_ADDR: u32 = 7;
 const TYPE_IPV6_ADDR: u32 = 8;
 const TYPE_INET_PROTO: u32 = 12;
 const TYPE_INET_SERVICE: u32 = 13;
+const TYPE_DEVGROUP: u32 = 35;
 const TYPE_IFNAME: u32 = 41;
 /// An interface name as a key: IFNAMSIZ bytes, NUL-padded.
 pub const IFNAME_LEN: u32 = 16;
@@ -269,8 +294,9 @@ struct Set {
 }
 
 const IFNAME: (u32, u32) = (TYPE_IFNAME, IFNAME_LEN);
+const DEVGROUP: (u32, u32) = (TYPE_DEVGROUP, 4);
 
-const SETS: [Set; 12] = [
+const SETS: [Set; 17] = [
     Set {
         name: MASQUERADE_SET,
         id: 1,
@@ -336,15 +362,50 @@ const SETS: [Set; 12] = [
         interval: false,
     },
     Set {
-        name: MASQUERADE6_SET,
+        name: GROUPS_SET,
         id: 9,
+        key: &[DEVGROUP],
+        data: &[],
+        interval: false,
+    },
+    Set {
+        name: ISOLATED_GROUPS_SET,
+        id: 10,
+        key: &[DEVGROUP],
+        data: &[],
+        interval: false,
+    },
+    Set {
+        name: INTERNAL_GROUPS_SET,
+        id: 11,
+        key: &[DEVGROUP],
+        data: &[],
+        interval: false,
+    },
+    Set {
+        name: ICC_OFF_GROUPS_SET,
+        id: 12,
+        key: &[DEVGROUP],
+        data: &[],
+        interval: false,
+    },
+    Set {
+        name: SAME_GROUP_SET,
+        id: 13,
+        key: &[DEVGROUP, DEVGROUP],
+        data: &[],
+        interval: false,
+    },
+    Set {
+        name: MASQUERADE6_SET,
+        id: 14,
         key: &[(TYPE_IPV6_ADDR, 16)],
         data: &[],
         interval: true,
     },
     Set {
         name: DNAT6_PORT_MAP,
-        id: 10,
+        id: 15,
         key: &[
             (TYPE_IPV6_ADDR, 16),
             (TYPE_INET_PROTO, 1),
@@ -355,7 +416,7 @@ const SETS: [Set; 12] = [
     },
     Set {
         name: DNAT6_ADDR_MAP,
-        id: 11,
+        id: 16,
         key: &[
             (TYPE_IPV6_ADDR, 16),
             (TYPE_INET_PROTO, 1),
@@ -366,7 +427,7 @@ const SETS: [Set; 12] = [
     },
     Set {
         name: DNAT6_ANY_MAP,
-        id: 12,
+        id: 17,
         key: &[(TYPE_INET_PROTO, 1), (TYPE_INET_SERVICE, 2)],
         data: &[(TYPE_IPV6_ADDR, 16), (TYPE_INET_SERVICE, 2)],
         interval: false,
@@ -492,6 +553,8 @@ const META_NFPROTO: u32 = 15;
 const META_L4PROTO: u32 = 16;
 const META_IIFNAME: u32 = 6;
 const META_OIFNAME: u32 = 7;
+const META_IIFGROUP: u32 = 21;
+const META_OIFGROUP: u32 = 22;
 const NFPROTO_IPV4: u8 = 2;
 const NFPROTO_IPV6: u8 = 10;
 const RTN_LOCAL: u32 = 2;
@@ -814,7 +877,7 @@ fn to_local_port_protocol() -> [Expr; 4] {
     ]
 }
 
-fn ifname(key: u32, dreg: u32) -> Expr {
+fn meta(key: u32, dreg: u32) -> Expr {
     Expr::Meta { key, dreg }
 }
 
@@ -822,8 +885,8 @@ fn ifname(key: u32, dreg: u32) -> Expr {
 /// bridge it came in by.
 fn crosses_bridges() -> [Expr; 3] {
     [
-        ifname(META_IIFNAME, REG_1),
-        ifname(META_OIFNAME, REG_2),
+        meta(META_IIFNAME, REG_1),
+        meta(META_OIFNAME, REG_2),
         lookup(SAME_BRIDGE_SET, false, true),
     ]
 }
@@ -833,22 +896,75 @@ fn crosses_bridges() -> [Expr; 3] {
 fn forward_rules() -> Vec<Vec<Expr>> {
     let drop = || Expr::Verdict { code: NF_DROP };
     let crossing = |side: u32, set: &'static str, other: Option<u32>| {
-        let mut rule = vec![ifname(side, REG_1), lookup(set, false, false)];
+        let mut rule = vec![meta(side, REG_1), lookup(set, false, false)];
         if let Some(other) = other {
-            rule.extend([ifname(other, REG_1), lookup(BRIDGES_SET, false, false)]);
+            rule.extend([meta(other, REG_1), lookup(BRIDGES_SET, false, false)]);
         }
         rule.extend(crosses_bridges());
         rule.push(drop());
         rule
     };
+    let group_crossing = |side: u32, set: &'static str, other: Option<u32>| {
+        let mut rule = vec![meta(side, REG_1), lookup(set, false, false)];
+        if let Some(other) = other {
+            rule.extend([meta(other, REG_1), lookup(GROUPS_SET, false, false)]);
+        }
+        rule.extend(same_group(true));
+        rule.push(drop());
+        rule
+    };
+    // One side in a set of one kind, the other in the other kind's: two different networks.
+    let between_kinds = |side: u32, set: &'static str, other: u32, other_set: &'static str| {
+        vec![
+            meta(side, REG_1),
+            lookup(set, false, false),
+            meta(other, REG_1),
+            lookup(other_set, false, false),
+            drop(),
+        ]
+    };
     let mut published = Vec::from(ct_status_dnat());
     published.push(Expr::Verdict { code: NF_ACCEPT });
+    let mut icc_off = vec![
+        meta(META_IIFGROUP, REG_1),
+        lookup(ICC_OFF_GROUPS_SET, false, false),
+    ];
+    icc_off.extend(same_group(false));
+    icc_off.push(drop());
     vec![
         crossing(META_IIFNAME, INTERNAL_SET, None),
         crossing(META_OIFNAME, INTERNAL_SET, None),
+        group_crossing(META_IIFGROUP, INTERNAL_GROUPS_SET, None),
+        group_crossing(META_OIFGROUP, INTERNAL_GROUPS_SET, None),
         published,
         crossing(META_IIFNAME, ISOLATED_SET, Some(META_OIFNAME)),
         crossing(META_OIFNAME, ISOLATED_SET, Some(META_IIFNAME)),
+        group_crossing(META_IIFGROUP, ISOLATED_GROUPS_SET, Some(META_OIFGROUP)),
+        group_crossing(META_OIFGROUP, ISOLATED_GROUPS_SET, Some(META_IIFGROUP)),
+        between_kinds(
+            META_IIFGROUP,
+            ISOLATED_GROUPS_SET,
+            META_OIFNAME,
+            BRIDGES_SET,
+        ),
+        between_kinds(
+            META_OIFGROUP,
+            ISOLATED_GROUPS_SET,
+            META_IIFNAME,
+            BRIDGES_SET,
+        ),
+        between_kinds(META_IIFNAME, ISOLATED_SET, META_OIFGROUP, GROUPS_SET),
+        between_kinds(META_OIFNAME, ISOLATED_SET, META_IIFGROUP, GROUPS_SET),
+        icc_off,
+    ]
+}
+
+/// `iifgroup . oifgroup [!=] @same_group`: whether the packet stays in its routed network.
+fn same_group(invert: bool) -> [Expr; 3] {
+    [
+        meta(META_IIFGROUP, REG_1),
+        meta(META_OIFGROUP, REG32_01),
+        lookup(SAME_GROUP_SET, false, invert),
     ]
 }
 

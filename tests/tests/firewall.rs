@@ -13,6 +13,11 @@ const REFERENCE: &str = "table inet ocinet {
 	set isolated { type ifname; }
 	set internal { type ifname; }
 	set same_bridge { type ifname . ifname; }
+	set groups { type devgroup; }
+	set isolated_groups { type devgroup; }
+	set internal_groups { type devgroup; }
+	set icc_off_groups { type devgroup; }
+	set same_group { type devgroup . devgroup; }
 	set masq_subnets6 { type ipv6_addr; flags interval; }
 	map dnat6_port { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; flags interval; }
 	map dnat6_addr { type ipv6_addr . inet_proto . inet_service : ipv6_addr; flags interval; }
@@ -47,9 +52,18 @@ const REFERENCE: &str = "table inet ocinet {
 		type filter hook forward priority filter; policy accept;
 		iifname @internal iifname . oifname != @same_bridge drop
 		oifname @internal iifname . oifname != @same_bridge drop
+		iifgroup @internal_groups iifgroup . oifgroup != @same_group drop
+		oifgroup @internal_groups iifgroup . oifgroup != @same_group drop
 		ct status dnat accept
 		iifname @isolated oifname @bridges iifname . oifname != @same_bridge drop
 		oifname @isolated iifname @bridges iifname . oifname != @same_bridge drop
+		iifgroup @isolated_groups oifgroup @groups iifgroup . oifgroup != @same_group drop
+		oifgroup @isolated_groups iifgroup @groups iifgroup . oifgroup != @same_group drop
+		iifgroup @isolated_groups oifname @bridges drop
+		oifgroup @isolated_groups iifname @bridges drop
+		iifname @isolated oifgroup @groups drop
+		oifname @isolated iifgroup @groups drop
+		iifgroup @icc_off_groups iifgroup . oifgroup @same_group drop
 	}
 }
 ";
