@@ -462,7 +462,10 @@ fn parse_subnet(entry: &SubnetFile) -> std::result::Result<Subnet, String> {
                     "subnet {subnet} is multicast: give a unique local (fd00::/8) or global subnet"
                 ));
             }
-            if net.network().is_loopback() || net.network().is_unspecified() {
+            if net.network().is_loopback()
+                || net.network().is_unspecified()
+                || net.network().to_ipv4_mapped().is_some()
+            {
                 return Err(format!(
                     "subnet {subnet} is not a unicast subnet: give a unique local (fd00::/8) or global subnet"
                 ));
@@ -836,6 +839,7 @@ mod tests {
             (r#"{"subnet":"fe80::/64"}"#, "link-local"),
             (r#"{"subnet":"ff02::/64"}"#, "multicast"),
             (r#"{"subnet":"::/64"}"#, "not a unicast"),
+            (r#"{"subnet":"::ffff:10.0.0.0/120"}"#, "not a unicast"),
             (
                 r#"{"subnet":"fd00::/64","gateway":"fd01::1"}"#,
                 "not a host address",
