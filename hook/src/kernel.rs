@@ -10,7 +10,7 @@ use ipnet::{IpNet, Ipv4Net};
 use crate::error::Result;
 use crate::firewall::{DnatElement, Firewall, NetworkFilter};
 use crate::link::{self, Addressing, BridgeRef, RoutedEnd, Rtnl, VethPeer};
-use crate::neigh_table::{self, Limits};
+use crate::neigh_table::{self, Limits, Table};
 use crate::netns::{Netns, NetnsRef};
 use crate::{netconf, netns_name, ra_guard, sysctl};
 
@@ -118,9 +118,9 @@ pub trait Kernel {
     fn link_addresses(&mut self, netns: &NetnsRef, name: &str)
         -> Result<Option<Vec<(IpAddr, u8)>>>;
     /// The host's IPv4 neighbour table limits, asked in `netns`.
-    fn neighbour_limits(&mut self, netns: &NetnsRef) -> Result<Limits>;
+    fn neighbour_limits(&mut self, netns: &NetnsRef, table: Table) -> Result<Limits>;
     /// Sets them; false when this namespace may not (only the initial one may).
-    fn set_neighbour_limits(&mut self, limits: &Limits) -> Result<bool>;
+    fn set_neighbour_limits(&mut self, table: Table, limits: &Limits) -> Result<bool>;
 }
 
 /// The real kernel: one rtnetlink socket per namespace and one nftables session, each opened
@@ -328,12 +328,12 @@ impl Kernel for SystemKernel {
     /// Asked in the container's namespace: the limits are the host's wherever they are
     /// read, and the answer lists each link's parameters besides, two links there against one
     /// per link on the host (thousands, a 20 ms answer).
-    fn neighbour_limits(&mut self, netns: &NetnsRef) -> Result<Limits> {
-        neigh_table::ipv4_limits(self.inside(netns)?)
+    fn neighbour_limits(&mut self, netns: &NetnsRef, table: Table) -> Result<Limits> {
+        neigh_table::limits(self.inside(netns)?, table)
     }
 
-    fn set_neighbour_limits(&mut self, limits: &Limits) -> Result<bool> {
-        neigh_table::set_ipv4_limits(self.host()?, limits)
+    fn set_neighbour_limits(&mut self, table: Table, limits: &Limits) -> Result<bool> {
+        neigh_table::set_limits(self.host()?, table, limits)
     }
 }
 
@@ -362,8 +362,10 @@ pub mod fake {
         pub missing: Vec<String>,
         /// The addresses the last `configure_container` set.
         pub configured: Vec<(IpAddr, u8)>,
-        /// The neighbour table's limits, as `neighbour_limits` reads them.
+        /// The IPv4 neighbour table's limits, as `neighbour_limits` reads them.
         pub limits: Option<Limits>,
+        /// The IPv6 one's.
+        pub limits6: Option<Limits>,
         /// Whether `set_neighbour_limits` may set them (the initial namespace).
         pub initial_netns: bool,
     }
@@ -516,21 +518,34 @@ pub mod fake {
             self.call("link_addresses", name.to_string())?;
             Ok((!self.missing.iter().any(|m| m == name)).then(|| self.configured.clone()))
         }
-        fn neighbour_limits(&mut self, _netns: &NetnsRef) -> Result<Limits> {
-            self.call("neighbour_limits", String::new())?;
-            Ok(self.limits.unwrap_or(Limits {
+        fn neighbour_limits(&mut self, _netns: &NetnsRef, table: Table) -> Result<Limits> {
+            self.call("neighbour_limits", table.family_name().to_string())?;
+            let limits = match table {
+                Table::Ipv4 => self.limits,
+                Table::Ipv6 => self.limits6,
+            };
+            Ok(limits.unwrap_or(Limits {
                 thresh1: 128,
                 thresh2: 512,
                 thresh3: 1024,
             }))
         }
-        fn set_neighbour_limits(&mut self, limits: &Limits) -> Result<bool> {
+        fn set_neighbour_limits(&mut self, table: Table, limits: &Limits) -> Result<bool> {
             self.call(
                 "set_neighbour_limits",
-                format!("{} {} {}", limits.thresh1, limits.thresh2, limits.thresh3),
+                format!(
+                    "{} {} {} {}",
+                    table.family_name(),
+                    limits.thresh1,
+                    limits.thresh2,
+                    limits.thresh3
+                ),
             )?;
             if self.initial_netns {
-                self.limits = Some(*limits);
+                match table {
+                    Table::Ipv4 => self.limits = Some(*limits),
+                    Table::Ipv6 => self.limits6 = Some(*limits),
+                }
             }
             Ok(self.initial_netns)
         }

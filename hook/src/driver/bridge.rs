@@ -129,7 +129,8 @@ impl NetworkDriver for BridgeDriver {
             .configure_container(&target.netns, Some(&addressing))?;
         fault::point("setup:container-address");
         veth::forward_and_publish(env, &target.id, &network, iface)?;
-        neighbours::check(env.ctx, env.kernel, &target.id, &target.netns);
+        let ipv6 = iface.addresses.iter().any(|a| a.address.is_ipv6());
+        neighbours::check(env.ctx, env.kernel, &target.id, &target.netns, ipv6);
         Ok(())
     }
 
