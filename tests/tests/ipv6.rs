@@ -614,3 +614,39 @@ fn routed_dual_stack_containers() {
     b.delete().unwrap();
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }
+
+/// The hook's second stage of the same container re-wires it: it keeps its address of each
+/// family (both were free again), not only the IPv4 one.
+#[test]
+fn a_rewired_container_keeps_both_addresses() {
+    let host = Host::new("ipv6-rewire");
+    host.define_network("d", DUAL);
+    let bundle = host.bundle(
+        "bridge",
+        "r",
+        &[ON_DUAL, ("io.ocinet.ip6", "fd00:92::99")],
+        &[],
+    );
+    let process = host.netns_process();
+    let state = ocinet_tests::state_json("r", process.pid, &bundle);
+    ocinet_tests::ok(&host.hook("createRuntime", &state));
+    // Another container takes the cursors' next addresses meanwhile.
+    let other = host.start(Runtime::Runc, "other", &[ON_DUAL]);
+    // Without a static address the rewire must keep what the first stage leased.
+    let bundle = host.bundle("bridge", "r", &[ON_DUAL], &[]);
+    let state = ocinet_tests::state_json("r", process.pid, &bundle);
+    ocinet_tests::ok(&host.hook("prestart", &state));
+    let mut leases = host.leases("d");
+    leases.sort();
+    assert_eq!(
+        leases,
+        // r kept ::99; other took the next after the cursor (::9a), and r would have taken
+        // ::9b had it not been kept.
+        ["10.92.0.2", "10.92.0.3", "fd00:92::99", "fd00:92::9a"],
+        "{leases:?}"
+    );
+    ocinet_tests::ok(&host.hook("poststop", &state));
+    other.delete().unwrap();
+    drop(process);
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}

@@ -30,7 +30,7 @@ impl NetworkDriver for BridgeDriver {
         env: &mut Env<'_>,
         target: &Target,
         request: &NetworkRequest,
-        preferred: Option<IpAddr>,
+        preferred: &[IpAddr],
         mut network: Network,
     ) -> Result<Plan> {
         // Chosen under the network's lease lock, held until apply commits the lease (an

@@ -42,7 +42,7 @@ impl NetworkDriver for RoutedDriver {
         env: &mut Env<'_>,
         target: &Target,
         request: &NetworkRequest,
-        preferred: Option<IpAddr>,
+        preferred: &[IpAddr],
         network: Network,
     ) -> Result<Plan> {
         let leases = LeaseStore::open(&env.ctx.root, &network.name)?.begin()?;

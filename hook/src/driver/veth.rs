@@ -62,7 +62,7 @@ pub fn plan(
     env: &Env<'_>,
     target: &Target,
     request: &NetworkRequest,
-    preferred: Option<IpAddr>,
+    preferred: &[IpAddr],
     network: Network,
     pool: AddressPool,
 ) -> Result<Plan> {
@@ -76,8 +76,8 @@ pub fn plan(
             &target.id,
             &ctx.boot_id,
             if v6 { static6 } else { static4 },
-            // The record's first address is the one kept across a restart.
-            preferred.filter(|p| p.is_ipv6() == v6),
+            // The same container keeps its address of each family across a restart.
+            preferred.iter().copied().find(|p| p.is_ipv6() == v6),
         )?;
         addresses.push(AddressRecord {
             address,
