@@ -16,6 +16,8 @@ pub const PLUGINS: &str = "/usr/lib/cni";
 const NAME: &str = "benchcni";
 pub const BRIDGE: &str = "benchcni0";
 const SUBNET: &str = "10.91.0.0/16";
+/// The IPv6 range of the chain configured dual-stack (`--dual-stack`).
+const SUBNET6: &str = "fd00:91::/64";
 pub const PORT_BASE: u16 = 20001;
 
 pub struct Cni {
@@ -23,22 +25,29 @@ pub struct Cni {
     /// Each container's `bridge` ADD result, for `portmap` (ADD and DEL) and `bridge` DEL.
     results: Vec<Option<Value>>,
     n: usize,
+    dual: bool,
 }
 
 impl Cni {
-    pub fn new(work: &Path, n: usize) -> Cni {
+    /// `dual`: host-local with an IPv4 and an IPv6 range (each container gets both).
+    pub fn new(work: &Path, n: usize, dual: bool) -> Cni {
         Cni {
             data_dir: work.join("cni-ipam"),
             results: vec![None; n],
             n,
+            dual,
         }
     }
 
     fn bridge_conf(&self) -> Value {
+        let mut ranges = vec![json!([{"subnet": SUBNET}])];
+        if self.dual {
+            ranges.push(json!([{"subnet": SUBNET6}]));
+        }
         json!({
             "cniVersion": "1.0.0", "name": NAME, "type": "bridge", "bridge": BRIDGE,
             "isGateway": true, "ipMasq": true, "hairpinMode": true,
-            "ipam": {"type": "host-local", "dataDir": self.data_dir, "ranges": [[{"subnet": SUBNET}]]}
+            "ipam": {"type": "host-local", "dataDir": self.data_dir, "ranges": ranges}
         })
     }
 
@@ -78,7 +87,10 @@ impl Cni {
 
 impl Backend for Cni {
     fn name(&self) -> &'static str {
-        "cni"
+        match self.dual {
+            true => "cni-dual",
+            false => "cni",
+        }
     }
 
     fn setup(&mut self, i: usize, c: &Container) -> Result<Duration> {

@@ -28,7 +28,7 @@ use report::{BackendReport, Report};
 
 const USAGE: &str = "ocinet-bench --hook PATH [--cni-plugin PATH] [--hook-b PATH] [--n N] [--out FILE.json] [--table FILE.md] [--plot FILE.svg] [--reach] \
 [--sample-config bundles/bridge/config.json --rootfs bundles/rootfs] [--runc-reps R] [--range-reps R] \
-[--overlay [--new-hosts K] [--iperf-runs R] [--iperf-seconds S]]";
+[--overlay [--new-hosts K] [--iperf-runs R] [--iperf-seconds S]] [--dual-stack]";
 
 struct Args {
     n: usize,
@@ -50,6 +50,9 @@ struct Args {
     range_reps: usize,
     /// Overlay networks across hosts (the hook's `ocinet-agent` beside it) instead.
     overlay: bool,
+    /// Dual-stack networks instead: ocinet IPv4-only and dual-stack, the CNI chain and
+    /// netavark dual-stack.
+    dual_stack: bool,
     new_hosts: usize,
     iperf_runs: usize,
     iperf_seconds: u32,
@@ -70,6 +73,7 @@ fn parse_args() -> Result<Args> {
         runc_reps: 20,
         range_reps: 5,
         overlay: false,
+        dual_stack: false,
         new_hosts: 10,
         iperf_runs: 5,
         iperf_seconds: 10,
@@ -92,6 +96,7 @@ fn parse_args() -> Result<Args> {
             "--runc-reps" => a.runc_reps = number(value()?)?,
             "--range-reps" => a.range_reps = number(value()?)?,
             "--overlay" => a.overlay = true,
+            "--dual-stack" => a.dual_stack = true,
             "--new-hosts" => a.new_hosts = number(value()?)?,
             "--iperf-runs" => a.iperf_runs = number(value()?)?,
             "--iperf-seconds" => {
@@ -194,6 +199,9 @@ fn run() -> Result<()> {
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {work:?}: {e}"))?;
     let result = match (&args.hook_b, args.overlay) {
         (_, true) => run_overlay(&args, &work).and_then(|r| Ok((r.table(), to_json(&r)?))),
+        (None, false) if args.dual_stack => {
+            dual_stack(&args, &work).and_then(|r| Ok((r.table(), to_json(&r)?)))
+        }
         (Some(hook_b), false) => ab(&args, hook_b, &work)
             .and_then(|r| plot(&args, &r).map(|()| r))
             .and_then(|r| Ok((r.table(), to_json(&r)?))),
@@ -248,8 +256,8 @@ fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
 
     let mut oc = ocinet::Ocinet::new(&args.hook, work, &ocinet::MAIN)?;
     let mut routed = ocinet::Ocinet::new(&args.hook, work, &ocinet::ROUTED)?;
-    let mut cni = cni::Cni::new(work, n);
-    let mut nv = netavark::Netavark::new(work, n)?;
+    let mut cni = cni::Cni::new(work, n, false);
+    let mut nv = netavark::Netavark::new(work, n, false)?;
 
     let mut oc_cni = args
         .cni_plugin
@@ -292,10 +300,38 @@ fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
             )
         }),
         routed_over_bridge: named(ocinet::ROUTED.name).map(|r| r.setup.p50_ms / p50(0)),
+        dual_minus_ipv4_ms: None,
         backends,
         ocinet_alone,
         end_to_end,
         hook_peak_rss_kib: oc.hook.max_rss_kib,
+    })
+}
+
+/// Dual stack: ocinet on an IPv4-only and on a dual-stack network, the CNI chain and netavark
+/// dual-stack, interleaved as the main run; the ratios are against ocinet dual-stack.
+fn dual_stack(args: &Args, work: &std::path::Path) -> Result<Report> {
+    let n = args.n;
+    let mut v4 = ocinet::Ocinet::new(&args.hook, work, &ocinet::MAIN)?;
+    let mut dual = ocinet::Ocinet::new(&args.hook, work, &ocinet::DUAL)?;
+    let mut cni = cni::Cni::new(work, n, true);
+    let mut nv = netavark::Netavark::new(work, n, true)?;
+    let mut backends: [&mut dyn Backend; 4] = [&mut dual, &mut cni, &mut nv, &mut v4];
+    let (containers, backends) = interleaved(n, &mut backends, args.reach)?;
+    drop(containers);
+    let p50 = |b: usize| backends[b].setup.p50_ms;
+    Ok(Report {
+        machine: machine(),
+        containers: n,
+        cni_over_ocinet: p50(1) / p50(0),
+        netavark_over_ocinet: p50(2) / p50(0),
+        cni_over_ocinet_cni: None,
+        routed_over_bridge: None,
+        dual_minus_ipv4_ms: Some(p50(0) - p50(3)),
+        ocinet_alone: None,
+        end_to_end: None,
+        hook_peak_rss_kib: dual.hook.max_rss_kib,
+        backends,
     })
 }
 
@@ -377,6 +413,7 @@ fn ab(args: &Args, hook_b: &std::path::Path, work: &std::path::Path) -> Result<R
         netavark_over_ocinet: f64::NAN,
         cni_over_ocinet_cni: None,
         routed_over_bridge: None,
+        dual_minus_ipv4_ms: None,
         backends,
         ocinet_alone: None,
         end_to_end: None,

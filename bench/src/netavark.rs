@@ -21,16 +21,33 @@ pub const PORT_BASE: u16 = 30001;
 pub struct Netavark {
     config: PathBuf,
     n: usize,
+    /// A dual-stack network (`--dual-stack`): an IPv6 subnet and address too.
+    dual: bool,
 }
 
 impl Netavark {
-    pub fn new(work: &Path, n: usize) -> Result<Netavark> {
+    pub fn new(work: &Path, n: usize, dual: bool) -> Result<Netavark> {
         let config = work.join("netavark");
         std::fs::create_dir_all(&config).map_err(|e| format!("cannot create {config:?}: {e}"))?;
-        Ok(Netavark { config, n })
+        Ok(Netavark { config, n, dual })
     }
 
-    fn options(i: usize) -> Value {
+    fn options(&self, i: usize) -> Value {
+        let mut v = Self::ipv4_options(i);
+        if self.dual {
+            let net = &mut v["network_info"]["benchnet"];
+            net["ipv6_enabled"] = json!(true);
+            if let Some(subnets) = net["subnets"].as_array_mut() {
+                subnets.push(json!({"subnet": "fd00:92::/64", "gateway": "fd00:92::1"}));
+            }
+            if let Some(ips) = v["networks"]["benchnet"]["static_ips"].as_array_mut() {
+                ips.push(json!(format!("fd00:92::{:x}", i + 2)));
+            }
+        }
+        v
+    }
+
+    fn ipv4_options(i: usize) -> Value {
         json!({
             "container_id": format!("{i:064x}"),
             "container_name": format!("nv{i}"),
@@ -55,7 +72,7 @@ impl Netavark {
             .arg(&self.config)
             .arg(command)
             .arg(c.netns_path());
-        let input = Self::options(i).to_string();
+        let input = self.options(i).to_string();
         Ok(exec::run(
             &format!("netavark {command} {i}"),
             &mut cmd,
@@ -67,7 +84,10 @@ impl Netavark {
 
 impl Backend for Netavark {
     fn name(&self) -> &'static str {
-        "netavark"
+        match self.dual {
+            true => "netavark-dual",
+            false => "netavark",
+        }
     }
 
     fn setup(&mut self, i: usize, c: &Container) -> Result<Duration> {

@@ -23,6 +23,8 @@ pub struct Lane {
     /// Empty for a routed network.
     pub bridge: &'static str,
     pub subnet: &'static str,
+    /// An IPv6 subnet beside the IPv4 one: a dual-stack network.
+    pub subnet6: Option<&'static str>,
     pub port_base: u16,
     /// A routed network (`"driver": "routed"`) rather than a bridge.
     pub routed: bool,
@@ -33,6 +35,7 @@ pub const MAIN: Lane = Lane {
     name: "ocinet",
     bridge: "ocbench0",
     subnet: "10.90.0.0/16",
+    subnet6: None,
     port_base: 10001,
     routed: false,
 };
@@ -42,6 +45,7 @@ pub const ROUTED: Lane = Lane {
     name: "ocinet-routed",
     bridge: "",
     subnet: "10.95.0.0/16",
+    subnet6: None,
     // Below the other backends' ports and the end-to-end run's range (50000-50999).
     port_base: 1001,
     routed: true,
@@ -52,7 +56,18 @@ pub const SECOND: Lane = Lane {
     name: "ocinet-b",
     bridge: "ocbench1",
     subnet: "10.93.0.0/16",
+    subnet6: None,
     port_base: 40001,
+    routed: false,
+};
+
+/// ocinet on a dual-stack bridge network (`--dual-stack`), beside the IPv4-only `MAIN`.
+pub const DUAL: Lane = Lane {
+    name: "ocinet-dual",
+    bridge: "ocbench2",
+    subnet: "10.94.0.0/16",
+    subnet6: Some("fd00:94::/64"),
+    port_base: 41001,
     routed: false,
 };
 
@@ -70,13 +85,11 @@ pub struct Ocinet {
 impl Ocinet {
     pub fn new(hook: &Path, work: &Path, lane: &'static Lane) -> Result<Ocinet> {
         let hook = Hook::new(hook, &work.join(lane.name))?;
+        let mut subnets = vec![json!({"subnet": lane.subnet})];
+        subnets.extend(lane.subnet6.map(|s| json!({"subnet": s})));
         let def = match lane.routed {
-            true => {
-                json!({"driver": "routed", "subnets": [{"subnet": lane.subnet}], "masquerade": true})
-            }
-            false => {
-                json!({"bridge": lane.bridge, "subnets": [{"subnet": lane.subnet}], "masquerade": true})
-            }
+            true => json!({"driver": "routed", "subnets": subnets, "masquerade": true}),
+            false => json!({"bridge": lane.bridge, "subnets": subnets, "masquerade": true}),
         };
         hook.define(NETWORK, &def)?;
         Ok(Ocinet { lane, hook })
@@ -183,7 +196,8 @@ pub fn dnat_elements(port_base: u16) -> Result<usize> {
     Ok(items
         .iter()
         .filter_map(|o| o.get("map"))
-        .filter(|m| m["name"].as_str().is_some_and(|n| n.starts_with("dnat_")))
+        // dnat_* and the IPv6 dnat6_*.
+        .filter(|m| m["name"].as_str().is_some_and(|n| n.starts_with("dnat")))
         .filter_map(|m| m["elem"].as_array())
         .flatten()
         .filter(|e| {

@@ -107,6 +107,10 @@ pub struct Report {
     /// ocinet's setup p50 on a routed network over its p50 on a bridge network.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub routed_over_bridge: Option<f64>,
+    /// `--dual-stack`: ocinet's setup p50 on a dual-stack network minus its p50 on an
+    /// IPv4-only one (ms); the other backends are dual-stack and compared with the former.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dual_minus_ipv4_ms: Option<f64>,
     pub end_to_end: Option<EndToEnd>,
     pub hook_peak_rss_kib: u64,
 }
@@ -157,7 +161,12 @@ impl Report {
             t += "\n`ocinet-alone`: the same run with only ocinet on the machine, before the interleaved \
 run (no other backend's links and namespaces beside ocinet's, whose state makes the kernel work in the hook's calls cost more).\n";
         }
-        if self.cni_over_ocinet.is_finite() {
+        if let Some(extra) = self.dual_minus_ipv4_ms {
+            t += &format!(
+                "\nDual stack: ocinet setup p50 is {extra:+.2} ms against IPv4 only; {:.1}x faster than the CNI chain and {:.1}x faster than netavark, all dual-stack.\n",
+                self.cni_over_ocinet, self.netavark_over_ocinet
+            );
+        } else if self.cni_over_ocinet.is_finite() {
             t += &format!(
                 "\nocinet setup p50 is {:.1}x faster than the CNI chain and {:.1}x faster than netavark.\n",
                 self.cni_over_ocinet, self.netavark_over_ocinet

@@ -30,6 +30,7 @@ pub fn add(config: &Config, env: &Environment, a: &Attachment) -> Result<Value> 
         },
         ports: runtime.ports,
         static_ip: runtime.ip,
+        static_ip6: runtime.ip6,
         mac: runtime.mac,
         interface: a.ifname.clone(),
         definition,

@@ -3,7 +3,7 @@
 //! `prevResult`, `cni.dev/valid-attachments`).
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
@@ -48,6 +48,7 @@ pub struct Config {
 pub struct Runtime {
     pub ports: Vec<PortSpec>,
     pub ip: Option<Ipv4Addr>,
+    pub ip6: Option<Ipv6Addr>,
     pub mac: Option<[u8; 6]>,
 }
 
@@ -147,6 +148,7 @@ impl Config {
         let mut out = Runtime {
             ports: Vec::new(),
             ip: args.ip,
+            ip6: None,
             mac: args.mac,
         };
         let Some(rc) = self.raw.get("runtimeConfig") else {
@@ -159,7 +161,9 @@ impl Config {
             out.ports = list.iter().map(port_mapping).collect::<Result<_>>()?;
         }
         if let Some(ips) = rc.get("ips").filter(|v| !v.is_null()) {
-            out.ip = static_ip(ips)?.or(out.ip);
+            let (ip, ip6) = static_ips(ips)?;
+            out.ip = ip.or(out.ip);
+            out.ip6 = ip6;
         }
         if let Some(mac) = rc.get("mac").filter(|v| !v.is_null()) {
             let text = mac
@@ -265,13 +269,14 @@ fn port_mapping(m: &Value) -> Result<PortSpec> {
     })
 }
 
-/// `runtimeConfig.ips`: one IPv4 address, with or without its prefix.
-fn static_ip(ips: &Value) -> Result<Option<Ipv4Addr>> {
+/// `runtimeConfig.ips`: at most one IPv4 and one IPv6 address, with or without prefixes.
+fn static_ips(ips: &Value) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>)> {
     let bad = |why: String| invalid(format!("runtimeConfig.ips {ips}: {why}"));
     let list = ips
         .as_array()
         .ok_or_else(|| bad("not a list".to_string()))?;
     let mut found = None;
+    let mut found6 = None;
     for entry in list {
         let text = entry
             .as_str()
@@ -285,14 +290,11 @@ fn static_ip(ips: &Value) -> Result<Option<Ipv4Addr>> {
         match ip {
             IpAddr::V4(v4) if found.is_none() => found = Some(v4),
             IpAddr::V4(_) => return Err(bad("more than one IPv4 address".to_string())),
-            IpAddr::V6(_) => {
-                return Err(bad(format!(
-                    "{ip} is IPv6, which this release does not support yet"
-                )))
-            }
+            IpAddr::V6(v6) if found6.is_none() => found6 = Some(v6),
+            IpAddr::V6(_) => return Err(bad("more than one IPv6 address".to_string())),
         }
     }
-    Ok(found)
+    Ok((found, found6))
 }
 
 #[cfg(test)]
@@ -422,7 +424,7 @@ mod tests {
             json!({"portMappings": [{"hostPort": 0, "containerPort": 80}]}),
             json!({"portMappings": [{"hostPort": 80, "containerPort": 80, "protocol": "icmp"}]}),
             json!({"portMappings": [{"hostPort": 80, "containerPort": 80, "hostIP": "x"}]}),
-            json!({"ips": ["fd00::5/64"]}),
+            json!({"ips": ["fd00::5/64", "fd00::6"]}),
             json!({"ips": ["10.0.0.1", "10.0.0.2"]}),
             json!({"mac": "01:00:5e:00:00:01"}),
         ] {

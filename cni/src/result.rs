@@ -45,8 +45,9 @@ pub fn render(
             }
             ips.push(in_version(version, ip));
         }
-        // The default route the interface got (the first interface's: see link.rs).
-        if let Some(gateway) = iface.addresses.first().and_then(|a| a.gateway) {
+        // The default routes the interface got, one per family (the first interface's: see
+        // link.rs).
+        for gateway in iface.addresses.iter().filter_map(|a| a.gateway) {
             let dst = match gateway {
                 IpAddr::V4(_) => "0.0.0.0/0",
                 IpAddr::V6(_) => "::/0",
@@ -153,6 +154,20 @@ mod tests {
         assert_eq!(v04["ips"][0]["version"], "4");
         assert_eq!(v04["dns"]["nameservers"][0], "10.98.0.1");
         assert_eq!(addresses(&v04), ["10.98.0.2/24"]);
+        // Dual stack: an address and a default route of each family.
+        let mut dual = attachment();
+        dual.interfaces[0].addresses.push(AddressRecord {
+            address: "fd00:98::2".parse().unwrap(),
+            prefix_len: 64,
+            gateway: Some("fd00:98::1".parse().unwrap()),
+        });
+        let r = render(Version::V0_4_0, &dual, netns, None, None);
+        assert_eq!(r["ips"][1]["version"], "6");
+        assert_eq!(r["ips"][1]["address"], "fd00:98::2/64");
+        assert_eq!(
+            r["routes"],
+            json!([{"dst": "0.0.0.0/0", "gw": "10.98.0.1"}, {"dst": "::/0", "gw": "fd00:98::1"}])
+        );
     }
 
     #[test]

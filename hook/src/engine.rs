@@ -135,8 +135,8 @@ pub(crate) fn attach_with(
         let parts = request.per_network();
         for (i, part) in parts.iter().enumerate() {
             let driver = driver::for_mode(&part.mode);
-            // The previous address is the first interface's (`primary_address`).
-            let preferred = preferred.filter(|_| i == 0);
+            // The previous addresses are the first interface's (one per family).
+            let preferred: &[IpAddr] = if i == 0 { &preferred } else { &[] };
             let mut plan = driver.plan(&mut env, target, part, preferred)?;
             // The kind of network is known once the plan has resolved it.
             match plan.interface.as_ref().filter(|_| parts.len() == 1) {
@@ -227,18 +227,19 @@ fn same_container(record: &Record, target: &Target) -> bool {
 /// An existing record for this id: a live container of another process with the same id is
 /// an error, and so is a live one of the same container for CNI (whose spec forbids a second
 /// ADD: the first keeps its interface); anything else is stale, or the hook's second stage of
-/// the same container, and torn down, keeping its address as the preferred one.
+/// the same container, and torn down, keeping its first interface's addresses as the preferred
+/// ones.
 fn take_over_previous(
     ctx: &Context,
     kernel: &mut dyn Kernel,
     front_end: FrontEnd,
     target: &Target,
-) -> Result<Option<IpAddr>> {
+) -> Result<Vec<IpAddr>> {
     let previous = match ctx.records.load(&target.id) {
         Ok(Some(r)) => r,
-        Ok(None) => return Ok(None),
+        Ok(None) => return Ok(Vec::new()),
         // A corrupt record is overwritten: it lists nothing that can be trusted.
-        Err(Error::Corrupt { .. }) => return Ok(None),
+        Err(Error::Corrupt { .. }) => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
     let rewires = same_container(&previous, target) && front_end == FrontEnd::OciHook;
@@ -256,7 +257,11 @@ fn take_over_previous(
         });
     }
     teardown_with(ctx, kernel, &previous)?;
-    Ok(previous.primary_address().map(|a| a.address))
+    Ok(previous
+        .interfaces
+        .first()
+        .map(|i| i.addresses.iter().map(|a| a.address).collect())
+        .unwrap_or_default())
 }
 
 /// Undoes every step the record lists, carrying on past failures; removes the record only
@@ -742,6 +747,7 @@ pub(crate) mod tests {
             },
             ports: Vec::new(),
             static_ip: None,
+            static_ip6: None,
             mac: None,
             interface: interface.to_string(),
             definition: Some(definition),

@@ -34,11 +34,19 @@ pub enum Error {
     #[error("network {network} ({subnet}) has no free address: delete a container on it or give it a larger subnet")]
     Exhausted { network: String, subnet: String },
 
-    #[error("address {ip} is already leased to container {holder} on network {network}: request another io.ocinet.ip or delete that container")]
+    #[error("address {ip} is already leased to container {holder} on network {network}: request another io.ocinet.ip (io.ocinet.ip6) or delete that container")]
     AddressTaken {
         ip: IpAddr,
         holder: String,
         network: String,
+    },
+
+    #[error("address {ip} cannot be leased on network {network}: it has no {family} subnet; remove {annotation} or add an {family} subnet to the network")]
+    NoSubnetOfFamily {
+        ip: IpAddr,
+        network: String,
+        family: &'static str,
+        annotation: &'static str,
     },
 
     #[error("address {ip} cannot be leased on network {network} ({subnet}): request a host address inside the subnet that is not the gateway, network or broadcast address")]

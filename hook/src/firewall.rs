@@ -2,7 +2,7 @@
 //! each published port (or range) one element of a DNAT map, so setup and teardown add or
 //! remove elements in one batch and the rules never grow with the number of containers.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 
@@ -11,9 +11,10 @@ use crate::network::{DriverKind, Network};
 
 use crate::nfnetlink::{BatchError, Element, Op, Session, SetChange, NFT_SET_ELEM_INTERVAL_END};
 use crate::nft_table::{
-    self, BRIDGES_SET, DNAT_ADDR_MAP, DNAT_ANY_MAP, DNAT_PORT_MAP, GROUPS_SET, ICC_OFF_GROUPS_SET,
-    IFNAME_LEN, INTERNAL_GROUPS_SET, INTERNAL_SET, ISOLATED_GROUPS_SET, ISOLATED_SET,
-    MASQUERADE_SET, SAME_BRIDGE_SET, SAME_GROUP_SET, TABLE_NAME,
+    self, BRIDGES_SET, DNAT6_ADDR_MAP, DNAT6_ANY_MAP, DNAT6_PORT_MAP, DNAT_ADDR_MAP, DNAT_ANY_MAP,
+    DNAT_PORT_MAP, GROUPS_SET, ICC_OFF_GROUPS_SET, IFNAME_LEN, INTERNAL_GROUPS_SET, INTERNAL_SET,
+    ISOLATED_GROUPS_SET, ISOLATED_SET, MASQUERADE6_SET, MASQUERADE_SET, SAME_BRIDGE_SET,
+    SAME_GROUP_SET, TABLE_NAME,
 };
 use crate::ports::{PortRange, Protocol};
 
@@ -104,11 +105,15 @@ pub enum DnatMap {
 impl DnatMap {
     pub const ALL: [DnatMap; 3] = [DnatMap::Port, DnatMap::Addr, DnatMap::Any];
 
-    pub fn name(self) -> &'static str {
-        match self {
-            DnatMap::Any => DNAT_ANY_MAP,
-            DnatMap::Port => DNAT_PORT_MAP,
-            DnatMap::Addr => DNAT_ADDR_MAP,
+    /// The map's name for IPv4 targets (`v6`: for IPv6 ones).
+    pub fn name(self, v6: bool) -> &'static str {
+        match (self, v6) {
+            (DnatMap::Any, false) => DNAT_ANY_MAP,
+            (DnatMap::Port, false) => DNAT_PORT_MAP,
+            (DnatMap::Addr, false) => DNAT_ADDR_MAP,
+            (DnatMap::Any, true) => DNAT6_ANY_MAP,
+            (DnatMap::Port, true) => DNAT6_PORT_MAP,
+            (DnatMap::Addr, true) => DNAT6_ADDR_MAP,
         }
     }
 }
@@ -126,14 +131,20 @@ impl DnatElement {
         }
     }
 
+    /// The name of the map that holds it (IPv6 targets have maps of their own).
+    pub fn map_name(&self) -> &'static str {
+        self.map().name(self.target.is_ipv6())
+    }
+
     /// The key in nft syntax.
     pub fn key(&self) -> String {
         if self.map() == DnatMap::Any {
             return format!("{} . {}", self.protocol, self.ports);
         }
-        let daddr = match self.host_ip {
-            None => "0.0.0.0/0".to_string(),
-            Some(ip) => ip.to_string(),
+        let daddr = match (self.host_ip, self.target) {
+            (None, IpAddr::V4(_)) => "0.0.0.0/0".to_string(),
+            (None, IpAddr::V6(_)) => "::/0".to_string(),
+            (Some(ip), _) => ip.to_string(),
         };
         format!("{daddr} . {} . {}", self.protocol, self.ports)
     }
@@ -154,13 +165,15 @@ impl DnatElement {
         }
     }
 
-    /// The maps of `inet ocinet` hold IPv4 addresses; IPv6 elements wait for their own maps
-    /// (the IPv6 issue): refused with a line, never written with a wrong length.
+    /// A map's key and value are of one family: a host address of the other family is
+    /// refused with a line (`publish` never makes one), never written with a wrong length.
     fn check_family(&self) -> Result<()> {
-        let v6 = self.target.is_ipv6() || self.host_ip.is_some_and(|ip| ip.is_ipv6());
-        if v6 {
+        if self
+            .host_ip
+            .is_some_and(|ip| ip.is_ipv6() != self.target.is_ipv6())
+        {
             return Err(Error::Firewall(format!(
-                "cannot publish {} to {}: IPv6 port mappings are not supported yet",
+                "cannot publish {} to {}: the host address and the container's are of different families",
                 self.key(),
                 self.value()
             )));
@@ -173,18 +186,26 @@ impl DnatElement {
         if self.map() == DnatMap::Any {
             return padded_fields(self.protocol.number(), self.ports.start);
         }
-        self.address_key(Ipv4Addr::UNSPECIFIED, self.ports.start)
+        let any = match self.target {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        self.address_key(any, self.ports.start)
     }
 
     /// The end of the key's interval (the same as the key for one address and port); `None`
     /// in `dnat_any`, which holds no intervals.
     pub fn key_end_bytes(&self) -> Option<Vec<u8>> {
-        (self.map() != DnatMap::Any).then(|| self.address_key(Ipv4Addr::BROADCAST, self.ports.end))
+        let all = match self.target {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::BROADCAST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(u128::MAX)),
+        };
+        (self.map() != DnatMap::Any).then(|| self.address_key(all, self.ports.end))
     }
 
     /// An interval map's key: the host address (`any` for every address), protocol, `port`.
-    fn address_key(&self, any: Ipv4Addr, port: u16) -> Vec<u8> {
-        let mut key = octets(self.host_ip.unwrap_or(IpAddr::V4(any)));
+    fn address_key(&self, any: IpAddr, port: u16) -> Vec<u8> {
+        let mut key = octets(self.host_ip.unwrap_or(any));
         key.extend(padded_fields(self.protocol.number(), port));
         key
     }
@@ -340,12 +361,16 @@ fn filter_changes<'a>(networks: &[NetworkFilter]) -> Vec<SetChange<'a>> {
 
 /// "cannot add ..." naming what, in nft syntax, for the error of a refused batch.
 fn adding(subnets: &[IpNet], elements: &[DnatElement]) -> String {
-    let subnets = subnets
-        .iter()
-        .map(|s| format!("{MASQUERADE_SET} {{ {s} }}"));
+    let subnets = subnets.iter().map(|s| {
+        let set = match s {
+            IpNet::V4(_) => MASQUERADE_SET,
+            IpNet::V6(_) => MASQUERADE6_SET,
+        };
+        format!("{set} {{ {s} }}")
+    });
     let elements = elements
         .iter()
-        .map(|e| format!("{} {{ {} : {} }}", e.map().name(), e.key(), e.value()));
+        .map(|e| format!("{} {{ {} : {} }}", e.map_name(), e.key(), e.value()));
     let all: Vec<String> = subnets.chain(elements).collect();
     format!("cannot add {} to", all.join(", "))
 }
@@ -370,35 +395,52 @@ fn set_changes<'a>(subnets: &[IpNet], elements: &[DnatElement]) -> Result<Vec<Se
         set: MASQUERADE_SET,
         elements: Vec::new(),
     };
+    let mut masq6 = SetChange {
+        set: MASQUERADE6_SET,
+        elements: Vec::new(),
+    };
     for element in elements {
         element.check_family()?;
     }
-    for subnet in subnets {
-        let IpNet::V4(subnet) = subnet else {
-            return Err(Error::Firewall(format!(
-                "cannot masquerade {subnet}: IPv6 subnets are not supported yet"
-            )));
-        };
-        masq.elements.push(Element {
-            key: subnet.network().octets().to_vec(),
+    let interval = |start: Vec<u8>, after: Option<Vec<u8>>| {
+        let end = after.map(|key| Element {
+            key,
+            key_end: None,
+            data: None,
+            flags: NFT_SET_ELEM_INTERVAL_END,
+        });
+        std::iter::once(Element {
+            key: start,
             key_end: None,
             data: None,
             flags: 0,
-        });
-        if let Some(after) = u32::from(subnet.broadcast()).checked_add(1) {
-            masq.elements.push(Element {
-                key: after.to_be_bytes().to_vec(),
-                key_end: None,
-                data: None,
-                flags: NFT_SET_ELEM_INTERVAL_END,
-            });
+        })
+        .chain(end)
+    };
+    for subnet in subnets {
+        match subnet {
+            IpNet::V4(net) => masq.elements.extend(interval(
+                net.network().octets().to_vec(),
+                u32::from(net.broadcast())
+                    .checked_add(1)
+                    .map(|a| a.to_be_bytes().to_vec()),
+            )),
+            IpNet::V6(net) => masq6.elements.extend(interval(
+                net.network().octets().to_vec(),
+                u128::from(net.broadcast())
+                    .checked_add(1)
+                    .map(|a| a.to_be_bytes().to_vec()),
+            )),
         }
     }
-    let dnat = DnatMap::ALL.iter().map(|&map| SetChange {
-        set: map.name(),
+    let maps = DnatMap::ALL
+        .iter()
+        .flat_map(|&map| [map.name(false), map.name(true)]);
+    let dnat = maps.map(|name| SetChange {
+        set: name,
         elements: elements
             .iter()
-            .filter(|e| e.map() == map)
+            .filter(|e| e.map_name() == name)
             .map(|e| Element {
                 key: e.key_bytes(),
                 key_end: e.key_end_bytes(),
@@ -407,7 +449,7 @@ fn set_changes<'a>(subnets: &[IpNet], elements: &[DnatElement]) -> Result<Vec<Se
             })
             .collect(),
     });
-    Ok(std::iter::once(masq).chain(dnat).collect())
+    Ok([masq, masq6].into_iter().chain(dnat).collect())
 }
 
 #[cfg(test)]

@@ -87,8 +87,14 @@ impl LeaseStore {
         self.leases.join(ip.to_string())
     }
 
-    fn hint_path(&self) -> PathBuf {
-        self.dir.join("last-leased")
+    /// The cursor of one family (a dual-stack network leases one address of each): the next
+    /// search starts after it, so an IPv6 subnet's 2^64 addresses are never walked, only those
+    /// leased in a row after the cursor.
+    fn hint_path(&self, ip: IpAddr) -> PathBuf {
+        self.dir.join(match ip {
+            IpAddr::V4(_) => "last-leased",
+            IpAddr::V6(_) => "last-leased6",
+        })
     }
 
     /// Who holds `ip`, if anyone.
@@ -186,7 +192,7 @@ impl LeaseTxn {
                 return Ok(ip);
             }
         }
-        let hint = store::read_file(&s.hint_path())
+        let hint = store::read_file(&s.hint_path(pool.subnet.addr()))
             .ok()
             .flatten()
             .and_then(|b| String::from_utf8(b).ok())
@@ -206,7 +212,7 @@ impl LeaseTxn {
         };
         store::write_json(&s.lease_path(ip), &lease)?;
         // The hint only speeds up the search; losing it loses nothing, so it is not fsynced.
-        let _ = fs::write(s.hint_path(), ip.to_string());
+        let _ = fs::write(s.hint_path(ip), ip.to_string());
         Ok(())
     }
 }

@@ -10,9 +10,9 @@ use ipnet::{IpNet, Ipv4Net};
 use crate::error::Result;
 use crate::firewall::{DnatElement, Firewall, NetworkFilter};
 use crate::link::{self, Addressing, BridgeRef, RoutedEnd, Rtnl, VethPeer};
-use crate::neigh_table::{self, Limits};
+use crate::neigh_table::{self, Limits, Table};
 use crate::netns::{Netns, NetnsRef};
-use crate::{netconf, netns_name, sysctl};
+use crate::{netconf, netns_name, ra_guard, sysctl};
 
 /// A bridge to make sure of.
 pub struct BridgeSpec<'a> {
@@ -39,14 +39,14 @@ pub struct VethSpec<'a> {
 pub struct RoutedVethSpec<'a> {
     pub host_name: &'a str,
     pub mtu: u32,
-    pub subnet: IpNet,
-    pub gateway: IpAddr,
+    /// Each subnet of the network (one per family) with its gateway.
+    pub subnets: &'a [(IpNet, IpAddr)],
     /// The host end's MAC, which the container knows as its gateway's.
     pub gateway_mac: [u8; 6],
     pub peer_name: &'a str,
     pub peer_mac: [u8; 6],
-    /// The container's address.
-    pub address: IpAddr,
+    /// The container's addresses (one per family).
+    pub addresses: &'a [IpAddr],
     pub route_localnet: bool,
     pub group: u32,
 }
@@ -57,8 +57,7 @@ impl RoutedVethSpec<'_> {
             name: self.host_name,
             mac: self.gateway_mac,
             mtu: self.mtu,
-            subnet: self.subnet,
-            gateway: self.gateway,
+            subnets: self.subnets,
             route_localnet: self.route_localnet,
             group: self.group,
         }
@@ -91,6 +90,9 @@ pub trait Kernel {
         iface: Option<&Addressing<'_>>,
     ) -> Result<()>;
     fn ensure_ipv4_forwarding(&mut self) -> Result<()>;
+    /// Turns IPv6 forwarding on if it is off, first giving links with a router-advertised
+    /// default route `accept_ra` 2 (see `ra_guard`); returns those links' names.
+    fn ensure_ipv6_forwarding(&mut self) -> Result<Vec<String>>;
     /// Adds masquerade subnets and DNAT elements in one atomic batch; true when the table was
     /// missing and had to be made (every live container's elements are then to be restored).
     // Provided, and unused by the bridge driver now: kept for drivers that wire no bridge.
@@ -116,9 +118,9 @@ pub trait Kernel {
     fn link_addresses(&mut self, netns: &NetnsRef, name: &str)
         -> Result<Option<Vec<(IpAddr, u8)>>>;
     /// The host's IPv4 neighbour table limits, asked in `netns`.
-    fn neighbour_limits(&mut self, netns: &NetnsRef) -> Result<Limits>;
+    fn neighbour_limits(&mut self, netns: &NetnsRef, table: Table) -> Result<Limits>;
     /// Sets them; false when this namespace may not (only the initial one may).
-    fn set_neighbour_limits(&mut self, limits: &Limits) -> Result<bool>;
+    fn set_neighbour_limits(&mut self, table: Table, limits: &Limits) -> Result<bool>;
 }
 
 /// The real kernel: one rtnetlink socket per namespace and one nftables session, each opened
@@ -192,13 +194,19 @@ impl Kernel for SystemKernel {
     }
 
     fn ensure_bridge(&mut self, bridge: &BridgeSpec<'_>) -> Result<u32> {
-        link::ensure_bridge(
+        let (index, created) = link::ensure_bridge(
             self.host()?,
             bridge.name,
             bridge.mtu,
             bridge.gateways,
             bridge.route_localnet,
-        )
+        )?;
+        // Once, as the bridge is made (no carrier yet, so nothing was solicited): /proc/sys is
+        // off the common path (see `sysctl`).
+        if created && bridge.gateways.iter().any(|(ip, _)| ip.is_ipv6()) {
+            sysctl::refuse_router_advertisements(bridge.name)?;
+        }
+        Ok(index)
     }
 
     fn create_veth(&mut self, veth: &VethSpec<'_>, netns: &NetnsRef) -> Result<()> {
@@ -235,7 +243,12 @@ impl Kernel for SystemKernel {
     }
 
     fn route_to_container(&mut self, veth: &RoutedVethSpec<'_>) -> Result<()> {
-        link::route_to_container(self.host()?, &veth.host_end(), veth.address, veth.peer_mac)
+        link::route_to_container(
+            self.host()?,
+            &veth.host_end(),
+            veth.addresses,
+            veth.peer_mac,
+        )
     }
 
     fn configure_container(
@@ -243,6 +256,14 @@ impl Kernel for SystemKernel {
         netns: &NetnsRef,
         iface: Option<&Addressing<'_>>,
     ) -> Result<()> {
+        // An IPv6 interface accepts no router advertisement: set before it comes up. Only
+        // for IPv6 (a /proc/sys lookup in the container's namespace costs more the more
+        // namespaces have made one: see `sysctl`).
+        if let Some(i) = iface.filter(|i| i.addresses.iter().any(|(ip, _)| ip.is_ipv6())) {
+            let name = i.name;
+            self.netns(netns)?
+                .run_inside(|| sysctl::refuse_router_advertisements(name))??;
+        }
         link::configure_container(self.inside(netns)?, iface)
     }
 
@@ -253,6 +274,16 @@ impl Kernel for SystemKernel {
             Ok(true) => Ok(()),
             _ => sysctl::enable_ip_forward(),
         }
+    }
+
+    /// Asked over netlink; only when it is off are routes listed and /proc/sys written.
+    fn ensure_ipv6_forwarding(&mut self) -> Result<Vec<String>> {
+        if let Ok(true) = netconf::ipv6_forwarding(self.host()?.socket()) {
+            return Ok(Vec::new());
+        }
+        let kept = ra_guard::keep_router_advertised_routes(self.host()?)?;
+        sysctl::enable_ipv6_forward()?;
+        Ok(kept)
     }
 
     fn firewall_add_networks(
@@ -297,12 +328,12 @@ impl Kernel for SystemKernel {
     /// Asked in the container's namespace: the limits are the host's wherever they are
     /// read, and the answer lists each link's parameters besides, two links there against one
     /// per link on the host (thousands, a 20 ms answer).
-    fn neighbour_limits(&mut self, netns: &NetnsRef) -> Result<Limits> {
-        neigh_table::ipv4_limits(self.inside(netns)?)
+    fn neighbour_limits(&mut self, netns: &NetnsRef, table: Table) -> Result<Limits> {
+        neigh_table::limits(self.inside(netns)?, table)
     }
 
-    fn set_neighbour_limits(&mut self, limits: &Limits) -> Result<bool> {
-        neigh_table::set_ipv4_limits(self.host()?, limits)
+    fn set_neighbour_limits(&mut self, table: Table, limits: &Limits) -> Result<bool> {
+        neigh_table::set_limits(self.host()?, table, limits)
     }
 }
 
@@ -331,8 +362,10 @@ pub mod fake {
         pub missing: Vec<String>,
         /// The addresses the last `configure_container` set.
         pub configured: Vec<(IpAddr, u8)>,
-        /// The neighbour table's limits, as `neighbour_limits` reads them.
+        /// The IPv4 neighbour table's limits, as `neighbour_limits` reads them.
         pub limits: Option<Limits>,
+        /// The IPv6 one's.
+        pub limits6: Option<Limits>,
         /// Whether `set_neighbour_limits` may set them (the initial namespace).
         pub initial_netns: bool,
     }
@@ -392,7 +425,15 @@ pub mod fake {
         fn route_to_container(&mut self, veth: &RoutedVethSpec<'_>) -> Result<()> {
             self.call(
                 "route_to_container",
-                format!("{} {}", veth.address, veth.host_name),
+                format!(
+                    "{} {}",
+                    veth.addresses
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    veth.host_name
+                ),
             )
         }
         fn configure_container(
@@ -414,6 +455,10 @@ pub mod fake {
         }
         fn ensure_ipv4_forwarding(&mut self) -> Result<()> {
             self.call("ensure_ipv4_forwarding", String::new())
+        }
+        fn ensure_ipv6_forwarding(&mut self) -> Result<Vec<String>> {
+            self.call("ensure_ipv6_forwarding", String::new())?;
+            Ok(Vec::new())
         }
         /// Recorded as `firewall_add` (one batch), with the bridges and their flags.
         fn firewall_add_networks(
@@ -473,21 +518,34 @@ pub mod fake {
             self.call("link_addresses", name.to_string())?;
             Ok((!self.missing.iter().any(|m| m == name)).then(|| self.configured.clone()))
         }
-        fn neighbour_limits(&mut self, _netns: &NetnsRef) -> Result<Limits> {
-            self.call("neighbour_limits", String::new())?;
-            Ok(self.limits.unwrap_or(Limits {
+        fn neighbour_limits(&mut self, _netns: &NetnsRef, table: Table) -> Result<Limits> {
+            self.call("neighbour_limits", table.family_name().to_string())?;
+            let limits = match table {
+                Table::Ipv4 => self.limits,
+                Table::Ipv6 => self.limits6,
+            };
+            Ok(limits.unwrap_or(Limits {
                 thresh1: 128,
                 thresh2: 512,
                 thresh3: 1024,
             }))
         }
-        fn set_neighbour_limits(&mut self, limits: &Limits) -> Result<bool> {
+        fn set_neighbour_limits(&mut self, table: Table, limits: &Limits) -> Result<bool> {
             self.call(
                 "set_neighbour_limits",
-                format!("{} {} {}", limits.thresh1, limits.thresh2, limits.thresh3),
+                format!(
+                    "{} {} {} {}",
+                    table.family_name(),
+                    limits.thresh1,
+                    limits.thresh2,
+                    limits.thresh3
+                ),
             )?;
             if self.initial_netns {
-                self.limits = Some(*limits);
+                match table {
+                    Table::Ipv4 => self.limits = Some(*limits),
+                    Table::Ipv6 => self.limits6 = Some(*limits),
+                }
             }
             Ok(self.initial_netns)
         }

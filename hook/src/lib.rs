@@ -45,6 +45,7 @@ mod netns_name;
 mod nfnetlink;
 mod nft_table;
 mod overlay_agent;
+mod ra_guard;
 mod raw_netlink;
 mod reservation;
 mod rtnl_batch;

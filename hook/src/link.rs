@@ -9,7 +9,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::{IpNet, Ipv4Net};
 use nix::libc;
 use rtnetlink::packet_core::{DefaultNla, NLM_F_CREATE, NLM_F_EXCL};
-use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use rtnetlink::packet_route::link::{
     AfSpecInet, AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InetDevConf, InfoData, InfoKind,
     InfoVeth, LinkAttribute, LinkMessage, LinkProtoInfoBridge,
@@ -18,7 +20,7 @@ use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
 };
 use rtnetlink::packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteFlags, RouteProtocol, RouteScope, RouteType,
 };
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::{
@@ -89,28 +91,41 @@ impl Rtnl {
     }
 }
 
-/// An interface's addresses (with their prefix lengths) and the gateway of its default route.
+/// An interface's addresses (with their prefix lengths) and the gateways of its default
+/// routes (one per family).
 pub struct Addressing<'a> {
     pub name: &'a str,
     pub addresses: &'a [(IpAddr, u8)],
-    pub gateway: Option<IpAddr>,
+    pub gateways: &'a [IpAddr],
     /// The gateway's MAC when the gateway is the other end of a point-to-point link (routed):
     /// then it is a permanent neighbour and the default route is on-link (the address is a
     /// /32, so no subnet holds the gateway).
     pub gateway_mac: Option<[u8; 6]>,
 }
 
-/// `address/prefix` on link `index`, of either family.
+/// `address/prefix` on link `index`, of either family. An IPv6 address is `nodad`: usable
+/// (not tentative) the moment it is added, as the lease makes it unique on its network; with
+/// duplicate address detection a container's first packets would wait a second or more for
+/// it, and its probes would be multicast flooded to every port of the bridge.
 fn new_address(index: u32, address: IpAddr, prefix: u8) -> RouteNetlinkMessage {
     RouteNetlinkMessage::NewAddress(match address {
         IpAddr::V4(ip) => AddressMessageBuilder::<Ipv4Addr>::new()
             .index(index)
             .address(ip, prefix)
             .build(),
-        IpAddr::V6(ip) => AddressMessageBuilder::<Ipv6Addr>::new()
-            .index(index)
-            .address(ip, prefix)
-            .build(),
+        IpAddr::V6(ip) => {
+            let mut msg = AddressMessageBuilder::<Ipv6Addr>::new()
+                .index(index)
+                .address(ip, prefix)
+                .build();
+            msg.header.flags.insert(AddressHeaderFlags::Nodad);
+            // The kernel reads IFA_FLAGS over the header's flags when both are there.
+            msg.attributes
+                .retain(|a| !matches!(a, AddressAttribute::Flags(_)));
+            msg.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+            msg
+        }
     })
 }
 
@@ -156,7 +171,8 @@ fn permanent_neighbour(index: u32, address: IpAddr, mac: [u8; 6]) -> RouteNetlin
     RouteNetlinkMessage::NewNeighbour(neighbour)
 }
 
-/// Makes sure bridge `name` exists, is up and holds the gateway addresses; returns its index.
+/// Makes sure bridge `name` exists, is up and holds the gateway addresses; returns its index
+/// and whether this call created it.
 /// Safe against a concurrent hook doing the same. A bridge that exists is used as it is.
 ///
 /// A bridge ocinet makes has multicast snooping off. Snooping only narrows multicast where an
@@ -171,9 +187,9 @@ pub fn ensure_bridge(
     mtu: u32,
     gateways: &[(IpAddr, u8)],
     route_localnet: bool,
-) -> Result<u32> {
-    let bridge = match rtnl.probe().get(name)? {
-        Some(bridge) => bridge,
+) -> Result<(u32, bool)> {
+    let (bridge, created) = match rtnl.probe().get(name)? {
+        Some(bridge) => (bridge, false),
         None => {
             rtnl.send_one(
                 RouteNetlinkMessage::NewLink(
@@ -188,9 +204,11 @@ pub fn ensure_bridge(
                 EXISTS,
                 format!("cannot create bridge {name}"),
             )?;
-            rtnl.probe()
+            let bridge = rtnl
+                .probe()
                 .get(name)?
-                .ok_or_else(|| Error::Netlink(format!("bridge {name} vanished after creation")))?
+                .ok_or_else(|| Error::Netlink(format!("bridge {name} vanished after creation")))?;
+            (bridge, true)
         }
     };
     let mut batch = Batch::new();
@@ -218,7 +236,7 @@ pub fn ensure_bridge(
             format!("cannot enable route_localnet on bridge {name}"),
         )?;
     }
-    Ok(bridge.index)
+    Ok((bridge.index, created))
 }
 
 /// A change of `link` that lets it route packets with loopback sources: 127.0.0.1:<port> from
@@ -408,8 +426,8 @@ pub struct RoutedEnd<'a> {
     /// every host end of the network has it, each on its own point-to-point link.
     pub mac: [u8; 6],
     pub mtu: u32,
-    pub subnet: IpNet,
-    pub gateway: IpAddr,
+    /// Each subnet (one per family) and its gateway.
+    pub subnets: &'a [(IpNet, IpAddr)],
     /// Published ports: 127.0.0.1:<port> from the host is DNATed out of this end.
     pub route_localnet: bool,
     /// The network's device group, by which ocinet's forward chain knows its traffic.
@@ -427,23 +445,24 @@ const LOOPBACK_INDEX: u32 = 1;
 /// the pair, its host end `addrgenmode none` and up, as [`create_veth`] does without a bridge.
 pub fn create_routed_veth(rtnl: &Rtnl, end: &RoutedEnd<'_>, peer: &VethPeer<'_>) -> Result<()> {
     let mut batch = Batch::new();
-    let (gateway, subnet) = (end.gateway, end.subnet);
-    let host_prefix = match gateway {
-        IpAddr::V4(_) => 32,
-        IpAddr::V6(_) => 128,
-    };
-    batch.push_allowing(
-        new_address(LOOPBACK_INDEX, gateway, host_prefix),
-        NLM_F_CREATE | NLM_F_EXCL,
-        EXISTS,
-        format!("cannot add the gateway {gateway} to lo"),
-    );
-    batch.push_allowing(
-        unreachable_route(subnet),
-        NLM_F_CREATE | NLM_F_EXCL,
-        EXISTS,
-        format!("cannot add the unreachable route of {subnet}"),
-    );
+    for &(subnet, gateway) in end.subnets {
+        let host_prefix = match gateway {
+            IpAddr::V4(_) => 32,
+            IpAddr::V6(_) => 128,
+        };
+        batch.push_allowing(
+            new_address(LOOPBACK_INDEX, gateway, host_prefix),
+            NLM_F_CREATE | NLM_F_EXCL,
+            EXISTS,
+            format!("cannot add the gateway {gateway} to lo"),
+        );
+        batch.push_allowing(
+            unreachable_route(subnet),
+            NLM_F_CREATE | NLM_F_EXCL,
+            EXISTS,
+            format!("cannot add the unreachable route of {subnet}"),
+        );
+    }
     let name = end.name;
     batch.push(
         RouteNetlinkMessage::NewLink(
@@ -466,17 +485,45 @@ pub fn create_routed_veth(rtnl: &Rtnl, end: &RoutedEnd<'_>, peer: &VethPeer<'_>)
     Ok(batch.send(&rtnl.socket)?)
 }
 
-/// The host's way to a routed container, in one datagram: a /32 route through its veth, from
-/// the gateway's address, and the container as a permanent neighbour (its MAC is known), so
-/// the host never asks for it and the entry counts against no neighbour table limit.
+/// The host's way to a routed container, in one datagram: for each of its addresses a /32
+/// (/128) route through its veth, from the gateway's address of that family, and the
+/// container as a permanent neighbour (its MAC is known), so the host never asks for it and
+/// the entry counts against no neighbour table limit.
 pub fn route_to_container(
     rtnl: &Rtnl,
     end: &RoutedEnd<'_>,
-    address: IpAddr,
+    addresses: &[IpAddr],
     mac: [u8; 6],
 ) -> Result<()> {
     let index = rtnl.index(end.name)?;
-    let route = match (address, end.gateway) {
+    let mut batch = Batch::new();
+    for &address in addresses {
+        let gateway = end
+            .subnets
+            .iter()
+            .map(|&(_, g)| g)
+            .find(|g| g.is_ipv6() == address.is_ipv6())
+            .ok_or_else(|| {
+                Error::Netlink(format!(
+                    "{address} has no gateway of its family on {}",
+                    end.name
+                ))
+            })?;
+        push_route_to(&mut batch, end.name, index, address, gateway, mac)?;
+    }
+    Ok(batch.send(&rtnl.socket)?)
+}
+
+/// One address's route and permanent neighbour (see [`route_to_container`]).
+fn push_route_to(
+    batch: &mut Batch,
+    name: &str,
+    index: u32,
+    address: IpAddr,
+    gateway: IpAddr,
+    mac: [u8; 6],
+) -> Result<()> {
+    let route = match (address, gateway) {
         (IpAddr::V4(ip), IpAddr::V4(gateway)) => RouteMessageBuilder::<Ipv4Addr>::new()
             .destination_prefix(ip, 32)
             .pref_source(gateway)
@@ -491,24 +538,22 @@ pub fn route_to_container(
             .build(),
         _ => {
             return Err(Error::Netlink(format!(
-                "{address} and its gateway {} are of different families",
-                end.gateway
+                "{address} and its gateway {gateway} are of different families"
             )))
         }
     };
-    let mut batch = Batch::new();
     let create = NLM_F_CREATE | NLM_F_EXCL;
     batch.push(
         RouteNetlinkMessage::NewRoute(route),
         create,
-        format!("cannot add the route to {address} via {}", end.name),
+        format!("cannot add the route to {address} via {name}"),
     );
     batch.push(
         permanent_neighbour(index, address, mac),
         create,
-        format!("cannot add {address} as a neighbour on {}", end.name),
+        format!("cannot add {address} as a neighbour on {name}"),
     );
-    Ok(batch.send(&rtnl.socket)?)
+    Ok(())
 }
 
 /// `unreachable SUBNET`: packets to it that no more specific route takes are refused here.
@@ -590,15 +635,17 @@ pub fn configure_container(inside: &Rtnl, iface: Option<&Addressing<'_>>) -> Res
             );
         }
         push_up_without_ipv6_addresses(&mut batch, || LinkUnspec::new_with_index(index), ifname);
-        if let (Some(gateway), Some(mac)) = (iface.gateway, iface.gateway_mac) {
-            // After up: taking a link down flushes even its permanent neighbours.
-            batch.push(
-                permanent_neighbour(index, gateway, mac),
-                create,
-                format!("cannot add the gateway {gateway} as a neighbour on {ifname}"),
-            );
+        if let Some(mac) = iface.gateway_mac {
+            for &gateway in iface.gateways {
+                // After up: taking a link down flushes even its permanent neighbours.
+                batch.push(
+                    permanent_neighbour(index, gateway, mac),
+                    create,
+                    format!("cannot add the gateway {gateway} as a neighbour on {ifname}"),
+                );
+            }
         }
-        if let Some(gateway) = iface.gateway {
+        for &gateway in iface.gateways {
             // A second interface (CNI's eth1) leaves the first one's default route, as Docker.
             batch.push_allowing(
                 default_route(index, gateway, iface.gateway_mac.is_some()),
@@ -653,6 +700,37 @@ pub fn link_addresses(rtnl: &Rtnl, name: &str) -> Result<Option<Vec<(IpAddr, u8)
             })
             .collect(),
     ))
+}
+
+/// The links (by index) of the namespace's IPv6 default routes learned from router
+/// advertisements (protocol `ra`): the kernel deletes those, unless the link's `accept_ra` is
+/// 2, the moment IPv6 forwarding goes on.
+pub fn ipv6_ra_default_route_links(rtnl: &Rtnl) -> Result<Vec<u32>> {
+    let answers = rtnl_batch::dump(
+        &rtnl.socket,
+        RouteNetlinkMessage::GetRoute(RouteMessageBuilder::<Ipv6Addr>::new().build()),
+        "cannot list IPv6 routes",
+    )?;
+    let mut links: Vec<u32> = answers
+        .iter()
+        .filter_map(|answer| match answer {
+            RouteNetlinkMessage::NewRoute(route) => Some(route),
+            _ => None,
+        })
+        .filter(|route| {
+            route.header.destination_prefix_length == 0
+                && route.header.protocol == RouteProtocol::Ra
+        })
+        .flat_map(|route| {
+            route.attributes.iter().filter_map(|a| match a {
+                RouteAttribute::Oif(index) => Some(*index),
+                _ => None,
+            })
+        })
+        .collect();
+    links.sort_unstable();
+    links.dedup();
+    Ok(links)
 }
 
 /// Every IPv4 destination in the namespace's routing tables (to pick a default subnet that

@@ -1,5 +1,5 @@
-//! The IPv4 neighbour table's garbage collection limits (`net.ipv4.neigh.default.gc_thresh1`,
-//! `2`, `3`), read and set over rtnetlink (RTM_GETNEIGHTBL, RTM_SETNEIGHTBL) rather than under
+//! The IPv4 (IPv6) neighbour table's garbage collection limits
+//! (`net.ipv4.neigh.default.gc_thresh1`, `2`, `3`; `net.ipv6...`), read and set over rtnetlink (RTM_GETNEIGHTBL, RTM_SETNEIGHTBL) rather than under
 //! /proc/sys (see `sysctl` for why the hot path stays out of there).
 //!
 //! The table and its limits are the whole host's, not a namespace's: every namespace's entries
@@ -15,8 +15,44 @@ use crate::error::{Error, Result};
 use crate::link::Rtnl;
 use crate::rtnl_batch::{self, Batch};
 
-/// The IPv4 table's name in the kernel.
-const ARP_TABLE: &str = "arp_cache";
+/// A neighbour table of the kernel: IPv4's (ARP) or IPv6's (neighbour discovery).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Ipv4,
+    Ipv6,
+}
+
+impl Table {
+    /// The table's name in the kernel.
+    fn name(self) -> &'static str {
+        match self {
+            Table::Ipv4 => "arp_cache",
+            Table::Ipv6 => "ndisc_cache",
+        }
+    }
+
+    fn family(self) -> AddressFamily {
+        match self {
+            Table::Ipv4 => AddressFamily::Inet,
+            Table::Ipv6 => AddressFamily::Inet6,
+        }
+    }
+
+    /// The sysctl of its limits, without the digit: `...gc_thresh`.
+    pub fn setting(self) -> &'static str {
+        match self {
+            Table::Ipv4 => "net.ipv4.neigh.default.gc_thresh",
+            Table::Ipv6 => "net.ipv6.neigh.default.gc_thresh",
+        }
+    }
+
+    pub fn family_name(self) -> &'static str {
+        match self {
+            Table::Ipv4 => "IPv4",
+            Table::Ipv6 => "IPv6",
+        }
+    }
+}
 
 /// The neighbour table's limits: no collection below `thresh1`; above `thresh2`, entries older
 /// than 5 s are collected at each new one; `thresh3` is the most entries it holds (a new one
@@ -28,32 +64,35 @@ pub struct Limits {
     pub thresh3: u32,
 }
 
-/// The IPv4 neighbour table's limits, asked in the namespace of `rtnl`.
-pub fn ipv4_limits(rtnl: &Rtnl) -> Result<Limits> {
+/// The limits of `table`, asked in the namespace of `rtnl`.
+pub fn limits(rtnl: &Rtnl, table: Table) -> Result<Limits> {
     let mut request = NeighbourTableMessage::default();
-    request.header.family = AddressFamily::Inet;
-    let what = "cannot read the IPv4 neighbour table's limits";
+    request.header.family = table.family();
+    let what = format!(
+        "cannot read the {} neighbour table's limits",
+        table.family_name()
+    );
     let answers = rtnl_batch::dump(
         rtnl.socket(),
         RouteNetlinkMessage::GetNeighbourTable(request),
-        what,
+        &what,
     )?;
     answers
         .iter()
         .filter_map(|answer| match answer {
-            RouteNetlinkMessage::NewNeighbourTable(table) => limits_of(table),
+            RouteNetlinkMessage::NewNeighbourTable(message) => limits_of(message, table),
             _ => None,
         })
         .next()
-        .ok_or_else(|| Error::Netlink(format!("{what}: the kernel did not list {ARP_TABLE}")))
+        .ok_or_else(|| Error::Netlink(format!("{what}: the kernel did not list {}", table.name())))
 }
 
 /// The limits a table's description carries (the first message of each table does; the ones
 /// after it describe each link's parameters).
-fn limits_of(table: &NeighbourTableMessage) -> Option<Limits> {
+fn limits_of(message: &NeighbourTableMessage, table: Table) -> Option<Limits> {
     let mut name = None;
     let (mut t1, mut t2, mut t3) = (None, None, None);
-    for attribute in &table.attributes {
+    for attribute in &message.attributes {
         match attribute {
             NeighbourTableAttribute::Name(n) => name = Some(n.as_str()),
             NeighbourTableAttribute::Threshold1(v) => t1 = Some(*v),
@@ -62,7 +101,7 @@ fn limits_of(table: &NeighbourTableMessage) -> Option<Limits> {
             _ => {}
         }
     }
-    if name != Some(ARP_TABLE) {
+    if name != Some(table.name()) {
         return None;
     }
     Some(Limits {
@@ -72,13 +111,13 @@ fn limits_of(table: &NeighbourTableMessage) -> Option<Limits> {
     })
 }
 
-/// Sets the IPv4 neighbour table's limits; `Ok(false)` when the kernel refuses because this is
-/// not the initial network namespace (the only one that may).
-pub fn set_ipv4_limits(rtnl: &Rtnl, limits: &Limits) -> Result<bool> {
+/// Sets the limits of `table`; `Ok(false)` when the kernel refuses because this is not the
+/// initial network namespace (the only one that may).
+pub fn set_limits(rtnl: &Rtnl, table: Table, limits: &Limits) -> Result<bool> {
     let mut request = NeighbourTableMessage::default();
-    request.header.family = AddressFamily::Inet;
+    request.header.family = table.family();
     request.attributes = vec![
-        NeighbourTableAttribute::Name(ARP_TABLE.to_string()),
+        NeighbourTableAttribute::Name(table.name().to_string()),
         NeighbourTableAttribute::Threshold1(limits.thresh1),
         NeighbourTableAttribute::Threshold2(limits.thresh2),
         NeighbourTableAttribute::Threshold3(limits.thresh3),
@@ -87,7 +126,10 @@ pub fn set_ipv4_limits(rtnl: &Rtnl, limits: &Limits) -> Result<bool> {
     batch.push(
         RouteNetlinkMessage::SetNeighbourTable(request),
         0,
-        "cannot set the IPv4 neighbour table's limits".to_string(),
+        format!(
+            "cannot set the {} neighbour table's limits",
+            table.family_name()
+        ),
     );
     match batch.send(rtnl.socket()) {
         Ok(()) => Ok(true),

@@ -1,4 +1,5 @@
-//! The host's IPv4 neighbour table against the number of containers on it.
+//! The host's IPv4 (and, for a dual-stack container, IPv6) neighbour table against the number
+//! of containers on it.
 //!
 //! The table is the whole host's (see `neigh_table`), and a bridge container that talks holds
 //! about two of its entries: its own for the gateway, and the host's for it. At the kernel's
@@ -16,7 +17,7 @@ use crate::activity::{self, Entry};
 use crate::context::Context;
 use crate::kernel::Kernel;
 use crate::naming;
-use crate::neigh_table::Limits;
+use crate::neigh_table::{Limits, Table};
 use crate::netns::NetnsRef;
 
 /// One setup in this many looks at the table's limits.
@@ -61,9 +62,11 @@ pub fn wanted(containers: usize, now: Limits) -> Option<Limits> {
     })
 }
 
-/// At the setup of `id` (its record on disk, its namespace `netns`), raises the limits when the containers come near
-/// them, or warns where it may not. Never fails the setup: a problem is a line in the log.
-pub fn check(ctx: &Context, kernel: &mut dyn Kernel, id: &str, netns: &NetnsRef) {
+/// At the setup of `id` (its record on disk, its namespace `netns`), raises the limits when the
+/// containers come near them, or warns where it may not: the IPv4 table's, and the IPv6 one's
+/// too when the container has an IPv6 address (`ipv6`; every container counts, as each may be
+/// dual-stack). Never fails the setup: a problem is a line in the log.
+pub fn check(ctx: &Context, kernel: &mut dyn Kernel, id: &str, netns: &NetnsRef, ipv6: bool) {
     if !due(id) {
         return;
     }
@@ -73,26 +76,39 @@ pub fn check(ctx: &Context, kernel: &mut dyn Kernel, id: &str, netns: &NetnsRef)
     if need(containers) < KERNEL_THRESH2 {
         return;
     }
-    let note = match kernel.neighbour_limits(netns) {
-        Ok(now) => match wanted(containers, now) {
-            Some(raised) => raise(kernel, containers, now, raised),
-            None => return,
-        },
-        Err(e) => format!("warning: {e}"),
+    let tables: &[Table] = match ipv6 {
+        true => &[Table::Ipv4, Table::Ipv6],
+        false => &[Table::Ipv4],
     };
-    let entry = Entry::note(id, "neighbour-limits", &note);
-    let _ = activity::append(ctx.root.path(), &entry);
+    for &table in tables {
+        let note = match kernel.neighbour_limits(netns, table) {
+            Ok(now) => match wanted(containers, now) {
+                Some(raised) => raise(kernel, table, containers, now, raised),
+                None => continue,
+            },
+            Err(e) => format!("warning: {e}"),
+        };
+        let entry = Entry::note(id, "neighbour-limits", &note);
+        let _ = activity::append(ctx.root.path(), &entry);
+    }
 }
 
-fn raise(kernel: &mut dyn Kernel, containers: usize, now: Limits, raised: Limits) -> String {
-    let setting = "net.ipv4.neigh.default.gc_thresh";
-    match kernel.set_neighbour_limits(&raised) {
+fn raise(
+    kernel: &mut dyn Kernel,
+    table: Table,
+    containers: usize,
+    now: Limits,
+    raised: Limits,
+) -> String {
+    let setting = table.setting();
+    let family = table.family_name();
+    match kernel.set_neighbour_limits(table, &raised) {
         Ok(true) => format!(
-            "raised {setting}2 {} -> {} and {setting}3 {} -> {}: {containers} containers hold up to {} entries of the host's IPv4 neighbour table",
+            "raised {setting}2 {} -> {} and {setting}3 {} -> {}: {containers} containers hold up to {} entries of the host's {family} neighbour table",
             now.thresh2, raised.thresh2, now.thresh3, raised.thresh3, need(containers)
         ),
         Ok(false) => format!(
-            "warning: {containers} containers hold up to {} entries of the host's IPv4 neighbour table and {setting}3 is {}: containers past it may be unreachable; only the initial network namespace may raise it: sysctl -w {setting}2={} {setting}3={}",
+            "warning: {containers} containers hold up to {} entries of the host's {family} neighbour table and {setting}3 is {}: containers past it may be unreachable; only the initial network namespace may raise it: sysctl -w {setting}2={} {setting}3={}",
             need(containers), now.thresh3, raised.thresh2, raised.thresh3
         ),
         Err(e) => format!("warning: {containers} containers near {setting}3 {}: {e}", now.thresh3),

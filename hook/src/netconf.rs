@@ -1,5 +1,5 @@
-//! Whether the kernel forwards IPv4, asked over rtnetlink (RTM_GETNETCONF), not read from
-//! /proc/sys.
+//! Whether the kernel forwards IPv4 (IPv6), asked over rtnetlink (RTM_GETNETCONF), not read
+//! from /proc/sys.
 //!
 //! Why not /proc/sys/net/ipv4/ip_forward: the kernel keeps an `ipv4` entry below /proc/sys/net
 //! for every network namespace that has looked there, all on one hash chain, and each lookup
@@ -17,15 +17,24 @@ const RTM_NEWNETCONF: u16 = 80;
 const RTM_GETNETCONF: u16 = 82;
 const NETCONFA_IFINDEX: u16 = 1;
 const NETCONFA_FORWARDING: u16 = 2;
-/// NETCONFA_IFINDEX_ALL: the namespace-wide setting (`net.ipv4.conf.all`), which
-/// `net.ipv4.ip_forward` is.
+/// NETCONFA_IFINDEX_ALL: the namespace-wide setting (`net.ipv4.conf.all`, which
+/// `net.ipv4.ip_forward` is; `net.ipv6.conf.all`).
 const IFINDEX_ALL: i32 = -1;
 /// struct netconfmsg: the family, padded to 4 bytes.
 const NETCONFMSG_LEN: usize = 4;
 
 /// `net.ipv4.ip_forward` of the namespace of `socket` (a NETLINK_ROUTE socket).
 pub fn ipv4_forwarding(socket: &RawSocket) -> io::Result<bool> {
-    socket.send(&request())?;
+    forwarding_of(socket, libc::AF_INET as u8)
+}
+
+/// `net.ipv6.conf.all.forwarding` of the namespace of `socket`.
+pub fn ipv6_forwarding(socket: &RawSocket) -> io::Result<bool> {
+    forwarding_of(socket, libc::AF_INET6 as u8)
+}
+
+fn forwarding_of(socket: &RawSocket, family: u8) -> io::Result<bool> {
+    socket.send(&request(family))?;
     socket.receive(|kind, msg| {
         if let Some(code) = raw_netlink::error_code(kind, msg) {
             return Err(io::Error::from_raw_os_error(-code));
@@ -37,10 +46,10 @@ pub fn ipv4_forwarding(socket: &RawSocket) -> io::Result<bool> {
     })
 }
 
-fn request() -> Vec<u8> {
+fn request(family: u8) -> Vec<u8> {
     let mut buf = Vec::with_capacity(32);
     let start = raw_netlink::begin(&mut buf, RTM_GETNETCONF, 0, 1);
-    buf.extend([libc::AF_INET as u8, 0, 0, 0]);
+    buf.extend([family, 0, 0, 0]);
     raw_netlink::attr(&mut buf, NETCONFA_IFINDEX, &IFINDEX_ALL.to_ne_bytes());
     raw_netlink::finish(&mut buf, start);
     buf
@@ -76,7 +85,7 @@ mod tests {
 
     #[test]
     fn the_request_asks_for_the_namespace_wide_ipv4_setting() {
-        let r = request();
+        let r = request(libc::AF_INET as u8);
         assert_eq!(r.len(), 28);
         assert_eq!(u16::from_ne_bytes([r[4], r[5]]), RTM_GETNETCONF);
         assert_eq!(r[16], libc::AF_INET as u8);
@@ -84,6 +93,7 @@ mod tests {
             i32::from_ne_bytes([r[24], r[25], r[26], r[27]]),
             IFINDEX_ALL
         );
+        assert_eq!(request(libc::AF_INET6 as u8)[16], libc::AF_INET6 as u8);
     }
 
     #[test]

@@ -222,13 +222,8 @@ impl Network {
             )))
             }
         };
-        let [only] = file.subnets.as_slice() else {
-            return Err(bad(format!(
-                "\"subnets\" must list exactly one IPv4 subnet, it lists {}",
-                file.subnets.len()
-            )));
-        };
-        let subnet = parse_subnet(only).map_err(&bad)?;
+        let subnets = parse_subnets(&file.subnets, driver).map_err(&bad)?;
+        let subnet = subnets[0];
         let bridge = match file.bridge.clone() {
             Some(_) if driver == DriverKind::Routed => {
                 return Err(bad(
@@ -275,7 +270,7 @@ impl Network {
             name: name.to_string(),
             driver,
             bridge,
-            subnets: vec![subnet],
+            subnets,
             masquerade: file.masquerade.unwrap_or(!internal),
             mtu: file.mtu.unwrap_or(DEFAULT_MTU),
             internal,
@@ -285,11 +280,16 @@ impl Network {
         })
     }
 
-    /// The subnet whose addresses a container's first interface gets (and whose gateway is
-    /// its default route).
+    /// The first subnet: the IPv4 one when there is one (an overlay's and a routed network's
+    /// only one).
     pub fn primary(&self) -> &Subnet {
         // `parse` and `default_on` never make a network without one.
         &self.subnets[0]
+    }
+
+    /// The IPv6 subnet, if the network has one.
+    pub fn ipv6_subnet(&self) -> Option<&Subnet> {
+        self.subnets.iter().find(|s| s.subnet.addr().is_ipv6())
     }
 
     /// The device group of a routed network's host ends, which ocinet's forward chain tells
@@ -385,6 +385,46 @@ fn parse_overlay(
     })
 }
 
+/// `subnets[]`: one IPv4 subnet, one IPv6 subnet, or one of each (IPv4 first, whatever the
+/// file's order: it is the primary). No IPv6 on an overlay network yet.
+fn parse_subnets(
+    entries: &[SubnetFile],
+    driver: DriverKind,
+) -> std::result::Result<Vec<Subnet>, String> {
+    if entries.is_empty() || entries.len() > 2 {
+        return Err(format!(
+            "\"subnets\" must list one IPv4 subnet, one IPv6 subnet or one of each, it lists {}",
+            entries.len()
+        ));
+    }
+    let mut subnets = entries
+        .iter()
+        .map(parse_subnet)
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    subnets.sort_by_key(|s| s.subnet.addr().is_ipv6());
+    if let [a, b] = subnets.as_slice() {
+        if a.subnet.addr().is_ipv6() == b.subnet.addr().is_ipv6() {
+            return Err(format!(
+                "subnets {} and {} are of one family: give at most one IPv4 and one IPv6 subnet",
+                a.subnet, b.subnet
+            ));
+        }
+    }
+    if driver == DriverKind::Overlay {
+        if let Some(v6) = subnets.iter().find(|s| s.subnet.addr().is_ipv6()) {
+            return Err(format!(
+                "subnet {} is IPv6, which an overlay network does not support yet: use \"driver\": \"bridge\" or \"routed\", or remove it",
+                v6.subnet
+            ));
+        }
+    }
+    Ok(subnets)
+}
+
+/// Prefix lengths an IPv6 bridge subnet may have: a /64 at most (more addresses than that are
+/// no use behind one bridge), a /120 at least (256 addresses).
+const IPV6_PREFIXES: std::ops::RangeInclusive<u8> = 64..=120;
+
 /// One `subnets[]` entry: a CIDR without host bits and an optional gateway inside it.
 fn parse_subnet(entry: &SubnetFile) -> std::result::Result<Subnet, String> {
     let subnet: IpNet = entry.subnet.parse().map_err(|_| {
@@ -399,22 +439,46 @@ fn parse_subnet(entry: &SubnetFile) -> std::result::Result<Subnet, String> {
             subnet.trunc()
         ));
     }
-    if let IpNet::V6(_) = subnet {
-        return Err(format!(
-            "subnet {subnet} is IPv6, which this release does not support yet; give an IPv4 subnet"
-        ));
-    }
-    if let IpNet::V4(net) = subnet {
-        if net.network().octets()[0] == 0 {
+    match subnet {
+        IpNet::V4(net) if net.network().octets()[0] == 0 => {
             return Err(format!(
                 "subnet {subnet} is in 0.0.0.0/8, which no host may use; choose another"
             ));
         }
-    }
-    if subnet.prefix_len() > 30 || subnet.prefix_len() < 8 {
-        return Err(format!(
-            "subnet {subnet} must have a prefix between /8 and /30"
-        ));
+        IpNet::V4(_) if subnet.prefix_len() > 30 || subnet.prefix_len() < 8 => {
+            return Err(format!(
+                "subnet {subnet} must have a prefix between /8 and /30"
+            ));
+        }
+        IpNet::V6(net) => {
+            let first = net.network().segments()[0];
+            if first & 0xffc0 == 0xfe80 {
+                return Err(format!(
+                    "subnet {subnet} is link-local: give a unique local (fd00::/8) or global subnet"
+                ));
+            }
+            if first & 0xff00 == 0xff00 {
+                return Err(format!(
+                    "subnet {subnet} is multicast: give a unique local (fd00::/8) or global subnet"
+                ));
+            }
+            if net.network().is_loopback()
+                || net.network().is_unspecified()
+                || net.network().to_ipv4_mapped().is_some()
+            {
+                return Err(format!(
+                    "subnet {subnet} is not a unicast subnet: give a unique local (fd00::/8) or global subnet"
+                ));
+            }
+            if !IPV6_PREFIXES.contains(&net.prefix_len()) {
+                return Err(format!(
+                    "IPv6 subnet {subnet} must have a prefix between /{} and /{}",
+                    IPV6_PREFIXES.start(),
+                    IPV6_PREFIXES.end()
+                ));
+            }
+        }
+        IpNet::V4(_) => {}
     }
     let gateway = match &entry.gateway {
         None => first_host(subnet),
@@ -422,7 +486,7 @@ fn parse_subnet(entry: &SubnetFile) -> std::result::Result<Subnet, String> {
             let gateway: IpAddr = g
                 .parse()
                 .map_err(|_| format!("gateway {g:?} is not an IP address"))?;
-            if !is_host_address(subnet, gateway) {
+            if gateway.is_ipv6() != subnet.addr().is_ipv6() || !is_host_address(subnet, gateway) {
                 return Err(format!(
                     "gateway {gateway} is not a host address of {subnet}"
                 ));
@@ -737,7 +801,7 @@ mod tests {
             r#"{"subnets":[{"subnet":"10.90.0.0"}]}"#,
             r#"{"subnets":[{"subnet":"10.90.0.5/24"}]}"#,
             r#"{"subnets":[{"subnet":"10.90.0.0/31"}]}"#,
-            r#"{"subnets":[{"subnet":"fd00::/64"}]}"#,
+            r#"{"subnets":[{"subnet":"fd00::/63"}]}"#,
             r#"{"subnets":[{"subnet":"10.90.0.0/24","gateway":"10.91.0.1"}]}"#,
             r#"{"subnets":[{"subnet":"10.90.0.0/24","gateway":"10.90.0.255"}]}"#,
             r#"{"subnets":[{"subnet":"10.90.0.0/24"}],"bridge":"much-too-long-name"}"#,
@@ -749,6 +813,73 @@ mod tests {
         ] {
             let err = parse(bad).unwrap_err().to_string();
             assert!(err.contains("net1.json"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn dual_stack_and_ipv6_only_files() {
+        let n = parse(
+            r#"{"subnets":[{"subnet":"fd00:90::/64"},{"subnet":"10.90.0.0/24","gateway":"10.90.0.254"}]}"#,
+        )
+        .unwrap();
+        // IPv4 first, whatever the file's order; the IPv6 gateway defaults to the first address.
+        assert_eq!(n.primary().subnet, "10.90.0.0/24".parse::<IpNet>().unwrap());
+        let v6 = n.ipv6_subnet().unwrap();
+        assert_eq!(v6.gateway, "fd00:90::1".parse::<IpAddr>().unwrap());
+        let only =
+            parse(r#"{"subnets":[{"subnet":"fd00:91::/120","gateway":"fd00:91::fe"}]}"#).unwrap();
+        assert_eq!(only.subnets.len(), 1);
+        assert_eq!(
+            only.primary().gateway,
+            "fd00:91::fe".parse::<IpAddr>().unwrap()
+        );
+        for (subnets, says) in [
+            (r#"{"subnet":"fd00::/63"}"#, "between /64 and /120"),
+            (r#"{"subnet":"fd00::/121"}"#, "between /64 and /120"),
+            (r#"{"subnet":"fe80::/64"}"#, "link-local"),
+            (r#"{"subnet":"ff02::/64"}"#, "multicast"),
+            (r#"{"subnet":"::/64"}"#, "not a unicast"),
+            (r#"{"subnet":"::ffff:10.0.0.0/120"}"#, "not a unicast"),
+            (
+                r#"{"subnet":"fd00::/64","gateway":"fd01::1"}"#,
+                "not a host address",
+            ),
+            (
+                r#"{"subnet":"fd00::/64","gateway":"10.0.0.1"}"#,
+                "not a host address",
+            ),
+            (
+                r#"{"subnet":"fd00::/64"},{"subnet":"fd01::/64"}"#,
+                "of one family",
+            ),
+            (
+                r#"{"subnet":"10.1.0.0/24"},{"subnet":"10.2.0.0/24"}"#,
+                "of one family",
+            ),
+            (
+                r#"{"subnet":"10.1.0.0/24"},{"subnet":"fd00::/64"},{"subnet":"fd01::/64"}"#,
+                "it lists 3",
+            ),
+        ] {
+            let text = format!(r#"{{"subnets":[{subnets}]}}"#);
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(
+                err.contains(says) && err.contains("net1.json"),
+                "{text}: {err}"
+            );
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+        // Overlay networks are IPv4 only for now: said in one line; a routed one takes both.
+        let routed = parse(
+            r#"{"driver":"routed","subnets":[{"subnet":"10.1.0.0/24"},{"subnet":"fd00::/64"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(routed.subnets.len(), 2);
+        {
+            let text = r#"{"driver":"overlay","etcd":{"endpoints":["http://192.0.2.1:2379"]},"subnets":[{"subnet":"10.1.0.0/24"},{"subnet":"fd00::/64"}]}"#;
+            let err = parse(text).unwrap_err().to_string();
+            let driver = "overlay";
+            assert!(err.contains("does not support yet"), "{driver}: {err}");
         }
     }
 

@@ -16,15 +16,24 @@
 //!     set internal_groups { type devgroup; }
 //!     set icc_off_groups { type devgroup; }
 //!     set same_group { type devgroup . devgroup; }
+//!     set masq_subnets6 { type ipv6_addr; flags interval; }
+//!     map dnat6_port { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; flags interval; }
+//!     map dnat6_addr { type ipv6_addr . inet_proto . inet_service : ipv6_addr; flags interval; }
+//!     map dnat6_any { type inet_proto . inet_service : ipv6_addr . inet_service; }
 //!     chain prerouting { type nat hook prerouting priority dstnat; policy accept;
 //!         fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat_port
 //!         fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat_addr
-//!         fib daddr type local dnat ip to meta l4proto . th dport map @dnat_any }
-//!     chain output { type nat hook output priority -100; policy accept; (the same three rules) }
+//!         fib daddr type local dnat ip to meta l4proto . th dport map @dnat_any
+//!         fib daddr type local ip6 daddr != ::1 dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_port
+//!         fib daddr type local ip6 daddr != ::1 dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr
+//!         fib daddr type local ip6 daddr != ::1 dnat ip6 to meta l4proto . th dport map @dnat6_any }
+//!     chain output { type nat hook output priority -100; policy accept; (the same six rules) }
 //!     chain postrouting { type nat hook postrouting priority srcnat; policy accept;
 //!         ip saddr @masq_subnets ip daddr != @masq_subnets masquerade
 //!         ct status dnat ip saddr 127.0.0.0/8 masquerade
-//!         ct status dnat ip saddr @masq_subnets masquerade }
+//!         ct status dnat ip saddr @masq_subnets masquerade
+//!         ip6 saddr @masq_subnets6 ip6 daddr != @masq_subnets6 masquerade
+//!         ct status dnat ip6 saddr @masq_subnets6 masquerade }
 //!     chain forward { type filter hook forward priority filter; policy accept;
 //!         iifname @internal iifname . oifname != @same_bridge drop
 //!         oifname @internal iifname . oifname != @same_bridge drop
@@ -55,6 +64,12 @@
 //! access needs the
 //! masquerade of 127.0.0.0/8 (and route_localnet on the bridge); hairpin (a container to a
 //! published port) the masquerade of DNATed container traffic.
+//!
+//! IPv6 has sets and maps of its own (`masq_subnets6`, `dnat6_*`: a set's key has one length),
+//! and no localhost rule: the kernel sends no packet from `::1` out of `lo` (IPv6 has no
+//! `route_localnet`, and masquerading it after the fact does not help), so a port published
+//! on `[::1]` is refused at setup, and `ip6 daddr != ::1` leaves a connection from the host
+//! to `[::1]:PORT` alone: refused at once (nothing listens), where DNATed it would hang.
 //!
 //! The forward chain keeps networks apart with per-network elements only (a setup adds its
 //! bridge's, in the same batch as its masquerade and DNAT elements): `bridges` holds every
@@ -95,6 +110,10 @@ pub const ISOLATED_GROUPS_SET: &str = "isolated_groups";
 pub const INTERNAL_GROUPS_SET: &str = "internal_groups";
 pub const ICC_OFF_GROUPS_SET: &str = "icc_off_groups";
 pub const SAME_GROUP_SET: &str = "same_group";
+pub const MASQUERADE6_SET: &str = "masq_subnets6";
+pub const DNAT6_PORT_MAP: &str = "dnat6_port";
+pub const DNAT6_ADDR_MAP: &str = "dnat6_addr";
+pub const DNAT6_ANY_MAP: &str = "dnat6_any";
 
 pub const TABLE_NAME: &str = "ocinet";
 
@@ -155,6 +174,7 @@ const NFTA_EXPR_DATA: u16 = 2;
 
 /// nft's datatype numbers; a concatenation packs them 6 bits each, first field highest.
 const TYPE_IPV4_ADDR: u32 = 7;
+const TYPE_IPV6_ADDR: u32 = 8;
 const TYPE_INET_PROTO: u32 = 12;
 const TYPE_INET_SERVICE: u32 = 13;
 const TYPE_DEVGROUP: u32 = 35;
@@ -276,7 +296,7 @@ struct Set {
 const IFNAME: (u32, u32) = (TYPE_IFNAME, IFNAME_LEN);
 const DEVGROUP: (u32, u32) = (TYPE_DEVGROUP, 4);
 
-const SETS: [Set; 13] = [
+const SETS: [Set; 17] = [
     Set {
         name: MASQUERADE_SET,
         id: 1,
@@ -374,6 +394,42 @@ const SETS: [Set; 13] = [
         id: 13,
         key: &[DEVGROUP, DEVGROUP],
         data: &[],
+        interval: false,
+    },
+    Set {
+        name: MASQUERADE6_SET,
+        id: 14,
+        key: &[(TYPE_IPV6_ADDR, 16)],
+        data: &[],
+        interval: true,
+    },
+    Set {
+        name: DNAT6_PORT_MAP,
+        id: 15,
+        key: &[
+            (TYPE_IPV6_ADDR, 16),
+            (TYPE_INET_PROTO, 1),
+            (TYPE_INET_SERVICE, 2),
+        ],
+        data: &[(TYPE_IPV6_ADDR, 16), (TYPE_INET_SERVICE, 2)],
+        interval: true,
+    },
+    Set {
+        name: DNAT6_ADDR_MAP,
+        id: 16,
+        key: &[
+            (TYPE_IPV6_ADDR, 16),
+            (TYPE_INET_PROTO, 1),
+            (TYPE_INET_SERVICE, 2),
+        ],
+        data: &[(TYPE_IPV6_ADDR, 16)],
+        interval: true,
+    },
+    Set {
+        name: DNAT6_ANY_MAP,
+        id: 17,
+        key: &[(TYPE_INET_PROTO, 1), (TYPE_INET_SERVICE, 2)],
+        data: &[(TYPE_IPV6_ADDR, 16), (TYPE_INET_SERVICE, 2)],
         interval: false,
     },
 ];
@@ -480,8 +536,10 @@ enum Expr {
     },
     /// `ct status` into `REG_1`.
     CtStatus,
-    /// IPv4 DNAT to the address in `REG_1` and, when `port`, the port in `REG32_01`.
+    /// DNAT of `family` to the address in `REG_1` and, when `port`, the port in `REG32_01`
+    /// (IPv4: after the 4-byte address) or `REG_2` (IPv6: after the 16-byte address).
     Dnat {
+        family: u8,
         port: bool,
     },
     Masquerade,
@@ -498,6 +556,7 @@ const META_OIFNAME: u32 = 7;
 const META_IIFGROUP: u32 = 21;
 const META_OIFGROUP: u32 = 22;
 const NFPROTO_IPV4: u8 = 2;
+const NFPROTO_IPV6: u8 = 10;
 const RTN_LOCAL: u32 = 2;
 const PAYLOAD_NETWORK: u32 = 1;
 const PAYLOAD_TRANSPORT: u32 = 2;
@@ -596,13 +655,18 @@ impl Expr {
                     u32_attr(b, 1, REG_1); // NFTA_CT_DREG
                     u32_attr(b, 2, CT_STATUS); // NFTA_CT_KEY
                 }
-                Expr::Dnat { port } => {
+                Expr::Dnat { family, port } => {
                     const NAT_DNAT: u32 = 1;
                     u32_attr(b, 1, NAT_DNAT); // NFTA_NAT_TYPE
-                    u32_attr(b, 2, u32::from(NFPROTO_IPV4)); // NFTA_NAT_FAMILY
+                    u32_attr(b, 2, u32::from(*family)); // NFTA_NAT_FAMILY
                     u32_attr(b, 3, REG_1); // NFTA_NAT_REG_ADDR_MIN
                     if *port {
-                        u32_attr(b, 5, REG32_01); // NFTA_NAT_REG_PROTO_MIN
+                        let reg = if *family == NFPROTO_IPV6 {
+                            REG_2
+                        } else {
+                            REG32_01
+                        };
+                        u32_attr(b, 5, reg); // NFTA_NAT_REG_PROTO_MIN
                     }
                 }
                 Expr::Masquerade => {}
@@ -635,6 +699,10 @@ fn lookup(set: &'static str, map: bool, invert: bool) -> Expr {
 }
 
 fn ipv4_only() -> [Expr; 2] {
+    family_only(NFPROTO_IPV4)
+}
+
+fn family_only(family: u8) -> [Expr; 2] {
     [
         Expr::Meta {
             key: META_NFPROTO,
@@ -642,7 +710,7 @@ fn ipv4_only() -> [Expr; 2] {
         },
         Expr::Cmp {
             equal: true,
-            value: vec![NFPROTO_IPV4],
+            value: vec![family],
         },
     ]
 }
@@ -652,6 +720,16 @@ fn ip_saddr() -> Expr {
         base: PAYLOAD_NETWORK,
         offset: 12,
         len: 4,
+        dreg: REG_1,
+    }
+}
+
+/// `ip6 saddr` (`daddr`: offset 24) into `REG_1`, all four of its words.
+fn ip6_addr(offset: u32) -> Expr {
+    Expr::Payload {
+        base: PAYLOAD_NETWORK,
+        offset,
+        len: 16,
         dreg: REG_1,
     }
 }
@@ -697,16 +775,55 @@ fn dnat_rule(map: &'static str) -> Vec<Expr> {
         },
         lookup(map, true, false),
         Expr::Dnat {
+            family: NFPROTO_IPV4,
             port: map == DNAT_PORT_MAP,
         },
     ]);
     rule
 }
 
-/// `fib daddr type local dnat ip to meta l4proto . th dport map @dnat_any` (no IPv4 match: in
-/// an inet table the kernel applies `dnat ip` to IPv4 packets only).
-fn dnat_any_rule() -> Vec<Expr> {
+/// `fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @<map>`: the
+/// address fills `REG_1`, so the protocol and port go in the next 16-byte register's words.
+fn dnat6_rule(map: &'static str) -> Vec<Expr> {
+    // As nft writes it: the protocol in `REG_2` (its first word, 32-bit register 12), the
+    // port in the word after (13).
+    const REG32_05: u32 = 13;
     let mut rule = Vec::from(to_local_port_protocol());
+    rule.extend(not_to_ipv6_loopback());
+    rule.extend([
+        ip6_addr(24),
+        Expr::Meta {
+            key: META_L4PROTO,
+            dreg: REG_2,
+        },
+        Expr::Hton {
+            reg: REG_2,
+            len: 1,
+            size: 2,
+        },
+        Expr::Payload {
+            base: PAYLOAD_TRANSPORT,
+            offset: 2,
+            len: 2,
+            dreg: REG32_05,
+        },
+        lookup(map, true, false),
+        Expr::Dnat {
+            family: NFPROTO_IPV6,
+            port: map == DNAT6_PORT_MAP,
+        },
+    ]);
+    rule
+}
+
+/// `fib daddr type local dnat ip to meta l4proto . th dport map @dnat_any` (no IPv4 match: in
+/// an inet table the kernel applies `dnat ip` to IPv4 packets only, and `dnat ip6` of
+/// `dnat6_any` to IPv6 ones).
+fn dnat_any_rule(map: &'static str) -> Vec<Expr> {
+    let mut rule = Vec::from(to_local_port_protocol());
+    if map == DNAT6_ANY_MAP {
+        rule.extend(not_to_ipv6_loopback());
+    }
     rule.extend([
         Expr::Meta {
             key: META_L4PROTO,
@@ -718,10 +835,30 @@ fn dnat_any_rule() -> Vec<Expr> {
             len: 2,
             dreg: REG32_01,
         },
-        lookup(DNAT_ANY_MAP, true, false),
-        Expr::Dnat { port: true },
+        lookup(map, true, false),
+        Expr::Dnat {
+            family: if map == DNAT6_ANY_MAP {
+                NFPROTO_IPV6
+            } else {
+                NFPROTO_IPV4
+            },
+            port: true,
+        },
     ]);
     rule
+}
+
+/// `ip6 daddr != ::1` (with the IPv6 match nft puts before it).
+fn not_to_ipv6_loopback() -> Vec<Expr> {
+    let mut exprs = Vec::from(family_only(NFPROTO_IPV6));
+    exprs.extend([
+        ip6_addr(24),
+        Expr::Cmp {
+            equal: false,
+            value: std::net::Ipv6Addr::LOCALHOST.octets().to_vec(),
+        },
+    ]);
+    exprs
 }
 
 /// `fib daddr type local meta l4proto { tcp, udp, sctp }`: how every DNAT rule begins.
@@ -869,20 +1006,43 @@ fn rules() -> Vec<(&'static str, Vec<Expr>)> {
         lookup(MASQUERADE_SET, false, false),
         Expr::Masquerade,
     ]);
-    vec![
-        ("prerouting", dnat_rule(DNAT_PORT_MAP)),
-        ("prerouting", dnat_rule(DNAT_ADDR_MAP)),
-        ("prerouting", dnat_any_rule()),
-        ("output", dnat_rule(DNAT_PORT_MAP)),
-        ("output", dnat_rule(DNAT_ADDR_MAP)),
-        ("output", dnat_any_rule()),
-        ("postrouting", masquerade_subnets),
-        ("postrouting", localhost),
-        ("postrouting", hairpin),
-    ]
-    .into_iter()
-    .chain(forward_rules().into_iter().map(|rule| ("forward", rule)))
-    .collect()
+    let mut masquerade_subnets6 = Vec::from(family_only(NFPROTO_IPV6));
+    masquerade_subnets6.extend([
+        ip6_addr(8),
+        lookup(MASQUERADE6_SET, false, false),
+        ip6_addr(24),
+        lookup(MASQUERADE6_SET, false, true),
+        Expr::Masquerade,
+    ]);
+    let mut hairpin6 = Vec::from(ct_status_dnat());
+    hairpin6.extend(family_only(NFPROTO_IPV6));
+    hairpin6.extend([
+        ip6_addr(8),
+        lookup(MASQUERADE6_SET, false, false),
+        Expr::Masquerade,
+    ]);
+    let dnat = |chain: &'static str| {
+        [
+            (chain, dnat_rule(DNAT_PORT_MAP)),
+            (chain, dnat_rule(DNAT_ADDR_MAP)),
+            (chain, dnat_any_rule(DNAT_ANY_MAP)),
+            (chain, dnat6_rule(DNAT6_PORT_MAP)),
+            (chain, dnat6_rule(DNAT6_ADDR_MAP)),
+            (chain, dnat_any_rule(DNAT6_ANY_MAP)),
+        ]
+    };
+    dnat("prerouting")
+        .into_iter()
+        .chain(dnat("output"))
+        .chain([
+            ("postrouting", masquerade_subnets),
+            ("postrouting", localhost),
+            ("postrouting", hairpin),
+            ("postrouting", masquerade_subnets6),
+            ("postrouting", hairpin6),
+        ])
+        .chain(forward_rules().into_iter().map(|rule| ("forward", rule)))
+        .collect()
 }
 
 #[cfg(test)]

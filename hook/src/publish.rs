@@ -35,15 +35,16 @@ pub fn resolve(
     let mut out: Vec<PublishedPort> = Vec::new();
     for spec in specs {
         let host_ip = match spec.host_ip {
-            None => None,
-            Some(ip @ IpAddr::V4(_)) => Some(ip),
-            Some(IpAddr::V6(ip)) => {
+            // The kernel routes no packet from ::1 out of `lo` (IPv6 has no route_localnet):
+            // DNATed to a container, it would vanish; refused rather than a silent time-out.
+            Some(IpAddr::V6(ip)) if ip.is_loopback() => {
                 return Err(Error::Annotation {
                     key: PORTS_ANNOTATION,
-                    value: ip.to_string(),
-                    reason: "IPv6 host addresses are not supported yet (containers get IPv4 only); publish on an IPv4 address".to_string(),
+                    value: format!("[{ip}]"),
+                    reason: "Linux cannot forward IPv6 loopback traffic to a container; publish on [::] or 127.0.0.1 instead".to_string(),
                 })
             }
+            other => other,
         };
         let free = |range: PortRange| -> Result<bool> {
             for port in range.ports() {
@@ -135,9 +136,33 @@ fn pick(
     Ok(None)
 }
 
-/// The DNAT elements that publish `ports` to `address`: one per mapping when the port numbers
-/// are the same on both sides (the kernel keeps the port), else one per port.
-pub fn dnat_elements(ports: &[PublishedPort], address: IpAddr) -> Vec<DnatElement> {
+/// The DNAT elements that publish `ports` to the container's `addresses` (one per family): a
+/// port on every host address goes to each, one on a host address to the container's address
+/// of that family; one element per mapping when the port numbers are the same on both sides
+/// (the kernel keeps the port), else one per port.
+pub fn dnat_elements(ports: &[PublishedPort], addresses: &[IpAddr]) -> Vec<DnatElement> {
+    let mut out = Vec::new();
+    for &address in addresses {
+        let of_family: Vec<PublishedPort> = ports
+            .iter()
+            .filter(|p| p.host_ip.is_none_or(|ip| ip.is_ipv6() == address.is_ipv6()))
+            .cloned()
+            .collect();
+        out.extend(elements_to(&of_family, address));
+    }
+    out
+}
+
+/// A port's host address that the container has no address of the same family for: nothing
+/// could answer there (an IPv6 host address on an IPv4-only network, or the reverse).
+pub fn unreachable_host_address(ports: &[PublishedPort], addresses: &[IpAddr]) -> Option<IpAddr> {
+    ports
+        .iter()
+        .filter_map(|p| p.host_ip)
+        .find(|ip| !addresses.iter().any(|a| a.is_ipv6() == ip.is_ipv6()))
+}
+
+fn elements_to(ports: &[PublishedPort], address: IpAddr) -> Vec<DnatElement> {
     let mut out = Vec::new();
     for p in ports {
         if p.host == p.container {
@@ -210,7 +235,7 @@ mod tests {
             container: PortRange { start: 53, end: 54 },
             protocol: Protocol::Udp,
         };
-        let els = dnat_elements(&[same, shifted], ip);
+        let els = dnat_elements(&[same, shifted], &[ip]);
         assert_eq!(els.len(), 3);
         assert_eq!(els[0].key(), "0.0.0.0/0 . tcp . 9000-9999");
         assert_eq!(els[0].value(), "172.17.0.2");
@@ -245,7 +270,7 @@ mod tests {
             container: PortRange::single(container),
             protocol: Protocol::Tcp,
         };
-        let els = dnat_elements(&[port(8080, 80), port(9000, 9000)], ip);
+        let els = dnat_elements(&[port(8080, 80), port(9000, 9000)], &[ip]);
         assert!(els.iter().all(|e| e.map() == DnatMap::Any));
         assert_eq!(els[0].key(), "tcp . 8080");
         assert_eq!(els[0].key_bytes(), [6, 0, 0, 0, 0x1f, 0x90, 0, 0]);

@@ -135,13 +135,11 @@ impl std::fmt::Display for AddressRecord {
 }
 
 impl InterfaceRecord {
-    /// The DNAT elements that publish the interface's ports to its IPv4 address.
+    /// The DNAT elements that publish the interface's ports to its addresses (one of each
+    /// family).
     pub fn dnat_elements(&self) -> Vec<DnatElement> {
-        self.addresses
-            .iter()
-            .find(|a| a.address.is_ipv4())
-            .map(|a| publish::dnat_elements(&self.ports, a.address))
-            .unwrap_or_default()
+        let addresses: Vec<IpAddr> = self.addresses.iter().map(|a| a.address).collect();
+        publish::dnat_elements(&self.ports, &addresses)
     }
 }
 

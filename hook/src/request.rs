@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::error::{Error, Result};
 use crate::network::{Network, DEFAULT_NETWORK};
@@ -12,6 +12,7 @@ use crate::validate;
 pub const NETWORK_ANNOTATION: &str = "io.ocinet.network";
 pub const PORTS_ANNOTATION: &str = "io.ocinet.ports";
 pub const IP_ANNOTATION: &str = "io.ocinet.ip";
+pub const IP6_ANNOTATION: &str = "io.ocinet.ip6";
 pub const MAC_ANNOTATION: &str = "io.ocinet.mac";
 /// The longest annotation value read (a long port list is a few hundred bytes).
 const MAX_VALUE_BYTES: usize = 16 * 1024;
@@ -131,6 +132,8 @@ pub struct NetworkRequest {
     pub mode: NetworkMode,
     pub ports: Vec<PortSpec>,
     pub static_ip: Option<Ipv4Addr>,
+    /// `io.ocinet.ip6`: the address on the network's IPv6 subnet.
+    pub static_ip6: Option<Ipv6Addr>,
     pub mac: Option<[u8; 6]>,
     /// The interface's name inside the container (CNI names it: `CNI_IFNAME`), validated by
     /// the front end.
@@ -147,6 +150,7 @@ impl NetworkRequest {
             NETWORK_ANNOTATION,
             PORTS_ANNOTATION,
             IP_ANNOTATION,
+            IP6_ANNOTATION,
             MAC_ANNOTATION,
         ] {
             if let Some(value) = annotations.get(key).filter(|v| v.len() > MAX_VALUE_BYTES) {
@@ -163,6 +167,7 @@ impl NetworkRequest {
         let get = |key: &str| annotations.get(key).map(String::as_str);
         let mode = NetworkMode::parse(get(NETWORK_ANNOTATION))?;
         let static_ip = get(IP_ANNOTATION).map(parse_ip).transpose()?;
+        let static_ip6 = get(IP6_ANNOTATION).map(parse_ip6).transpose()?;
         let mac = get(MAC_ANNOTATION).map(parse_mac).transpose()?;
         let ports = match get(PORTS_ANNOTATION) {
             None => Vec::new(),
@@ -178,6 +183,7 @@ impl NetworkRequest {
         ) {
             for (key, present) in [
                 (IP_ANNOTATION, static_ip.is_some()),
+                (IP6_ANNOTATION, static_ip6.is_some()),
                 (MAC_ANNOTATION, mac.is_some()),
                 (PORTS_ANNOTATION, !ports.is_empty()),
             ] {
@@ -194,6 +200,7 @@ impl NetworkRequest {
             mode,
             ports,
             static_ip,
+            static_ip6,
             mac,
             interface: DEFAULT_INTERFACE.to_string(),
             definition: None,
@@ -221,6 +228,7 @@ impl NetworkRequest {
                     Vec::new()
                 },
                 static_ip: self.static_ip.filter(|_| i == 0),
+                static_ip6: self.static_ip6.filter(|_| i == 0),
                 mac: self.mac.filter(|_| i == 0),
                 interface: match i {
                     0 => self.interface.clone(),
@@ -237,6 +245,14 @@ fn parse_ip(value: &str) -> Result<Ipv4Addr> {
         key: IP_ANNOTATION,
         value: value.to_string(),
         reason: "not an IPv4 address such as 10.88.0.10".to_string(),
+    })
+}
+
+fn parse_ip6(value: &str) -> Result<Ipv6Addr> {
+    value.parse().map_err(|_| Error::Annotation {
+        key: IP6_ANNOTATION,
+        value: value.to_string(),
+        reason: "not an IPv6 address such as fd00:90::10".to_string(),
     })
 }
 
@@ -367,10 +383,12 @@ mod tests {
         let req = NetworkRequest::from_annotations(&annotations(&[
             ("io.ocinet.network", "bridge:n"),
             ("io.ocinet.ip", "10.90.0.7"),
+            ("io.ocinet.ip6", "fd00:90::7"),
             ("io.ocinet.mac", "02:42:AC:11:00:02"),
         ]))
         .unwrap();
         assert_eq!(req.static_ip, Some(Ipv4Addr::new(10, 90, 0, 7)));
+        assert_eq!(req.static_ip6, Some("fd00:90::7".parse().unwrap()));
         assert_eq!(req.mac, Some([2, 0x42, 0xac, 0x11, 0, 2]));
     }
 
@@ -379,6 +397,9 @@ mod tests {
         for pairs in [
             &[("io.ocinet.ip", "10.0.0.300")][..],
             &[("io.ocinet.ip", "::1")],
+            &[("io.ocinet.ip6", "10.0.0.2")],
+            &[("io.ocinet.ip6", "fd00::1/64")],
+            &[("io.ocinet.network", "host"), ("io.ocinet.ip6", "fd00::2")],
             &[("io.ocinet.mac", "01:00:5e:00:00:01")],
             &[("io.ocinet.mac", "00:00:00:00:00:00")],
             &[("io.ocinet.mac", "02:42:ac:11:00")],

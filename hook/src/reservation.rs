@@ -11,15 +11,18 @@ use crate::ipam::LeaseTxn;
 use crate::publish::PublishedPort;
 
 pub struct Reservation {
-    pub leases: Vec<(LeaseTxn, IpAddr)>,
+    /// Each lease store's lock with the addresses chosen under it (one per family).
+    pub leases: Vec<(LeaseTxn, Vec<IpAddr>)>,
     pub ports: Option<(ClaimTxn, Vec<PublishedPort>)>,
 }
 
 impl Reservation {
     /// Writes the leases, then the claims; the locks go with `self`.
     pub fn commit(self, id: &str, boot_id: &str) -> Result<()> {
-        for (txn, address) in &self.leases {
-            txn.commit(*address, id, boot_id)?;
+        for (txn, addresses) in &self.leases {
+            for address in addresses {
+                txn.commit(*address, id, boot_id)?;
+            }
         }
         fault::point("setup:lease");
         if let Some((txn, ports)) = &self.ports {

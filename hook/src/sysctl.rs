@@ -21,6 +21,27 @@ pub fn enable_ip_forward() -> Result<()> {
     ensure("ipv4/ip_forward").map_err(|e| Error::io("cannot enable IPv4 forwarding", e))
 }
 
+/// Makes link `name` (validated by the caller) of the calling thread's namespace accept no
+/// IPv6 router advertisement (`accept_ra` 0): nothing but ocinet configures a container's
+/// addresses and routes, and a bridge of ocinet's is no host uplink. Without a link-local
+/// address the link sends no router solicitation either.
+pub fn refuse_router_advertisements(name: &str) -> Result<()> {
+    let path = format!("ipv6/conf/{name}/accept_ra");
+    fs::write(Path::new(NET).join(&path), "0")
+        .map_err(|e| Error::io(format!("cannot write net/{path}"), e))
+}
+
+/// Turns IPv6 forwarding on for every link (read first: it may be on already). The caller
+/// keeps advertised default routes first (`ra_guard`).
+pub fn enable_ipv6_forward() -> Result<()> {
+    ensure("ipv6/conf/all/forwarding").map_err(|e| Error::io("cannot enable IPv6 forwarding", e))
+}
+
+/// Writes `value` to the setting at `path` (below /proc/sys/net).
+pub fn write(path: &str, value: &str) -> io::Result<()> {
+    fs::write(Path::new(NET).join(path), value)
+}
+
 /// The text of the setting at `path` (below /proc/sys/net).
 pub fn read(path: &str) -> io::Result<String> {
     fs::read_to_string(Path::new(NET).join(path))

@@ -72,6 +72,8 @@ struct Summary {
     mode: String,
     network: Option<String>,
     address: Option<String>,
+    /// Every address of the first interface (one per family).
+    addresses: Vec<String>,
     ports: Vec<String>,
     running: bool,
 }
@@ -83,6 +85,9 @@ fn summary(record: &Record, boot_id: &str) -> Summary {
         mode: record.mode.clone(),
         network: first.map(|i| i.network.clone()),
         address: record.primary_address().map(|a| a.to_string()),
+        addresses: first
+            .map(|i| i.addresses.iter().map(|a| a.to_string()).collect())
+            .unwrap_or_default(),
         ports: record
             .interfaces
             .iter()
@@ -138,7 +143,10 @@ fn render_ls(rows: &[Summary]) -> String {
             r.id.clone(),
             mode,
             dash(&r.network),
-            dash(&r.address),
+            match r.addresses.is_empty() {
+                true => "-".to_string(),
+                false => r.addresses.join(", "),
+            },
             if r.ports.is_empty() {
                 "-".to_string()
             } else {
@@ -320,11 +328,13 @@ fn networks(ctx: &Context) -> Result<Vec<NetworkView>> {
     }
     for record in records(ctx)? {
         for iface in &record.interfaces {
-            if let (Some(view), Some(address)) =
-                (views.get_mut(&iface.network), iface.addresses.first())
-            {
-                view.containers
-                    .insert(record.id.clone(), address.to_string());
+            if let Some(view) = views.get_mut(&iface.network) {
+                let addresses: Vec<String> =
+                    iface.addresses.iter().map(|a| a.to_string()).collect();
+                if !addresses.is_empty() {
+                    view.containers
+                        .insert(record.id.clone(), addresses.join(","));
+                }
             }
         }
     }

@@ -581,6 +581,8 @@ impl Host {
         for (what, command) in [
             ("route", "ip -4 route show table all"),
             ("neighbour", "ip -4 neigh show"),
+            ("route", "ip -6 route show table all"),
+            ("neighbour", "ip -6 neigh show"),
         ] {
             left.extend(
                 self.sh_ok(command)
@@ -603,7 +605,14 @@ impl Host {
                     .map(|f| format!("claim {proto}/{f}")),
             );
         }
-        for map in ["dnat_port", "dnat_addr", "dnat_any"] {
+        for map in [
+            "dnat_port",
+            "dnat_addr",
+            "dnat_any",
+            "dnat6_port",
+            "dnat6_addr",
+            "dnat6_any",
+        ] {
             let out = self.sh(&format!("nft list map inet ocinet {map}"));
             let text = String::from_utf8_lossy(&out.stdout);
             if let Some(at) = text.find("elements = ") {
@@ -750,6 +759,11 @@ pub struct Outside {
 }
 
 impl Outside {
+    /// A process in the outside namespace (for `in_netns`).
+    pub fn pid(&self) -> i32 {
+        self.pid as i32
+    }
+
     /// Runs a shell script in the outside namespace (with the real host's files).
     pub fn sh(&self, script: &str) -> Output {
         Command::new("nsenter")

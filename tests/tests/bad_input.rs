@@ -81,6 +81,26 @@ const CASES: &[Case] = &[
         "invalid network definition",
     ),
     case(
+        "ipv6 subnet larger than a /64",
+        &[("io.ocinet.network", "big6")],
+        "IPv6 subnet fd00:93::/56 must have a prefix between /64 and /120",
+    ),
+    case(
+        "ipv6 gateway outside",
+        &[("io.ocinet.network", "gw6")],
+        "gateway fd00:94::1 is not a host address of fd00:93::/64",
+    ),
+    case(
+        "two ipv6 subnets",
+        &[("io.ocinet.network", "two6")],
+        "are of one family",
+    ),
+    case(
+        "link-local subnet",
+        &[("io.ocinet.network", "ll6")],
+        "is link-local",
+    ),
+    case(
         "static ip syntax",
         &[("io.ocinet.ip", "10.0.0.300")],
         "invalid annotation io.ocinet.ip",
@@ -119,9 +139,19 @@ const CASES: &[Case] = &[
         "only bridge networks take it",
     ),
     case(
-        "ipv6 host address",
+        "ipv6 loopback host address",
         &[("io.ocinet.ports", "[::1]:8080:80")],
-        "IPv6 host addresses are not supported yet",
+        "Linux cannot forward IPv6 loopback traffic to a container",
+    ),
+    case(
+        "ipv6 host address on an ipv4-only network",
+        &[("io.ocinet.ports", "[2001:db8::1]:8080:80")],
+        "network ocinet gives the container no IPv6 address to publish on it",
+    ),
+    case(
+        "static ipv6 address on an ipv4-only network",
+        &[("io.ocinet.ip6", "fd00::5")],
+        "it has no IPv6 subnet",
     ),
     case(
         "host port taken",
@@ -312,6 +342,16 @@ fn bad_input_fails_with_one_line_and_leaves_nothing() {
     let host = Host::new("badinput");
     host.define_network("broken", r#"{"subnets": [{"subnet": "10.93.0.0/33"}]}"#);
     host.define_network("tiny", r#"{"subnets": [{"subnet": "10.93.0.0/30"}]}"#);
+    host.define_network("big6", r#"{"subnets": [{"subnet": "fd00:93::/56"}]}"#);
+    host.define_network(
+        "gw6",
+        r#"{"subnets": [{"subnet": "fd00:93::/64", "gateway": "fd00:94::1"}]}"#,
+    );
+    host.define_network(
+        "two6",
+        r#"{"subnets": [{"subnet": "fd00:93::/64"}, {"subnet": "fd00:94::/64"}]}"#,
+    );
+    host.define_network("ll6", r#"{"subnets": [{"subnet": "fe80::/64"}]}"#);
     // Two containers already hold 172.17.0.2 (default network) and tiny's only address.
     let holder = host.netns_process();
     let holder_bundle = host.bundle("bridge", "holder", &[("io.ocinet.ports", "7000:80")], &[]);

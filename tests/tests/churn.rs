@@ -1,5 +1,5 @@
 //! Churn: many start/stop cycles through ocinet-shim with random modes (none, bridge with and
-//! without ports, container:<id>, host), random runtimes and random SIGKILLs, then nothing may
+//! without ports, a dual-stack network with a port, container:<id>, host), random runtimes and random SIGKILLs, then nothing may
 //! remain. A cycle is one container started and stopped. `OCINET_CHURN_CYCLES` (default 500)
 //! and `OCINET_CHURN_SEED` set the run.
 
@@ -33,6 +33,8 @@ struct Live<'h> {
     /// Can another container join its namespace (none, bridge)?
     joinable: bool,
     bridge: bool,
+    /// On the dual-stack network: two leases.
+    dual: bool,
 }
 
 #[test]
@@ -42,6 +44,10 @@ fn churn_with_random_modes_and_kills_leaves_nothing() {
     eprintln!("churn: {cycles} cycles, seed {seed:#x}");
     let mut rng = Rng(seed | 1);
     let host = Host::new("churn");
+    host.define_network(
+        "d",
+        r#"{"subnets": [{"subnet": "10.92.0.0/24"}, {"subnet": "fd00:92::/64"}]}"#,
+    );
     let mut live: Vec<Live<'_>> = Vec::new();
     let (mut started, mut killed) = (0u64, 0u64);
     let mut step = 0u64;
@@ -67,12 +73,13 @@ fn churn_with_random_modes_and_kills_leaves_nothing() {
             .filter(|l| l.joinable)
             .map(|l| format!("container:{}", l.container.id()))
             .collect();
-        let (mode, ports) = match rng.below(5) {
+        let (mode, ports) = match rng.below(6) {
             0 => ("none".to_string(), None),
             1 => ("bridge".to_string(), None),
             2 => ("bridge".to_string(), Some(port)),
             3 => ("host".to_string(), None),
-            _ if !targets.is_empty() => (targets[rng.below(targets.len())].clone(), None),
+            4 if !targets.is_empty() => (targets[rng.below(targets.len())].clone(), None),
+            5 => ("d".to_string(), Some(port)),
             _ => ("bridge".to_string(), None),
         };
         let mut annotations = vec![("io.ocinet.network", mode.as_str())];
@@ -91,13 +98,16 @@ fn churn_with_random_modes_and_kills_leaves_nothing() {
         started += 1;
         live.push(Live {
             container,
-            joinable: mode == "none" || mode == "bridge",
+            joinable: mode == "none" || mode == "bridge" || mode == "d",
             bridge: mode == "bridge",
+            dual: mode == "d",
         });
         if started % 50 == 0 {
             // Every live bridge container holds exactly one lease, nothing more.
             let bridges = live.iter().filter(|l| l.bridge).count();
             assert_eq!(host.leases("ocinet").len(), bridges, "cycle {cycle}");
+            let duals = live.iter().filter(|l| l.dual).count();
+            assert_eq!(host.leases("d").len(), 2 * duals, "cycle {cycle}");
         }
     }
     for l in live {

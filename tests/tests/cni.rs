@@ -677,3 +677,41 @@ fn containerd_ctr_run_with_cni() {
     assert!(collected.contains("web"), "{collected}");
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }
+
+/// A dual-stack network inline: both addresses and default routes in the result, IPv6 usable
+/// the moment ADD returns, a static IPv6 address from `runtimeConfig.ips`, CHECK, DEL.
+#[test]
+fn dual_stack_add_check_del() {
+    let host = Host::new("cni-dual");
+    let conf = conf(
+        &host,
+        "1.0.0",
+        json!({"subnets": [{"subnet": SUBNET}, {"subnet": "fd00:98::/64"}]}),
+    );
+    sandbox(&host, "s1");
+    sandbox(&host, "s2");
+    let a = call_ok(&host, "ADD", "c1", "eth0", "s1", &conf);
+    assert_eq!(a["ips"][1]["address"], "fd00:98::2/64", "{a}");
+    assert_eq!(a["ips"][1]["gateway"], "fd00:98::1", "{a}");
+    assert_eq!(a["routes"][1], json!({"dst": "::/0", "gw": "fd00:98::1"}));
+    let mut static6 = conf.clone();
+    static6["runtimeConfig"] = json!({"ips": ["fd00:98::77/64"]});
+    let b = call_ok(&host, "ADD", "c2", "eth0", "s2", &static6);
+    assert_eq!(b["ips"][1]["address"], "fd00:98::77/64", "{b}");
+    // Right after ADD: no tentative address to wait for.
+    assert!(
+        in_sandbox(&host, "s1", "busybox ping -6 -c 1 -W 2 fd00:98::77")
+            .status
+            .success(),
+        "s1 to s2 over IPv6"
+    );
+    let mut checked = conf.clone();
+    checked["prevResult"] = a.clone();
+    call_ok(&host, "CHECK", "c1", "eth0", "s1", &checked);
+    for (id, netns) in [("c1", "s1"), ("c2", "s2")] {
+        call_ok(&host, "DEL", id, "eth0", netns, &conf);
+        call_ok(&host, "DEL", id, "eth0", netns, &conf);
+    }
+    host.sh_ok("ip netns delete s1 && ip netns delete s2");
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}

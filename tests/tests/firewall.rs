@@ -18,23 +18,35 @@ const REFERENCE: &str = "table inet ocinet {
 	set internal_groups { type devgroup; }
 	set icc_off_groups { type devgroup; }
 	set same_group { type devgroup . devgroup; }
+	set masq_subnets6 { type ipv6_addr; flags interval; }
+	map dnat6_port { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; flags interval; }
+	map dnat6_addr { type ipv6_addr . inet_proto . inet_service : ipv6_addr; flags interval; }
+	map dnat6_any { type inet_proto . inet_service : ipv6_addr . inet_service; }
 	chain prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
 		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport map @dnat_port
 		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport map @dnat_addr
 		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to meta l4proto . th dport map @dnat_any
+		fib daddr type local meta l4proto { tcp, udp, sctp } ip6 daddr != ::1 dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_port
+		fib daddr type local meta l4proto { tcp, udp, sctp } ip6 daddr != ::1 dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr
+		fib daddr type local meta l4proto { tcp, udp, sctp } ip6 daddr != ::1 dnat ip6 to meta l4proto . th dport map @dnat6_any
 	}
 	chain output {
 		type nat hook output priority -100; policy accept;
 		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport map @dnat_port
 		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport map @dnat_addr
 		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to meta l4proto . th dport map @dnat_any
+		fib daddr type local meta l4proto { tcp, udp, sctp } ip6 daddr != ::1 dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_port
+		fib daddr type local meta l4proto { tcp, udp, sctp } ip6 daddr != ::1 dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr
+		fib daddr type local meta l4proto { tcp, udp, sctp } ip6 daddr != ::1 dnat ip6 to meta l4proto . th dport map @dnat6_any
 	}
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
 		ip saddr @masq_subnets ip daddr != @masq_subnets masquerade
 		ct status dnat ip saddr 127.0.0.0/8 masquerade
 		ct status dnat ip saddr @masq_subnets masquerade
+		ip6 saddr @masq_subnets6 ip6 daddr != @masq_subnets6 masquerade
+		ct status dnat ip6 saddr @masq_subnets6 masquerade
 	}
 	chain forward {
 		type filter hook forward priority filter; policy accept;

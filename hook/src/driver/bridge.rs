@@ -30,29 +30,31 @@ impl NetworkDriver for BridgeDriver {
         env: &mut Env<'_>,
         target: &Target,
         request: &NetworkRequest,
-        preferred: Option<IpAddr>,
+        preferred: &[IpAddr],
         mut network: Network,
     ) -> Result<Plan> {
         // Chosen under the network's lease lock, held until apply commits the lease (an
         // overlay's agent is started under it too: two setups never start two).
         let leases = LeaseStore::open(&env.ctx.root, &network.name)?.begin()?;
         // An overlay's containers get addresses of this host's block, from its agent.
-        let subnet = match network.driver {
+        let subnets = match network.driver {
             DriverKind::Overlay => {
                 let block = overlay_agent::host_block(env.ctx, &network)?;
                 network.mtu = block.mtu;
                 network.bridge = block.bridge;
-                Subnet {
+                vec![Subnet {
                     subnet: IpNet::V4(block.block),
                     gateway: IpAddr::V4(block.gateway),
-                }
+                }]
             }
-            _ => *network.primary(),
+            _ => network.subnets.clone(),
         };
         let pool = AddressPool {
             leases,
-            prefix_len: subnet.subnet.prefix_len(),
-            subnet,
+            subnets: subnets
+                .into_iter()
+                .map(|s| (s, s.subnet.prefix_len()))
+                .collect(),
         };
         veth::plan(env, target, request, preferred, network, pool)
     }
@@ -112,21 +114,23 @@ impl NetworkDriver for BridgeDriver {
             .iter()
             .map(|a| (a.address, a.prefix_len))
             .collect();
+        // A default route per family; an internal network has no way out: none through it.
+        let default_gateways: Vec<IpAddr> = match network.internal {
+            true => Vec::new(),
+            false => iface.addresses.iter().filter_map(|a| a.gateway).collect(),
+        };
         let addressing = Addressing {
             name: &iface.name,
             addresses: &addresses,
-            // An internal network has no way out: no default route through it.
-            gateway: match network.internal {
-                true => None,
-                false => iface.addresses.first().and_then(|a| a.gateway),
-            },
+            gateways: &default_gateways,
             gateway_mac: None,
         };
         env.kernel
             .configure_container(&target.netns, Some(&addressing))?;
         fault::point("setup:container-address");
-        veth::forward_and_publish(env, &network, iface)?;
-        neighbours::check(env.ctx, env.kernel, &target.id, &target.netns);
+        veth::forward_and_publish(env, &target.id, &network, iface)?;
+        let ipv6 = iface.addresses.iter().any(|a| a.address.is_ipv6());
+        neighbours::check(env.ctx, env.kernel, &target.id, &target.netns, ipv6);
         Ok(())
     }
 

@@ -14,7 +14,7 @@ impl Driver for ContainerDriver {
         env: &mut Env<'_>,
         target: &Target,
         request: &NetworkRequest,
-        _preferred: Option<std::net::IpAddr>,
+        _preferred: &[std::net::IpAddr],
     ) -> Result<Plan> {
         let NetworkMode::Container { id: joined } = &request.mode else {
             return Err(Error::Namespace(format!(

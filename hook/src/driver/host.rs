@@ -13,7 +13,7 @@ impl Driver for HostDriver {
         env: &mut Env<'_>,
         target: &Target,
         _request: &NetworkRequest,
-        _preferred: Option<std::net::IpAddr>,
+        _preferred: &[std::net::IpAddr],
     ) -> Result<Plan> {
         if !env.kernel.is_host_netns(&target.netns)? {
             return Err(Error::Namespace(

@@ -22,7 +22,7 @@ impl Driver for JoinedDriver {
         env: &mut Env<'_>,
         target: &Target,
         request: &NetworkRequest,
-        preferred: Option<IpAddr>,
+        preferred: &[IpAddr],
     ) -> Result<Plan> {
         let network = resolve(env, request)?;
         require_own_namespace(env, target, &request.mode.to_string())?;

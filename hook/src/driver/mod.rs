@@ -62,14 +62,14 @@ pub trait Driver {
         false
     }
 
-    /// Chooses and checks; creates nothing. `preferred` is the address the same container had
-    /// before (a restart keeps it when it is still free).
+    /// Chooses and checks; creates nothing. `preferred` are the addresses (one per family) the
+    /// same container had before (a restart keeps each that is still free).
     fn plan(
         &self,
         env: &mut Env<'_>,
         target: &Target,
         request: &NetworkRequest,
-        preferred: Option<std::net::IpAddr>,
+        preferred: &[std::net::IpAddr],
     ) -> Result<Plan>;
 
     /// Makes what the plan chose (its interface taken out into the record: `iface`). The
@@ -97,7 +97,7 @@ pub trait NetworkDriver {
         env: &mut Env<'_>,
         target: &Target,
         request: &NetworkRequest,
-        preferred: Option<std::net::IpAddr>,
+        preferred: &[std::net::IpAddr],
         network: Network,
     ) -> Result<Plan>;
 

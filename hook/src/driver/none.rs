@@ -17,7 +17,7 @@ impl Driver for NoneDriver {
         env: &mut Env<'_>,
         target: &Target,
         _request: &NetworkRequest,
-        _preferred: Option<std::net::IpAddr>,
+        _preferred: &[std::net::IpAddr],
     ) -> Result<Plan> {
         require_own_namespace(env, target, "none")?;
         Ok(Plan::default())

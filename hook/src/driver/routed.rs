@@ -21,6 +21,8 @@
 
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
 use super::veth::{self, AddressPool};
 use super::{Env, NetworkDriver, Plan, Target};
 use crate::error::{Error, Result};
@@ -40,21 +42,17 @@ impl NetworkDriver for RoutedDriver {
         env: &mut Env<'_>,
         target: &Target,
         request: &NetworkRequest,
-        preferred: Option<IpAddr>,
+        preferred: &[IpAddr],
         network: Network,
     ) -> Result<Plan> {
         let leases = LeaseStore::open(&env.ctx.root, &network.name)?.begin()?;
-        let subnet = *network.primary();
-        // A /32: every other address, the subnet's included, is through the gateway.
-        let prefix_len = match subnet.gateway {
-            IpAddr::V4(_) => 32,
-            IpAddr::V6(_) => 128,
-        };
-        let pool = AddressPool {
-            leases,
-            subnet,
-            prefix_len,
-        };
+        // A /32 (/128): every other address, the subnet's included, is through the gateway.
+        let subnets = network
+            .subnets
+            .iter()
+            .map(|&s| (s, if s.gateway.is_ipv6() { 128 } else { 32 }))
+            .collect();
+        let pool = AddressPool { leases, subnets };
         veth::plan(env, target, request, preferred, network, pool)
     }
 
@@ -67,14 +65,13 @@ impl NetworkDriver for RoutedDriver {
         iface: Option<&mut InterfaceRecord>,
     ) -> Result<()> {
         let (network, iface) = veth::planned("routed", plan.network, iface)?;
-        let Some(&address) = iface.addresses.first() else {
+        // The first address (IPv4 when there is one) names both MACs.
+        let (Some(first), Some(gateway)) = (
+            iface.addresses.first().map(|a| a.address),
+            iface.addresses.first().and_then(|a| a.gateway),
+        ) else {
             return Err(Error::Namespace(
-                "a routed plan lacks the container's address".to_string(),
-            ));
-        };
-        let Some(gateway) = address.gateway else {
-            return Err(Error::Namespace(
-                "a routed plan lacks the gateway".to_string(),
+                "a routed plan lacks the container's address or its gateway".to_string(),
             ));
         };
         if let Some(reserved) = plan.reserved {
@@ -82,15 +79,21 @@ impl NetworkDriver for RoutedDriver {
         }
 
         let gateway_mac = veth::docker_mac(gateway);
+        let subnets: Vec<(IpNet, IpAddr)> = network
+            .subnets
+            .iter()
+            .map(|s| (s.subnet, s.gateway))
+            .collect();
+        let addresses: Vec<IpAddr> = iface.addresses.iter().map(|a| a.address).collect();
+        let gateways: Vec<IpAddr> = iface.addresses.iter().filter_map(|a| a.gateway).collect();
         let spec = RoutedVethSpec {
             host_name: &iface.host_veth,
             mtu: network.mtu,
-            subnet: network.primary().subnet,
-            gateway,
+            subnets: &subnets,
             gateway_mac,
             peer_name: &iface.name,
-            peer_mac: veth::container_mac(request, address.address),
-            address: address.address,
+            peer_mac: veth::container_mac(request, first),
+            addresses: &addresses,
             route_localnet: !iface.ports.is_empty(),
             group: network.device_group(),
         };
@@ -98,16 +101,21 @@ impl NetworkDriver for RoutedDriver {
         fault::point("setup:veth");
         env.kernel.route_to_container(&spec)?;
         fault::point("setup:route");
+        let with_prefixes: Vec<(IpAddr, u8)> = iface
+            .addresses
+            .iter()
+            .map(|a| (a.address, a.prefix_len))
+            .collect();
         let addressing = Addressing {
             name: &iface.name,
-            addresses: &[(address.address, address.prefix_len)],
-            gateway: Some(gateway),
+            addresses: &with_prefixes,
+            gateways: &gateways,
             gateway_mac: Some(gateway_mac),
         };
         env.kernel
             .configure_container(&target.netns, Some(&addressing))?;
         fault::point("setup:container-address");
-        veth::forward_and_publish(env, &network, iface)
+        veth::forward_and_publish(env, &target.id, &network, iface)
     }
 
     /// As a bridge container's (`veth::undo`): the /32 route and the neighbour entry go with

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::{Env, Plan, Target};
+use crate::activity::{self, Entry};
 use crate::claims::PortClaims;
 use crate::error::{Error, Result};
 use crate::fault;
@@ -20,13 +21,39 @@ use crate::reload;
 use crate::request::NetworkRequest;
 use crate::reservation::Reservation;
 
-/// Where a container's address comes from: the network's lease store (locked by the caller,
-/// which may need the lock before it knows the subnet), the subnet and its gateway, and the
-/// prefix length the container's interface gets.
+/// Where a container's addresses come from: the network's lease store (locked by the caller,
+/// which may need the lock before it knows the subnet), and each subnet (IPv4 first: its
+/// address names the MAC) with its gateway and the prefix length the container's interface
+/// gets.
 pub struct AddressPool {
     pub leases: LeaseTxn,
-    pub subnet: Subnet,
-    pub prefix_len: u8,
+    pub subnets: Vec<(Subnet, u8)>,
+}
+
+/// The static addresses a request asks for (IPv4, IPv6); one on a family the network
+/// lacks is refused (a user would otherwise wonder where it went).
+fn requested(request: &NetworkRequest, network: &Network) -> Result<[Option<IpAddr>; 2]> {
+    let refuse = |family: &'static str, annotation: &'static str, ip: IpAddr| {
+        Err(Error::NoSubnetOfFamily {
+            ip,
+            network: network.name.clone(),
+            family,
+            annotation,
+        })
+    };
+    let has = |v6: bool| {
+        network
+            .subnets
+            .iter()
+            .any(|s| s.subnet.addr().is_ipv6() == v6)
+    };
+    let v4 = request.static_ip.map(IpAddr::V4);
+    let v6 = request.static_ip6.map(IpAddr::V6);
+    match (v4, v6) {
+        (Some(ip), _) if !has(false) => refuse("IPv4", crate::request::IP_ANNOTATION, ip),
+        (_, Some(ip)) if !has(true) => refuse("IPv6", crate::request::IP6_ANNOTATION, ip),
+        _ => Ok([v4, v6]),
+    }
 }
 
 /// Chooses the address and the host ports, and lists them with the veth's names as the
@@ -35,18 +62,35 @@ pub fn plan(
     env: &Env<'_>,
     target: &Target,
     request: &NetworkRequest,
-    preferred: Option<IpAddr>,
+    preferred: &[IpAddr],
     network: Network,
     pool: AddressPool,
 ) -> Result<Plan> {
     let ctx = env.ctx;
-    let address = pool.leases.choose(
-        Pool::of(&network, &pool.subnet),
-        &target.id,
-        &ctx.boot_id,
-        request.static_ip.map(IpAddr::V4),
-        preferred,
-    )?;
+    let [static4, static6] = requested(request, &network)?;
+    let mut addresses = Vec::with_capacity(pool.subnets.len());
+    for (subnet, prefix_len) in &pool.subnets {
+        let v6 = subnet.subnet.addr().is_ipv6();
+        let address = pool.leases.choose(
+            Pool::of(&network, subnet),
+            &target.id,
+            &ctx.boot_id,
+            if v6 { static6 } else { static4 },
+            // The same container keeps its address of each family across a restart.
+            preferred.iter().copied().find(|p| p.is_ipv6() == v6),
+        )?;
+        addresses.push(AddressRecord {
+            address,
+            prefix_len: *prefix_len,
+            gateway: Some(subnet.gateway),
+        });
+    }
+    let Some(first) = addresses.first().map(|a| a.address) else {
+        return Err(Error::Namespace(format!(
+            "network {} has no subnet to lease from",
+            network.name
+        )));
+    };
     let claims = PortClaims::open(&ctx.root)?.begin()?;
     let ports = publish::resolve(
         &claims,
@@ -55,18 +99,26 @@ pub fn plan(
         &ctx.boot_id,
         &publish::ephemeral_range,
     )?;
+    let leased: Vec<IpAddr> = addresses.iter().map(|a| a.address).collect();
+    if let Some(ip) = publish::unreachable_host_address(&ports, &leased) {
+        return Err(Error::Annotation {
+            key: crate::request::PORTS_ANNOTATION,
+            value: crate::ports::host_address(Some(ip)),
+            reason: format!(
+                "network {} gives the container no {} address to publish on it: publish on another host address, or add a subnet of that family",
+                network.name,
+                if ip.is_ipv6() { "IPv6" } else { "IPv4" }
+            ),
+        });
+    }
     let interface = InterfaceRecord {
         driver: network.driver,
         network: network.name.clone(),
         bridge: network.bridge.clone(),
         host_veth: naming::host_veth_name(&veth_key(target, request)),
         name: request.interface.clone(),
-        addresses: vec![AddressRecord {
-            address,
-            prefix_len: pool.prefix_len,
-            gateway: Some(pool.subnet.gateway),
-        }],
-        mac: Some(format_mac(container_mac(request, address))),
+        mac: Some(format_mac(container_mac(request, first))),
+        addresses: addresses.clone(),
         ports: ports.clone(),
         masquerade: match (&request.definition, network.masquerade) {
             (Some(_), true) => network.subnets.iter().map(|s| s.subnet).collect(),
@@ -85,7 +137,7 @@ pub fn plan(
     Ok(Plan {
         interface: Some(interface),
         reserved: Some(Reservation {
-            leases: vec![(pool.leases, address)],
+            leases: vec![(pool.leases, addresses.iter().map(|a| a.address).collect())],
             ports: Some((claims, ports)),
         }),
         network: Some(network),
@@ -113,10 +165,21 @@ pub fn planned<'a>(
 /// container's rules with it: they are restored.
 pub fn forward_and_publish(
     env: &mut Env<'_>,
+    id: &str,
     network: &Network,
     iface: &mut InterfaceRecord,
 ) -> Result<()> {
     env.kernel.ensure_ipv4_forwarding()?;
+    if iface.addresses.iter().any(|a| a.address.is_ipv6()) {
+        let kept = env.kernel.ensure_ipv6_forwarding()?;
+        if !kept.is_empty() {
+            let text = format!(
+                "IPv6 forwarding on: accept_ra set to 2 on {} to keep the default route learned from router advertisements",
+                kept.join(", ")
+            );
+            let _ = activity::append(env.ctx.root.path(), &Entry::note(id, "ra-guard", &text));
+        }
+    }
     fault::point("setup:forwarding");
     let masquerade: Vec<IpNet> = match network.masquerade {
         true => network.subnets.iter().map(|s| s.subnet).collect(),

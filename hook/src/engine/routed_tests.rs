@@ -210,3 +210,85 @@ fn few_containers_a_setup_not_due_or_a_routed_one_leave_the_limits_alone() {
         kernel.calls
     );
 }
+
+#[test]
+fn a_dual_stack_setup_near_the_limits_raises_both_neighbour_tables() {
+    let sb = Sandbox::new("neighbours-dual");
+    let networks = sb.dir.join("etc/networks");
+    std::fs::create_dir_all(&networks).unwrap();
+    std::fs::write(
+        networks.join("d.json"),
+        r#"{"subnets": [{"subnet": "10.78.0.0/24"}, {"subnet": "fd00:78::/64"}]}"#,
+    )
+    .unwrap();
+    crowd(&sb, 200);
+    let id = due_id("d");
+    let mut kernel = RecordingKernel {
+        initial_netns: true,
+        ..Default::default()
+    };
+    attach_fake(
+        &sb,
+        &mut kernel,
+        &id,
+        &request(&[("io.ocinet.network", "d")]),
+    )
+    .unwrap();
+    let checked: Vec<&String> = kernel
+        .calls
+        .iter()
+        .filter(|c| c.contains("neighbour_limits"))
+        .collect();
+    assert_eq!(checked.len(), 4, "{:?}", kernel.calls);
+    assert!(
+        checked[3].starts_with("set_neighbour_limits IPv6"),
+        "{checked:?}"
+    );
+    let said = notes(&sb, &id);
+    assert_eq!(said.len(), 2, "{said:?}");
+    assert!(
+        said[0].contains("net.ipv4.neigh.default.gc_thresh2"),
+        "{said:?}"
+    );
+    assert!(
+        said[1].contains("net.ipv6.neigh.default.gc_thresh2")
+            && said[1].contains("host's IPv6 neighbour table"),
+        "{said:?}"
+    );
+}
+
+#[test]
+fn a_dual_stack_routed_setup_routes_each_family() {
+    let sb = Sandbox::new("routed-dual");
+    let networks = sb.dir.join("etc/networks");
+    std::fs::create_dir_all(&networks).unwrap();
+    std::fs::write(
+        networks.join("r6.json"),
+        r#"{"driver": "routed", "subnets": [{"subnet": "fd00:77::/64"}, {"subnet": "10.77.0.0/24"}]}"#,
+    )
+    .unwrap();
+    let mut kernel = RecordingKernel::default();
+    let made = attach_fake(
+        &sb,
+        &mut kernel,
+        "web",
+        &request(&[("io.ocinet.network", "r6"), ("io.ocinet.ip6", "fd00:77::9")]),
+    )
+    .unwrap();
+    let iface = &made.interfaces[0];
+    let addresses: Vec<String> = iface.addresses.iter().map(|a| a.to_string()).collect();
+    assert_eq!(addresses, ["10.77.0.2/32", "fd00:77::9/128"]);
+    // The MAC follows the IPv4 address, as on an IPv4-only network.
+    assert_eq!(iface.mac.as_deref(), Some("02:42:0a:4d:00:02"));
+    let route = format!(
+        "route_to_container 10.77.0.2,fd00:77::9 {}",
+        iface.host_veth
+    );
+    assert!(kernel.calls.contains(&route), "{:?}", kernel.calls);
+    let names = kernel.names();
+    assert!(names.contains(&"ensure_ipv6_forwarding"), "{names:?}");
+    assert_eq!(
+        sb.lease_holder_on("r6", "fd00:77::9").as_deref(),
+        Some("web")
+    );
+}
