@@ -125,6 +125,7 @@ mod tests {
                 ports: Vec::new(),
                 masquerade: Vec::new(),
                 filter: None,
+                names: Vec::new(),
                 published: true,
             }],
             netns_name: None,

@@ -31,6 +31,9 @@ pub struct Context {
     /// Where the networks' files are (helpers started on demand get it).
     pub config_dir: PathBuf,
     pub boot_id: String,
+    /// Where setups and teardowns announce names: the resolver process (the unit tests
+    /// record the announcements instead).
+    pub resolver: crate::resolver_process::Link,
 }
 
 impl Context {
@@ -41,6 +44,7 @@ impl Context {
             networks: NetworkDirectory::new(&options.config_dir),
             config_dir: options.config_dir.clone(),
             boot_id: process::boot_id()?,
+            resolver: Default::default(),
             root,
         })
     }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use crate::error::{Error, Result};
+use crate::names::DnsNames;
 use crate::network::{Network, DEFAULT_NETWORK};
 use crate::ports::{self, PortSpec};
 use crate::validate;
@@ -13,6 +14,8 @@ pub const NETWORK_ANNOTATION: &str = "io.ocinet.network";
 pub const PORTS_ANNOTATION: &str = "io.ocinet.ports";
 pub const IP_ANNOTATION: &str = "io.ocinet.ip";
 pub const MAC_ANNOTATION: &str = "io.ocinet.mac";
+pub const NAME_ANNOTATION: &str = "io.ocinet.name";
+pub const ALIASES_ANNOTATION: &str = "io.ocinet.aliases";
 /// The longest annotation value read (a long port list is a few hundred bytes).
 const MAX_VALUE_BYTES: usize = 16 * 1024;
 /// The name of a container's first interface, as Docker names it.
@@ -139,6 +142,9 @@ pub struct NetworkRequest {
     /// by `Network::from_json`; `None`: by name, from `<config-dir>/networks/<name>.json` or
     /// the built-in default. Its name is the mode's.
     pub definition: Option<Network>,
+    /// The container's DNS name and aliases on networks with `dns` (`io.ocinet.name`,
+    /// `io.ocinet.aliases`; the hook's default name is the container id).
+    pub names: DnsNames,
 }
 
 impl NetworkRequest {
@@ -148,6 +154,8 @@ impl NetworkRequest {
             PORTS_ANNOTATION,
             IP_ANNOTATION,
             MAC_ANNOTATION,
+            NAME_ANNOTATION,
+            ALIASES_ANNOTATION,
         ] {
             if let Some(value) = annotations.get(key).filter(|v| v.len() > MAX_VALUE_BYTES) {
                 return Err(Error::Annotation {
@@ -164,6 +172,7 @@ impl NetworkRequest {
         let mode = NetworkMode::parse(get(NETWORK_ANNOTATION))?;
         let static_ip = get(IP_ANNOTATION).map(parse_ip).transpose()?;
         let mac = get(MAC_ANNOTATION).map(parse_mac).transpose()?;
+        let names = DnsNames::parse(get(NAME_ANNOTATION), get(ALIASES_ANNOTATION))?;
         let ports = match get(PORTS_ANNOTATION) {
             None => Vec::new(),
             Some(value) => ports::parse_list(value).map_err(|reason| Error::Annotation {
@@ -197,6 +206,7 @@ impl NetworkRequest {
             mac,
             interface: DEFAULT_INTERFACE.to_string(),
             definition: None,
+            names,
         })
     }
 }
@@ -227,6 +237,7 @@ impl NetworkRequest {
                     _ => format!("eth{i}"),
                 },
                 definition: None,
+                names: self.names.clone(),
             })
             .collect()
     }

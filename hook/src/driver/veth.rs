@@ -76,6 +76,8 @@ pub fn plan(
             isolate: network.isolate,
             internal: network.internal,
         }),
+        // The engine claims them once the plan is made (`names.rs`).
+        names: Vec::new(),
         published: false,
     };
     Ok(Plan {
