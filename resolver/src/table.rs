@@ -1,0 +1,220 @@
+//! Who holds which name, at which address, on which network: built from the records (each
+//! interface lists the names it holds) and changed by the hooks' `add`/`del`. Family-generic:
+//! an interface's IPv6 addresses answer AAAA as its IPv4 ones answer A.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use ocinet::record::Record;
+
+/// One container's place on one network.
+#[derive(Debug, Clone)]
+struct Member {
+    network: String,
+    names: Vec<String>,
+    addresses: Vec<IpAddr>,
+}
+
+/// A container's liveness, from its record: pid and start time.
+#[derive(Debug, Clone, Copy)]
+pub struct Process {
+    pub pid: i32,
+    pub start: u64,
+}
+
+#[derive(Debug, Default)]
+struct Net {
+    gateways: BTreeSet<IpAddr>,
+    /// Lower-case name -> holders (normally one; a race could leave two briefly).
+    names: HashMap<String, Vec<String>>,
+    /// Address -> container id.
+    by_address: HashMap<IpAddr, String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Table {
+    nets: HashMap<String, Net>,
+    containers: HashMap<String, (Vec<Member>, Option<Process>)>,
+}
+
+/// What a name is to the container asking.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// Held on a network the asker shares: these addresses (of the network the question came
+    /// in on, if the holder is there, else of the first shared one).
+    Found(Vec<IpAddr>),
+    /// A container's name, but on no network the asker is on; or a single label nobody holds.
+    NotHere,
+    /// Not a container's name: for the host's resolvers.
+    Elsewhere,
+}
+
+impl Table {
+    /// Adds (or replaces) the record's names. Returns false when it lists none.
+    pub fn add(&mut self, record: &Record) -> bool {
+        self.remove(&record.id);
+        let members: Vec<Member> = record
+            .interfaces
+            .iter()
+            .filter(|i| !i.names.is_empty())
+            .map(|i| Member {
+                network: i.network.clone(),
+                names: i.names.clone(),
+                addresses: i.addresses.iter().map(|a| a.address).collect(),
+            })
+            .collect();
+        if members.is_empty() {
+            return false;
+        }
+        for (iface, m) in record
+            .interfaces
+            .iter()
+            .filter(|i| !i.names.is_empty())
+            .zip(&members)
+        {
+            let net = self.nets.entry(m.network.clone()).or_default();
+            net.gateways
+                .extend(iface.addresses.iter().filter_map(|a| a.gateway));
+            for name in &m.names {
+                net.names
+                    .entry(name.clone())
+                    .or_default()
+                    .push(record.id.clone());
+            }
+            for a in &m.addresses {
+                net.by_address.insert(*a, record.id.clone());
+            }
+        }
+        let process = match (record.pid, record.pid_start) {
+            (Some(pid), Some(start)) => Some(Process { pid, start }),
+            _ => None,
+        };
+        self.containers
+            .insert(record.id.clone(), (members, process));
+        true
+    }
+
+    pub fn remove(&mut self, id: &str) {
+        let Some((members, _)) = self.containers.remove(id) else {
+            return;
+        };
+        for m in members {
+            let Some(net) = self.nets.get_mut(&m.network) else {
+                continue;
+            };
+            for name in &m.names {
+                if let Some(holders) = net.names.get_mut(name) {
+                    holders.retain(|h| h != id);
+                    if holders.is_empty() {
+                        net.names.remove(name);
+                    }
+                }
+            }
+            for a in &m.addresses {
+                if net.by_address.get(a).map(String::as_str) == Some(id) {
+                    net.by_address.remove(a);
+                }
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.containers.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.containers.len()
+    }
+
+    /// Every container and its process, for the sweep.
+    pub fn processes(&self) -> Vec<(String, Option<Process>)> {
+        self.containers
+            .iter()
+            .map(|(id, (_, p))| (id.clone(), *p))
+            .collect()
+    }
+
+    /// The gateways of the networks with names: where to listen.
+    pub fn gateways(&self) -> Vec<(String, IpAddr)> {
+        let mut all = Vec::new();
+        for (name, net) in &self.nets {
+            all.extend(net.gateways.iter().map(|g| (name.clone(), *g)));
+        }
+        all
+    }
+
+    /// The networks whose names the asker sees: every network of the container at `source`
+    /// on `network` (the one the question came in on first); only `network` for anyone else
+    /// (the host).
+    fn networks_of<'a>(&'a self, network: &'a str, source: IpAddr) -> Vec<&'a str> {
+        let mut nets = vec![network];
+        let asker = self
+            .nets
+            .get(network)
+            .and_then(|n| n.by_address.get(&source))
+            .and_then(|id| self.containers.get(id));
+        if let Some((members, _)) = asker {
+            for m in members {
+                if m.network != network {
+                    nets.push(&m.network);
+                }
+            }
+        }
+        nets
+    }
+
+    /// `name` (lower case, no trailing dot) as the container at `source` asking on `network`
+    /// sees it.
+    pub fn lookup(&self, network: &str, source: IpAddr, name: &str) -> Lookup {
+        for net in self.networks_of(network, source) {
+            let Some(holder) = self
+                .nets
+                .get(net)
+                .and_then(|n| n.names.get(name))
+                .and_then(|h| h.first())
+            else {
+                continue;
+            };
+            let addresses = self
+                .containers
+                .get(holder)
+                .and_then(|(ms, _)| ms.iter().find(|m| m.network == net))
+                .map(|m| m.addresses.clone())
+                .unwrap_or_default();
+            return Lookup::Found(addresses);
+        }
+        let anywhere = self.nets.values().any(|n| n.names.contains_key(name));
+        if anywhere || !name.contains('.') {
+            Lookup::NotHere
+        } else {
+            Lookup::Elsewhere
+        }
+    }
+
+    /// The name of the container at `address` as the asker sees it (PTR): `Found` holds it,
+    /// `None` when no container has the address.
+    pub fn reverse(&self, network: &str, source: IpAddr, address: IpAddr) -> Option<Reverse> {
+        for net in self.networks_of(network, source) {
+            let holder = self.nets.get(net).and_then(|n| n.by_address.get(&address));
+            let name = holder
+                .and_then(|id| self.containers.get(id))
+                .and_then(|(ms, _)| ms.iter().find(|m| m.network == net))
+                .and_then(|m| m.names.first());
+            if let Some(name) = name {
+                return Some(Reverse::Found(name.clone()));
+            }
+        }
+        let anywhere = self
+            .nets
+            .values()
+            .any(|n| n.by_address.contains_key(&address));
+        anywhere.then_some(Reverse::NotHere)
+    }
+}
+
+/// What an address is to the container asking.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reverse {
+    Found(String),
+    NotHere,
+}
