@@ -332,6 +332,7 @@ fn take_over_previous(
 /// when nothing is left. Idempotent: every step accepts that its resource is already gone.
 pub(crate) fn teardown_with(ctx: &Context, kernel: &mut dyn Kernel, record: &Record) -> Result<()> {
     let mut problems = forget_names(ctx, record);
+    problems.extend(crate::resolv_conf::remove(ctx, &record.id).err());
     if let Some(name) = &record.netns_name {
         problems.extend(kernel.unbind_netns_name(name).err());
     }

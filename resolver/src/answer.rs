@@ -21,7 +21,15 @@ pub enum Outcome {
 }
 
 /// Answers `query` (wire format) from the container at `source` on `network`.
-pub fn answer(table: &Table, network: &str, source: IpAddr, query: &[u8]) -> Outcome {
+/// `search` is the host's search domains (containers' resolv.conf has them): `web.<domain>`
+/// is `web` when `web` is a container's name (busybox asks the first domain only).
+pub fn answer(
+    table: &Table,
+    network: &str,
+    source: IpAddr,
+    query: &[u8],
+    search: &[String],
+) -> Outcome {
     let Ok(request) = Message::from_vec(query) else {
         return match query.get(..2) {
             // A header at least: say FORMERR, as servers do.
@@ -77,7 +85,17 @@ pub fn answer(table: &Table, network: &str, source: IpAddr, query: &[u8]) -> Out
         response.metadata.authoritative = true;
         return reply(response);
     }
-    match table.lookup(network, source, key) {
+    let mut found = table.lookup(network, source, key);
+    if found == Lookup::Elsewhere {
+        let short = search.iter().find_map(|domain| {
+            let short = key.strip_suffix(domain.as_str())?.strip_suffix('.')?;
+            matches!(table.lookup(network, source, short), Lookup::Found(_)).then_some(short)
+        });
+        if let Some(short) = short {
+            found = table.lookup(network, source, short);
+        }
+    }
+    match found {
         Lookup::Elsewhere => return Outcome::Forward,
         Lookup::NotHere => response.metadata.response_code = ResponseCode::NXDomain,
         Lookup::Found(addresses) => {

@@ -217,8 +217,9 @@ async fn serve_udp(shared: Arc<Shared>, network: String, socket: Arc<UdpSocket>)
             Err(_) => continue,
         };
         let query = &buf[..n];
+        let search = shared.upstream.search();
         let outcome = match shared.table.read() {
-            Ok(table) => answer::answer(&table, &network, peer.ip(), query),
+            Ok(table) => answer::answer(&table, &network, peer.ip(), query, &search),
             Err(_) => Outcome::Drop,
         };
         match outcome {
@@ -263,8 +264,9 @@ async fn tcp_client(
         stream.read_exact(&mut len).await?;
         let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
         stream.read_exact(&mut query).await?;
+        let search = shared.upstream.search();
         let outcome = match shared.table.read() {
-            Ok(table) => answer::answer(&table, &network, peer, &query),
+            Ok(table) => answer::answer(&table, &network, peer, &query, &search),
             Err(_) => Outcome::Drop,
         };
         let bytes = match outcome {

@@ -29,6 +29,7 @@ pub struct Upstream {
 
 struct State {
     servers: Vec<SocketAddr>,
+    search: Vec<String>,
     modified: Option<SystemTime>,
     checked: Option<Instant>,
 }
@@ -39,14 +40,19 @@ impl Upstream {
             path,
             state: Mutex::new(State {
                 servers: Vec::new(),
+                search: Vec::new(),
                 modified: None,
                 checked: None,
             }),
         }
     }
 
-    /// The servers, the file read again if it changed.
-    pub fn servers(&self, ours: &[IpAddr]) -> Vec<SocketAddr> {
+    /// The search domains (lower case, no trailing dot).
+    pub fn search(&self) -> Vec<String> {
+        self.fresh().search.clone()
+    }
+
+    fn fresh(&self) -> std::sync::MutexGuard<'_, State> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let due = state.checked.is_none_or(|t| t.elapsed() >= RECHECK);
         if due {
@@ -58,8 +64,15 @@ impl Upstream {
                 state.modified = modified;
                 let text = std::fs::read_to_string(&self.path).unwrap_or_default();
                 state.servers = parse(&text);
+                state.search = search_domains(&text);
             }
         }
+        state
+    }
+
+    /// The servers, the file read again if it changed.
+    pub fn servers(&self, ours: &[IpAddr]) -> Vec<SocketAddr> {
+        let state = self.fresh();
         state
             .servers
             .iter()
@@ -131,6 +144,21 @@ async fn ask_tcp(server: SocketAddr, query: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
     stream.read_exact(&mut buf).await?;
     Ok(buf)
+}
+
+/// The domains of the last `search` or `domain` line (as libc: the last one wins).
+pub fn search_domains(text: &str) -> Vec<String> {
+    let mut domains = Vec::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        if matches!(words.next(), Some("search" | "domain")) {
+            domains = words
+                .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
+                .filter(|d| !d.is_empty())
+                .collect();
+        }
+    }
+    domains
 }
 
 /// The `nameserver` lines of a resolv.conf, at most three, port 53.
