@@ -216,3 +216,117 @@ fn containers_get_the_resolver_in_resolv_conf_and_other_names_are_forwarded() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_taken_name_and_bad_labels_are_refused_with_one_line_and_leave_nothing() {
+    let host = Host::new("names-bad");
+    host.define_network("n1", r#"{"subnets":[{"subnet":"10.91.0.0/24"}]}"#);
+    let web = host.start(
+        Runtime::Runc,
+        "web",
+        &[("io.ocinet.network", "n1"), ("io.ocinet.aliases", "www")],
+    );
+    let before = host.leftovers();
+    for (annotations, why) in [
+        (
+            vec![("io.ocinet.network", "n1"), ("io.ocinet.name", "WWW")],
+            "name www is already held on network n1 by container web",
+        ),
+        (
+            vec![("io.ocinet.network", "n1"), ("io.ocinet.name", "-bad")],
+            "is not a DNS name",
+        ),
+        (
+            vec![("io.ocinet.network", "n1"), ("io.ocinet.aliases", "ok,a b")],
+            "is not a DNS name",
+        ),
+    ] {
+        let bundle = host.bundle("bridge", "x", &annotations, &[]);
+        let refused = host.run_refused(Runtime::Runc, "x", &bundle);
+        assert!(refused.contains(why), "{annotations:?}: {refused}");
+        assert_eq!(refused.trim_end().lines().count(), 1, "{refused}");
+        assert_eq!(host.leftovers(), before, "{annotations:?}");
+    }
+    assert_eq!(
+        lookup(&web, "www", Some("10.91.0.1")),
+        Some(vec!["10.91.0.2".to_string()])
+    );
+    web.delete().unwrap();
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn a_killed_resolver_comes_back_with_every_name_and_the_last_container_stops_it() {
+    let host = Host::new("names-kill");
+    host.define_network("n1", r#"{"subnets":[{"subnet":"10.91.0.0/24"}]}"#);
+    let web = host.start(Runtime::Runc, "web", &[("io.ocinet.network", "n1")]);
+    let first = resolver_pid(&host).expect("a resolver runs");
+    // Detached: its own session, not the runtime's.
+    let stat = std::fs::read_to_string(format!("/proc/{first}/stat")).unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    assert_eq!(fields[3], first.to_string(), "session id: {stat}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while resolver_pid(&host) == Some(first) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The next setup starts another, which knows web too.
+    let db = host.start(Runtime::Crun, "db", &[("io.ocinet.network", "n1")]);
+    let second = resolver_pid(&host).expect("a new resolver");
+    assert_ne!(first, second);
+    assert_eq!(
+        lookup(&db, "web", None),
+        Some(vec!["10.91.0.2".to_string()])
+    );
+    assert_eq!(
+        lookup(&web, "db", None),
+        Some(vec!["10.91.0.3".to_string()])
+    );
+    web.delete().unwrap();
+    assert_eq!(lookup(&db, "web", None), None);
+    assert_eq!(resolver_pid(&host), Some(second));
+    db.delete().unwrap();
+    // No name left: it leaves (after a second's grace).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while resolver_pid(&host).is_some() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(resolver_pid(&host), None);
+    assert!(!host.state_root().join("resolver/control.sock").exists());
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+/// How many containers to start and resolve at once (`OCINET_NAMES_AT_ONCE`; the benchmark
+/// runs 100).
+fn at_once() -> usize {
+    std::env::var("OCINET_NAMES_AT_ONCE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30)
+}
+
+#[test]
+fn a_name_resolves_as_soon_as_its_setup_returns() {
+    let host = Host::new("names-now");
+    host.define_network("n1", r#"{"subnets":[{"subnet":"10.91.0.0/24"}]}"#);
+    let client = host.start(Runtime::Runc, "client", &[("io.ocinet.network", "n1")]);
+    let n = at_once();
+    let mut resolved = 0;
+    for i in 0..n {
+        let id = format!("s{i}");
+        let c = host.start(Runtime::Runc, &id, &[("io.ocinet.network", "n1")]);
+        // Asked the moment `runc run -d` returned: no retry, no wait.
+        let got = lookup(&client, &id, Some("10.91.0.1"));
+        if got == Some(vec![c.address().to_string()]) {
+            resolved += 1;
+        }
+        c.delete().unwrap();
+        // Gone when the teardown returned.
+        assert_eq!(lookup(&client, &id, Some("10.91.0.1")), None, "{id}");
+    }
+    assert_eq!(resolved, n);
+}
