@@ -152,6 +152,19 @@ fn names_and_aliases_resolve_on_shared_networks_only() {
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
         .all(|l| String::from_utf8_lossy(l).contains("10.9")));
+    // inspect shows names, aliases and every network; networks, the options.
+    let inspect = host.shim(&["inspect", "both"]).unwrap();
+    assert!(
+        inspect.contains("n2") && inspect.contains("n1"),
+        "{inspect}"
+    );
+    let inspect = host.shim(&["inspect", "web"]).unwrap();
+    assert!(inspect.contains("www, site.local"), "{inspect}");
+    let networks = host.shim(&["networks"]).unwrap();
+    assert!(
+        networks.contains("dns=true,internal=false,isolate=true,icc=true"),
+        "{networks}"
+    );
     web.delete().unwrap();
     assert_eq!(lookup(&client, "web", gw1), None);
     drop((db, client, both));
