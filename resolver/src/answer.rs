@@ -142,3 +142,127 @@ pub fn server_failure(query: &[u8]) -> Option<Vec<u8>> {
 pub fn rcode(answer: &[u8]) -> Option<u8> {
     answer.get(3).map(|b| b & 0x0f)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::tests::table_of;
+    use hickory_proto::op::Query;
+
+    fn ask(table: &Table, from: &str, name: &str, qtype: RecordType) -> Message {
+        let mut q = Message::query();
+        q.metadata.id = 7;
+        q.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
+        let bytes = q.to_vec().unwrap();
+        let search = vec!["example.test".to_string()];
+        match answer(table, "n1", from.parse().unwrap(), &bytes, &search) {
+            Outcome::Reply(r) => Message::from_vec(&r).unwrap(),
+            Outcome::Forward => {
+                let mut m = Message::query();
+                m.metadata.response_code = ResponseCode::Refused;
+                m.metadata.id = 0;
+                m
+            }
+            Outcome::Drop => panic!("dropped"),
+        }
+    }
+
+    fn addresses(m: &Message) -> Vec<String> {
+        m.answers.iter().map(|r| r.data.to_string()).collect()
+    }
+
+    #[test]
+    fn names_aliases_case_ptr_and_what_goes_upstream() {
+        let table = table_of();
+        let web = ask(&table, "10.91.0.3", "WeB.", RecordType::A);
+        assert_eq!(web.metadata.id, 7);
+        assert_eq!(web.metadata.response_code, ResponseCode::NoError);
+        assert!(web.metadata.authoritative);
+        assert_eq!(addresses(&web), ["10.91.0.2"]);
+        // The question's spelling is kept.
+        assert_eq!(web.answers[0].name.to_ascii(), "WeB.");
+        assert_eq!(
+            addresses(&ask(&table, "10.91.0.3", "www.", RecordType::A)),
+            ["10.91.0.2"]
+        );
+        // Under the host's search domain.
+        assert_eq!(
+            addresses(&ask(
+                &table,
+                "10.91.0.3",
+                "web.example.test.",
+                RecordType::A
+            )),
+            ["10.91.0.2"]
+        );
+        // No IPv6 address: no data, not an error.
+        let aaaa = ask(&table, "10.91.0.3", "web.", RecordType::AAAA);
+        assert_eq!(aaaa.metadata.response_code, ResponseCode::NoError);
+        assert!(aaaa.answers.is_empty());
+        // db is on n2 only: not for a container of n1 alone.
+        let db = ask(&table, "10.91.0.3", "db.", RecordType::A);
+        assert_eq!(db.metadata.response_code, ResponseCode::NXDomain);
+        // Nor is a single label nobody holds forwarded.
+        let nobody = ask(&table, "10.91.0.3", "nobody.", RecordType::A);
+        assert_eq!(nobody.metadata.response_code, ResponseCode::NXDomain);
+        // A name with dots nobody holds goes upstream.
+        let out = ask(&table, "10.91.0.3", "example.org.", RecordType::A);
+        assert_eq!(out.metadata.response_code, ResponseCode::Refused);
+        // PTR of web's address; of db's (not shared): NXDOMAIN; of an unknown one: upstream.
+        let ptr = ask(
+            &table,
+            "10.91.0.3",
+            "2.0.91.10.in-addr.arpa.",
+            RecordType::PTR,
+        );
+        assert_eq!(addresses(&ptr), ["web."]);
+        let ptr = ask(
+            &table,
+            "10.91.0.3",
+            "2.0.92.10.in-addr.arpa.",
+            RecordType::PTR,
+        );
+        assert_eq!(ptr.metadata.response_code, ResponseCode::NXDomain);
+        let ptr = ask(
+            &table,
+            "10.91.0.3",
+            "9.9.9.9.in-addr.arpa.",
+            RecordType::PTR,
+        );
+        assert_eq!(ptr.metadata.response_code, ResponseCode::Refused);
+    }
+
+    #[test]
+    fn a_container_on_two_networks_sees_both() {
+        let table = table_of();
+        // "both" is 10.91.0.4 on n1 and 10.92.0.3 on n2; asking on n1.
+        assert_eq!(
+            addresses(&ask(&table, "10.91.0.4", "db.", RecordType::A)),
+            ["10.92.0.2"]
+        );
+        assert_eq!(
+            addresses(&ask(&table, "10.91.0.4", "web.", RecordType::A)),
+            ["10.91.0.2"]
+        );
+    }
+
+    #[test]
+    fn garbage_gets_formerr_or_nothing() {
+        let table = table_of();
+        assert!(matches!(
+            answer(&table, "n1", "10.91.0.3".parse().unwrap(), b"\x00\x07", &[]),
+            Outcome::Drop
+        ));
+        let Outcome::Reply(r) = answer(
+            &table,
+            "n1",
+            "10.91.0.3".parse().unwrap(),
+            &[0, 7, 1, 0, 0, 9, 0, 0, 0, 0, 0, 0, 1],
+            &[],
+        ) else {
+            panic!("no FORMERR");
+        };
+        assert_eq!(r[3] & 0x0f, 1);
+        assert_eq!(&r[..2], &[0, 7]);
+    }
+}

@@ -218,3 +218,89 @@ pub enum Reverse {
     Found(String),
     NotHere,
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    fn record(id: &str, ifaces: &[(&str, &str, &str, &[&str])]) -> Record {
+        let interfaces: Vec<serde_json::Value> = ifaces
+            .iter()
+            .enumerate()
+            .map(|(i, (net, addr, gw, names))| {
+                serde_json::json!({
+                    "driver": "bridge", "network": net, "bridge": format!("oc-{net}"),
+                    "host_veth": format!("ocv{id}{i}"), "name": format!("eth{i}"),
+                    "addresses": [{"address": addr, "prefix_len": 24, "gateway": gw}],
+                    "names": names,
+                })
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "version": 2, "id": id, "boot_id": "b", "front_end": "oci-hook",
+            "mode": "x", "pid": 1, "pid_start": 1, "interfaces": interfaces,
+        }))
+        .unwrap()
+    }
+
+    /// web (www) and client on n1, db on n2, both on n1 and n2.
+    pub(crate) fn table_of() -> Table {
+        let mut t = Table::default();
+        t.add(&record(
+            "c-web",
+            &[("n1", "10.91.0.2", "10.91.0.1", &["web", "www"])],
+        ));
+        t.add(&record(
+            "client",
+            &[("n1", "10.91.0.3", "10.91.0.1", &["client"])],
+        ));
+        t.add(&record(
+            "c-db",
+            &[("n2", "10.92.0.2", "10.92.0.1", &["db"])],
+        ));
+        t.add(&record(
+            "both",
+            &[
+                ("n1", "10.91.0.4", "10.91.0.1", &["both"]),
+                ("n2", "10.92.0.3", "10.92.0.1", &["both"]),
+            ],
+        ));
+        t
+    }
+
+    #[test]
+    fn add_remove_and_gateways() {
+        let mut t = table_of();
+        assert_eq!(t.len(), 4);
+        let mut gws: Vec<String> = t
+            .gateways()
+            .iter()
+            .map(|(n, g)| format!("{n} {g}"))
+            .collect();
+        gws.sort();
+        assert_eq!(gws, ["n1 10.91.0.1", "n2 10.92.0.1"]);
+        let from: IpAddr = "10.91.0.3".parse().unwrap();
+        assert_eq!(
+            t.lookup("n1", from, "www"),
+            Lookup::Found(vec!["10.91.0.2".parse().unwrap()])
+        );
+        t.remove("c-web");
+        assert_eq!(t.lookup("n1", from, "www"), Lookup::NotHere);
+        assert_eq!(t.reverse("n1", from, "10.91.0.2".parse().unwrap()), None);
+        // Added again (a second stage): replaced, not doubled.
+        let both = record("both", &[("n1", "10.91.0.9", "10.91.0.1", &["both"])]);
+        t.add(&both);
+        t.add(&both);
+        assert_eq!(
+            t.lookup("n1", from, "both"),
+            Lookup::Found(vec!["10.91.0.9".parse().unwrap()])
+        );
+        // A record without names adds nothing.
+        assert!(!t.add(&record("plain", &[("n1", "10.91.0.7", "10.91.0.1", &[])])));
+        for id in ["client", "c-db", "both"] {
+            t.remove(id);
+        }
+        assert!(t.is_empty());
+        t.remove("nobody");
+    }
+}
