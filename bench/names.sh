@@ -110,7 +110,8 @@ perf() { # label pid server queries
   qps=$(sed -n 's/.*Queries per second: *\([0-9.]*\).*/\1/p' "$out")
   lost=$(sed -n 's/.*Queries lost: *\([0-9]*\).*/\1/p' "$out")
   read -r p50 p99 < <(awk '$1 == ">" {print $NF}' "$out" | sort -g | awk '{a[NR]=$1} END {if (NR) printf "%.3f %.3f\n", a[int(NR*0.5)+1]*1000, a[int(NR*0.99)+1]*1000; else print "- -"}')
-  printf '%-32s qps %9s  p50 %7s ms  p99 %7s ms  lost %s\n' "$1" "$qps" "$p50" "$p99" "$lost"
+  local codes; codes=$(sed -n "s/.*Response codes: *//p" "$out")
+  printf '%-32s qps %9s  p50 %7s ms  p99 %7s ms  lost %s  (%s)\n' "$1" "$qps" "$p50" "$p99" "$lost" "$codes"
 }
 echo "load now: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "dnsperf, $secs s each, 1 client, 100 outstanding (client at $client_ip):"

@@ -28,7 +28,7 @@ pub fn answer(
     network: &str,
     source: IpAddr,
     query: &[u8],
-    search: &[String],
+    search: &dyn Fn() -> Vec<String>,
 ) -> Outcome {
     let Ok(request) = Message::from_vec(query) else {
         return match query.get(..2) {
@@ -87,12 +87,13 @@ pub fn answer(
     }
     let mut found = table.lookup(network, source, key);
     if found == Lookup::Elsewhere {
-        let short = search.iter().find_map(|domain| {
+        let short = search().into_iter().find_map(|domain| {
             let short = key.strip_suffix(domain.as_str())?.strip_suffix('.')?;
-            matches!(table.lookup(network, source, short), Lookup::Found(_)).then_some(short)
+            let short = short.to_string();
+            matches!(table.lookup(network, source, &short), Lookup::Found(_)).then_some(short)
         });
         if let Some(short) = short {
-            found = table.lookup(network, source, short);
+            found = table.lookup(network, source, &short);
         }
     }
     match found {
@@ -154,7 +155,7 @@ mod tests {
         q.metadata.id = 7;
         q.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
         let bytes = q.to_vec().unwrap();
-        let search = vec!["example.test".to_string()];
+        let search = || vec!["example.test".to_string()];
         match answer(table, "n1", from.parse().unwrap(), &bytes, &search) {
             Outcome::Reply(r) => Message::from_vec(&r).unwrap(),
             Outcome::Forward => {
@@ -250,7 +251,13 @@ mod tests {
     fn garbage_gets_formerr_or_nothing() {
         let table = table_of();
         assert!(matches!(
-            answer(&table, "n1", "10.91.0.3".parse().unwrap(), b"\x00\x07", &[]),
+            answer(
+                &table,
+                "n1",
+                "10.91.0.3".parse().unwrap(),
+                b"\x00\x07",
+                &Vec::new
+            ),
             Outcome::Drop
         ));
         let Outcome::Reply(r) = answer(
@@ -258,7 +265,7 @@ mod tests {
             "n1",
             "10.91.0.3".parse().unwrap(),
             &[0, 7, 1, 0, 0, 9, 0, 0, 0, 0, 0, 0, 1],
-            &[],
+            &Vec::new,
         ) else {
             panic!("no FORMERR");
         };

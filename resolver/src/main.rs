@@ -40,6 +40,8 @@ const SWEEP: Duration = Duration::from_millis(500);
 const LINGER: Duration = Duration::from_secs(1);
 /// A TCP client that says nothing for this long is closed.
 const TCP_IDLE: Duration = Duration::from_secs(10);
+/// The runtime's threads (and UDP receiving tasks per socket).
+const WORKERS: usize = 2;
 
 const USAGE: &str = "ocinet-resolver --root DIR [--resolv-conf PATH]";
 
@@ -80,7 +82,7 @@ fn main() -> ExitCode {
         return fail(ready, &format!("--root is required; {USAGE}"));
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(WORKERS)
         .enable_all()
         .build()
     {
@@ -199,7 +201,11 @@ async fn listen_on_gateways(shared: &Arc<Shared>) -> Result<(), String> {
                 *ours = l.keys().copied().collect();
             }
         }
-        tokio::spawn(serve_udp(shared.clone(), network.clone(), Arc::new(udp)));
+        // One receiving task per worker thread: answers of one socket on both cores.
+        let udp = Arc::new(udp);
+        for _ in 0..WORKERS {
+            tokio::spawn(serve_udp(shared.clone(), network.clone(), udp.clone()));
+        }
         tokio::spawn(serve_tcp(shared.clone(), network, tcp));
     }
     Ok(())
@@ -217,7 +223,8 @@ async fn serve_udp(shared: Arc<Shared>, network: String, socket: Arc<UdpSocket>)
             Err(_) => continue,
         };
         let query = &buf[..n];
-        let search = shared.upstream.search();
+        // The search domains only when a name is no container's as asked.
+        let search = || shared.upstream.search();
         let outcome = match shared.table.read() {
             Ok(table) => answer::answer(&table, &network, peer.ip(), query, &search),
             Err(_) => Outcome::Drop,
@@ -264,7 +271,7 @@ async fn tcp_client(
         stream.read_exact(&mut len).await?;
         let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
         stream.read_exact(&mut query).await?;
-        let search = shared.upstream.search();
+        let search = || shared.upstream.search();
         let outcome = match shared.table.read() {
             Ok(table) => answer::answer(&table, &network, peer, &query, &search),
             Err(_) => Outcome::Drop,
