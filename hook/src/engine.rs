@@ -171,7 +171,7 @@ pub(crate) fn attach_with(
         fault::point("setup:netns-name");
         // Answerable once the setup returns: the resolver has read the record when it says so.
         if has_names(&record) {
-            resolver_process::register(ctx, &record.id)?;
+            resolver_process::register(ctx, &record)?;
         }
         Ok(())
     })();

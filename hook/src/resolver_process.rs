@@ -16,6 +16,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::helper::{self, StartError};
 use crate::process;
+use crate::record::Record;
 use crate::store;
 
 /// The state root's directory of the resolver: `control.sock`, `resolver.pid`, `start.lock`,
@@ -88,16 +89,57 @@ fn dir(ctx: &Context) -> Result<PathBuf> {
     ctx.root.subdir(&[DIR])
 }
 
-/// Tells the resolver that `id`'s record lists names (starting it if needed); returns once it
-/// answers them.
-pub fn register(ctx: &Context, id: &str) -> Result<()> {
+/// The `add` message of a record: the container's names, addresses and gateways per network,
+/// so that the resolver need not read the record (it does when it starts):
+/// `add ID PID START` then one `NETWORK GATEWAYS ADDRESSES NAMES` per interface with names
+/// (lists comma-separated, `-` for none), all on one line separated by tabs.
+pub fn add_message(record: &Record) -> String {
+    let join = |items: Vec<String>| match items.is_empty() {
+        true => "-".to_string(),
+        false => items.join(","),
+    };
+    let mut line = format!(
+        "add {} {} {}",
+        record.id,
+        record.pid.unwrap_or(0),
+        record.pid_start.unwrap_or(0)
+    );
+    for iface in record.interfaces.iter().filter(|i| !i.names.is_empty()) {
+        line.push_str(&format!(
+            "\t{} {} {} {}",
+            iface.network,
+            join(
+                iface
+                    .addresses
+                    .iter()
+                    .filter_map(|a| a.gateway)
+                    .map(|g| g.to_string())
+                    .collect()
+            ),
+            join(
+                iface
+                    .addresses
+                    .iter()
+                    .map(|a| a.address.to_string())
+                    .collect()
+            ),
+            iface.names.join(",")
+        ));
+    }
+    line
+}
+
+/// Tells the resolver the record's names (starting it if needed); returns once it answers
+/// them.
+pub fn register(ctx: &Context, record: &Record) -> Result<()> {
+    let id = &record.id;
     if let Link::Recorded(calls) = &ctx.resolver {
         calls.borrow_mut().push(format!("add {id}"));
         return Ok(());
     }
     let dir = dir(ctx)?;
     let socket = dir.join(SOCKET);
-    let line = format!("add {id}");
+    let line = add_message(record);
     match exchange(&socket, &line, ANSWER_TIMEOUT) {
         Reply::Ok => return Ok(()),
         Reply::Refused(why) => return Err(refused(&dir, &why)),

@@ -21,14 +21,14 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use ocinet::record::{Record, RecordStore};
+use ocinet::record::RecordStore;
 use ocinet::resolver_process::{DIR, PID_FILE, SOCKET, START_LOCK};
 use ocinet::store::{self, StateRoot};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
 
 use answer::Outcome;
-use table::Table;
+use table::{Entry, Table};
 use upstream::Upstream;
 
 const READY_FD: i32 = 3;
@@ -297,12 +297,12 @@ async fn tcp_client(
 async fn command(shared: Arc<Shared>, stream: UnixStream) {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
-    let mut reader = BufReader::new(read.take(1024));
+    let mut reader = BufReader::new(read.take(64 * 1024));
     if reader.read_line(&mut line).await.is_err() {
         return;
     }
     let answer = match line.trim().split_once(' ') {
-        Some(("add", id)) => add(&shared, id).await,
+        Some(("add", _)) => add(&shared, line.trim_end()).await,
         Some(("del", id)) => {
             if let Ok(mut t) = shared.table.write() {
                 t.remove(id);
@@ -322,15 +322,12 @@ async fn command(shared: Arc<Shared>, stream: UnixStream) {
     let _ = write.write_all(reply.as_bytes()).await;
 }
 
-async fn add(shared: &Arc<Shared>, id: &str) -> Result<(), String> {
-    ocinet::validate::container_id(id)?;
-    let record: Record = shared
-        .records
-        .load(id)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("container {id} has no record"))?;
+/// The hook's `add` carries the names, addresses and gateways (no record to read: setups
+/// wait for this answer).
+async fn add(shared: &Arc<Shared>, line: &str) -> Result<(), String> {
+    let (id, entry) = Entry::parse(line)?;
     if let Ok(mut t) = shared.table.write() {
-        t.add(&record);
+        t.insert(&id, entry);
     }
     listen_on_gateways(shared).await
 }

@@ -9,10 +9,61 @@ use ocinet::record::Record;
 
 /// One container's place on one network.
 #[derive(Debug, Clone)]
-struct Member {
+pub struct Member {
     network: String,
+    gateways: Vec<IpAddr>,
     names: Vec<String>,
     addresses: Vec<IpAddr>,
+}
+
+/// A container's names, as a record or a hook's `add` gives them.
+#[derive(Debug)]
+pub struct Entry {
+    members: Vec<Member>,
+    process: Option<Process>,
+}
+
+impl Entry {
+    /// A hook's `add ID PID START\tNETWORK GATEWAYS ADDRESSES NAMES\t...` (see
+    /// `ocinet::resolver_process::add_message`): the id and its entry.
+    pub fn parse(line: &str) -> Result<(String, Entry), String> {
+        let bad = || format!("malformed add: {line:?}");
+        let mut parts = line.split('\t');
+        let head: Vec<&str> = parts.next().unwrap_or_default().split(' ').collect();
+        let [_, id, pid, start] = head.as_slice() else {
+            return Err(bad());
+        };
+        ocinet::validate::container_id(id)?;
+        let pid: i32 = pid.parse().map_err(|_| bad())?;
+        let start: u64 = start.parse().map_err(|_| bad())?;
+        let list = |s: &str| -> Vec<String> {
+            match s {
+                "-" => Vec::new(),
+                s => s.split(',').map(str::to_string).collect(),
+            }
+        };
+        let ips = |s: &str| -> Result<Vec<IpAddr>, String> {
+            list(s)
+                .iter()
+                .map(|a| a.parse().map_err(|_| bad()))
+                .collect()
+        };
+        let mut members = Vec::new();
+        for part in parts {
+            let [network, gateways, addresses, names] = part.split(' ').collect::<Vec<_>>()[..]
+            else {
+                return Err(bad());
+            };
+            members.push(Member {
+                network: network.to_string(),
+                gateways: ips(gateways)?,
+                addresses: ips(addresses)?,
+                names: list(names).iter().map(|n| n.to_ascii_lowercase()).collect(),
+            });
+        }
+        let process = (pid > 0).then_some(Process { pid, start });
+        Ok((id.to_string(), Entry { members, process }))
+    }
 }
 
 /// A container's liveness, from its record: pid and start time.
@@ -52,45 +103,47 @@ pub enum Lookup {
 impl Table {
     /// Adds (or replaces) the record's names. Returns false when it lists none.
     pub fn add(&mut self, record: &Record) -> bool {
-        self.remove(&record.id);
-        let members: Vec<Member> = record
-            .interfaces
-            .iter()
-            .filter(|i| !i.names.is_empty())
-            .map(|i| Member {
-                network: i.network.clone(),
-                names: i.names.clone(),
-                addresses: i.addresses.iter().map(|a| a.address).collect(),
-            })
-            .collect();
-        if members.is_empty() {
+        let entry = Entry {
+            members: record
+                .interfaces
+                .iter()
+                .filter(|i| !i.names.is_empty())
+                .map(|i| Member {
+                    network: i.network.clone(),
+                    gateways: i.addresses.iter().filter_map(|a| a.gateway).collect(),
+                    names: i.names.clone(),
+                    addresses: i.addresses.iter().map(|a| a.address).collect(),
+                })
+                .collect(),
+            process: match (record.pid, record.pid_start) {
+                (Some(pid), Some(start)) => Some(Process { pid, start }),
+                _ => None,
+            },
+        };
+        self.insert(&record.id, entry)
+    }
+
+    /// Adds (or replaces) `id`'s names. Returns false when it has none.
+    pub fn insert(&mut self, id: &str, entry: Entry) -> bool {
+        self.remove(id);
+        if entry.members.is_empty() {
             return false;
         }
-        for (iface, m) in record
-            .interfaces
-            .iter()
-            .filter(|i| !i.names.is_empty())
-            .zip(&members)
-        {
+        for m in &entry.members {
             let net = self.nets.entry(m.network.clone()).or_default();
-            net.gateways
-                .extend(iface.addresses.iter().filter_map(|a| a.gateway));
+            net.gateways.extend(m.gateways.iter().copied());
             for name in &m.names {
                 net.names
                     .entry(name.clone())
                     .or_default()
-                    .push(record.id.clone());
+                    .push(id.to_string());
             }
             for a in &m.addresses {
-                net.by_address.insert(*a, record.id.clone());
+                net.by_address.insert(*a, id.to_string());
             }
         }
-        let process = match (record.pid, record.pid_start) {
-            (Some(pid), Some(start)) => Some(Process { pid, start }),
-            _ => None,
-        };
         self.containers
-            .insert(record.id.clone(), (members, process));
+            .insert(id.to_string(), (entry.members, entry.process));
         true
     }
 
@@ -266,6 +319,47 @@ pub(crate) mod tests {
             ],
         ));
         t
+    }
+
+    #[test]
+    fn a_hooks_add_says_what_the_record_says() {
+        let rec = record(
+            "both",
+            &[
+                ("n1", "10.91.0.4", "10.91.0.1", &["both", "b1"]),
+                ("n2", "10.92.0.3", "10.92.0.1", &["both"]),
+                ("n3", "10.93.0.3", "10.93.0.1", &[]),
+            ],
+        );
+        let line = ocinet::resolver_process::add_message(&rec);
+        let (id, entry) = Entry::parse(&line).unwrap();
+        assert_eq!(id, "both");
+        let mut from_line = Table::default();
+        from_line.insert(&id, entry);
+        let mut from_record = Table::default();
+        from_record.add(&rec);
+        let from: IpAddr = "10.92.0.9".parse().unwrap();
+        for t in [&from_line, &from_record] {
+            assert_eq!(
+                t.lookup("n1", from, "b1"),
+                Lookup::Found(vec!["10.91.0.4".parse().unwrap()])
+            );
+            assert_eq!(
+                t.lookup("n2", from, "both"),
+                Lookup::Found(vec!["10.92.0.3".parse().unwrap()])
+            );
+            let mut g = t.gateways();
+            g.sort();
+            assert_eq!(g.len(), 2);
+        }
+        for bad in [
+            "add x",
+            "add ../x 1 2",
+            "add x 1 2\tn1 10.0.0.1 nope web",
+            "add x 1 2\tn1 -",
+        ] {
+            assert!(Entry::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
