@@ -33,7 +33,17 @@ pub struct Context {
     pub boot_id: String,
     /// Where setups and teardowns announce names: the resolver process (the unit tests
     /// record the announcements instead).
-    pub resolver: crate::resolver_process::Link,
+    pub resolver: ResolverLink,
+}
+
+/// Where names are announced (`resolver_process.rs`).
+#[derive(Debug, Default)]
+pub enum ResolverLink {
+    /// `ocinet-resolver`, started on demand.
+    #[default]
+    Process,
+    /// Recorded, not sent (the engine's unit tests): `add ID`, `del ID`.
+    Recorded(std::cell::RefCell<Vec<String>>),
 }
 
 impl Context {

@@ -212,14 +212,20 @@ fn claim_names(
     if names.is_empty() {
         return Ok(None);
     }
-    let held = NetworkNames::lock(ctx, &network.name)?;
-    held.check_free(
-        &network.name,
-        &target.id,
-        &names,
-        &ctx.records,
-        &ctx.boot_id,
-    )?;
+    let held = NetworkNames::lock(&ctx.root, &network.name)?;
+    // A holder holds while it runs and its record lists the name; an unreadable record keeps
+    // its names (better refused than two holders).
+    let holds = |holder: &str, name: &str| match ctx.records.load(holder) {
+        Ok(Some(r)) => {
+            !r.is_stale(&ctx.boot_id)
+                && r.interfaces
+                    .iter()
+                    .any(|i| i.network == network.name && i.names.iter().any(|n| n == name))
+        }
+        Ok(None) => false,
+        Err(_) => true,
+    };
+    held.check_free(&network.name, &target.id, &names, &holds)?;
     iface.names = names;
     Ok(Some(held))
 }
@@ -236,7 +242,7 @@ fn forget_names(ctx: &Context, record: &Record) -> Vec<Error> {
     }
     let mut problems = Vec::new();
     for iface in record.interfaces.iter().filter(|i| !i.names.is_empty()) {
-        let released = NetworkNames::lock(ctx, &iface.network)
+        let released = NetworkNames::lock(&ctx.root, &iface.network)
             .and_then(|held| held.release(&record.id, &iface.names));
         problems.extend(released.err());
     }
@@ -386,7 +392,7 @@ pub(crate) mod tests {
                 config_dir: dir.join("etc"),
             })
             .unwrap();
-            ctx.resolver = crate::resolver_process::Link::Recorded(Default::default());
+            ctx.resolver = crate::context::ResolverLink::Recorded(Default::default());
             Sandbox { dir, ctx }
         }
 
@@ -757,7 +763,7 @@ pub(crate) mod tests {
         assert_eq!(announced(&sb), ["add c1"]);
         let record = sb.ctx.records.load("c1").unwrap().unwrap();
         assert_eq!(record.interfaces[0].names, ["web", "www", "site"]);
-        let held = NetworkNames::lock(&sb.ctx, "n1").unwrap();
+        let held = NetworkNames::lock(&sb.ctx.root, "n1").unwrap();
         assert_eq!(held.holder("www").unwrap().as_deref(), Some("c1"));
         drop(held);
 
@@ -790,7 +796,7 @@ pub(crate) mod tests {
         // Teardown: released and announced; idempotent.
         detach_with(&sb.ctx, &mut RecordingKernel::default(), "c1").unwrap();
         assert_eq!(announced(&sb), ["del c1"]);
-        let held = NetworkNames::lock(&sb.ctx, "n1").unwrap();
+        let held = NetworkNames::lock(&sb.ctx.root, "n1").unwrap();
         assert_eq!(held.holder("www").unwrap(), None);
         drop(held);
         detach_with(&sb.ctx, &mut RecordingKernel::default(), "c1").unwrap();
@@ -810,7 +816,7 @@ pub(crate) mod tests {
         };
         let failing = req(&[("io.ocinet.network", "n1"), ("io.ocinet.name", "late")]);
         attach_fake(&sb, &mut kernel, "c6", &failing).unwrap_err();
-        let held = NetworkNames::lock(&sb.ctx, "n1").unwrap();
+        let held = NetworkNames::lock(&sb.ctx.root, "n1").unwrap();
         assert_eq!(held.holder("late").unwrap(), None);
     }
 

@@ -6,12 +6,12 @@
 
 use std::path::PathBuf;
 
-use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::record::RecordStore;
-use crate::request::{ALIASES_ANNOTATION, NAME_ANNOTATION};
-use crate::store;
+use crate::store::{self, StateRoot};
 use crate::validate;
+
+pub const NAME_ANNOTATION: &str = "io.ocinet.name";
+pub const ALIASES_ANNOTATION: &str = "io.ocinet.aliases";
 
 /// The most aliases one container gives (Docker sets no limit; a long list is a mistake).
 pub const MAX_ALIASES: usize = 32;
@@ -86,8 +86,8 @@ pub struct NetworkNames {
 impl NetworkNames {
     /// Locks the network's names (setups and teardowns of the network wait for each other
     /// only here, for a few file operations).
-    pub fn lock(ctx: &Context, network: &str) -> Result<NetworkNames> {
-        let dir = ctx.root.subdir(&["names", network])?;
+    pub fn lock(root: &StateRoot, network: &str) -> Result<NetworkNames> {
+        let dir = root.subdir(&["names", network])?;
         let lock = store::lock(&dir.join(".lock"))?;
         Ok(NetworkNames { dir, _lock: lock })
     }
@@ -102,15 +102,14 @@ impl NetworkNames {
             .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string()))
     }
 
-    /// Refuses the first of `names` held by another live container of this network; a holder
-    /// that is gone (no record, a stale one, or one no longer listing the name) loses it.
+    /// Refuses the first of `names` held by another container of this network that `holds`
+    /// (holder, name) says still holds it (live, its record listing it); others lose it.
     pub fn check_free(
         &self,
         network: &str,
         id: &str,
         names: &[String],
-        records: &RecordStore,
-        boot_id: &str,
+        holds: &dyn Fn(&str, &str) -> bool,
     ) -> Result<()> {
         for name in names {
             let Some(holder) = self.holder(name)? else {
@@ -119,18 +118,7 @@ impl NetworkNames {
             if holder == id {
                 continue;
             }
-            let holds = match records.load(&holder) {
-                Ok(Some(r)) => {
-                    !r.is_stale(boot_id)
-                        && r.interfaces
-                            .iter()
-                            .any(|i| i.network == network && i.names.contains(name))
-                }
-                // An unreadable record keeps its names: better refused than two holders.
-                Err(_) => true,
-                Ok(None) => false,
-            };
-            if holds {
+            if holds(&holder, name) {
                 return Err(Error::NameTaken {
                     name: name.clone(),
                     network: network.to_string(),

@@ -14,8 +14,7 @@ pub const NETWORK_ANNOTATION: &str = "io.ocinet.network";
 pub const PORTS_ANNOTATION: &str = "io.ocinet.ports";
 pub const IP_ANNOTATION: &str = "io.ocinet.ip";
 pub const MAC_ANNOTATION: &str = "io.ocinet.mac";
-pub const NAME_ANNOTATION: &str = "io.ocinet.name";
-pub const ALIASES_ANNOTATION: &str = "io.ocinet.aliases";
+pub use crate::names::{ALIASES_ANNOTATION, NAME_ANNOTATION};
 /// The longest annotation value read (a long port list is a few hundred bytes).
 const MAX_VALUE_BYTES: usize = 16 * 1024;
 /// The name of a container's first interface, as Docker names it.

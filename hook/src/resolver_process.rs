@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::context::Context;
+use crate::context::{Context, ResolverLink};
 use crate::error::{Error, Result};
 use crate::helper::{self, StartError};
 use crate::process;
@@ -30,16 +30,6 @@ pub const LOG: &str = "resolver.log";
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
 /// Binding its sockets and reading the records.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Where names are announced.
-#[derive(Debug, Default)]
-pub enum Link {
-    /// `ocinet-resolver`, started on demand.
-    #[default]
-    Process,
-    /// Recorded, not sent (the engine's unit tests): `add ID`, `del ID`.
-    Recorded(std::cell::RefCell<Vec<String>>),
-}
 
 /// How one exchange went.
 enum Reply {
@@ -133,7 +123,7 @@ pub fn add_message(record: &Record) -> String {
 /// them.
 pub fn register(ctx: &Context, record: &Record) -> Result<()> {
     let id = &record.id;
-    if let Link::Recorded(calls) = &ctx.resolver {
+    if let ResolverLink::Recorded(calls) = &ctx.resolver {
         calls.borrow_mut().push(format!("add {id}"));
         return Ok(());
     }
@@ -164,7 +154,7 @@ pub fn register(ctx: &Context, record: &Record) -> Result<()> {
 /// Tells a running resolver that `id`'s names are gone. None running: nothing to tell (it
 /// reads the records when it starts).
 pub fn forget(ctx: &Context, id: &str) -> Result<()> {
-    if let Link::Recorded(calls) = &ctx.resolver {
+    if let ResolverLink::Recorded(calls) = &ctx.resolver {
         calls.borrow_mut().push(format!("del {id}"));
         return Ok(());
     }
