@@ -734,10 +734,8 @@ pub(crate) mod tests {
 
     fn announced(sb: &Sandbox) -> Vec<String> {
         match &sb.ctx.resolver {
-            crate::resolver_process::Link::Recorded(calls) => {
-                calls.borrow_mut().drain(..).collect()
-            }
-            crate::resolver_process::Link::Process => Vec::new(),
+            crate::context::ResolverLink::Recorded(calls) => calls.borrow_mut().drain(..).collect(),
+            crate::context::ResolverLink::Process => Vec::new(),
         }
     }
 
