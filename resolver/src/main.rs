@@ -8,6 +8,7 @@
 //! rebuilds the same table from the records.
 
 mod answer;
+mod links;
 mod table;
 mod upstream;
 
@@ -192,6 +193,7 @@ async fn listen_on_gateways(shared: &Arc<Shared>) -> Result<(), String> {
         let udp = UdpSocket::bind(at)
             .await
             .map_err(|e| format!("cannot listen on {at}/udp (network {network}): {e}"))?;
+        links::roomy(&udp);
         let tcp = TcpListener::bind(at)
             .await
             .map_err(|e| format!("cannot listen on {at}/tcp (network {network}): {e}"))?;

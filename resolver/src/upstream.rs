@@ -2,15 +2,16 @@
 //! again when the file changes; a question goes to the first, then the next on a timeout,
 //! SERVFAIL or REFUSED.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 
 use crate::answer;
+use crate::links::Links;
 
 /// libc reads three.
 const MAX_SERVERS: usize = 3;
@@ -25,6 +26,7 @@ pub struct Upstream {
     path: PathBuf,
     /// Our own listening addresses: never forwarded to (a loop).
     state: Mutex<State>,
+    links: Links,
 }
 
 struct State {
@@ -44,6 +46,7 @@ impl Upstream {
                 modified: None,
                 checked: None,
             }),
+            links: Links::new(),
         }
     }
 
@@ -85,7 +88,7 @@ impl Upstream {
     pub async fn forward_udp(&self, query: &[u8], ours: &[IpAddr]) -> Option<Vec<u8>> {
         let mut last = None;
         for server in self.servers(ours) {
-            match tokio::time::timeout(SERVER_TIMEOUT, ask_udp(server, query)).await {
+            match tokio::time::timeout(SERVER_TIMEOUT, self.links.ask(server, query)).await {
                 Ok(Ok(got)) if !matches!(answer::rcode(&got), Some(SERVFAIL | REFUSED)) => {
                     return Some(got)
                 }
@@ -110,25 +113,6 @@ impl Upstream {
             }
         }
         last.or_else(|| answer::server_failure(query))
-    }
-}
-
-async fn ask_udp(server: SocketAddr, query: &[u8]) -> std::io::Result<Vec<u8>> {
-    let local: SocketAddr = match server {
-        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let socket = UdpSocket::bind(local).await?;
-    socket.connect(server).await?;
-    socket.send(query).await?;
-    let mut buf = vec![0u8; 4096];
-    loop {
-        let n = socket.recv(&mut buf).await?;
-        // Only the answer to this question (same id): a connected socket takes nothing else.
-        if n >= 12 && buf[..2] == query[..2] {
-            buf.truncate(n);
-            return Ok(buf);
-        }
     }
 }
 
