@@ -26,6 +26,8 @@ pub const SOCKET: &str = "control.sock";
 pub const PID_FILE: &str = "resolver.pid";
 pub const START_LOCK: &str = "start.lock";
 pub const LOG: &str = "resolver.log";
+/// `listening/<address>`: one empty file per address the resolver listens on.
+pub const LISTENING: &str = "listening";
 /// An answer takes microseconds; a resolver that takes this long is treated as gone.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
 /// Binding its sockets and reading the records.
@@ -119,8 +121,16 @@ pub fn add_message(record: &Record) -> String {
     line
 }
 
-/// Tells the resolver the record's names (starting it if needed); returns once it answers
-/// them.
+/// Tells the resolver the record's names (starting it if needed); returns once they resolve.
+///
+/// When the resolver runs (its pid file) and listens on every gateway the record names (its
+/// `listening/<address>` files), the line is only written, not waited for: the resolver answers
+/// a name it does not know yet from the state root (the name's file, then its holder's record,
+/// both written before this), so the name resolves when the setup returns without the setup
+/// waiting for the resolver to be scheduled (on a loaded host, often the longest wait of a
+/// setup). A resolver deciding to exit removes its pid file first, then reads the records once
+/// more under the start lock: it sees this record (saved before its pid file was read here)
+/// and stays, or this setup found no pid file and takes the waiting path.
 pub fn register(ctx: &Context, record: &Record) -> Result<()> {
     let id = &record.id;
     if let ResolverLink::Recorded(calls) = &ctx.resolver {
@@ -130,6 +140,9 @@ pub fn register(ctx: &Context, record: &Record) -> Result<()> {
     let dir = dir(ctx)?;
     let socket = dir.join(SOCKET);
     let line = add_message(record);
+    if live_pid(&dir).is_some() && listens_on_all(&dir, record) && tell(&socket, &line) {
+        return Ok(());
+    }
     match exchange(&socket, &line, ANSWER_TIMEOUT) {
         Reply::Ok => return Ok(()),
         Reply::Refused(why) => return Err(refused(&dir, &why)),
@@ -163,6 +176,23 @@ pub fn forget(ctx: &Context, id: &str) -> Result<()> {
         Reply::Refused(why) => Err(refused(&dir, &why)),
         Reply::Ok | Reply::Unreachable => Ok(()),
     }
+}
+
+/// Whether the resolver said it listens on every gateway of the record's DNS interfaces.
+fn listens_on_all(dir: &Path, record: &Record) -> bool {
+    record
+        .interfaces
+        .iter()
+        .filter(|i| !i.names.is_empty())
+        .flat_map(|i| i.addresses.iter().filter_map(|a| a.gateway))
+        .all(|g| dir.join(LISTENING).join(g.to_string()).exists())
+}
+
+/// Writes one line without waiting for an answer; false when nobody listens.
+fn tell(socket: &Path, line: &str) -> bool {
+    UnixStream::connect(socket)
+        .and_then(|mut s| s.write_all(format!("{line}\n").as_bytes()))
+        .is_ok()
 }
 
 fn refused(dir: &Path, why: &str) -> Error {

@@ -18,6 +18,12 @@ pub enum Outcome {
     Forward,
     /// Not even a DNS message: nothing to say.
     Drop,
+    /// Neither a name nor an address the table knows (asked with `first`): a setup may have
+    /// made it a moment ago; look in the state root, then ask again.
+    Miss {
+        names: Vec<String>,
+        address: Option<IpAddr>,
+    },
 }
 
 /// Answers `query` (wire format) from the container at `source` on `network`.
@@ -29,6 +35,7 @@ pub fn answer(
     source: IpAddr,
     query: &[u8],
     search: &dyn Fn() -> Vec<String>,
+    first: bool,
 ) -> Outcome {
     let Ok(request) = Message::from_vec(query) else {
         return match query.get(..2) {
@@ -68,7 +75,14 @@ pub fn answer(
             return Outcome::Forward;
         };
         let full = net.prefix_len() == net.max_prefix_len();
-        match table.reverse(network, source, net.addr()).filter(|_| full) {
+        let found = table.reverse(network, source, net.addr()).filter(|_| full);
+        if first && full && !matches!(found, Some(Reverse::Found(_))) {
+            return Outcome::Miss {
+                names: Vec::new(),
+                address: Some(net.addr()),
+            };
+        }
+        match found {
             None => return Outcome::Forward,
             Some(Reverse::NotHere) => response.metadata.response_code = ResponseCode::NXDomain,
             Some(Reverse::Found(name)) => {
@@ -86,8 +100,10 @@ pub fn answer(
         return reply(response);
     }
     let mut found = table.lookup(network, source, key);
+    let mut search_domains = None;
     if found == Lookup::Elsewhere {
-        let short = search().into_iter().find_map(|domain| {
+        let domains = search_domains.get_or_insert_with(search);
+        let short = domains.iter().find_map(|domain| {
             let short = key.strip_suffix(domain.as_str())?.strip_suffix('.')?;
             let short = short.to_string();
             matches!(table.lookup(network, source, &short), Lookup::Found(_)).then_some(short)
@@ -95,6 +111,19 @@ pub fn answer(
         if let Some(short) = short {
             found = table.lookup(network, source, &short);
         }
+    }
+    if first && !matches!(found, Lookup::Found(_)) {
+        let mut names = vec![key.to_string()];
+        let domains = search_domains.get_or_insert_with(search);
+        names.extend(
+            domains
+                .iter()
+                .filter_map(|d| Some(key.strip_suffix(d.as_str())?.strip_suffix('.')?.to_string())),
+        );
+        return Outcome::Miss {
+            names,
+            address: None,
+        };
     }
     match found {
         Lookup::Elsewhere => return Outcome::Forward,
@@ -156,7 +185,7 @@ mod tests {
         q.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
         let bytes = q.to_vec().unwrap();
         let search = || vec!["example.test".to_string()];
-        match answer(table, "n1", from.parse().unwrap(), &bytes, &search) {
+        match answer(table, "n1", from.parse().unwrap(), &bytes, &search, false) {
             Outcome::Reply(r) => Message::from_vec(&r).unwrap(),
             Outcome::Forward => {
                 let mut m = Message::query();
@@ -164,7 +193,7 @@ mod tests {
                 m.metadata.id = 0;
                 m
             }
-            Outcome::Drop => panic!("dropped"),
+            Outcome::Drop | Outcome::Miss { .. } => panic!("dropped"),
         }
     }
 
@@ -234,6 +263,35 @@ mod tests {
     }
 
     #[test]
+    fn what_the_table_does_not_know_is_a_miss_first() {
+        let table = table_of();
+        let mut q = Message::query();
+        q.add_query(Query::query(
+            Name::from_ascii("new.example.test.").unwrap(),
+            RecordType::A,
+        ));
+        let search = || vec!["example.test".to_string()];
+        let from = "10.91.0.3".parse().unwrap();
+        let Outcome::Miss { names, address } =
+            answer(&table, "n1", from, &q.to_vec().unwrap(), &search, true)
+        else {
+            panic!("not a miss");
+        };
+        assert_eq!(names, ["new.example.test", "new"]);
+        assert_eq!(address, None);
+        // Known names are no miss.
+        let mut q = Message::query();
+        q.add_query(Query::query(
+            Name::from_ascii("web.").unwrap(),
+            RecordType::A,
+        ));
+        assert!(matches!(
+            answer(&table, "n1", from, &q.to_vec().unwrap(), &search, true),
+            Outcome::Reply(_)
+        ));
+    }
+
+    #[test]
     fn a_container_on_two_networks_sees_both() {
         let table = table_of();
         // "both" is 10.91.0.4 on n1 and 10.92.0.3 on n2; asking on n1.
@@ -256,7 +314,8 @@ mod tests {
                 "n1",
                 "10.91.0.3".parse().unwrap(),
                 b"\x00\x07",
-                &Vec::new
+                &Vec::new,
+                true
             ),
             Outcome::Drop
         ));
@@ -266,6 +325,7 @@ mod tests {
             "10.91.0.3".parse().unwrap(),
             &[0, 7, 1, 0, 0, 9, 0, 0, 0, 0, 0, 0, 1],
             &Vec::new,
+            true,
         ) else {
             panic!("no FORMERR");
         };

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use ocinet::record::RecordStore;
-use ocinet::resolver_process::{DIR, PID_FILE, SOCKET, START_LOCK};
+use ocinet::resolver_process::{DIR, LISTENING, PID_FILE, SOCKET, START_LOCK};
 use ocinet::store::{self, StateRoot};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
@@ -122,17 +122,18 @@ async fn run(root: &Path, resolv_conf: PathBuf, ready: &mut Option<File>) -> Res
     // is no one's.
     let socket_path = dir.join(SOCKET);
     let _ = std::fs::remove_file(&socket_path);
+    // A killed resolver's word that it listened: not ours to give until we do.
+    let _ = std::fs::remove_dir_all(dir.join(LISTENING));
+    state.subdir(&[DIR, LISTENING]).map_err(|e| e.to_string())?;
     let control = UnixListener::bind(&socket_path)
         .map_err(|e| format!("cannot listen on {}: {e}", socket_path.display()))?;
-    let me = std::process::id() as i32;
-    let start = ocinet::process::start_time(me).unwrap_or_default();
-    store::write_atomic(&dir.join(PID_FILE), format!("{me} {start}\n").as_bytes())
-        .map_err(|e| e.to_string())?;
+    write_pid_file(&dir)?;
     rebuild(&shared);
     listen_on_gateways(&shared).await?;
     let count = shared.table.read().map(|t| t.len()).unwrap_or_default();
     eprintln!(
-        "ocinet-resolver: pid {me}, {count} containers with names, listening on {:?}",
+        "ocinet-resolver: pid {}, {count} containers with names, listening on {:?}",
+        std::process::id(),
         shared.ours.read().map(|o| o.clone()).unwrap_or_default()
     );
     if let Some(mut pipe) = ready.take() {
@@ -197,6 +198,9 @@ async fn listen_on_gateways(shared: &Arc<Shared>) -> Result<(), String> {
         let tcp = TcpListener::bind(at)
             .await
             .map_err(|e| format!("cannot listen on {at}/tcp (network {network}): {e}"))?;
+        // Setups that find this file need not wait for us (see `register`).
+        let marker = shared.dir.join(LISTENING).join(gateway.to_string());
+        store::write_atomic(&marker, b"").map_err(|e| e.to_string())?;
         if let Ok(mut l) = shared.listening.lock() {
             l.insert(gateway, network.clone());
             if let Ok(mut ours) = shared.ours.write() {
@@ -225,12 +229,7 @@ async fn serve_udp(shared: Arc<Shared>, network: String, socket: Arc<UdpSocket>)
             Err(_) => continue,
         };
         let query = &buf[..n];
-        // The search domains only when a name is no container's as asked.
-        let search = || shared.upstream.search();
-        let outcome = match shared.table.read() {
-            Ok(table) => answer::answer(&table, &network, peer.ip(), query, &search),
-            Err(_) => Outcome::Drop,
-        };
+        let outcome = ask(&shared, &network, peer.ip(), query);
         match outcome {
             Outcome::Reply(bytes) => {
                 let _ = socket.send_to(&bytes, peer).await;
@@ -244,7 +243,89 @@ async fn serve_udp(shared: Arc<Shared>, network: String, socket: Arc<UdpSocket>)
                     }
                 });
             }
-            Outcome::Drop => {}
+            Outcome::Drop | Outcome::Miss { .. } => {}
+        }
+    }
+}
+
+/// The answer to `query`, from the table; on a miss, from the state root (a setup that did
+/// not wait for us has written the name's file and its record), then the table again.
+fn ask(shared: &Shared, network: &str, source: IpAddr, query: &[u8]) -> Outcome {
+    // The search domains only when a name is no container's as asked.
+    let search = || shared.upstream.search();
+    let outcome = match shared.table.read() {
+        Ok(table) => answer::answer(&table, network, source, query, &search, true),
+        Err(_) => return Outcome::Drop,
+    };
+    let Outcome::Miss { names, address } = outcome else {
+        return outcome;
+    };
+    learn(shared, network, source, &names, address);
+    match shared.table.read() {
+        Ok(table) => answer::answer(&table, network, source, query, &search, false),
+        Err(_) => Outcome::Drop,
+    }
+}
+
+/// Adds the live containers the state root names for a question the table missed: the
+/// holders of `names` on the networks with names, of `address`, and the asker at `source`.
+fn learn(
+    shared: &Shared,
+    network: &str,
+    source: IpAddr,
+    names: &[String],
+    address: Option<IpAddr>,
+) {
+    let (networks, asker_known) = match shared.table.read() {
+        Ok(t) => (t.networks(), t.knows_address(network, source)),
+        Err(_) => return,
+    };
+    let root = shared
+        .dir
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let mut ids: Vec<String> = Vec::new();
+    for net in &networks {
+        for name in names
+            .iter()
+            .filter(|n| ocinet::validate::dns_name(n).is_ok())
+        {
+            if let Ok(id) = std::fs::read_to_string(root.join("names").join(net).join(name)) {
+                ids.push(id.trim().to_string());
+            }
+        }
+    }
+    let lease_holder = |net: &str, ip: IpAddr| -> Option<String> {
+        let text = std::fs::read_to_string(
+            root.join("networks")
+                .join(net)
+                .join("leases")
+                .join(ip.to_string()),
+        )
+        .ok()?;
+        let lease: serde_json::Value = serde_json::from_str(&text).ok()?;
+        lease.get("id")?.as_str().map(str::to_string)
+    };
+    if !asker_known {
+        ids.extend(lease_holder(network, source));
+    }
+    if let Some(ip) = address {
+        ids.extend(networks.iter().filter_map(|net| lease_holder(net, ip)));
+    }
+    for id in ids {
+        if shared.table.read().map(|t| t.has(&id)).unwrap_or(true) {
+            continue;
+        }
+        if ocinet::validate::container_id(&id).is_err() {
+            continue;
+        }
+        if let Ok(Some(record)) = shared.records.load(&id) {
+            if !record.is_stale(&shared.boot_id) {
+                if let Ok(mut t) = shared.table.write() {
+                    t.add(&record);
+                }
+            }
         }
     }
 }
@@ -273,18 +354,14 @@ async fn tcp_client(
         stream.read_exact(&mut len).await?;
         let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
         stream.read_exact(&mut query).await?;
-        let search = || shared.upstream.search();
-        let outcome = match shared.table.read() {
-            Ok(table) => answer::answer(&table, &network, peer, &query, &search),
-            Err(_) => Outcome::Drop,
-        };
+        let outcome = ask(&shared, &network, peer, &query);
         let bytes = match outcome {
             Outcome::Reply(bytes) => bytes,
             Outcome::Forward => match shared.upstream.forward_tcp(&query, &ours(&shared)).await {
                 Some(bytes) => bytes,
                 None => return Ok(()),
             },
-            Outcome::Drop => return Ok(()),
+            Outcome::Drop | Outcome::Miss { .. } => return Ok(()),
         };
         let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
         let mut framed = Vec::with_capacity(bytes.len() + 2);
@@ -372,18 +449,31 @@ async fn sweep(shared: Arc<Shared>) {
     }
 }
 
-/// Under the start lock (a setup that found no resolver waits on it, then starts one):
-/// the records once more, then the socket and pid file go and the process exits.
+fn write_pid_file(dir: &Path) -> Result<(), String> {
+    let me = std::process::id() as i32;
+    let start = ocinet::process::start_time(me).unwrap_or_default();
+    store::write_atomic(&dir.join(PID_FILE), format!("{me} {start}\n").as_bytes())
+        .map_err(|e| e.to_string())
+}
+
+/// Under the start lock (a setup that found no resolver waits on it, then starts one): the
+/// pid file goes first (a setup reading it after this waits for our answer), then the
+/// records once more: a setup that read the pid file before saved its record before, so it
+/// is seen here and we stay (the pid file back); else the socket goes and the process exits.
 fn leave_if_unneeded(shared: &Shared) {
     let Ok(_lock) = store::lock(&shared.dir.join(START_LOCK)) else {
         return;
     };
+    let _ = std::fs::remove_file(shared.dir.join(PID_FILE));
     rebuild(shared);
     if !shared.table.read().map(|t| t.is_empty()).unwrap_or(false) {
+        if let Err(e) = write_pid_file(&shared.dir) {
+            eprintln!("ocinet-resolver: {e}");
+        }
         return;
     }
     let _ = std::fs::remove_file(shared.dir.join(SOCKET));
-    let _ = std::fs::remove_file(shared.dir.join(PID_FILE));
+    let _ = std::fs::remove_dir_all(shared.dir.join(LISTENING));
     eprintln!("ocinet-resolver: no container holds a name: exiting");
     std::process::exit(0);
 }

@@ -171,6 +171,23 @@ impl Table {
         }
     }
 
+    /// Whether `id` is in the table.
+    pub fn has(&self, id: &str) -> bool {
+        self.containers.contains_key(id)
+    }
+
+    /// Whether the container at `address` on `network` is in the table.
+    pub fn knows_address(&self, network: &str, address: IpAddr) -> bool {
+        self.nets
+            .get(network)
+            .is_some_and(|n| n.by_address.contains_key(&address))
+    }
+
+    /// The networks with names.
+    pub fn networks(&self) -> Vec<String> {
+        self.nets.keys().cloned().collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.containers.is_empty()
     }
