@@ -2,24 +2,40 @@
 //! mount namespace before it pivots into it (at createRuntime/prestart runc has made its
 //! mounts and not yet called pivot_root): `setns` into `/proc/PID/ns/mnt` (the hook is
 //! single-threaded), the mount, `setns` back. Nothing in the image is followed out of it:
-//! `etc` and the file are opened without following symbolic links, and mounted by descriptor.
+//! `etc` and the file are opened without following symbolic links, and the mount is made by
+//! descriptors (`open_tree` a detached copy of the source, `move_mount` it onto the opened
+//! target: no path is resolved again, and no /proc is needed, which a namespace may lack).
 
 use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use nix::fcntl::{openat, OFlag};
-use nix::mount::{mount, MsFlags};
+use nix::libc;
 use nix::sched::{setns, CloneFlags};
 use nix::sys::stat::{fstat, Mode, SFlag};
 
 use crate::error::{Error, Result};
 
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+
+/// What happened.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Bound {
+    Mounted,
+    /// The process shares the hook's mount namespace (not a container's own): nothing done,
+    /// the host's files are not the container's to cover.
+    SharedNamespace,
+}
+
 /// Bind-mounts `source` over `<rootfs>/etc/<name>` in the mount namespace of `pid`. A missing
 /// file gets an empty one as its mount point (as runc makes mount points); a `etc` or file that
 /// is a symbolic link or not a regular file is refused.
-pub fn bind_over_etc_file(pid: i32, rootfs: &Path, name: &str, source: &Path) -> Result<()> {
+pub fn bind_over_etc_file(pid: i32, rootfs: &Path, name: &str, source: &Path) -> Result<Bound> {
     let fail = |what: String| {
         Error::Namespace(format!(
             "cannot give container {pid} its /etc/{name}: {what}"
@@ -29,13 +45,17 @@ pub fn bind_over_etc_file(pid: i32, rootfs: &Path, name: &str, source: &Path) ->
         File::open("/proc/self/ns/mnt").map_err(|e| fail(format!("own mount namespace: {e}")))?;
     let theirs = File::open(format!("/proc/{pid}/ns/mnt"))
         .map_err(|e| fail(format!("its mount namespace: {e}")))?;
+    let same = |a: &File, b: &File| match (a.metadata(), b.metadata()) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
+    };
+    if same(&ours, &theirs) {
+        return Ok(Bound::SharedNamespace);
+    }
+    // A detached copy of the source, made here: it can be attached in another namespace.
+    let tree = open_tree(source).map_err(|e| fail(format!("{}: {e}", source.display())))?;
     setns(theirs.as_fd(), CloneFlags::CLONE_NEWNS).map_err(|e| fail(format!("setns: {e}")))?;
-    // A bind mount's source must be of the caller's namespace: opened there (before
-    // pivot_root the container's namespace still sees the host's paths).
-    let result = nix::fcntl::open(source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| format!("{}: {e}", source.display()))
-        .and_then(|src| bind(&src, rootfs, name))
-        .map_err(fail);
+    let result = attach(&tree, rootfs, name).map_err(fail);
     // Back in any case: the rest of the hook works in its own namespace.
     let back = setns(ours.as_fd(), CloneFlags::CLONE_NEWNS);
     if let Err(e) = back {
@@ -43,10 +63,47 @@ pub fn bind_over_etc_file(pid: i32, rootfs: &Path, name: &str, source: &Path) ->
             "cannot return to the hook's mount namespace: {e}"
         )));
     }
-    result
+    result.map(|()| Bound::Mounted)
 }
 
-fn bind(src: &OwnedFd, rootfs: &Path, name: &str) -> std::result::Result<(), String> {
+fn open_tree(path: &Path) -> std::io::Result<OwnedFd> {
+    let path = CString::new(path.as_os_str().as_encoded_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: a plain system call on a valid C string; the descriptor returned is ours.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just gave us this descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+fn move_mount(tree: &OwnedFd, target: &OwnedFd) -> std::io::Result<()> {
+    let empty = c"";
+    // SAFETY: a plain system call on two descriptors we own and empty paths.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            target.as_raw_fd(),
+            empty.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn attach(tree: &OwnedFd, rootfs: &Path, name: &str) -> std::result::Result<(), String> {
     let dir_flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let root = nix::fcntl::open(
         rootfs,
@@ -80,15 +137,5 @@ fn bind(src: &OwnedFd, rootfs: &Path, name: &str) -> std::result::Result<(), Str
     if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
         return Err("it is not a regular file (a symbolic link?): left alone".to_string());
     }
-    let by_fd = |fd: &OwnedFd| {
-        CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(|e| e.to_string())
-    };
-    mount(
-        Some(by_fd(src)?.as_c_str()),
-        by_fd(&target)?.as_c_str(),
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .map_err(|e| format!("mount: {e}"))
+    move_mount(tree, &target).map_err(|e| format!("mount: {e}"))
 }

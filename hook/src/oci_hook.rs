@@ -45,8 +45,9 @@ fn setup(ctx: &Context, state: &State) -> Result<()> {
         .filter(|i| !i.names.is_empty())
         .find_map(|i| i.addresses.first().and_then(|a| a.gateway));
     if let (Some(nameserver), Some(rootfs)) = (nameserver, &config.rootfs) {
-        let given = resolv_conf::write(ctx, &state.id, nameserver)
-            .and_then(|file| mount_ns::bind_over_etc_file(pid, rootfs, "resolv.conf", &file));
+        let given = resolv_conf::write(ctx, &state.id, nameserver).and_then(|file| {
+            mount_ns::bind_over_etc_file(pid, rootfs, "resolv.conf", &file).map(|_| ())
+        });
         if let Err(e) = given {
             // Not half made: the runtime may run no poststop after a failed setup.
             let _ = engine::detach(ctx, &state.id);
