@@ -11,6 +11,7 @@
 #    both forward to the same upstream (dnsmasq on 127.0.0.2, answering fwd.test itself, named
 #    by the private /etc/resolv.conf). Local names: the N containers' names in turn; forwarded:
 #    names under fwd.test. qps and lost from dnsperf; p50/p99 from its per-query latencies (-v).
+#    KEEP=DIR keeps dnsperf's outputs there.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-100}
@@ -21,9 +22,9 @@ for tool in dnsperf dnsmasq "$aardvark"; do
   command -v "$tool" >/dev/null || { echo "names.sh: $tool is missing (scripts/install-deps.sh)" >&2; exit 1; }
 done
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
-exec unshare --net --mount --propagation private bash -s "$bin" "$n" "$secs" "$aardvark" <<'INNER'
+exec unshare --net --mount --propagation private bash -s "$bin" "$n" "$secs" "$aardvark" "${KEEP:-}" <<'INNER'
 set -euo pipefail
-bin=$1 n=$2 secs=$3 aardvark=$4
+bin=$1 n=$2 secs=$3 aardvark=$4 keep=$5
 ip link set lo up
 sysctl -qw net.ipv4.ip_forward=1
 mkdir -p /run/netns && mount -t tmpfs ocinet-bench /run/netns
@@ -111,6 +112,7 @@ perf() { # label pid server queries
   lost=$(sed -n 's/.*Queries lost: *\([0-9]*\).*/\1/p' "$out")
   read -r p50 p99 < <(awk '$1 == ">" {print $NF}' "$out" | sort -g | awk '{a[NR]=$1} END {if (NR) printf "%.3f %.3f\n", a[int(NR*0.5)+1]*1000, a[int(NR*0.99)+1]*1000; else print "- -"}')
   local codes; codes=$(sed -n "s/.*Response codes: *//p" "$out")
+  [ -n "${keep:-}" ] && cp "$out" "$keep/"
   printf '%-32s qps %9s  p50 %7s ms  p99 %7s ms  lost %s  (%s)\n' "$1" "$qps" "$p50" "$p99" "$lost" "$codes"
 }
 echo "load now: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -15,7 +15,10 @@ use tokio::sync::oneshot;
 /// Sockets per server.
 const SOCKETS: usize = 4;
 
-type Pending = Mutex<HashMap<u16, oneshot::Sender<Vec<u8>>>>;
+/// Questions waiting, by id. An answer takes the sender and leaves the id: only its question
+/// frees it (when it returns), so no later question can take the id while an earlier one's
+/// cleanup is still to run.
+type Pending = Mutex<HashMap<u16, Option<oneshot::Sender<Vec<u8>>>>>;
 
 struct Link {
     socket: Arc<UdpSocket>,
@@ -93,7 +96,7 @@ impl Links {
             while pending.contains_key(&id) {
                 id = self.next() as u16;
             }
-            pending.insert(id, tx);
+            pending.insert(id, Some(tx));
             id
         };
         // Removed when this returns or is dropped (a timeout): no id is kept for nothing.
@@ -142,9 +145,76 @@ async fn receive(socket: Arc<UdpSocket>, pending: Arc<Pending>) {
             continue;
         }
         let id = u16::from_be_bytes([buf[0], buf[1]]);
-        let waiter = pending.lock().ok().and_then(|mut p| p.remove(&id));
+        let waiter = pending
+            .lock()
+            .ok()
+            .and_then(|mut p| p.get_mut(&id).and_then(Option::take));
         if let Some(tx) = waiter {
             let _ = tx.send(buf[..n].to_vec());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that answers each question with itself, flagged as an answer.
+    async fn echo_server() -> SocketAddr {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let at = socket.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            loop {
+                let (n, peer) = socket.recv_from(&mut buf).await.unwrap();
+                buf[2] |= 0x80;
+                socket.send_to(&buf[..n], peer).await.unwrap();
+            }
+        });
+        at
+    }
+
+    #[test]
+    fn answers_go_to_their_questions_with_their_own_ids() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let server = echo_server().await;
+            let links = Arc::new(Links::new());
+            let mut asked: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+            // Rounds of 100 at once (a socket's buffer holds that many), each answered on one
+            // of the sockets, ids taken and freed again and again.
+            for i in 0..2000u16 {
+                if i % 100 == 0 {
+                    for a in asked.drain(..) {
+                        a.await.unwrap();
+                    }
+                }
+                let links = links.clone();
+                asked.push(tokio::spawn(async move {
+                    let mut q = vec![0u8; 12];
+                    q[..2].copy_from_slice(&i.to_be_bytes());
+                    q.extend_from_slice(&i.to_le_bytes());
+                    let got = tokio::time::timeout(
+                        std::time::Duration::from_secs(5),
+                        links.ask(server, &q),
+                    )
+                    .await
+                    .unwrap()
+                    .unwrap();
+                    assert_eq!(&got[..2], &i.to_be_bytes());
+                    assert_eq!(&got[12..], &i.to_le_bytes());
+                }));
+            }
+            for a in asked {
+                a.await.unwrap();
+            }
+            // Every id is free again.
+            let sockets = links.sockets(server).await.unwrap();
+            assert!(sockets.iter().all(|l| l.pending.lock().unwrap().is_empty()));
+        });
     }
 }
