@@ -6,6 +6,7 @@ use hickory_proto::op::{Message, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, PTR};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
+use crate::fast;
 use crate::table::{Lookup, Reverse, Table};
 
 /// Names come and go with containers: resolvers and programs must not keep them long.
@@ -37,6 +38,12 @@ pub fn answer(
     search: &dyn Fn() -> Vec<String>,
     first: bool,
 ) -> Outcome {
+    // Most questions: a name a container holds, answered from the bytes (`fast.rs`).
+    if let Some(q) = fast::question(query) {
+        if let Lookup::Found(addresses) = table.lookup(network, source, &q.name) {
+            return Outcome::Reply(fast::answer(query, &q, &addresses, TTL));
+        }
+    }
     let Ok(request) = Message::from_vec(query) else {
         return match query.get(..2) {
             // A header at least: say FORMERR, as servers do.
@@ -289,6 +296,64 @@ mod tests {
             answer(&table, "n1", from, &q.to_vec().unwrap(), &search, true),
             Outcome::Reply(_)
         ));
+    }
+
+    /// The same question through the fast path and the whole way: the same message.
+    #[test]
+    fn the_fast_answer_is_the_whole_ways() {
+        let table = table_of();
+        for (name, qtype, rd) in [
+            ("WeB.", RecordType::A, true),
+            ("www.", RecordType::A, false),
+            ("web.", RecordType::AAAA, true),
+        ] {
+            let mut q = Message::query();
+            q.metadata.id = 4242;
+            q.metadata.recursion_desired = rd;
+            q.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
+            let bytes = q.to_vec().unwrap();
+            let quick = fast::question(&bytes).expect("a fast question");
+            let from = "10.91.0.3".parse().unwrap();
+            let Lookup::Found(addresses) = table.lookup("n1", from, &quick.name) else {
+                panic!("{name} not found");
+            };
+            let fast_reply =
+                Message::from_vec(&fast::answer(&bytes, &quick, &addresses, TTL)).unwrap();
+            let whole =
+                Message::from_vec(
+                    &match answer(&table, "n1", from, &bytes, &Vec::new, false) {
+                        Outcome::Reply(r) => r,
+                        _ => panic!("no reply"),
+                    },
+                )
+                .unwrap();
+            assert_eq!(fast_reply, whole, "{name}");
+        }
+        // Not for the fast path: PTR, two questions, EDNS, a compressed or odd name.
+        let mut q = Message::query();
+        q.add_query(Query::query(
+            Name::from_ascii("2.0.91.10.in-addr.arpa.").unwrap(),
+            RecordType::PTR,
+        ));
+        assert!(fast::question(&q.to_vec().unwrap()).is_none());
+        let mut q = Message::query();
+        q.add_query(Query::query(Name::from_ascii("a.").unwrap(), RecordType::A));
+        q.add_query(Query::query(Name::from_ascii("b.").unwrap(), RecordType::A));
+        assert!(fast::question(&q.to_vec().unwrap()).is_none());
+        let mut q = Message::query();
+        q.add_query(Query::query(
+            Name::from_ascii("web.").unwrap(),
+            RecordType::A,
+        ));
+        q.set_edns(hickory_proto::op::Edns::new());
+        assert!(fast::question(&q.to_vec().unwrap()).is_none());
+        assert!(fast::question(&[0u8; 11]).is_none());
+        let mut odd = Message::query();
+        odd.add_query(Query::query(
+            Name::from_ascii("we\\.b.").unwrap(),
+            RecordType::A,
+        ));
+        assert!(fast::question(&odd.to_vec().unwrap()).is_none());
     }
 
     #[test]

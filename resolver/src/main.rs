@@ -8,6 +8,7 @@
 //! rebuilds the same table from the records.
 
 mod answer;
+mod fast;
 mod links;
 mod table;
 mod upstream;
