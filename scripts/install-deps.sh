@@ -11,10 +11,12 @@ etcd_before=$(dpkg-query -W -f='${Status}' etcd-server 2>/dev/null || true)
 # libprotobuf-dev (its well-known .proto files): the etcd
 # client crate's build; iperf3: the benchmark's throughput; containernetworking-plugins: the
 # reference CNI chain (bench) and the stock plugins chained after ocinet-cni (tests); radvd:
-# an IPv6 router's advertisements in a test's neighbour namespace.
+# an IPv6 router's advertisements in a test's neighbour namespace; dnsmasq-base: the host's
+# resolver in the names tests; dnsperf, aardvark-dns: the resolver's benchmark.
 apt-get install -y -q --no-install-recommends \
   runc crun iproute2 nftables busybox-static util-linux procps ca-certificates gcc libc6-dev \
-  podman netavark containerd containernetworking-plugins etcd-server etcd-client protobuf-compiler libprotobuf-dev iperf3 radvd
+  podman netavark containerd containernetworking-plugins etcd-server etcd-client protobuf-compiler libprotobuf-dev iperf3 radvd \
+  dnsmasq-base dnsperf aardvark-dns
 if [ "$etcd_before" != "install ok installed" ]; then
   if [ -d /run/systemd/system ]; then
     systemctl disable --now etcd.service >/dev/null 2>&1 || true

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs ocinet-hook, ocinet-shim and ocinet-agent (the overlay's, started by the hook) under a prefix, with a podman hooks.d file,
+# Installs ocinet-hook, ocinet-shim, ocinet-agent and ocinet-resolver (the overlay's agent and the names' resolver, started by the hook) under a prefix, with a podman hooks.d file,
 # and ocinet-cni as the CNI plugin `ocinet`; records every file and directory it creates so that
 # --uninstall removes exactly those.
 #
@@ -46,7 +46,7 @@ fi
 
 bin_dir=${OCINET_BIN_DIR:-}
 if [ -z "$bin_dir" ] || [ ! -x "$bin_dir/ocinet-hook" ] || [ ! -x "$bin_dir/ocinet-shim" ] \
-  || [ ! -x "$bin_dir/ocinet-agent" ] || [ ! -x "$bin_dir/ocinet-cni" ]; then
+  || [ ! -x "$bin_dir/ocinet-agent" ] || [ ! -x "$bin_dir/ocinet-resolver" ] || [ ! -x "$bin_dir/ocinet-cni" ]; then
   bin_dir=$("$here/scripts/build-release.sh" --bins)
 fi
 hooks_dir=${hooks_dir:-$prefix/share/containers/oci/hooks.d}
@@ -69,6 +69,7 @@ make_dir "$hooks_dir"
 install -m 0755 "$bin_dir/ocinet-hook" "$prefix/bin/ocinet-hook"
 install -m 0755 "$bin_dir/ocinet-shim" "$prefix/bin/ocinet-shim"
 install -m 0755 "$bin_dir/ocinet-agent" "$prefix/bin/ocinet-agent"
+install -m 0755 "$bin_dir/ocinet-resolver" "$prefix/bin/ocinet-resolver"
 # CNI finds a plugin by its type in its directories: the binary itself, named for the type.
 cni_files=()
 for d in "${cni_dirs[@]}"; do
@@ -92,7 +93,7 @@ cat > "$hooks_dir/ocinet.json" <<JSON
 JSON
 {
   printf '%s\n' "${created[@]}"
-  printf 'file %s\n' "$prefix/bin/ocinet-hook" "$prefix/bin/ocinet-shim" "$prefix/bin/ocinet-agent" \
+  printf 'file %s\n' "$prefix/bin/ocinet-hook" "$prefix/bin/ocinet-shim" "$prefix/bin/ocinet-agent" "$prefix/bin/ocinet-resolver" \
     "$hooks_dir/ocinet.json" "${cni_files[@]}"
 } > "$manifest"
-echo "ocinet installed: $prefix/bin/ocinet-hook, $prefix/bin/ocinet-shim, $prefix/bin/ocinet-agent, $hooks_dir/ocinet.json${cni_files[*]:+, CNI plugin ${cni_files[*]}}"
+echo "ocinet installed: $prefix/bin/ocinet-hook, $prefix/bin/ocinet-shim, $prefix/bin/ocinet-agent, $prefix/bin/ocinet-resolver, $hooks_dir/ocinet.json${cni_files[*]:+, CNI plugin ${cni_files[*]}}"

@@ -126,6 +126,7 @@ mod tests {
                 ports: Vec::new(),
                 masquerade: Vec::new(),
                 filter: None,
+                names: Vec::new(),
                 published: true,
             }],
             netns_name: None,

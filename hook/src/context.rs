@@ -31,6 +31,19 @@ pub struct Context {
     /// Where the networks' files are (helpers started on demand get it).
     pub config_dir: PathBuf,
     pub boot_id: String,
+    /// Where setups and teardowns announce names: the resolver process (the unit tests
+    /// record the announcements instead).
+    pub resolver: ResolverLink,
+}
+
+/// Where names are announced (`resolver_process.rs`).
+#[derive(Debug, Default)]
+pub enum ResolverLink {
+    /// `ocinet-resolver`, started on demand.
+    #[default]
+    Process,
+    /// Recorded, not sent (the engine's unit tests): `add ID`, `del ID`.
+    Recorded(std::cell::RefCell<Vec<String>>),
 }
 
 impl Context {
@@ -41,6 +54,7 @@ impl Context {
             networks: NetworkDirectory::new(&options.config_dir),
             config_dir: options.config_dir.clone(),
             boot_id: process::boot_id()?,
+            resolver: Default::default(),
             root,
         })
     }

@@ -15,11 +15,13 @@ use crate::driver::{self, Env};
 use crate::error::{Error, Result};
 use crate::fault;
 use crate::kernel::{Kernel, SystemKernel};
+use crate::names::NetworkNames;
 use crate::netns_name;
 use crate::network::DriverKind;
 use crate::process;
 use crate::record::{FrontEnd, InterfaceRecord, Record, RECORD_VERSION};
 use crate::request::NetworkRequest;
+use crate::resolver_process;
 
 pub use crate::driver::Target;
 pub use crate::netns::NetnsRef;
@@ -62,6 +64,9 @@ pub fn detach_deferred(ctx: &Context, id: &str) -> Result<()> {
         // Nothing slow to undo.
         return teardown_with(ctx, &mut SystemKernel::new(), &record);
     }
+    // Names go before poststop returns. A problem here is the child's teardown's too (it
+    // tries again and reports).
+    let _ = forget_names(ctx, &record);
     match background::fork_detached() {
         Ok(background::Side::Parent) => {
             // The child's copy of the lock file keeps the lock.
@@ -148,9 +153,15 @@ pub(crate) fn attach_with(
                 }
                 _ => {}
             }
+            // Names on a DNS network: checked under the network's names lock, listed in the
+            // record before they are taken.
+            let names = claim_names(ctx, front_end, target, request, &mut plan)?;
             record.interfaces.extend(plan.interface.take());
             ctx.records.save(&record)?;
             saved = true;
+            if let (Some(held), Some(iface)) = (names, record.interfaces.last()) {
+                held.take(&target.id, &iface.names)?;
+            }
             fault::point("setup:record");
             driver.apply(&mut env, target, part, plan, record.interfaces.last_mut())?;
         }
@@ -158,6 +169,10 @@ pub(crate) fn attach_with(
             env.kernel.bind_netns_name(&target.netns, name)?;
         }
         fault::point("setup:netns-name");
+        // Answerable once the setup returns: the resolver has read the record when it says so.
+        if has_names(&record) {
+            resolver_process::register(ctx, &record)?;
+        }
         Ok(())
     })();
     if let Err(e) = result {
@@ -173,6 +188,66 @@ pub(crate) fn attach_with(
         interfaces: record.interfaces,
         netns_name: record.netns_name,
     })
+}
+
+/// The names `target` holds on the network `plan` joins, if it has `dns`: refused when another
+/// live container holds one; set on the plan's interface. The lock is held until they are
+/// written.
+fn claim_names(
+    ctx: &Context,
+    front_end: FrontEnd,
+    target: &Target,
+    request: &NetworkRequest,
+    plan: &mut driver::Plan,
+) -> Result<Option<NetworkNames>> {
+    let (Some(network), Some(iface)) = (&plan.network, plan.interface.as_mut()) else {
+        return Ok(None);
+    };
+    if !network.dns {
+        return Ok(None);
+    }
+    // The hook names a container by its id by default; CNI's runtimes have their own names.
+    let default_id = (front_end == FrontEnd::OciHook).then_some(target.id.as_str());
+    let names = request.names.all(default_id);
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let held = NetworkNames::lock(&ctx.root, &network.name)?;
+    // A holder holds while it runs and its record lists the name; an unreadable record keeps
+    // its names (better refused than two holders).
+    let holds = |holder: &str, name: &str| match ctx.records.load(holder) {
+        Ok(Some(r)) => {
+            !r.is_stale(&ctx.boot_id)
+                && r.interfaces
+                    .iter()
+                    .any(|i| i.network == network.name && i.names.iter().any(|n| n == name))
+        }
+        Ok(None) => false,
+        Err(_) => true,
+    };
+    held.check_free(&network.name, &target.id, &names, &holds)?;
+    iface.names = names;
+    Ok(Some(held))
+}
+
+fn has_names(record: &Record) -> bool {
+    record.interfaces.iter().any(|i| !i.names.is_empty())
+}
+
+/// Releases the record's names and tells the resolver: they no longer resolve once this
+/// returns. Idempotent.
+fn forget_names(ctx: &Context, record: &Record) -> Vec<Error> {
+    if !has_names(record) {
+        return Vec::new();
+    }
+    let mut problems = Vec::new();
+    for iface in record.interfaces.iter().filter(|i| !i.names.is_empty()) {
+        let released = NetworkNames::lock(&ctx.root, &iface.network)
+            .and_then(|held| held.release(&record.id, &iface.names));
+        problems.extend(released.err());
+    }
+    problems.extend(resolver_process::forget(ctx, &record.id).err());
+    problems
 }
 
 pub(crate) fn check_with(
@@ -267,7 +342,8 @@ fn take_over_previous(
 /// Undoes every step the record lists, carrying on past failures; removes the record only
 /// when nothing is left. Idempotent: every step accepts that its resource is already gone.
 pub(crate) fn teardown_with(ctx: &Context, kernel: &mut dyn Kernel, record: &Record) -> Result<()> {
-    let mut problems = Vec::new();
+    let mut problems = forget_names(ctx, record);
+    problems.extend(crate::resolv_conf::remove(ctx, &record.id).err());
     if let Some(name) = &record.netns_name {
         problems.extend(kernel.unbind_netns_name(name).err());
     }
@@ -316,11 +392,12 @@ pub(crate) mod tests {
             let dir =
                 std::env::temp_dir().join(format!("ocinet-engine-{name}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
-            let ctx = Context::open(&Options {
+            let mut ctx = Context::open(&Options {
                 root: dir.join("root"),
                 config_dir: dir.join("etc"),
             })
             .unwrap();
+            ctx.resolver = crate::context::ResolverLink::Recorded(Default::default());
             Sandbox { dir, ctx }
         }
 
@@ -660,6 +737,92 @@ pub(crate) mod tests {
         assert!(sb.ctx.records.load("bad").unwrap().is_none());
     }
 
+    fn announced(sb: &Sandbox) -> Vec<String> {
+        match &sb.ctx.resolver {
+            crate::context::ResolverLink::Recorded(calls) => calls.borrow_mut().drain(..).collect(),
+            crate::context::ResolverLink::Process => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn names_are_held_per_dns_network_refused_to_another_and_released_at_teardown() {
+        let sb = Sandbox::new("names");
+        define(&sb, "n1", r#"{"subnets":[{"subnet":"10.91.0.0/24"}]}"#);
+        define(
+            &sb,
+            "n2",
+            r#"{"subnets":[{"subnet":"10.92.0.0/24"}],"dns":false}"#,
+        );
+        let req = |pairs: &[(&str, &str)]| request(pairs);
+        let web = req(&[
+            ("io.ocinet.network", "n1,n2"),
+            ("io.ocinet.name", "Web"),
+            ("io.ocinet.aliases", "www,site"),
+        ]);
+        let made = attach_fake(&sb, &mut RecordingKernel::default(), "c1", &web).unwrap();
+        assert_eq!(made.interfaces[0].names, ["web", "www", "site"]);
+        // No names on a network without dns.
+        assert!(made.interfaces[1].names.is_empty());
+        assert_eq!(announced(&sb), ["add c1"]);
+        let record = sb.ctx.records.load("c1").unwrap().unwrap();
+        assert_eq!(record.interfaces[0].names, ["web", "www", "site"]);
+        let held = NetworkNames::lock(&sb.ctx.root, "n1").unwrap();
+        assert_eq!(held.holder("www").unwrap().as_deref(), Some("c1"));
+        drop(held);
+
+        // Another live container asking for one of them: refused, naming the holder; nothing
+        // made, nothing announced.
+        let other = req(&[("io.ocinet.network", "n1"), ("io.ocinet.aliases", "WWW")]);
+        let mut kernel = RecordingKernel::default();
+        let err = attach_fake(&sb, &mut kernel, "c2", &other).unwrap_err();
+        assert!(matches!(err, Error::NameTaken { .. }), "{err}");
+        assert_eq!(
+            err.to_string().lines().next().unwrap(),
+            err.to_string(),
+            "one line"
+        );
+        assert!(err.to_string().contains("container c1"), "{err}");
+        assert_eq!(kernel.names(), ["is_host_netns"]);
+        assert!(sb.ctx.records.load("c2").unwrap().is_none());
+        assert!(announced(&sb).is_empty());
+        // The same name on a network without dns, or no names (the default network): fine.
+        let plain = req(&[("io.ocinet.network", "n2"), ("io.ocinet.name", "web")]);
+        attach_fake(&sb, &mut RecordingKernel::default(), "c3", &plain).unwrap();
+        attach_fake(&sb, &mut RecordingKernel::default(), "c4", &req(&[])).unwrap();
+        assert!(announced(&sb).is_empty());
+        // The default name is the id.
+        let byid = req(&[("io.ocinet.network", "n1")]);
+        let made = attach_fake(&sb, &mut RecordingKernel::default(), "db", &byid).unwrap();
+        assert_eq!(made.interfaces[0].names, ["db"]);
+        assert_eq!(announced(&sb), ["add db"]);
+
+        // Teardown: released and announced; idempotent.
+        detach_with(&sb.ctx, &mut RecordingKernel::default(), "c1").unwrap();
+        assert_eq!(announced(&sb), ["del c1"]);
+        let held = NetworkNames::lock(&sb.ctx.root, "n1").unwrap();
+        assert_eq!(held.holder("www").unwrap(), None);
+        drop(held);
+        detach_with(&sb.ctx, &mut RecordingKernel::default(), "c1").unwrap();
+        attach_fake(&sb, &mut RecordingKernel::default(), "c2", &other).unwrap();
+
+        // A holder that is gone (its record stale) loses its names to the next.
+        let mut record = sb.ctx.records.load("c2").unwrap().unwrap();
+        record.boot_id = "another boot".into();
+        sb.ctx.records.save(&record).unwrap();
+        let again = req(&[("io.ocinet.network", "n1"), ("io.ocinet.name", "www")]);
+        attach_fake(&sb, &mut RecordingKernel::default(), "c5", &again).unwrap();
+
+        // A failure after the names were taken gives them back.
+        let mut kernel = RecordingKernel {
+            failing: vec!["create_veth"],
+            ..Default::default()
+        };
+        let failing = req(&[("io.ocinet.network", "n1"), ("io.ocinet.name", "late")]);
+        attach_fake(&sb, &mut kernel, "c6", &failing).unwrap_err();
+        let held = NetworkNames::lock(&sb.ctx.root, "n1").unwrap();
+        assert_eq!(held.holder("late").unwrap(), None);
+    }
+
     #[test]
     fn a_missing_table_restores_every_live_container() {
         let sb = Sandbox::new("restore");
@@ -751,6 +914,7 @@ pub(crate) mod tests {
             mac: None,
             interface: interface.to_string(),
             definition: Some(definition),
+            names: Default::default(),
         }
     }
 

@@ -96,6 +96,16 @@ pub enum Error {
     #[error("corrupt state file {path}: {reason}; remove it if no container uses it")]
     Corrupt { path: PathBuf, reason: String },
 
+    #[error("name {name} is already held on network {network} by container {holder}: give another io.ocinet.name or io.ocinet.aliases, or delete that container")]
+    NameTaken {
+        name: String,
+        network: String,
+        holder: String,
+    },
+
+    #[error("{0}")]
+    Resolver(String),
+
     #[error("{0}")]
     Overlay(String),
 

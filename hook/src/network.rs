@@ -65,6 +65,9 @@ pub struct Network {
     /// Containers of the network reach each other; `false` isolates its bridge ports from one
     /// another (the host, the gateway and published ports stay reachable).
     pub icc: bool,
+    /// Containers' names resolve on this network (`ocinet-resolver` on its gateway). Default
+    /// true except for the built-in default network (as Docker's default bridge).
+    pub dns: bool,
     /// The overlay's settings (`driver: overlay` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overlay: Option<Overlay>,
@@ -130,6 +133,7 @@ pub const FIELDS: &[&str] = &[
     "internal",
     "isolate",
     "icc",
+    "dns",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -149,6 +153,7 @@ struct NetworkFile {
     internal: Option<bool>,
     isolate: Option<bool>,
     icc: Option<bool>,
+    dns: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,6 +188,7 @@ impl Network {
             internal: false,
             isolate: true,
             icc: true,
+            dns: false,
             overlay: None,
         }
     }
@@ -276,6 +282,7 @@ impl Network {
             internal,
             isolate: file.isolate.unwrap_or(true),
             icc: file.icc.unwrap_or(true),
+            dns: file.dns.unwrap_or(name != DEFAULT_NETWORK),
             overlay,
         })
     }

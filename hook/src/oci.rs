@@ -123,6 +123,8 @@ impl State {
 #[derive(Debug, Clone, Default)]
 pub struct BundleConfig {
     pub annotations: HashMap<String, String>,
+    /// The root filesystem's path, absolute (`root.path`, relative to the bundle).
+    pub rootfs: Option<PathBuf>,
 }
 
 impl BundleConfig {
@@ -137,6 +139,7 @@ impl BundleConfig {
             serde_json::from_slice(&bytes).map_err(|e| fail(one_line(&e.to_string())))?;
         Ok(BundleConfig {
             annotations: spec.annotations().clone().unwrap_or_default(),
+            rootfs: spec.root().as_ref().map(|r| bundle.join(r.path())),
         })
     }
 }

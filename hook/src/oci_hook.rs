@@ -6,10 +6,12 @@ use std::collections::HashMap;
 use crate::context::{Context, Options};
 use crate::engine::{self, Target};
 use crate::error::{Error, Result};
+use crate::mount_ns;
 use crate::netns::NetnsRef;
 use crate::oci::{BundleConfig, Stage, State};
 use crate::record::FrontEnd;
 use crate::request::NetworkRequest;
+use crate::resolv_conf;
 
 /// Runs one hook stage for the container described by `state`.
 pub fn run_stage(options: &Options, stage: Stage, state: &State) -> Result<()> {
@@ -35,7 +37,24 @@ fn setup(ctx: &Context, state: &State) -> Result<()> {
         netns: NetnsRef::Pid(pid),
         pid: Some(pid),
     };
-    engine::attach(ctx, FrontEnd::OciHook, &target, &request).map(|_| ())
+    let made = engine::attach(ctx, FrontEnd::OciHook, &target, &request)?;
+    // On a DNS network: its resolver as the container's nameserver (the first such network's).
+    let nameserver = made
+        .interfaces
+        .iter()
+        .filter(|i| !i.names.is_empty())
+        .find_map(|i| i.addresses.first().and_then(|a| a.gateway));
+    if let (Some(nameserver), Some(rootfs)) = (nameserver, &config.rootfs) {
+        let given = resolv_conf::write(ctx, &state.id, nameserver).and_then(|file| {
+            mount_ns::bind_over_etc_file(pid, rootfs, "resolv.conf", &file).map(|_| ())
+        });
+        if let Err(e) = given {
+            // Not half made: the runtime may run no poststop after a failed setup.
+            let _ = engine::detach(ctx, &state.id);
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// The config's annotations, completed by the state's (the spec says they are the same; a

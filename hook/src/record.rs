@@ -98,6 +98,10 @@ pub struct InterfaceRecord {
     /// a routed network (its device group: a reload finds it even when the file is gone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<FilterRecord>,
+    /// The DNS names (lower case) the container holds on this network (`names.rs`), released
+    /// at teardown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
     /// Whether the DNAT elements may be in the maps, so teardown must remove them. Only a setup
     /// in progress knows they are not (the one batch that adds them has not run, or failed
     /// whole): then undoing it must not delete an element of the same key that is not ocinet's.
@@ -227,6 +231,7 @@ impl TryFrom<RecordFile> for Record {
                     ports: b.ports,
                     masquerade: Vec::new(),
                     filter: None,
+                    names: Vec::new(),
                     published: true,
                 },
             );
@@ -403,6 +408,7 @@ mod tests {
                 ports: Vec::new(),
                 masquerade: Vec::new(),
                 filter: None,
+                names: Vec::new(),
                 published: true,
             }],
         }

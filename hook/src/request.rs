@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::error::{Error, Result};
+use crate::names::DnsNames;
 use crate::network::{Network, DEFAULT_NETWORK};
 use crate::ports::{self, PortSpec};
 use crate::validate;
@@ -14,6 +15,7 @@ pub const PORTS_ANNOTATION: &str = "io.ocinet.ports";
 pub const IP_ANNOTATION: &str = "io.ocinet.ip";
 pub const IP6_ANNOTATION: &str = "io.ocinet.ip6";
 pub const MAC_ANNOTATION: &str = "io.ocinet.mac";
+pub use crate::names::{ALIASES_ANNOTATION, NAME_ANNOTATION};
 /// The longest annotation value read (a long port list is a few hundred bytes).
 const MAX_VALUE_BYTES: usize = 16 * 1024;
 /// The name of a container's first interface, as Docker names it.
@@ -142,6 +144,9 @@ pub struct NetworkRequest {
     /// by `Network::from_json`; `None`: by name, from `<config-dir>/networks/<name>.json` or
     /// the built-in default. Its name is the mode's.
     pub definition: Option<Network>,
+    /// The container's DNS name and aliases on networks with `dns` (`io.ocinet.name`,
+    /// `io.ocinet.aliases`; the hook's default name is the container id).
+    pub names: DnsNames,
 }
 
 impl NetworkRequest {
@@ -152,6 +157,8 @@ impl NetworkRequest {
             IP_ANNOTATION,
             IP6_ANNOTATION,
             MAC_ANNOTATION,
+            NAME_ANNOTATION,
+            ALIASES_ANNOTATION,
         ] {
             if let Some(value) = annotations.get(key).filter(|v| v.len() > MAX_VALUE_BYTES) {
                 return Err(Error::Annotation {
@@ -169,6 +176,7 @@ impl NetworkRequest {
         let static_ip = get(IP_ANNOTATION).map(parse_ip).transpose()?;
         let static_ip6 = get(IP6_ANNOTATION).map(parse_ip6).transpose()?;
         let mac = get(MAC_ANNOTATION).map(parse_mac).transpose()?;
+        let names = DnsNames::parse(get(NAME_ANNOTATION), get(ALIASES_ANNOTATION))?;
         let ports = match get(PORTS_ANNOTATION) {
             None => Vec::new(),
             Some(value) => ports::parse_list(value).map_err(|reason| Error::Annotation {
@@ -204,6 +212,7 @@ impl NetworkRequest {
             mac,
             interface: DEFAULT_INTERFACE.to_string(),
             definition: None,
+            names,
         })
     }
 }
@@ -235,6 +244,7 @@ impl NetworkRequest {
                     _ => format!("eth{i}"),
                 },
                 definition: None,
+                names: self.names.clone(),
             })
             .collect()
     }

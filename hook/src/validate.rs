@@ -43,6 +43,35 @@ pub fn network_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// The longest DNS name (RFC 1035: 255 octets on the wire, 253 written).
+const MAX_DNS_NAME: usize = 253;
+
+/// A container's DNS name or alias (`io.ocinet.name`, `io.ocinet.aliases`): one or more labels
+/// joined by '.', each 1 to 63 letters, digits, '-' or '_' (Docker's container names have '_'),
+/// not starting or ending with '-'. Names become file names under the state root: nothing else.
+pub fn dns_name(name: &str) -> Result<(), String> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+    };
+    if name.is_empty() || name.len() > MAX_DNS_NAME || !name.split('.').all(label_ok) {
+        return Err(format!(
+            "{name:?} is not a DNS name: labels of 1 to 63 letters, digits, '-' or '_' joined by '.', not starting or ending with '-', at most {MAX_DNS_NAME} characters"
+        ));
+    }
+    // A name that parses as an address would shadow it.
+    if name.parse::<std::net::IpAddr>().is_ok()
+        || name.chars().all(|c| c.is_ascii_digit() || c == '.')
+    {
+        return Err(format!("{name:?} is not a DNS name: it is all digits"));
+    }
+    Ok(())
+}
+
 /// Linux interface names: at most 15 bytes, no '/', ':' or white space.
 pub fn interface_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()

@@ -225,6 +225,18 @@ fn render_inspect(r: &Record, boot_id: &str) -> String {
             ("address", addresses.join(", ")),
             ("gateway", gateways.join(", ")),
             ("mac", b.mac.clone().unwrap_or_else(|| "-".to_string())),
+            // Its name first, then its aliases (as the resolver answers them on this network).
+            (
+                "name",
+                b.names.first().cloned().unwrap_or_else(|| "-".to_string()),
+            ),
+            (
+                "aliases",
+                match b.names.get(1..) {
+                    Some(a) if !a.is_empty() => a.join(", "),
+                    _ => "-".to_string(),
+                },
+            ),
             (
                 "ports",
                 b.ports
@@ -258,6 +270,7 @@ struct NetworkView {
     internal: Option<bool>,
     isolate: Option<bool>,
     icc: Option<bool>,
+    dns: Option<bool>,
     driver: Option<DriverKind>,
     /// An overlay's block on this host (while a container of it runs here).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -283,6 +296,7 @@ impl NetworkView {
             internal: network.as_ref().map(|n| n.internal),
             isolate: network.as_ref().map(|n| n.isolate),
             icc: network.as_ref().map(|n| n.icc),
+            dns: network.as_ref().map(|n| n.dns),
             mtu: network.as_ref().map(|n| n.mtu),
             network,
             containers: BTreeMap::new(),
@@ -348,6 +362,7 @@ fn render_networks(views: &[NetworkView]) -> String {
         "BRIDGE".to_string(),
         "SUBNET".to_string(),
         "GATEWAY".to_string(),
+        "OPTIONS".to_string(),
         "CONTAINERS".to_string(),
         "BLOCK".to_string(),
         "PEERS".to_string(),
@@ -374,12 +389,21 @@ fn render_networks(views: &[NetworkView]) -> String {
             .iter()
             .map(|p| format!("{}@{}", p.block, p.underlay))
             .collect();
+        // The options between networks, as the file would say them.
+        let options = match &v.network {
+            Some(n) => format!(
+                "dns={},internal={},isolate={},icc={}",
+                n.dns, n.internal, n.isolate, n.icc
+            ),
+            None => "dns=false,internal=false,isolate=true,icc=true".to_string(),
+        };
         lines.push([
             v.name.clone(),
             driver,
             bridge,
             subnet,
             gateway,
+            options,
             v.containers.len().to_string(),
             v.block.as_ref().map_or("-".into(), |b| b.block.to_string()),
             if peers.is_empty() {

@@ -162,3 +162,43 @@ fn shim_as_podman_runtime_gives_host_and_container_modes() {
     podman_ok(&host, &global, &["rm", "-f", "-t", "0", "h", "a"]);
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }
+
+#[test]
+fn names_resolve_between_podman_containers_on_a_dns_network() {
+    let host = Host::new("podman-names");
+    let prefix: PathBuf = host.dir.join("prefix");
+    install(&host, &prefix);
+    host.define_network("n1", r#"{"subnets":[{"subnet":"10.91.0.0/24"}]}"#);
+    let hooks_dir = prefix.join("share/containers/oci/hooks.d");
+    let global = [
+        OsStr::new("--runtime"),
+        OsStr::new("runc"),
+        OsStr::new("--hooks-dir"),
+        hooks_dir.as_os_str(),
+    ];
+    let names = |name: &'static str| {
+        [
+            ("io.ocinet.network", "n1"),
+            ("io.ocinet.name", name),
+            (
+                "io.ocinet.aliases",
+                if name == "db" { "database" } else { "site" },
+            ),
+        ]
+    };
+    host.podman_run(&global, "db", &names("db"), &["sleep", "600"])
+        .unwrap();
+    host.podman_run(&global, "web", &names("web"), &["sleep", "600"])
+        .unwrap();
+    // podman bind-mounts its own resolv.conf: ocinet's goes over it.
+    let conf = podman_ok(&host, &global, &["exec", "web", "cat", "/etc/resolv.conf"]);
+    assert!(conf.contains("nameserver 10.91.0.1"), "{conf}");
+    assert_eq!(conf.matches("nameserver").count(), 1, "{conf}");
+    let got = podman_ok(&host, &global, &["exec", "web", "nslookup", "database"]);
+    assert!(got.contains("Address: 10.91.0.2"), "{got}");
+    let got = podman_ok(&host, &global, &["exec", "db", "nslookup", "web"]);
+    assert!(got.contains("Address: 10.91.0.3"), "{got}");
+    podman_ok(&host, &global, &["rm", "-f", "-t", "0", "web", "db"]);
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+    uninstall(&prefix);
+}

@@ -289,6 +289,7 @@ fn ls_inspect_networks_and_ip_netns() {
             "oc-blue",
             "10.97.0.0/24",
             "10.97.0.1",
+            "dns=true,internal=false,isolate=true,icc=true",
             "1",
             "-",
             "-"

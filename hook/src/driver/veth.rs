@@ -132,6 +132,8 @@ pub fn plan(
                 group: (network.driver == DriverKind::Routed).then(|| network.device_group()),
             }
         }),
+        // The engine claims them once the plan is made (`names.rs`).
+        names: Vec::new(),
         published: false,
     };
     Ok(Plan {
