@@ -23,6 +23,11 @@ use crate::request::NetworkRequest;
 
 pub use crate::driver::Target;
 pub use crate::netns::NetnsRef;
+pub use publishing::{publish, unpublish};
+pub use retire::retire_network;
+
+mod publishing;
+mod retire;
 
 /// What an attach made: the container's interfaces (names, addresses, gateways, ports) and
 /// the name of its namespace for `ip netns`.
@@ -117,7 +122,7 @@ pub(crate) fn attach_with(
         pid: target.pid,
         pid_start: target.pid.and_then(process::start_time),
         netns_path: match &target.netns {
-            NetnsRef::Path(path) => Some(path.clone()),
+            NetnsRef::Path(path) | NetnsRef::Handover(path) => Some(path.clone()),
             NetnsRef::Pid(_) => None,
         },
         // Only containers with a namespace of their own get a name for `ip netns`, and only
@@ -220,7 +225,7 @@ pub(crate) fn detach_with(ctx: &Context, kernel: &mut dyn Kernel, id: &str) -> R
 fn same_container(record: &Record, target: &Target) -> bool {
     match &target.netns {
         NetnsRef::Pid(pid) => record.pid == Some(*pid),
-        NetnsRef::Path(path) => record.netns_path.as_ref() == Some(path),
+        NetnsRef::Path(path) | NetnsRef::Handover(path) => record.netns_path.as_ref() == Some(path),
     }
 }
 

@@ -234,7 +234,18 @@ impl Firewall {
 
     /// Removes the DNAT elements; ones already gone are fine (teardown is idempotent).
     pub fn unpublish(&self, elements: &[DnatElement]) -> Result<()> {
-        let changes = set_changes(&[], elements)?;
+        self.remove(set_changes(&[], elements)?)
+    }
+
+    /// Removes networks' bridges from the forward chain's sets and their masquerade subnets (a
+    /// network deleted: `docker network rm`); ones already gone are fine.
+    pub fn remove_networks(&self, networks: &[BridgeFilter], subnets: &[IpNet]) -> Result<()> {
+        let mut changes = set_changes(subnets, &[])?;
+        changes.extend(filter_changes(networks));
+        self.remove(changes)
+    }
+
+    fn remove(&self, changes: Vec<SetChange<'_>>) -> Result<()> {
         match self.session.run(TABLE_NAME, Op::Delete, &changes) {
             Ok(()) => return Ok(()),
             Err(e) if e.is_missing() => {}
@@ -242,15 +253,17 @@ impl Firewall {
         }
         // Some element (or the whole table) is gone, and the batch did nothing: remove the
         // rest one by one.
-        for e in elements {
-            match self.session.run(
-                TABLE_NAME,
-                Op::Delete,
-                &set_changes(&[], std::slice::from_ref(e))?,
-            ) {
-                Ok(()) => {}
-                Err(err) if err.is_missing() => {}
-                Err(err) => return Err(failed("cannot remove from", err)),
+        for change in &changes {
+            for element in &change.elements {
+                let one = SetChange {
+                    set: change.set,
+                    elements: vec![element.clone()],
+                };
+                match self.session.run(TABLE_NAME, Op::Delete, &[one]) {
+                    Ok(()) => {}
+                    Err(err) if err.is_missing() => {}
+                    Err(err) => return Err(failed("cannot remove from", err)),
+                }
             }
         }
         Ok(())

@@ -105,6 +105,13 @@ pub trait Kernel {
         elements: &[DnatElement],
     ) -> Result<bool>;
     fn firewall_remove(&mut self, elements: &[DnatElement]) -> Result<()>;
+    /// Removes a deleted network's bridge from the forward chain's sets and its masquerade
+    /// subnets; ones already gone are fine.
+    fn firewall_remove_networks(
+        &mut self,
+        networks: &[BridgeFilter],
+        subnets: &[IpNet],
+    ) -> Result<()>;
     fn delete_link(&mut self, name: &str) -> Result<()>;
     fn bind_netns_name(&mut self, netns: &NetnsRef, name: &str) -> Result<()>;
     fn unbind_netns_name(&mut self, name: &str) -> Result<()>;
@@ -266,6 +273,14 @@ impl Kernel for SystemKernel {
 
     fn firewall_remove(&mut self, elements: &[DnatElement]) -> Result<()> {
         self.firewall()?.unpublish(elements)
+    }
+
+    fn firewall_remove_networks(
+        &mut self,
+        networks: &[BridgeFilter],
+        subnets: &[IpNet],
+    ) -> Result<()> {
+        self.firewall()?.remove_networks(networks, subnets)
     }
 
     fn delete_link(&mut self, name: &str) -> Result<()> {
@@ -445,6 +460,17 @@ pub mod fake {
         }
         fn firewall_remove(&mut self, elements: &[DnatElement]) -> Result<()> {
             self.call("firewall_remove", format!("{} elements", elements.len()))
+        }
+        fn firewall_remove_networks(
+            &mut self,
+            networks: &[BridgeFilter],
+            subnets: &[IpNet],
+        ) -> Result<()> {
+            let bridges: Vec<&str> = networks.iter().map(|n| n.bridge.as_str()).collect();
+            self.call(
+                "firewall_remove_networks",
+                format!("[{}] {} subnets", bridges.join(","), subnets.len()),
+            )
         }
         fn delete_link(&mut self, name: &str) -> Result<()> {
             self.call("delete_link", name.to_string())

@@ -122,8 +122,11 @@ impl NetworkDriver for BridgeDriver {
             },
             gateway_mac: None,
         };
-        env.kernel
-            .configure_container(&target.netns, Some(&addressing))?;
+        // A handed-over end is addressed by the runtime that moves it (Docker).
+        if !target.netns.is_handover() {
+            env.kernel
+                .configure_container(&target.netns, Some(&addressing))?;
+        }
         fault::point("setup:container-address");
         veth::forward_and_publish(env, &network, iface)?;
         neighbours::check(env.ctx, env.kernel, &target.id, &target.netns);
