@@ -71,7 +71,11 @@ pub struct CreateEndpoint {
 pub struct EndpointInterface {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub address: String,
-    #[serde(default, rename = "AddressIPv6", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "AddressIPv6",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub address_ipv6: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub mac_address: String,

@@ -37,7 +37,13 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             let text = e.to_string();
-            eprintln!("ocinet-docker: {}", text.lines().next().unwrap_or_default().trim_start_matches("error: "));
+            eprintln!(
+                "ocinet-docker: {}",
+                text.lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ")
+            );
             return ExitCode::from(2);
         }
     };
@@ -76,7 +82,8 @@ fn run(args: Args) -> Result<(), String> {
 /// it is an error: two would serve one state root).
 fn bind(socket: &Path) -> Result<UnixListener, String> {
     if let Some(dir) = socket.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     if std::os::unix::net::UnixStream::connect(socket).is_ok() {
         return Err(format!(

@@ -37,7 +37,10 @@ enum Kind {
 /// The ocinet network of a Docker network: `docker-` and the short id Docker shows.
 pub fn network_name(network_id: &str) -> Result<String> {
     check_id("network", network_id)?;
-    Ok(format!("docker-{}", &network_id[..network_id.len().min(12)]))
+    Ok(format!(
+        "docker-{}",
+        &network_id[..network_id.len().min(12)]
+    ))
 }
 
 /// Docker's ids are 64 hex digits; a file name is made of them, so nothing else is taken.
@@ -91,10 +94,12 @@ pub fn definition(request: &CreateNetwork) -> Result<Value> {
 
 /// The pool and its gateway: Docker writes the gateway with the pool's prefix (`10.0.0.1/24`).
 fn subnet_of(pool: &IpamData) -> Result<(Ipv4Net, IpAddr)> {
-    let subnet: Ipv4Net = pool
-        .pool
-        .parse()
-        .map_err(|_| bad(format!("Docker gave the pool {:?}, not an IPv4 subnet", pool.pool)))?;
+    let subnet: Ipv4Net = pool.pool.parse().map_err(|_| {
+        bad(format!(
+            "Docker gave the pool {:?}, not an IPv4 subnet",
+            pool.pool
+        ))
+    })?;
     let gateway = match pool.gateway.split('/').next().unwrap_or_default() {
         "" => return Err(bad(format!("Docker gave no gateway for the pool {subnet}"))),
         g => g
@@ -102,7 +107,9 @@ fn subnet_of(pool: &IpamData) -> Result<(Ipv4Net, IpAddr)> {
             .map_err(|_| bad(format!("Docker gave the gateway {g:?}, not an address")))?,
     };
     if !IpNet::V4(subnet).contains(&gateway) {
-        return Err(bad(format!("gateway {gateway} is outside the subnet {subnet}")));
+        return Err(bad(format!(
+            "gateway {gateway} is outside the subnet {subnet}"
+        )));
     }
     Ok((subnet.trunc(), gateway))
 }
@@ -181,11 +188,26 @@ mod tests {
     fn refuses_what_it_cannot_make_in_one_line() {
         let pool = json!([{"Pool": "10.77.0.0/24", "Gateway": "10.77.0.1/24"}]);
         let cases = [
-            (json!({"NetworkID": ID, "IPv4Data": pool, "Options": {"com.docker.network.generic": {"vlan": "3"}}}), "unknown option \"vlan\""),
-            (json!({"NetworkID": ID, "IPv4Data": pool, "Options": {"com.docker.network.generic": {"mtu": "big"}}}), "must be a number"),
-            (json!({"NetworkID": ID, "IPv4Data": pool, "Options": {"com.docker.network.enable_ipv6": true}}), "without --ipv6"),
-            (json!({"NetworkID": ID, "IPv4Data": []}), "exactly one IPv4 subnet, Docker gave 0"),
-            (json!({"NetworkID": ID, "IPv4Data": [{"Pool": "10.77.0.0/24", "Gateway": "10.78.0.1/24"}]}), "outside the subnet"),
+            (
+                json!({"NetworkID": ID, "IPv4Data": pool, "Options": {"com.docker.network.generic": {"vlan": "3"}}}),
+                "unknown option \"vlan\"",
+            ),
+            (
+                json!({"NetworkID": ID, "IPv4Data": pool, "Options": {"com.docker.network.generic": {"mtu": "big"}}}),
+                "must be a number",
+            ),
+            (
+                json!({"NetworkID": ID, "IPv4Data": pool, "Options": {"com.docker.network.enable_ipv6": true}}),
+                "without --ipv6",
+            ),
+            (
+                json!({"NetworkID": ID, "IPv4Data": []}),
+                "exactly one IPv4 subnet, Docker gave 0",
+            ),
+            (
+                json!({"NetworkID": ID, "IPv4Data": [{"Pool": "10.77.0.0/24", "Gateway": "10.78.0.1/24"}]}),
+                "outside the subnet",
+            ),
         ];
         for (body, expected) in cases {
             let e = definition(&request(body)).unwrap_err().to_string();

@@ -91,7 +91,9 @@ impl Plugin {
             }
             None => {}
         }
-        self.ctx.networks.check_no_overlap(&self.ctx.root, &network)?;
+        self.ctx
+            .networks
+            .check_no_overlap(&self.ctx.root, &network)?;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
                 ocinet::error::Error::io(format!("cannot create {}", dir.display()), e)
@@ -123,7 +125,9 @@ impl Plugin {
         let address = given.map(|i| i.address.as_str()).unwrap_or_default();
         let (ip, prefix_len) = parse_cidr(address)?;
         if given.is_some_and(|i| !i.address_ipv6.is_empty()) {
-            return Err(bad("the ocinet plugin gives containers IPv4 only: connect without --ip6"));
+            return Err(bad(
+                "the ocinet plugin gives containers IPv4 only: connect without --ip6",
+            ));
         }
         let mac = given.map(|i| i.mac_address.clone()).unwrap_or_default();
         let (mac, chosen) = match mac.as_str() {
@@ -286,7 +290,11 @@ fn docker_mac(ip: Ipv4Addr) -> String {
 
 /// Six hex pairs, unicast, not zero (`--mac-address`).
 fn parse_mac(text: &str) -> Result<[u8; 6]> {
-    let refuse = || bad(format!("MAC address {text:?} must be six hex pairs, unicast, such as 02:42:0a:00:00:02"));
+    let refuse = || {
+        bad(format!(
+            "MAC address {text:?} must be six hex pairs, unicast, such as 02:42:0a:00:00:02"
+        ))
+    };
     let mut mac = [0u8; 6];
     let mut parts = text.split(':');
     for byte in mac.iter_mut() {

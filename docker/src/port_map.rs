@@ -16,8 +16,11 @@ use crate::error::{bad, Result};
 pub fn specs(options: Option<&Options>) -> Result<Vec<PortSpec>> {
     let bindings: Vec<PortBinding> = match options.and_then(|o| o.get(PORT_MAP)) {
         None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(v) => serde_json::from_value(v.clone())
-            .map_err(|e| bad(format!("Docker's {PORT_MAP} is not a list of port bindings: {e}")))?,
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+            bad(format!(
+                "Docker's {PORT_MAP} is not a list of port bindings: {e}"
+            ))
+        })?,
     };
     let mut out = Vec::new();
     for b in &bindings {
@@ -25,7 +28,12 @@ pub fn specs(options: Option<&Options>) -> Result<Vec<PortSpec>> {
             6 => Protocol::Tcp,
             17 => Protocol::Udp,
             132 => Protocol::Sctp,
-            other => return Err(bad(format!("port {}: IP protocol {other} cannot be published (tcp, udp or sctp)", b.port))),
+            other => {
+                return Err(bad(format!(
+                    "port {}: IP protocol {other} cannot be published (tcp, udp or sctp)",
+                    b.port
+                )))
+            }
         };
         let host_ip = match b.host_ip.as_str() {
             "" => None,
@@ -33,7 +41,12 @@ pub fn specs(options: Option<&Options>) -> Result<Vec<PortSpec>> {
                 Ok(ip) if ip.is_unspecified() && ip.is_ipv6() => continue,
                 Ok(ip) if ip.is_unspecified() => None,
                 Ok(ip) => Some(ip),
-                Err(_) => return Err(bad(format!("port {}: host address {text:?} is not an address", b.port))),
+                Err(_) => {
+                    return Err(bad(format!(
+                        "port {}: host address {text:?} is not an address",
+                        b.port
+                    )))
+                }
             },
         };
         let host = match (b.host_port, b.host_port_end) {
@@ -59,14 +72,20 @@ pub fn bindings(ports: &[PublishedPort], address: Option<IpAddr>) -> Vec<PortBin
     ports
         .iter()
         .flat_map(|p| {
-            p.container.ports().zip(p.host.ports()).map(move |(c, h)| PortBinding {
-                proto: p.protocol.number(),
-                ip: address.map(|a| a.to_string()).unwrap_or_default(),
-                port: c,
-                host_ip: p.host_ip.map(|a| a.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
-                host_port: h,
-                host_port_end: h,
-            })
+            p.container
+                .ports()
+                .zip(p.host.ports())
+                .map(move |(c, h)| PortBinding {
+                    proto: p.protocol.number(),
+                    ip: address.map(|a| a.to_string()).unwrap_or_default(),
+                    port: c,
+                    host_ip: p
+                        .host_ip
+                        .map(|a| a.to_string())
+                        .unwrap_or_else(|| "0.0.0.0".into()),
+                    host_port: h,
+                    host_port_end: h,
+                })
         })
         .collect()
 }
@@ -86,25 +105,48 @@ mod tests {
         ]});
         let got = specs(options.as_object()).unwrap();
         assert_eq!(got.len(), 3);
-        assert_eq!(got[0], PortSpec { host_ip: None, host: Some(PortRange::single(8080)), container: PortRange::single(80), protocol: Protocol::Tcp });
+        assert_eq!(
+            got[0],
+            PortSpec {
+                host_ip: None,
+                host: Some(PortRange::single(8080)),
+                container: PortRange::single(80),
+                protocol: Protocol::Tcp
+            }
+        );
         assert_eq!(got[1].host_ip, Some("127.0.0.1".parse().unwrap()));
         assert_eq!((got[1].host, got[1].protocol), (None, Protocol::Udp));
-        assert_eq!(got[2].host, Some(PortRange { start: 7000, end: 7010 }));
+        assert_eq!(
+            got[2].host,
+            Some(PortRange {
+                start: 7000,
+                end: 7010
+            })
+        );
         assert!(specs(None).unwrap().is_empty());
         let bad_proto = json!({PORT_MAP: [{"Proto": 1, "Port": 80}]});
-        assert!(specs(bad_proto.as_object()).unwrap_err().to_string().contains("IP protocol 1"));
+        assert!(specs(bad_proto.as_object())
+            .unwrap_err()
+            .to_string()
+            .contains("IP protocol 1"));
     }
 
     #[test]
     fn published_ports_go_back_as_bindings() {
         let ports = [PublishedPort {
             host_ip: None,
-            host: PortRange { start: 8080, end: 8081 },
+            host: PortRange {
+                start: 8080,
+                end: 8081,
+            },
             container: PortRange { start: 80, end: 81 },
             protocol: Protocol::Tcp,
         }];
         let got = bindings(&ports, Some("10.0.0.2".parse().unwrap()));
         assert_eq!(got.len(), 2);
-        assert_eq!((got[1].port, got[1].host_port, got[1].ip.as_str()), (81, 8081, "10.0.0.2"));
+        assert_eq!(
+            (got[1].port, got[1].host_port, got[1].ip.as_str()),
+            (81, 8081, "10.0.0.2")
+        );
     }
 }

@@ -57,10 +57,16 @@ async fn answer(
     .await;
     let (ok, value) = match handled {
         Ok(answer) => answer,
-        Err(e) => (false, serde_json::json!({ "Err": format!("{path} failed: {e}") })),
+        Err(e) => (
+            false,
+            serde_json::json!({ "Err": format!("{path} failed: {e}") }),
+        ),
     };
     if !ok {
-        eprintln!("ocinet-docker: {path}: {}", value["Err"].as_str().unwrap_or_default());
+        eprintln!(
+            "ocinet-docker: {path}: {}",
+            value["Err"].as_str().unwrap_or_default()
+        );
     }
     let status = match ok {
         true => StatusCode::OK,
@@ -73,7 +79,9 @@ fn reply(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>>
     let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
     *response.status_mut() = status;
     if let Ok(v) = hyper::header::HeaderValue::from_str(CONTENT_TYPE) {
-        response.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, v);
     }
     response
 }

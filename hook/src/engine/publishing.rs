@@ -50,13 +50,7 @@ pub(crate) fn publish_with(
         });
     }
     let claims = PortClaims::open(&ctx.root)?.begin()?;
-    let ports = publish::resolve(
-        &claims,
-        specs,
-        id,
-        &ctx.boot_id,
-        &publish::ephemeral_range,
-    )?;
+    let ports = publish::resolve(&claims, specs, id, &ctx.boot_id, &publish::ephemeral_range)?;
     // Record first: a crash from here on leaves teardown the claims and elements to undo.
     record.interfaces[0].ports = ports.clone();
     ctx.records.save(&record)?;
@@ -81,7 +75,12 @@ pub(crate) fn publish_with(
 /// The kernel's part: hairpin (a container reaches its own port through the host), loopback
 /// sources allowed on the bridge (127.0.0.1:<port> from the host), then the elements in one
 /// batch; a missing table is made and every live container's elements are put back.
-fn program(ctx: &Context, kernel: &mut dyn Kernel, record: &Record, mtu: Option<u32>) -> Result<()> {
+fn program(
+    ctx: &Context,
+    kernel: &mut dyn Kernel,
+    record: &Record,
+    mtu: Option<u32>,
+) -> Result<()> {
     let iface = &record.interfaces[0];
     let gateways: Vec<(IpAddr, u8)> = iface
         .addresses
