@@ -306,3 +306,158 @@ fn parse_mac(text: &str) -> Result<[u8; 6]> {
     }
     Ok(mac)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NET: &str = "f73ed15728f5a0c1f73ed15728f5a0c1f73ed15728f5a0c1f73ed15728f5a0c1";
+    const EP: &str = "4b2221bfc54480e161c91a5a7e370e919673b5911c9a1308cf8f3a27ebd8caf5";
+
+    struct Sandbox {
+        dir: std::path::PathBuf,
+        plugin: Plugin,
+    }
+
+    impl Sandbox {
+        fn new(name: &str) -> Sandbox {
+            let dir =
+                std::env::temp_dir().join(format!("ocinet-docker-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let plugin = Plugin::open(&Options {
+                root: dir.join("root"),
+                config_dir: dir.join("etc"),
+            })
+            .unwrap();
+            Sandbox { dir, plugin }
+        }
+
+        fn call(&self, path: &str, body: Value) -> (bool, Value) {
+            self.plugin.handle(path, body.to_string().as_bytes())
+        }
+
+        fn ok(&self, path: &str, body: Value) -> Value {
+            let (ok, answer) = self.call(path, body);
+            assert!(ok, "{path}: {answer}");
+            answer
+        }
+
+        fn err(&self, path: &str, body: Value) -> String {
+            let (ok, answer) = self.call(path, body);
+            assert!(!ok, "{path}: {answer}");
+            let line = answer["Err"].as_str().unwrap().to_string();
+            assert!(!line.is_empty() && !line.contains('\n'), "{line}");
+            line
+        }
+
+        fn create_network(&self, id: &str, pool: &str) -> (bool, Value) {
+            let gateway = pool.replace(".0/", ".1/");
+            self.call(
+                "/NetworkDriver.CreateNetwork",
+                json!({"NetworkID": id, "Options": {}, "IPv4Data": [{"Pool": pool, "Gateway": gateway}]}),
+            )
+        }
+    }
+
+    impl Drop for Sandbox {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    #[test]
+    fn activates_as_a_local_network_driver() {
+        let sb = Sandbox::new("activate");
+        assert_eq!(
+            sb.ok("/Plugin.Activate", json!({})),
+            json!({"Implements": ["NetworkDriver"]})
+        );
+        assert_eq!(
+            sb.ok("/NetworkDriver.GetCapabilities", json!({}))["Scope"],
+            "local"
+        );
+        assert!(sb
+            .err("/IpamDriver.RequestPool", json!({}))
+            .contains("not part of"));
+        assert!(sb
+            .err("/NetworkDriver.CreateNetwork", json!("[]"))
+            .contains("cannot read Docker's request"));
+    }
+
+    #[test]
+    fn a_network_is_a_file_written_once_and_checked_against_the_others() {
+        let sb = Sandbox::new("network");
+        assert!(sb.create_network(NET, "10.77.0.0/24").0);
+        let file = sb.dir.join("etc/networks/docker-f73ed15728f5.json");
+        let written: Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_eq!(written["subnets"][0]["gateway"], "10.77.0.1");
+        // Docker asking again is fine; another network on an overlapping pool is not.
+        assert!(sb.create_network(NET, "10.77.0.0/24").0);
+        let other = "a".repeat(64);
+        let (ok, answer) = sb.create_network(&other, "10.77.0.0/16");
+        assert!(!ok);
+        assert!(answer["Err"]
+            .as_str()
+            .unwrap()
+            .contains("overlaps network docker-f73ed15728f5"));
+        assert!(!sb
+            .dir
+            .join("etc/networks/docker-aaaaaaaaaaaa.json")
+            .exists());
+        // Deleting an unknown network is done already.
+        sb.ok("/NetworkDriver.DeleteNetwork", json!({"NetworkID": other}));
+    }
+
+    #[test]
+    fn an_endpoint_keeps_dockers_address_and_gets_dockers_mac_form_when_it_has_none() {
+        let sb = Sandbox::new("endpoint");
+        let create = |mac: &str| {
+            json!({"NetworkID": NET, "EndpointID": EP,
+                   "Interface": {"Address": "10.77.0.2/24", "AddressIPv6": "", "MacAddress": mac}})
+        };
+        assert!(sb
+            .err("/NetworkDriver.CreateEndpoint", create(""))
+            .contains("not known to this plugin"));
+        sb.create_network(NET, "10.77.0.0/24");
+        assert_eq!(
+            sb.ok("/NetworkDriver.CreateEndpoint", create("")),
+            json!({"Interface": {"MacAddress": "02:42:0a:4d:00:02"}})
+        );
+        // A MAC Docker chose is kept, and not given back.
+        assert_eq!(
+            sb.ok("/NetworkDriver.CreateEndpoint", create("02:AA:00:00:00:01")),
+            json!({})
+        );
+        let kept = sb.plugin.endpoints.load(EP).unwrap().unwrap();
+        assert_eq!(
+            (kept.address.to_string(), kept.mac.as_str()),
+            ("10.77.0.2".into(), "02:aa:00:00:00:01")
+        );
+        assert!(sb
+            .err("/NetworkDriver.CreateEndpoint", create("01:00:00:00:00:01"))
+            .contains("unicast"));
+        let no_address = json!({"NetworkID": NET, "EndpointID": EP, "Interface": {}});
+        assert!(sb
+            .err("/NetworkDriver.CreateEndpoint", no_address)
+            .contains("no IPv4 address"));
+        let bad_id = json!({"NetworkID": NET, "EndpointID": "../../etc", "Interface": {}});
+        assert!(sb
+            .err("/NetworkDriver.CreateEndpoint", bad_id)
+            .contains("not a Docker id"));
+
+        // Deleting it (nothing attached yet) removes its file; twice is fine.
+        let r = json!({"NetworkID": NET, "EndpointID": EP});
+        sb.ok("/NetworkDriver.DeleteEndpoint", r.clone());
+        sb.ok("/NetworkDriver.DeleteEndpoint", r.clone());
+        assert_eq!(sb.plugin.endpoints.load(EP).unwrap(), None);
+        let join = json!({"NetworkID": NET, "EndpointID": EP, "SandboxKey": "/x"});
+        assert!(sb
+            .err("/NetworkDriver.Join", join)
+            .contains("was not created through this plugin"));
+        assert_eq!(
+            sb.ok("/NetworkDriver.EndpointOperInfo", r),
+            json!({"Value": {}})
+        );
+    }
+}

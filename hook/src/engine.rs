@@ -290,6 +290,8 @@ pub(crate) fn teardown_with(ctx: &Context, kernel: &mut dyn Kernel, record: &Rec
 }
 
 #[cfg(test)]
+mod handover_tests;
+#[cfg(test)]
 mod routed_tests;
 
 #[cfg(test)]
@@ -328,12 +330,12 @@ pub(crate) mod tests {
             self.lease_holder_on("ocinet", ip)
         }
 
-        pub(super) fn lease_holder_on(&self, network: &str, ip: &str) -> Option<String> {
+        pub(crate) fn lease_holder_on(&self, network: &str, ip: &str) -> Option<String> {
             let leases = LeaseStore::open(&self.ctx.root, network).unwrap();
             leases.holder(ip.parse().unwrap()).unwrap().map(|l| l.id)
         }
 
-        pub(super) fn port_holder(&self, port: u16) -> Option<String> {
+        pub(crate) fn port_holder(&self, port: u16) -> Option<String> {
             let claims = PortClaims::open(&self.ctx.root).unwrap().begin().unwrap();
             claims
                 .holder(Protocol::Tcp, port, None, "nobody", &self.ctx.boot_id)
