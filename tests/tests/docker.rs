@@ -3,11 +3,11 @@
 //! real containers and traffic.
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ocinet_tests::{binary, rootfs, Host};
+use ocinet_tests::{binary, rootfs, workspace, Host};
 
 const DOCKER: &str = "/usr/bin/docker";
 const DOCKERD: &str = "/usr/sbin/dockerd";
@@ -21,11 +21,29 @@ struct Docker<'h> {
     host: &'h Host,
     daemon: Option<Child>,
     plugin: Option<Child>,
+    /// How the plugin is started (its command line).
+    plugin_argv: Vec<String>,
     socket: String,
 }
 
 impl<'h> Docker<'h> {
     fn start(host: &'h Host) -> Docker<'h> {
+        let argv = [
+            binary("ocinet-docker"),
+            "--root".into(),
+            host.state_root(),
+            "--config-dir".into(),
+            host.config_dir(),
+        ];
+        Docker::start_with(
+            host,
+            argv.iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+        )
+    }
+
+    fn start_with(host: &'h Host, plugin_argv: Vec<String>) -> Docker<'h> {
         // dockerd finds plugins here; a tmpfs of this host's mount namespace only.
         host.sh_ok(
             "mkdir -p /run/docker/plugins && mount -t tmpfs ocinet-test /run/docker/plugins",
@@ -34,6 +52,7 @@ impl<'h> Docker<'h> {
             host,
             daemon: None,
             plugin: None,
+            plugin_argv,
             socket: host.dir.join("docker.sock").to_string_lossy().into_owned(),
         };
         docker.start_plugin();
@@ -66,11 +85,8 @@ impl<'h> Docker<'h> {
             .unwrap();
         let child = self
             .host
-            .command(binary("ocinet-docker"))
-            .arg("--root")
-            .arg(self.host.state_root())
-            .arg("--config-dir")
-            .arg(self.host.config_dir())
+            .command(&self.plugin_argv[0])
+            .args(&self.plugin_argv[1..])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -421,10 +437,44 @@ fn docker_network_names_ports_internal_and_cleanup() {
     assert_eq!(network_files(&host), Vec::<PathBuf>::new());
 }
 
+/// scripts/install.sh into `prefix` with this host's state root and config dir; the plugin's
+/// command line as the installed systemd unit starts it.
+fn install_unit(host: &Host, prefix: &Path) -> Vec<String> {
+    let bin_dir = binary("ocinet-docker").parent().unwrap().to_path_buf();
+    let out = Command::new("bash")
+        .arg(workspace().join("scripts/install.sh"))
+        .arg("--prefix")
+        .arg(prefix)
+        .arg("--state-root")
+        .arg(host.state_root())
+        .arg("--config-dir")
+        .arg(host.config_dir())
+        .arg("--cni-dir")
+        .arg("none")
+        .env("OCINET_BIN_DIR", bin_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "install.sh: {}", text(&out.stderr));
+    let unit =
+        std::fs::read_to_string(prefix.join("lib/systemd/system/ocinet-docker.service")).unwrap();
+    assert!(unit.contains("Before=docker.service"), "{unit}");
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap();
+    exec.split_whitespace().map(str::to_string).collect()
+}
+
 #[test]
 fn docker_plugin_and_daemon_restarts_lose_nothing() {
     let host = Host::new("docker-restart");
-    let mut docker = Docker::start(&host);
+    // The plugin as its systemd unit starts it, from an install.
+    let argv = install_unit(&host, &host.dir.join("prefix"));
+    assert_eq!(
+        argv[0],
+        host.dir.join("prefix/bin/ocinet-docker").to_string_lossy()
+    );
+    let mut docker = Docker::start_with(&host, argv);
     docker.ok(&[
         "network",
         "create",
@@ -457,6 +507,8 @@ fn docker_plugin_and_daemon_restarts_lose_nothing() {
         "-d",
         "--name",
         "second",
+        "--stop-timeout",
+        "1",
         "--network",
         "n1",
         IMAGE,

@@ -43,9 +43,11 @@ fn handover(sb: &Sandbox, kernel: &mut RecordingKernel, id: &str, ip: &str) -> R
 fn a_handed_over_end_is_made_in_the_host_unconfigured_and_live_while_its_file_is() {
     let sb = Sandbox::new("handover");
     network(&sb, NET);
-    let mut kernel = RecordingKernel::default();
     // The host's namespace: only a handed-over end may be made there.
-    kernel.host_netns = true;
+    let mut kernel = RecordingKernel {
+        host_netns: true,
+        ..Default::default()
+    };
     let made = handover(&sb, &mut kernel, "e1", "10.77.0.5").unwrap();
     assert_eq!(
         kernel.names(),
