@@ -179,7 +179,12 @@ impl Plugin {
             .networks
             .load(&name)?
             .ok_or_else(|| unknown_network(&name))?;
-        let src_name = format!("ocd{}", &r.endpoint_id[..12]);
+        // Docker's ids are random, but nothing makes their first digits unique: a hash of the
+        // whole id, as the host end's name is.
+        let src_name = format!(
+            "ocd{:012x}",
+            ocinet::naming::stable_hash(r.endpoint_id.as_bytes()) >> 16
+        );
         let request = NetworkRequest {
             mode: NetworkMode::Bridge {
                 network: name.clone(),

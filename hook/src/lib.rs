@@ -37,7 +37,7 @@ mod ipam;
 mod kernel;
 mod link;
 mod link_probe;
-mod naming;
+pub mod naming;
 mod neigh_table;
 mod netconf;
 mod netns;
