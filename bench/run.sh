@@ -24,4 +24,4 @@ sync
 exec bench/in-private-host.sh \
   "${CARGO_TARGET_DIR:-target}/release/ocinet-bench" --n "$n" --hook "$bin_dir/ocinet-hook" \
   --sample-config bundles/bridge/config.json --rootfs "$here/bundles/rootfs" \
-  --out bench/results.json --table bench/results.md "${@:2}"
+  --out bench/results.json --table bench/results.md --plot bench/results.svg --reach "${@:2}"

@@ -2,12 +2,15 @@
 //! alive), programs the tunnels to the other hosts' blocks as they come and go, and leaves
 //! (lease revoked, devices removed) when no container of the network is left on the host.
 //!
-//! The cluster is polled once a second: a new or departed host is programmed within that, and
-//! a lost connection or watch needs no recovery of its own. etcd down: the host keeps its
-//! block and tunnels and retries; a block lost meanwhile is taken again when etcd is back.
+//! The cluster is watched: a host joining or leaving wakes the agent, which then reads every
+//! block and programs the tunnels to match. It also does so once a second (the lease's renewal,
+//! a container count, a lost connection or watch), so a missed event costs a second at most and
+//! needs no recovery of its own. etcd down: the host keeps its block and tunnels and retries; a
+//! block lost meanwhile is taken again when etcd is back.
 
 use std::time::{Duration, Instant};
 
+use etcd_client::WatchStream;
 use ipnet::{IpNet, Ipv4Net};
 use ocinet::context::{Context, Options};
 use ocinet::network::Network;
@@ -127,9 +130,16 @@ async fn serve(
     let renew_every = Duration::from_secs(u64::from(overlay.ttl / 3).max(1));
     let mut renewed = Instant::now();
     let mut ticks = tokio::time::interval(TICK);
+    let mut watch: Option<WatchStream> = None;
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
+            changed = next_change(&mut watch) => {
+                if !changed {
+                    // Ended or failed: made again with the next round's connection.
+                    watch = None;
+                }
+            }
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         }
@@ -146,6 +156,14 @@ async fn serve(
             }
         }
         let Some(c) = cluster.as_mut() else { continue };
+        if watch.is_none() {
+            // Made before the round reads the blocks: no change falls between the two.
+            watch = c
+                .watch()
+                .await
+                .map_err(|e| eprintln!("ocinet-agent: {e}"))
+                .ok();
+        }
         let round = Round {
             block,
             underlay: underlay.address,
@@ -155,6 +173,7 @@ async fn serve(
             eprintln!("ocinet-agent: {e}");
             // Asked again from a new connection next time.
             cluster = None;
+            watch = None;
         }
     }
     if let Some(lease) = lease {
@@ -171,6 +190,15 @@ async fn serve(
     tunnels.down(&host.bridge)?;
     eprintln!("ocinet-agent: network {} left this host", network.name);
     Ok(())
+}
+
+/// Waits for the next change the watch reports: true for a change, false when the watch ended
+/// or failed. With no watch, never returns (the ticks go on).
+async fn next_change(watch: &mut Option<WatchStream>) -> bool {
+    match watch {
+        Some(stream) => matches!(stream.message().await, Ok(Some(_))),
+        None => std::future::pending().await,
+    }
 }
 
 /// What every round with etcd needs to know of this host.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use etcd_client::{
     Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, PutOptions,
-    TlsOptions, Txn, TxnOp,
+    TlsOptions, Txn, TxnOp, WatchOptions, WatchStream,
 };
 use ipnet::Ipv4Net;
 use ocinet::network::{Etcd, Network};
@@ -109,6 +109,22 @@ impl Cluster {
 
     fn key(&self, block: Ipv4Net) -> String {
         format!("{}{}-{}", self.prefix, block.network(), block.prefix_len())
+    }
+
+    /// A watch of every host's block: each change (a host joining, leaving, or its lease
+    /// running out) arrives as it happens, so the agent need not wait for its next round.
+    pub async fn watch(&mut self) -> Result<WatchStream> {
+        let options = WatchOptions::new().with_prefix();
+        let asked = tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            self.client.watch(self.prefix.as_str(), Some(options)),
+        )
+        .await
+        .map_err(|_| AgentError::Etcd {
+            endpoints: self.endpoints.clone(),
+            reason: "no answer to a watch".to_string(),
+        })?;
+        asked.map_err(|e| self.failed(e))
     }
 
     /// Every host's block, checked; malformed keys and values are skipped.

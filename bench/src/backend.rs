@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::exec::{self, Result};
 use crate::fleet::Container;
+use crate::reach::Target;
 
 pub trait Backend {
     fn name(&self) -> &'static str;
@@ -17,6 +18,10 @@ pub trait Backend {
     fn teardown(&mut self, i: usize, c: &Container) -> Result<Duration>;
     /// What is left after every container was torn down (all must be 0).
     fn leaks(&self) -> Result<Leaks>;
+    /// Where container `i` answers, for the reachability check; `None`: not checked.
+    fn target(&self, _i: usize) -> Result<Option<Target>> {
+        Ok(None)
+    }
 }
 
 /// Per-container leftovers. `leases` is `None` when the backend does no IPAM of its own.

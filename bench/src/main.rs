@@ -15,6 +15,8 @@ mod netns;
 mod ocinet;
 mod ocinet_cni;
 mod overlay;
+mod plot;
+mod reach;
 mod report;
 
 use std::path::PathBuf;
@@ -24,7 +26,7 @@ use backend::Backend;
 use exec::Result;
 use report::{BackendReport, Report};
 
-const USAGE: &str = "ocinet-bench --hook PATH [--cni-plugin PATH] [--hook-b PATH] [--n N] [--out FILE.json] [--table FILE.md] \
+const USAGE: &str = "ocinet-bench --hook PATH [--cni-plugin PATH] [--hook-b PATH] [--n N] [--out FILE.json] [--table FILE.md] [--plot FILE.svg] [--reach] \
 [--sample-config bundles/bridge/config.json --rootfs bundles/rootfs] [--runc-reps R] [--range-reps R] \
 [--overlay [--new-hosts K] [--iperf-runs R] [--iperf-seconds S]]";
 
@@ -37,6 +39,11 @@ struct Args {
     hook_b: Option<PathBuf>,
     out: Option<PathBuf>,
     table: Option<PathBuf>,
+    /// The SVG of setup against containers present and of teardowns.
+    plot: Option<PathBuf>,
+    /// With every container set up, check that each answers (from the host, a peer, and its
+    /// published port).
+    reach: bool,
     sample_config: Option<PathBuf>,
     rootfs: Option<PathBuf>,
     runc_reps: usize,
@@ -56,6 +63,8 @@ fn parse_args() -> Result<Args> {
         hook_b: None,
         out: None,
         table: None,
+        plot: None,
+        reach: false,
         sample_config: None,
         rootfs: None,
         runc_reps: 20,
@@ -76,6 +85,8 @@ fn parse_args() -> Result<Args> {
             "--cni-plugin" => a.cni_plugin = Some(value()?.into()),
             "--out" => a.out = Some(value()?.into()),
             "--table" => a.table = Some(value()?.into()),
+            "--plot" => a.plot = Some(value()?.into()),
+            "--reach" => a.reach = true,
             "--sample-config" => a.sample_config = Some(value()?.into()),
             "--rootfs" => a.rootfs = Some(value()?.into()),
             "--runc-reps" => a.runc_reps = number(value()?)?,
@@ -183,10 +194,12 @@ fn run() -> Result<()> {
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {work:?}: {e}"))?;
     let result = match (&args.hook_b, args.overlay) {
         (_, true) => run_overlay(&args, &work).and_then(|r| Ok((r.table(), to_json(&r)?))),
-        (Some(hook_b), false) => {
-            ab(&args, hook_b, &work).and_then(|r| Ok((r.table(), to_json(&r)?)))
-        }
-        (None, false) => bench(&args, &work).and_then(|r| Ok((r.table(), to_json(&r)?))),
+        (Some(hook_b), false) => ab(&args, hook_b, &work)
+            .and_then(|r| plot(&args, &r).map(|()| r))
+            .and_then(|r| Ok((r.table(), to_json(&r)?))),
+        (None, false) => bench(&args, &work)
+            .and_then(|r| plot(&args, &r).map(|()| r))
+            .and_then(|r| Ok((r.table(), to_json(&r)?))),
     };
     let _ = std::fs::remove_dir_all(&work);
     let (table, json) = result?;
@@ -198,6 +211,15 @@ fn run() -> Result<()> {
         std::fs::write(path, json + "\n").map_err(|e| format!("cannot write {path:?}: {e}"))?;
     }
     Ok(())
+}
+
+fn plot(args: &Args, report: &Report) -> Result<()> {
+    let Some(path) = &args.plot else {
+        return Ok(());
+    };
+    let backends: Vec<&BackendReport> =
+        report.backends.iter().chain(&report.ocinet_alone).collect();
+    plot::write(path, &report.machine, &backends)
 }
 
 fn to_json(report: &impl serde::Serialize) -> Result<String> {
@@ -220,7 +242,7 @@ fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
     // First ocinet alone: no other backend's links and their kernel work (IPv6 timers, MLD,
     // link events under the global rtnl lock) on the machine.
     let mut alone = ocinet::Ocinet::new(&args.hook, work, &ocinet::ALONE)?;
-    let (containers, mut alone) = interleaved(n, &mut [&mut alone])?;
+    let (containers, mut alone) = interleaved(n, &mut [&mut alone], args.reach)?;
     drop(containers);
     let ocinet_alone = alone.pop();
 
@@ -238,7 +260,7 @@ fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
         backends.push(oc_cni);
     }
     backends.push(&mut routed);
-    let (containers, backends) = interleaved(n, &mut backends)?;
+    let (containers, backends) = interleaved(n, &mut backends, args.reach)?;
     drop(containers);
 
     let end_to_end = match (&args.sample_config, &args.rootfs) {
@@ -283,13 +305,20 @@ fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
 fn interleaved(
     n: usize,
     backends: &mut [&mut dyn Backend],
+    reach: bool,
 ) -> Result<(Vec<fleet::Container>, Vec<BackendReport>)> {
     let k = backends.len();
     eprintln!("ocinet-bench: starting {} container processes", k * n);
     let containers = fleet::spawn(k * n)?;
     let mut setup = vec![Vec::new(); k];
     let mut teardown = vec![Vec::new(); k];
+    let mut reached = vec![None; k];
     for (phase, times) in [("setup", &mut setup), ("teardown", &mut teardown)] {
+        if phase == "teardown" && reach {
+            for (b, backend) in backends.iter().enumerate() {
+                reached[b] = reachable(&**backend, n, k, b, &containers)?;
+            }
+        }
         for i in 0..n {
             for j in 0..k {
                 let b = (i + j) % k;
@@ -304,14 +333,33 @@ fn interleaved(
     }
     let mut reports = Vec::new();
     for (b, backend) in backends.iter().enumerate() {
-        reports.push(BackendReport::new(
-            backend.name(),
-            &setup[b],
-            &teardown[b],
-            backend.leaks()?,
-        ));
+        let mut report =
+            BackendReport::new(backend.name(), &setup[b], &teardown[b], backend.leaks()?);
+        report.reach = reached[b].take();
+        reports.push(report);
     }
     Ok((containers, reports))
+}
+
+/// The reachability of backend `b`'s containers (of `k` interleaved), when it names targets.
+fn reachable(
+    backend: &dyn Backend,
+    n: usize,
+    k: usize,
+    b: usize,
+    containers: &[fleet::Container],
+) -> Result<Option<reach::Reach>> {
+    let mut targets = Vec::with_capacity(n);
+    for i in 0..n {
+        match backend.target(i)? {
+            Some(t) => targets.push((t, &containers[k * i + b])),
+            None => return Ok(None),
+        }
+    }
+    eprintln!("ocinet-bench: reachability of {}", backend.name());
+    let r = reach::check(&targets)?;
+    eprintln!("ocinet-bench: {}: {r:?}", backend.name());
+    Ok(Some(r))
 }
 
 /// Two ocinet builds, interleaved as the main benchmark interleaves backends.
@@ -320,7 +368,7 @@ fn ab(args: &Args, hook_b: &std::path::Path, work: &std::path::Path) -> Result<R
     let mut a = ocinet::Ocinet::new(&args.hook, work, &ocinet::MAIN)?;
     let mut b = ocinet::Ocinet::new(&hook_b, work, &ocinet::SECOND)?;
     let mut backends: [&mut dyn Backend; 2] = [&mut a, &mut b];
-    let (containers, backends) = interleaved(args.n, &mut backends)?;
+    let (containers, backends) = interleaved(args.n, &mut backends, args.reach)?;
     drop(containers);
     Ok(Report {
         machine: machine(),

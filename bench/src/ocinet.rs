@@ -1,6 +1,7 @@
 //! ocinet as one of the benchmark's backends: a lane (bridge, subnet, host ports) and the hook
 //! that wires it.
 
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use crate::backend::{bridge_ports, count_files, Backend, Leaks};
 use crate::exec::{self, Result};
 use crate::fleet::Container;
 use crate::hook::Hook;
+use crate::reach::Target;
 
 pub const NETWORK: &str = "bench";
 
@@ -105,6 +107,32 @@ impl Backend for Ocinet {
         let id = self.id(i);
         let bundle = self.hook.bundle_dir(&id);
         self.hook.run("poststop", &id, 0, &bundle)
+    }
+
+    /// The container's address from its record (as `ocinet-shim inspect` reads it); its port
+    /// published on the network's gateway, an address of the host.
+    fn target(&self, i: usize) -> Result<Option<Target>> {
+        let path = self
+            .hook
+            .root()
+            .join("containers")
+            .join(format!("{}.json", self.id(i)));
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path:?}: {e}"))?;
+        let record: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("{path:?}: {e}"))?;
+        let address = &record["interfaces"][0]["addresses"][0];
+        let parse = |v: &serde_json::Value| v.as_str().and_then(|a| a.parse::<Ipv4Addr>().ok());
+        let (Some(address), Some(gateway)) =
+            (parse(&address["address"]), parse(&address["gateway"]))
+        else {
+            return Err(format!("{path:?} names no IPv4 address and gateway"));
+        };
+        let port = self.lane.port_base + i as u16;
+        Ok(Some(Target {
+            address,
+            published: SocketAddrV4::new(gateway, port),
+        }))
     }
 
     fn leaks(&self) -> Result<Leaks> {

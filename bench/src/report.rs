@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::backend::Leaks;
+use crate::reach::Reach;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Stats {
@@ -43,6 +44,12 @@ pub struct BackendReport {
     pub setup_first_10pct: Stats,
     pub setup_last_10pct: Stats,
     pub leaks: Leaks,
+    /// With every container set up (`--reach`), whether each answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reach: Option<Reach>,
+    /// Every call in start order, in ms (the plot's input).
+    pub setup_ms: Vec<f64>,
+    pub teardown_ms: Vec<f64>,
 }
 
 impl BackendReport {
@@ -60,8 +67,16 @@ impl BackendReport {
             setup_first_10pct: Stats::of(&setup[..tenth]),
             setup_last_10pct: Stats::of(&setup[setup.len() - tenth..]),
             leaks,
+            reach: None,
+            setup_ms: setup.iter().map(millis).collect(),
+            teardown_ms: teardown.iter().map(millis).collect(),
         }
     }
+}
+
+/// Milliseconds, rounded to the microsecond (the JSON stays readable).
+fn millis(d: &Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
 #[derive(Debug, Serialize)]
@@ -121,6 +136,22 @@ impl Report {
                 b.leaks.rules,
                 leases
             );
+        }
+        for b in self.backends.iter().chain(&self.ocinet_alone) {
+            if let Some(r) = &b.reach {
+                t += &format!(
+                    "\n{}: with all {} set up, unreachable from the host {}, from a peer {}, through the published port {} ({} connections needed a retry)",
+                    b.name, r.containers, r.unreachable_from_host, r.unreachable_from_peer, r.unreachable_published, r.retried
+                );
+            }
+        }
+        if self
+            .backends
+            .iter()
+            .chain(&self.ocinet_alone)
+            .any(|b| b.reach.is_some())
+        {
+            t += "\n";
         }
         if self.ocinet_alone.is_some() {
             t += "\n`ocinet-alone`: the same run with only ocinet on the machine, before the interleaved \

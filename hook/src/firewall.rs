@@ -7,32 +7,73 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::IpNet;
 
 use crate::error::{Error, Result};
+use crate::network::{DriverKind, Network};
 
 use crate::nfnetlink::{BatchError, Element, Op, Session, SetChange, NFT_SET_ELEM_INTERVAL_END};
 use crate::nft_table::{
-    self, BRIDGES_SET, DNAT_ADDR_MAP, DNAT_ANY_MAP, DNAT_PORT_MAP, IFNAME_LEN, INTERNAL_SET,
-    ISOLATED_SET, MASQUERADE_SET, SAME_BRIDGE_SET, TABLE_NAME,
+    self, BRIDGES_SET, DNAT_ADDR_MAP, DNAT_ANY_MAP, DNAT_PORT_MAP, GROUPS_SET, ICC_OFF_GROUPS_SET,
+    IFNAME_LEN, INTERNAL_GROUPS_SET, INTERNAL_SET, ISOLATED_GROUPS_SET, ISOLATED_SET,
+    MASQUERADE_SET, SAME_BRIDGE_SET, SAME_GROUP_SET, TABLE_NAME,
 };
 use crate::ports::{PortRange, Protocol};
 
 pub const TABLE: &str = "inet ocinet";
 
-/// A network's bridge as the forward chain knows it: one element in `bridges` and
-/// `same_bridge`, and in `isolated` and `internal` when the network is so. Added at each setup
-/// (already present is fine) and never removed: the bridge stays, as its masquerade does.
+/// A network as the forward chain knows it: its device (a bridge's name, or a routed network's
+/// device group) in `bridges` or `groups` and in the matching `same_*` set, and in the
+/// `isolated`, `internal` (and, for a group, `icc_off`) sets when the network is so. Added at
+/// each setup (already present is fine) and never removed: the network stays, as its
+/// masquerade does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BridgeFilter {
-    pub bridge: String,
+pub struct NetworkFilter {
+    pub device: FilterDevice,
     pub isolate: bool,
     pub internal: bool,
+    /// `false`: containers of the network may not reach each other. A bridge does that with
+    /// its ports' `isolated` flag; a routed network with `icc_off_groups`.
+    pub icc: bool,
 }
 
-impl BridgeFilter {
-    /// The name as an `ifname` key: NUL-padded to IFNAMSIZ.
+/// How the forward chain tells a network's traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilterDevice {
+    Bridge(String),
+    /// The device group of every host end of a routed network.
+    Group(u32),
+}
+
+impl NetworkFilter {
+    /// How the forward chain knows `network`'s traffic: by its bridge's name, or (routed: no
+    /// bridge) by the device group of its host ends.
+    pub fn of(network: &Network) -> NetworkFilter {
+        let device = match network.driver {
+            DriverKind::Routed => FilterDevice::Group(network.device_group()),
+            DriverKind::Bridge | DriverKind::Overlay => {
+                FilterDevice::Bridge(network.bridge.clone())
+            }
+        };
+        NetworkFilter {
+            device,
+            isolate: network.isolate,
+            internal: network.internal,
+            icc: network.icc,
+        }
+    }
+
+    /// The device as a key: a name NUL-padded to IFNAMSIZ, or a group in host order.
     fn key(&self) -> Vec<u8> {
-        let mut key = self.bridge.as_bytes().to_vec();
-        key.resize(IFNAME_LEN as usize, 0);
-        key
+        match &self.device {
+            FilterDevice::Bridge(name) => {
+                let mut key = name.as_bytes().to_vec();
+                key.resize(IFNAME_LEN as usize, 0);
+                key
+            }
+            FilterDevice::Group(group) => group.to_ne_bytes().to_vec(),
+        }
+    }
+
+    fn is_group(&self) -> bool {
+        matches!(self.device, FilterDevice::Group(_))
     }
 }
 
@@ -201,7 +242,7 @@ impl Firewall {
     /// removed.
     pub fn add_networks(
         &self,
-        networks: &[BridgeFilter],
+        networks: &[NetworkFilter],
         subnets: &[IpNet],
         elements: &[DnatElement],
     ) -> Result<()> {
@@ -271,33 +312,39 @@ impl Firewall {
 }
 
 /// The forward chain's elements of `networks`.
-fn filter_changes<'a>(networks: &[BridgeFilter]) -> Vec<SetChange<'a>> {
+fn filter_changes<'a>(networks: &[NetworkFilter]) -> Vec<SetChange<'a>> {
     let element = |key: Vec<u8>| Element {
         key,
         key_end: None,
         data: None,
         flags: 0,
     };
-    let of = |set: &'a str, keep: &dyn Fn(&BridgeFilter) -> bool| SetChange {
+    let of = |set: &'a str, group: bool, keep: &dyn Fn(&NetworkFilter) -> bool| SetChange {
         set,
         elements: networks
             .iter()
-            .filter(|n| keep(n))
+            .filter(|n| n.is_group() == group && keep(n))
             .map(|n| element(n.key()))
             .collect(),
     };
-    let same = SetChange {
-        set: SAME_BRIDGE_SET,
+    let same = |set: &'a str, group: bool| SetChange {
+        set,
         elements: networks
             .iter()
+            .filter(|n| n.is_group() == group)
             .map(|n| element([n.key(), n.key()].concat()))
             .collect(),
     };
     vec![
-        of(BRIDGES_SET, &|_| true),
-        of(ISOLATED_SET, &|n| n.isolate),
-        of(INTERNAL_SET, &|n| n.internal),
-        same,
+        of(BRIDGES_SET, false, &|_| true),
+        of(ISOLATED_SET, false, &|n| n.isolate),
+        of(INTERNAL_SET, false, &|n| n.internal),
+        same(SAME_BRIDGE_SET, false),
+        of(GROUPS_SET, true, &|_| true),
+        of(ISOLATED_GROUPS_SET, true, &|n| n.isolate),
+        of(INTERNAL_GROUPS_SET, true, &|n| n.internal),
+        of(ICC_OFF_GROUPS_SET, true, &|n| !n.icc),
+        same(SAME_GROUP_SET, true),
     ]
     .into_iter()
     .filter(|c| !c.elements.is_empty())
@@ -374,4 +421,52 @@ fn set_changes<'a>(subnets: &[IpNet], elements: &[DnatElement]) -> Result<Vec<Se
             .collect(),
     });
     Ok(std::iter::once(masq).chain(dnat).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sets_of(filters: &[NetworkFilter]) -> Vec<(&'static str, usize)> {
+        filter_changes(filters)
+            .iter()
+            .map(|c| (c.set, c.elements.len()))
+            .collect()
+    }
+
+    #[test]
+    fn bridges_fill_the_name_sets_and_routed_networks_the_group_sets() {
+        let bridge = NetworkFilter {
+            device: FilterDevice::Bridge("oc-a".to_string()),
+            isolate: true,
+            internal: false,
+            icc: false,
+        };
+        let routed = NetworkFilter {
+            device: FilterDevice::Group(0x0a5a_0000),
+            isolate: true,
+            internal: true,
+            icc: false,
+        };
+        assert_eq!(
+            sets_of(&[bridge.clone(), routed.clone()]),
+            [
+                (BRIDGES_SET, 1),
+                (ISOLATED_SET, 1),
+                (SAME_BRIDGE_SET, 1),
+                (GROUPS_SET, 1),
+                (ISOLATED_GROUPS_SET, 1),
+                (INTERNAL_GROUPS_SET, 1),
+                (ICC_OFF_GROUPS_SET, 1),
+                (SAME_GROUP_SET, 1),
+            ]
+        );
+        let changes = filter_changes(&[routed]);
+        let same = changes.iter().find(|c| c.set == SAME_GROUP_SET).unwrap();
+        let group = 0x0a5a_0000u32.to_ne_bytes();
+        assert_eq!(same.elements[0].key, [group, group].concat());
+        let changes = filter_changes(&[bridge]);
+        let names = changes.iter().find(|c| c.set == BRIDGES_SET).unwrap();
+        assert_eq!(names.elements[0].key.len(), IFNAME_LEN as usize);
+    }
 }

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use ipnet::{IpNet, Ipv4Net};
 
 use crate::error::Result;
-use crate::firewall::{BridgeFilter, DnatElement, Firewall};
+use crate::firewall::{DnatElement, Firewall, NetworkFilter};
 use crate::link::{self, Addressing, BridgeRef, RoutedEnd, Rtnl, VethPeer};
 use crate::neigh_table::{self, Limits};
 use crate::netns::{Netns, NetnsRef};
@@ -48,6 +48,7 @@ pub struct RoutedVethSpec<'a> {
     /// The container's address.
     pub address: IpAddr,
     pub route_localnet: bool,
+    pub group: u32,
 }
 
 impl RoutedVethSpec<'_> {
@@ -59,6 +60,7 @@ impl RoutedVethSpec<'_> {
             subnet: self.subnet,
             gateway: self.gateway,
             route_localnet: self.route_localnet,
+            group: self.group,
         }
     }
 }
@@ -100,7 +102,7 @@ pub trait Kernel {
     /// internal networks) in the same batch.
     fn firewall_add_networks(
         &mut self,
-        networks: &[BridgeFilter],
+        networks: &[NetworkFilter],
         subnets: &[IpNet],
         elements: &[DnatElement],
     ) -> Result<bool>;
@@ -262,7 +264,7 @@ impl Kernel for SystemKernel {
 
     fn firewall_add_networks(
         &mut self,
-        networks: &[BridgeFilter],
+        networks: &[NetworkFilter],
         subnets: &[IpNet],
         elements: &[DnatElement],
     ) -> Result<bool> {
@@ -325,6 +327,7 @@ impl Kernel for SystemKernel {
 pub mod fake {
     use super::*;
     use crate::error::Error;
+    use crate::firewall::FilterDevice;
 
     #[derive(Default)]
     pub struct RecordingKernel {
@@ -430,7 +433,7 @@ pub mod fake {
         /// Recorded as `firewall_add` (one batch), with the bridges and their flags.
         fn firewall_add_networks(
             &mut self,
-            networks: &[BridgeFilter],
+            networks: &[NetworkFilter],
             subnets: &[IpNet],
             elements: &[DnatElement],
         ) -> Result<bool> {
@@ -444,7 +447,10 @@ pub mod fake {
                     if n.internal {
                         flags.push_str("+internal");
                     }
-                    format!("{}{flags}", n.bridge)
+                    match &n.device {
+                        FilterDevice::Bridge(name) => format!("{name}{flags}"),
+                        FilterDevice::Group(group) => format!("group {group}{flags}"),
+                    }
                 })
                 .collect();
             self.call(

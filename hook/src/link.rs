@@ -412,6 +412,8 @@ pub struct RoutedEnd<'a> {
     pub gateway: IpAddr,
     /// Published ports: 127.0.0.1:<port> from the host is DNATed out of this end.
     pub route_localnet: bool,
+    /// The network's device group, by which ocinet's forward chain knows its traffic.
+    pub group: u32,
 }
 
 /// The index of `lo`, the same in every namespace (the kernel registers it first, with a fixed
@@ -447,6 +449,7 @@ pub fn create_routed_veth(rtnl: &Rtnl, end: &RoutedEnd<'_>, peer: &VethPeer<'_>)
         RouteNetlinkMessage::NewLink(
             veth_pair(name, end.mtu, peer)
                 .address(end.mac.to_vec())
+                .append_extra_attribute(LinkAttribute::Group(end.group))
                 .build(),
         ),
         NLM_F_CREATE | NLM_F_EXCL,

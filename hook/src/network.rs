@@ -292,6 +292,14 @@ impl Network {
         &self.subnets[0]
     }
 
+    /// The device group of a routed network's host ends, which ocinet's forward chain tells
+    /// the network by (it has no bridge to name): its subnet's network address, unique on the
+    /// host because networks do not overlap (`check_no_overlap`), never 0 (`parse_subnet`
+    /// refuses 0.0.0.0/8), and stable across setups with no state to keep.
+    pub fn device_group(&self) -> u32 {
+        device_group(self.primary().subnet)
+    }
+
     /// The IPv4 subnets (to masquerade, and for the bridge's fixed MAC).
     pub fn ipv4_subnets(&self) -> impl Iterator<Item = Ipv4Net> + '_ {
         self.subnets.iter().filter_map(|s| match s.subnet {
@@ -396,6 +404,13 @@ fn parse_subnet(entry: &SubnetFile) -> std::result::Result<Subnet, String> {
             "subnet {subnet} is IPv6, which this release does not support yet; give an IPv4 subnet"
         ));
     }
+    if let IpNet::V4(net) = subnet {
+        if net.network().octets()[0] == 0 {
+            return Err(format!(
+                "subnet {subnet} is in 0.0.0.0/8, which no host may use; choose another"
+            ));
+        }
+    }
     if subnet.prefix_len() > 30 || subnet.prefix_len() < 8 {
         return Err(format!(
             "subnet {subnet} must have a prefix between /8 and /30"
@@ -416,6 +431,17 @@ fn parse_subnet(entry: &SubnetFile) -> std::result::Result<Subnet, String> {
         }
     };
     Ok(Subnet { subnet, gateway })
+}
+
+/// See [`Network::device_group`]. An IPv6 subnet folds its /64 prefix into 32 bits.
+pub fn device_group(subnet: IpNet) -> u32 {
+    match subnet {
+        IpNet::V4(net) => u32::from(net.network()),
+        IpNet::V6(net) => {
+            let prefix = (u128::from(net.network()) >> 64) as u64;
+            ((prefix >> 32) as u32 ^ prefix as u32).max(1)
+        }
+    }
 }
 
 /// The subnet of the default network, chosen once per state root and kept.
@@ -747,6 +773,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("\"routed\""), "{err}");
+    }
+
+    #[test]
+    fn a_routed_networks_device_group_is_its_subnet_and_never_zero() {
+        let group = |subnet: &str| {
+            parse(&format!(
+                r#"{{"driver":"routed","subnets":[{{"subnet":"{subnet}"}}]}}"#
+            ))
+            .map(|n| n.device_group())
+        };
+        assert_eq!(group("10.90.0.0/24").unwrap(), 0x0a5a_0000);
+        // Networks that do not overlap have different network addresses, so different groups.
+        assert_ne!(
+            group("10.90.0.0/24").unwrap(),
+            group("10.90.1.0/24").unwrap()
+        );
+        let err = group("0.0.0.0/8").unwrap_err().to_string();
+        assert!(err.contains("0.0.0.0/8"), "{err}");
     }
 
     fn overlay(extra: &str) -> Result<Network> {

@@ -11,6 +11,11 @@
 //!     set isolated { type ifname; }
 //!     set internal { type ifname; }
 //!     set same_bridge { type ifname . ifname; }
+//!     set groups { type devgroup; }
+//!     set isolated_groups { type devgroup; }
+//!     set internal_groups { type devgroup; }
+//!     set icc_off_groups { type devgroup; }
+//!     set same_group { type devgroup . devgroup; }
 //!     chain prerouting { type nat hook prerouting priority dstnat; policy accept;
 //!         fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat_port
 //!         fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat_addr
@@ -23,9 +28,18 @@
 //!     chain forward { type filter hook forward priority filter; policy accept;
 //!         iifname @internal iifname . oifname != @same_bridge drop
 //!         oifname @internal iifname . oifname != @same_bridge drop
+//!         iifgroup @internal_groups iifgroup . oifgroup != @same_group drop
+//!         oifgroup @internal_groups iifgroup . oifgroup != @same_group drop
 //!         ct status dnat accept
 //!         iifname @isolated oifname @bridges iifname . oifname != @same_bridge drop
-//!         oifname @isolated iifname @bridges iifname . oifname != @same_bridge drop }
+//!         oifname @isolated iifname @bridges iifname . oifname != @same_bridge drop
+//!         iifgroup @isolated_groups oifgroup @groups iifgroup . oifgroup != @same_group drop
+//!         oifgroup @isolated_groups iifgroup @groups iifgroup . oifgroup != @same_group drop
+//!         iifgroup @isolated_groups oifname @bridges drop
+//!         oifgroup @isolated_groups iifname @bridges drop
+//!         iifname @isolated oifgroup @groups drop
+//!         oifname @isolated iifgroup @groups drop
+//!         iifgroup @icc_off_groups iifgroup . oifgroup @same_group drop }
 //! }
 //! ```
 //!
@@ -51,6 +65,11 @@
 //! never dropped; traffic to a published port through the host's addresses (`ct status
 //! dnat`) crosses networks. A chain of policy accept: another table's drop still applies.
 //!
+//! A routed network has no bridge to name: its containers' host ends carry the network's
+//! device group (`Network::device_group`), and the `*_group` sets do for groups what the
+//! others do for bridges, with rules between the two kinds, and `icc_off_groups` for `icc:
+//! false` (on a bridge, the ports' `isolated` flag does that).
+//!
 //! Each rule is the list of kernel expressions `nft` would make of it (`nft --debug=netlink`
 //! prints them); the test suite checks that `nft` lists this table exactly as it lists the
 //! text above loaded by `nft -f`.
@@ -71,6 +90,11 @@ pub const BRIDGES_SET: &str = "bridges";
 pub const ISOLATED_SET: &str = "isolated";
 pub const INTERNAL_SET: &str = "internal";
 pub const SAME_BRIDGE_SET: &str = "same_bridge";
+pub const GROUPS_SET: &str = "groups";
+pub const ISOLATED_GROUPS_SET: &str = "isolated_groups";
+pub const INTERNAL_GROUPS_SET: &str = "internal_groups";
+pub const ICC_OFF_GROUPS_SET: &str = "icc_off_groups";
+pub const SAME_GROUP_SET: &str = "same_group";
 
 pub const TABLE_NAME: &str = "ocinet";
 
@@ -133,6 +157,7 @@ const NFTA_EXPR_DATA: u16 = 2;
 const TYPE_IPV4_ADDR: u32 = 7;
 const TYPE_INET_PROTO: u32 = 12;
 const TYPE_INET_SERVICE: u32 = 13;
+const TYPE_DEVGROUP: u32 = 35;
 const TYPE_IFNAME: u32 = 41;
 /// An interface name as a key: IFNAMSIZ bytes, NUL-padded.
 pub const IFNAME_LEN: u32 = 16;
@@ -249,8 +274,9 @@ struct Set {
 }
 
 const IFNAME: (u32, u32) = (TYPE_IFNAME, IFNAME_LEN);
+const DEVGROUP: (u32, u32) = (TYPE_DEVGROUP, 4);
 
-const SETS: [Set; 8] = [
+const SETS: [Set; 13] = [
     Set {
         name: MASQUERADE_SET,
         id: 1,
@@ -312,6 +338,41 @@ const SETS: [Set; 8] = [
         name: SAME_BRIDGE_SET,
         id: 8,
         key: &[IFNAME, IFNAME],
+        data: &[],
+        interval: false,
+    },
+    Set {
+        name: GROUPS_SET,
+        id: 9,
+        key: &[DEVGROUP],
+        data: &[],
+        interval: false,
+    },
+    Set {
+        name: ISOLATED_GROUPS_SET,
+        id: 10,
+        key: &[DEVGROUP],
+        data: &[],
+        interval: false,
+    },
+    Set {
+        name: INTERNAL_GROUPS_SET,
+        id: 11,
+        key: &[DEVGROUP],
+        data: &[],
+        interval: false,
+    },
+    Set {
+        name: ICC_OFF_GROUPS_SET,
+        id: 12,
+        key: &[DEVGROUP],
+        data: &[],
+        interval: false,
+    },
+    Set {
+        name: SAME_GROUP_SET,
+        id: 13,
+        key: &[DEVGROUP, DEVGROUP],
         data: &[],
         interval: false,
     },
@@ -434,6 +495,8 @@ const META_NFPROTO: u32 = 15;
 const META_L4PROTO: u32 = 16;
 const META_IIFNAME: u32 = 6;
 const META_OIFNAME: u32 = 7;
+const META_IIFGROUP: u32 = 21;
+const META_OIFGROUP: u32 = 22;
 const NFPROTO_IPV4: u8 = 2;
 const RTN_LOCAL: u32 = 2;
 const PAYLOAD_NETWORK: u32 = 1;
@@ -677,7 +740,7 @@ fn to_local_port_protocol() -> [Expr; 4] {
     ]
 }
 
-fn ifname(key: u32, dreg: u32) -> Expr {
+fn meta(key: u32, dreg: u32) -> Expr {
     Expr::Meta { key, dreg }
 }
 
@@ -685,8 +748,8 @@ fn ifname(key: u32, dreg: u32) -> Expr {
 /// bridge it came in by.
 fn crosses_bridges() -> [Expr; 3] {
     [
-        ifname(META_IIFNAME, REG_1),
-        ifname(META_OIFNAME, REG_2),
+        meta(META_IIFNAME, REG_1),
+        meta(META_OIFNAME, REG_2),
         lookup(SAME_BRIDGE_SET, false, true),
     ]
 }
@@ -696,22 +759,75 @@ fn crosses_bridges() -> [Expr; 3] {
 fn forward_rules() -> Vec<Vec<Expr>> {
     let drop = || Expr::Verdict { code: NF_DROP };
     let crossing = |side: u32, set: &'static str, other: Option<u32>| {
-        let mut rule = vec![ifname(side, REG_1), lookup(set, false, false)];
+        let mut rule = vec![meta(side, REG_1), lookup(set, false, false)];
         if let Some(other) = other {
-            rule.extend([ifname(other, REG_1), lookup(BRIDGES_SET, false, false)]);
+            rule.extend([meta(other, REG_1), lookup(BRIDGES_SET, false, false)]);
         }
         rule.extend(crosses_bridges());
         rule.push(drop());
         rule
     };
+    let group_crossing = |side: u32, set: &'static str, other: Option<u32>| {
+        let mut rule = vec![meta(side, REG_1), lookup(set, false, false)];
+        if let Some(other) = other {
+            rule.extend([meta(other, REG_1), lookup(GROUPS_SET, false, false)]);
+        }
+        rule.extend(same_group(true));
+        rule.push(drop());
+        rule
+    };
+    // One side in a set of one kind, the other in the other kind's: two different networks.
+    let between_kinds = |side: u32, set: &'static str, other: u32, other_set: &'static str| {
+        vec![
+            meta(side, REG_1),
+            lookup(set, false, false),
+            meta(other, REG_1),
+            lookup(other_set, false, false),
+            drop(),
+        ]
+    };
     let mut published = Vec::from(ct_status_dnat());
     published.push(Expr::Verdict { code: NF_ACCEPT });
+    let mut icc_off = vec![
+        meta(META_IIFGROUP, REG_1),
+        lookup(ICC_OFF_GROUPS_SET, false, false),
+    ];
+    icc_off.extend(same_group(false));
+    icc_off.push(drop());
     vec![
         crossing(META_IIFNAME, INTERNAL_SET, None),
         crossing(META_OIFNAME, INTERNAL_SET, None),
+        group_crossing(META_IIFGROUP, INTERNAL_GROUPS_SET, None),
+        group_crossing(META_OIFGROUP, INTERNAL_GROUPS_SET, None),
         published,
         crossing(META_IIFNAME, ISOLATED_SET, Some(META_OIFNAME)),
         crossing(META_OIFNAME, ISOLATED_SET, Some(META_IIFNAME)),
+        group_crossing(META_IIFGROUP, ISOLATED_GROUPS_SET, Some(META_OIFGROUP)),
+        group_crossing(META_OIFGROUP, ISOLATED_GROUPS_SET, Some(META_IIFGROUP)),
+        between_kinds(
+            META_IIFGROUP,
+            ISOLATED_GROUPS_SET,
+            META_OIFNAME,
+            BRIDGES_SET,
+        ),
+        between_kinds(
+            META_OIFGROUP,
+            ISOLATED_GROUPS_SET,
+            META_IIFNAME,
+            BRIDGES_SET,
+        ),
+        between_kinds(META_IIFNAME, ISOLATED_SET, META_OIFGROUP, GROUPS_SET),
+        between_kinds(META_OIFNAME, ISOLATED_SET, META_IIFGROUP, GROUPS_SET),
+        icc_off,
+    ]
+}
+
+/// `iifgroup . oifgroup [!=] @same_group`: whether the packet stays in its routed network.
+fn same_group(invert: bool) -> [Expr; 3] {
+    [
+        meta(META_IIFGROUP, REG_1),
+        meta(META_OIFGROUP, REG32_01),
+        lookup(SAME_GROUP_SET, false, invert),
     ]
 }
 

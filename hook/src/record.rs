@@ -97,7 +97,8 @@ pub struct InterfaceRecord {
     /// firewall reload must put them back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub masquerade: Vec<IpNet>,
-    /// The forward chain's flags of a network given inline (CNI), for the same reason.
+    /// The forward chain's flags of a network given inline (CNI), for the same reason, and of
+    /// a routed network (its device group: a reload finds it even when the file is gone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<FilterRecord>,
     /// Whether the DNAT elements may be in the maps, so teardown must remove them. Only a setup
@@ -108,11 +109,17 @@ pub struct InterfaceRecord {
     pub published: bool,
 }
 
-/// A network's place in ocinet's forward chain (see `firewall::BridgeFilter`).
+/// A network's place in ocinet's forward chain (see `firewall::NetworkFilter`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FilterRecord {
     pub isolate: bool,
     pub internal: bool,
+    /// Absent in records of an earlier release: Docker's default, containers reach each other.
+    #[serde(default = "icc_default")]
+    pub icc: bool,
+    /// A routed network's device group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<u32>,
 }
 
 /// A leased address on an interface, with its prefix and the gateway of its subnet.
@@ -142,6 +149,10 @@ impl InterfaceRecord {
 }
 
 fn maybe_published() -> bool {
+    true
+}
+
+fn icc_default() -> bool {
     true
 }
 

@@ -5,8 +5,9 @@ use ipnet::IpNet;
 
 use crate::context::Context;
 use crate::error::Result;
-use crate::firewall::BridgeFilter;
+use crate::firewall::{FilterDevice, NetworkFilter};
 use crate::kernel::{Kernel, SystemKernel};
+use crate::network::DriverKind;
 
 /// What a reload restored.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -25,7 +26,7 @@ pub fn reload(ctx: &Context) -> Result<Restored> {
 pub(crate) fn restore(ctx: &Context, kernel: &mut dyn Kernel) -> Result<Restored> {
     let mut subnets: Vec<IpNet> = Vec::new();
     let mut elements = Vec::new();
-    let mut bridges: Vec<BridgeFilter> = Vec::new();
+    let mut filters: Vec<NetworkFilter> = Vec::new();
     let mut containers = 0;
     // A corrupt or vanished record has nothing to restore; the others still do.
     let (records, _unreadable) = ctx.records.all()?;
@@ -37,25 +38,30 @@ pub(crate) fn restore(ctx: &Context, kernel: &mut dyn Kernel) -> Result<Restored
         for iface in &record.interfaces {
             let network = ctx.networks.known(&ctx.root, &iface.network).ok().flatten();
             // A network given inline (CNI) is known only by its records.
-            let filter = match (&network, iface.filter) {
-                (Some(n), _) => BridgeFilter {
-                    bridge: iface.bridge.clone(),
-                    isolate: n.isolate,
-                    internal: n.internal,
-                },
-                (None, Some(f)) => BridgeFilter {
-                    bridge: iface.bridge.clone(),
-                    isolate: f.isolate,
-                    internal: f.internal,
-                },
-                (None, None) => BridgeFilter {
-                    bridge: iface.bridge.clone(),
-                    isolate: true,
-                    internal: false,
-                },
+            let (isolate, internal, icc, group) = match (&network, iface.filter) {
+                (Some(n), _) => (n.isolate, n.internal, n.icc, Some(n.device_group())),
+                (None, Some(f)) => (f.isolate, f.internal, f.icc, f.group),
+                (None, None) => (true, false, true, None),
             };
-            if !bridges.contains(&filter) {
-                bridges.push(filter);
+            // The record's bridge is the one its containers are on, whatever the file says now.
+            let device = match (iface.driver, group) {
+                (DriverKind::Routed, Some(group)) => Some(FilterDevice::Group(group)),
+                // A routed record of an earlier release, its file gone: no group is known.
+                (DriverKind::Routed, None) => None,
+                (DriverKind::Bridge | DriverKind::Overlay, _) => {
+                    Some(FilterDevice::Bridge(iface.bridge.clone()))
+                }
+            };
+            if let Some(device) = device {
+                let filter = NetworkFilter {
+                    device,
+                    isolate,
+                    internal,
+                    icc,
+                };
+                if !filters.contains(&filter) {
+                    filters.push(filter);
+                }
             }
             let masqueraded = match network {
                 Some(n) if n.masquerade => n.subnets.iter().map(|s| s.subnet).collect(),
@@ -70,7 +76,7 @@ pub(crate) fn restore(ctx: &Context, kernel: &mut dyn Kernel) -> Result<Restored
             elements.extend(iface.dnat_elements());
         }
     }
-    kernel.firewall_add_networks(&bridges, &subnets, &elements)?;
+    kernel.firewall_add_networks(&filters, &subnets, &elements)?;
     Ok(Restored {
         containers,
         subnets: subnets.len(),

@@ -13,6 +13,11 @@ const REFERENCE: &str = "table inet ocinet {
 	set isolated { type ifname; }
 	set internal { type ifname; }
 	set same_bridge { type ifname . ifname; }
+	set groups { type devgroup; }
+	set isolated_groups { type devgroup; }
+	set internal_groups { type devgroup; }
+	set icc_off_groups { type devgroup; }
+	set same_group { type devgroup . devgroup; }
 	chain prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
 		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport map @dnat_port
@@ -35,9 +40,18 @@ const REFERENCE: &str = "table inet ocinet {
 		type filter hook forward priority filter; policy accept;
 		iifname @internal iifname . oifname != @same_bridge drop
 		oifname @internal iifname . oifname != @same_bridge drop
+		iifgroup @internal_groups iifgroup . oifgroup != @same_group drop
+		oifgroup @internal_groups iifgroup . oifgroup != @same_group drop
 		ct status dnat accept
 		iifname @isolated oifname @bridges iifname . oifname != @same_bridge drop
 		oifname @isolated iifname @bridges iifname . oifname != @same_bridge drop
+		iifgroup @isolated_groups oifgroup @groups iifgroup . oifgroup != @same_group drop
+		oifgroup @isolated_groups iifgroup @groups iifgroup . oifgroup != @same_group drop
+		iifgroup @isolated_groups oifname @bridges drop
+		oifgroup @isolated_groups iifname @bridges drop
+		iifname @isolated oifgroup @groups drop
+		oifname @isolated iifgroup @groups drop
+		iifgroup @icc_off_groups iifgroup . oifgroup @same_group drop
 	}
 }
 ";

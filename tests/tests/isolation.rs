@@ -173,3 +173,72 @@ fn without_icc_containers_of_a_network_cannot_reach_each_other_but_the_host_can(
     b.delete().unwrap();
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }
+
+#[test]
+fn routed_networks_are_isolated_internal_and_without_icc_as_bridges_are() {
+    let host = Host::new("isolate-routed");
+    let _outside = host.outside();
+    let routed = |subnet: &str, extra: &str| {
+        format!(r#"{{"driver":"routed","subnets":[{{"subnet":"{subnet}"}}]{extra}}}"#)
+    };
+    host.define_network("r1", &routed("10.97.0.0/24", ""));
+    host.define_network("r2", &routed("10.98.0.0/24", ""));
+    host.define_network("inner", &routed("10.99.0.0/24", r#","internal":true"#));
+    host.define_network("apart", &routed("10.100.0.0/24", r#","icc":false"#));
+    host.define_network("n1", r#"{"subnets":[{"subnet":"10.91.0.0/24"}]}"#);
+    let a = web(&host, "a", &[("io.ocinet.network", "r1")]);
+    let a2 = host.start(Runtime::Runc, "a2", &[("io.ocinet.network", "r1")]);
+    let b = web(&host, "b", &[("io.ocinet.network", "r2")]);
+    let c = web(
+        &host,
+        "c",
+        &[("io.ocinet.network", "n1"), ("io.ocinet.ports", "8083:80")],
+    );
+    let (ip_a, ip_b, ip_c) = (
+        a.address().to_string(),
+        b.address().to_string(),
+        c.address().to_string(),
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    // Inside one routed network: through the host, as before.
+    assert!(pings(&a2, &ip_a));
+    assert!(fetches(&a2, &format!("http://{ip_a}/")));
+    // Routed to routed, and routed to bridge, neither way.
+    assert!(!pings(&a, &ip_b));
+    assert!(!pings(&b, &ip_a));
+    assert!(!fetches(&b, &format!("http://{ip_a}/")));
+    assert!(!pings(&a, &ip_c));
+    assert!(!pings(&c, &ip_a));
+    assert!(!fetches(&c, &format!("http://{ip_a}/")));
+    assert!(!fetches(&a, &format!("http://{ip_c}/")));
+    // The outside, and a published port through the host's address, still are.
+    assert!(pings(&a, "198.51.100.2"));
+    assert!(fetches(&a, "http://198.51.100.1:8083/"));
+
+    // Internal: the host and its own network, not the outside.
+    let d = web(&host, "d", &[("io.ocinet.network", "inner")]);
+    let d2 = host.start(Runtime::Runc, "d2", &[("io.ocinet.network", "inner")]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(fetches(&d2, &format!("http://{}/", d.address())));
+    assert!(pings(&d, "10.99.0.1"));
+    assert!(!pings(&d, "198.51.100.2"));
+
+    // icc false: not each other, but the outside and the host.
+    let e = web(&host, "e", &[("io.ocinet.network", "apart")]);
+    let e2 = host.start(Runtime::Runc, "e2", &[("io.ocinet.network", "apart")]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!pings(&e2, &e.address().to_string()));
+    assert!(!fetches(&e2, &format!("http://{}/", e.address())));
+    assert!(pings(&e2, "198.51.100.2"));
+    host.sh_ok(&format!("busybox ping -c1 -W2 {}", e.address()));
+
+    // A reload (after a flush) puts the groups back.
+    host.sh_ok("nft flush ruleset");
+    host.shim(&["reload"]).unwrap();
+    assert!(!pings(&a, &ip_b));
+    assert!(pings(&a2, &ip_a));
+    for x in [a, a2, b, c, d, d2, e, e2] {
+        x.delete().unwrap();
+    }
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}

@@ -121,9 +121,17 @@ fn a_published_port_on_a_routed_network_is_reachable_from_outside_the_host_and_c
 #[test]
 fn routed_and_bridge_containers_reach_each_other_through_the_host() {
     let host = Host::new("routed-bridge");
-    host.define_network("r", ROUTED);
+    // Networks isolate by default (tests/tests/isolation.rs): this one lets traffic through.
+    host.define_network(
+        "r",
+        r#"{"driver": "routed", "subnets": [{"subnet": "10.91.0.0/24"}], "isolate": false}"#,
+    );
+    host.define_network(
+        "b",
+        r#"{"subnets": [{"subnet": "10.92.0.0/24"}], "isolate": false}"#,
+    );
     let routed = host.start(Runtime::Runc, "routed", &[ON_ROUTED]);
-    let bridged = host.start(Runtime::Runc, "bridged", &[]);
+    let bridged = host.start(Runtime::Runc, "bridged", &[("io.ocinet.network", "b")]);
     bridged.sh_ok(&format!("ping -c1 -W3 {}", routed.address()));
     routed.sh_ok(&format!("ping -c1 -W3 {}", bridged.address()));
     let listing = host.shim(&["ls"]).unwrap();

@@ -92,6 +92,7 @@ impl NetworkDriver for RoutedDriver {
             peer_mac: veth::container_mac(request, address.address),
             address: address.address,
             route_localnet: !iface.ports.is_empty(),
+            group: network.device_group(),
         };
         env.kernel.create_routed_veth(&spec, &target.netns)?;
         fault::point("setup:veth");

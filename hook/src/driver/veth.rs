@@ -10,7 +10,7 @@ use super::{Env, Plan, Target};
 use crate::claims::PortClaims;
 use crate::error::{Error, Result};
 use crate::fault;
-use crate::firewall::BridgeFilter;
+use crate::firewall::NetworkFilter;
 use crate::ipam::{LeaseStore, LeaseTxn, Pool};
 use crate::naming;
 use crate::network::{DriverKind, Network, Subnet};
@@ -72,9 +72,13 @@ pub fn plan(
             (Some(_), true) => network.subnets.iter().map(|s| s.subnet).collect(),
             _ => Vec::new(),
         },
-        filter: request.definition.as_ref().map(|_| FilterRecord {
-            isolate: network.isolate,
-            internal: network.internal,
+        filter: (request.definition.is_some() || network.driver == DriverKind::Routed).then(|| {
+            FilterRecord {
+                isolate: network.isolate,
+                internal: network.internal,
+                icc: network.icc,
+                group: (network.driver == DriverKind::Routed).then(|| network.device_group()),
+            }
         }),
         published: false,
     };
@@ -118,16 +122,7 @@ pub fn forward_and_publish(
         true => network.subnets.iter().map(|s| s.subnet).collect(),
         false => Vec::new(),
     };
-    // A bridge's traffic is filtered by its name (isolation, internal); a routed network's
-    // containers have no bridge to name.
-    let filters: Vec<BridgeFilter> = match network.driver {
-        DriverKind::Routed => Vec::new(),
-        DriverKind::Bridge | DriverKind::Overlay => vec![BridgeFilter {
-            bridge: network.bridge.clone(),
-            isolate: network.isolate,
-            internal: network.internal,
-        }],
-    };
+    let filters = [NetworkFilter::of(network)];
     let table_was_missing =
         env.kernel
             .firewall_add_networks(&filters, &masquerade, &iface.dnat_elements())?;
