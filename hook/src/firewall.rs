@@ -22,8 +22,8 @@ pub const TABLE: &str = "inet ocinet";
 /// A network as the forward chain knows it: its device (a bridge's name, or a routed network's
 /// device group) in `bridges` or `groups` and in the matching `same_*` set, and in the
 /// `isolated`, `internal` (and, for a group, `icc_off`) sets when the network is so. Added at
-/// each setup (already present is fine) and never removed: the network stays, as its
-/// masquerade does.
+/// each setup (already present is fine); the network stays, as its masquerade does, until it is
+/// retired (`docker network rm`: `engine::retire_network`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkFilter {
     pub device: FilterDevice,
@@ -278,9 +278,9 @@ impl Firewall {
         self.remove(set_changes(&[], elements)?)
     }
 
-    /// Removes networks' bridges from the forward chain's sets and their masquerade subnets (a
-    /// network deleted: `docker network rm`); ones already gone are fine.
-    pub fn remove_networks(&self, networks: &[BridgeFilter], subnets: &[IpNet]) -> Result<()> {
+    /// Removes networks from the forward chain's sets and their masquerade subnets (a network
+    /// deleted: `docker network rm`); ones already gone are fine.
+    pub fn remove_networks(&self, networks: &[NetworkFilter], subnets: &[IpNet]) -> Result<()> {
         let mut changes = set_changes(subnets, &[])?;
         changes.extend(filter_changes(networks));
         self.remove(changes)

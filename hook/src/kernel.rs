@@ -111,7 +111,7 @@ pub trait Kernel {
     /// subnets; ones already gone are fine.
     fn firewall_remove_networks(
         &mut self,
-        networks: &[BridgeFilter],
+        networks: &[NetworkFilter],
         subnets: &[IpNet],
     ) -> Result<()>;
     fn delete_link(&mut self, name: &str) -> Result<()>;
@@ -279,7 +279,7 @@ impl Kernel for SystemKernel {
 
     fn firewall_remove_networks(
         &mut self,
-        networks: &[BridgeFilter],
+        networks: &[NetworkFilter],
         subnets: &[IpNet],
     ) -> Result<()> {
         self.firewall()?.remove_networks(networks, subnets)
@@ -469,10 +469,16 @@ pub mod fake {
         }
         fn firewall_remove_networks(
             &mut self,
-            networks: &[BridgeFilter],
+            networks: &[NetworkFilter],
             subnets: &[IpNet],
         ) -> Result<()> {
-            let bridges: Vec<&str> = networks.iter().map(|n| n.bridge.as_str()).collect();
+            let bridges: Vec<String> = networks
+                .iter()
+                .map(|n| match &n.device {
+                    FilterDevice::Bridge(name) => name.clone(),
+                    FilterDevice::Group(group) => format!("group {group}"),
+                })
+                .collect();
             self.call(
                 "firewall_remove_networks",
                 format!("[{}] {} subnets", bridges.join(","), subnets.len()),

@@ -1,11 +1,13 @@
 //! A network taken out of use (`docker network rm`): its stale containers torn down, then its
-//! bridge and its firewall elements removed. Its definition is the caller's to delete.
+//! bridge and its firewall elements removed. Its definition is the caller's to delete. (A
+//! routed network's gateway on `lo` and unreachable route are not removed: the Docker plugin,
+//! the one caller, makes bridge networks only.)
 
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::firewall::BridgeFilter;
+use crate::firewall::NetworkFilter;
 use crate::kernel::{Kernel, SystemKernel};
-use crate::network::{DriverKind, Network};
+use crate::network::Network;
 
 use super::teardown_with;
 
@@ -41,15 +43,7 @@ pub(crate) fn retire_with(ctx: &Context, kernel: &mut dyn Kernel, network: &Netw
         true => network.subnets.iter().map(|s| s.subnet).collect(),
         false => Vec::new(),
     };
-    let filters: Vec<BridgeFilter> = match network.driver {
-        DriverKind::Bridge | DriverKind::Overlay => vec![BridgeFilter {
-            bridge: network.bridge.clone(),
-            isolate: network.isolate,
-            internal: network.internal,
-        }],
-        DriverKind::Routed => Vec::new(),
-    };
-    kernel.firewall_remove_networks(&filters, &subnets)?;
+    kernel.firewall_remove_networks(&[NetworkFilter::of(network)], &subnets)?;
     if !network.bridge.is_empty() {
         kernel.delete_link(&network.bridge)?;
     }
