@@ -350,6 +350,15 @@ fn docker_network_names_ports_internal_and_cleanup() {
         ("198.51.100.1", "hi")
     );
 
+    // A restart is a new endpoint (ports revoked, endpoint deleted, made again, published).
+    docker.ok(&["restart", "-t", "0", "web"]);
+    let again = host.sh("timeout 8 busybox wget -qO- http://127.0.0.1:8080/");
+    assert!(
+        text(&again.stdout).starts_with("hello-from-"),
+        "after restart: {}",
+        text(&again.stderr)
+    );
+
     // The records are ocinet's like any other: the shim lists them, front end docker.
     let listed = host.shim(&["ls", "--format", "json"]).unwrap();
     assert_eq!(
