@@ -9,7 +9,9 @@
 //!   publishes the ports, RevokeExternalConnectivity withdraws them; DeleteEndpoint detaches.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Instant;
 
+use ocinet::activity::{self, Entry};
 use ocinet::context::{Context, Options};
 use ocinet::engine::{self, NetnsRef, Target};
 use ocinet::network::Network;
@@ -72,6 +74,22 @@ impl Plugin {
                 "{other} is not part of the network driver API this plugin serves"
             ))),
         }
+    }
+
+    /// Runs one engine call and writes it to the activity log (`ocinet-shim logs`); the log is
+    /// for people, so failing to write it fails nothing.
+    fn logged<T>(
+        &self,
+        id: &str,
+        stage: &str,
+        f: impl FnOnce() -> ocinet::error::Result<T>,
+    ) -> ocinet::error::Result<T> {
+        let started = Instant::now();
+        let result = f();
+        let outcome = result.as_ref().map(|_| ()).map_err(|e| e.to_string());
+        let entry = Entry::new(id, stage, outcome, started.elapsed());
+        let _ = activity::append(self.ctx.root.path(), &entry);
+        result
     }
 
     fn create_network(&self, r: &api::CreateNetwork) -> Result<Value> {
@@ -200,7 +218,9 @@ impl Plugin {
             netns: NetnsRef::Handover(self.endpoints.path(&r.endpoint_id)),
             pid: None,
         };
-        let attached = engine::attach(&self.ctx, FrontEnd::Docker, &target, &request)?;
+        let attached = self.logged(&target.id, "docker-join", || {
+            engine::attach(&self.ctx, FrontEnd::Docker, &target, &request)
+        })?;
         let gateway = attached
             .interfaces
             .first()
@@ -222,7 +242,10 @@ impl Plugin {
         if specs.is_empty() {
             return Ok(json!({}));
         }
-        match engine::publish(&self.ctx, &record_id(&r.endpoint_id), &specs) {
+        let id = record_id(&r.endpoint_id);
+        match self.logged(&id, "docker-publish", || {
+            engine::publish(&self.ctx, &id, &specs)
+        }) {
             Ok(_) => {}
             // Docker users know containers by name: an endpoint id is what they can look up.
             Err(ocinet::error::Error::PortTaken { spec, holder }) => {
@@ -244,13 +267,17 @@ impl Plugin {
 
     fn revoke(&self, r: &api::EndpointRef) -> Result<Value> {
         check_id("endpoint", &r.endpoint_id)?;
-        engine::unpublish(&self.ctx, &record_id(&r.endpoint_id))?;
+        let id = record_id(&r.endpoint_id);
+        self.logged(&id, "docker-unpublish", || {
+            engine::unpublish(&self.ctx, &id)
+        })?;
         Ok(json!({}))
     }
 
     fn delete_endpoint(&self, r: &api::EndpointRef) -> Result<Value> {
         check_id("endpoint", &r.endpoint_id)?;
-        let detached = engine::detach(&self.ctx, &record_id(&r.endpoint_id));
+        let id = record_id(&r.endpoint_id);
+        let detached = self.logged(&id, "docker-delete", || engine::detach(&self.ctx, &id));
         // Gone from Docker either way: without its file, a record left by a failed teardown
         // is stale, and `ocinet-shim gc` finishes it.
         self.endpoints.remove(&r.endpoint_id)?;
