@@ -11,8 +11,9 @@ use serde_json::Value;
 use crate::api::{Options, PortBinding, PORT_MAP};
 use crate::error::{bad, Result};
 
-/// The specs of the bindings in `options`. A binding on every IPv6 address (`::`) is the IPv6
-/// half of an IPv4 one: containers get IPv4 only, so it is left out.
+/// The specs of the bindings in `options`. A binding on every IPv6 address (`::`) beside the
+/// same one on every IPv4 address is its IPv6 half: containers get IPv4 only, so it is left
+/// out; alone, it is refused, as any IPv6 host address.
 pub fn specs(options: Option<&Options>) -> Result<Vec<PortSpec>> {
     let bindings: Vec<PortBinding> = match options.and_then(|o| o.get(PORT_MAP)) {
         None | Some(Value::Null) => return Ok(Vec::new()),
@@ -38,7 +39,13 @@ pub fn specs(options: Option<&Options>) -> Result<Vec<PortSpec>> {
         let host_ip = match b.host_ip.as_str() {
             "" => None,
             text => match text.parse::<IpAddr>() {
-                Ok(ip) if ip.is_unspecified() && ip.is_ipv6() => continue,
+                Ok(ip) if ip.is_unspecified() && ip.is_ipv6() && has_ipv4_twin(&bindings, b) => {
+                    continue
+                }
+                Ok(ip) if ip.is_ipv6() => return Err(bad(format!(
+                    "port {}: IPv6 host address {ip} cannot be published (containers get IPv4 only): publish on an IPv4 address",
+                    b.port
+                ))),
                 Ok(ip) if ip.is_unspecified() => None,
                 Ok(ip) => Some(ip),
                 Err(_) => {
@@ -65,6 +72,14 @@ pub fn specs(options: Option<&Options>) -> Result<Vec<PortSpec>> {
         }
     }
     Ok(out)
+}
+
+fn has_ipv4_twin(bindings: &[PortBinding], v6: &PortBinding) -> bool {
+    bindings.iter().any(|b| {
+        matches!(b.host_ip.as_str(), "" | "0.0.0.0")
+            && (b.proto, b.port, b.host_port, b.host_port_end)
+                == (v6.proto, v6.port, v6.host_port, v6.host_port_end)
+    })
 }
 
 /// The published ports as Docker lists them: one binding per container port.
@@ -124,6 +139,14 @@ mod tests {
             })
         );
         assert!(specs(None).unwrap().is_empty());
+        // `::` alone is not the IPv6 half of anything: refused.
+        let v6_only =
+            json!({PORT_MAP: [{"Proto": 6, "Port": 80, "HostIP": "::", "HostPort": 8080}]});
+        let e = specs(v6_only.as_object()).unwrap_err().to_string();
+        assert!(
+            e.contains("IPv6 host address :: cannot be published"),
+            "{e}"
+        );
         let bad_proto = json!({PORT_MAP: [{"Proto": 1, "Port": 80}]});
         assert!(specs(bad_proto.as_object())
             .unwrap_err()

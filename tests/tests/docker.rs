@@ -368,7 +368,10 @@ fn docker_network_names_ports_internal_and_cleanup() {
     );
     assert!(listed.contains(&web), "{listed}");
     let logs = host.shim(&["logs"]).unwrap();
-    assert!(logs.contains("docker-join") && logs.contains("docker-publish"), "{logs}");
+    assert!(
+        logs.contains("docker-join") && logs.contains("docker-publish"),
+        "{logs}"
+    );
 
     // A taken port fails docker run in one line naming who holds it, and leaves nothing.
     let refused = docker.run(&[
