@@ -13,8 +13,9 @@
 # --cni-dir     a CNI plugin directory to install `ocinet` into (made if missing), repeatable;
 #               default: those of /usr/lib/cni (Debian's, podman's) and /opt/cni/bin
 #               (containerd's) that exist; `--cni-dir none`: no CNI plugin
-# --unit-dir    where ocinet-docker.service goes; default PREFIX/lib/systemd/system (systemd
-#               reads /usr/local/lib/systemd/system); then `systemctl enable --now ocinet-docker`
+# --unit-dir    where ocinet-docker.service and .socket go; default PREFIX/lib/systemd/system
+#               (systemd reads /usr/local/lib/systemd/system); then
+#               `systemctl enable --now ocinet-docker.socket`
 # --state-root, --config-dir: baked into the hook's and the plugin's arguments (defaults: their own,
 #               /run/ocinet and /etc/ocinet)
 # Builds the release binaries first unless OCINET_BIN_DIR names a directory that has them.
@@ -105,10 +106,12 @@ plugin_args=""
 [ -n "$config_dir" ] && plugin_args="$plugin_args --config-dir $config_dir"
 sed -e "s|@BIN@|$prefix/bin|" -e "s|@ARGS@|$plugin_args|" "$here/docker/ocinet-docker.service" \
   > "$unit_dir/ocinet-docker.service"
+install -m 0644 "$here/docker/ocinet-docker.socket" "$unit_dir/ocinet-docker.socket"
 chmod 0644 "$unit_dir/ocinet-docker.service"
 {
   printf '%s\n' "${created[@]}"
   printf 'file %s\n' "$prefix/bin/ocinet-hook" "$prefix/bin/ocinet-shim" "$prefix/bin/ocinet-agent" \
-    "$prefix/bin/ocinet-docker" "$unit_dir/ocinet-docker.service" "$hooks_dir/ocinet.json" "${cni_files[@]}"
+    "$prefix/bin/ocinet-docker" "$unit_dir/ocinet-docker.service" "$unit_dir/ocinet-docker.socket" \
+    "$hooks_dir/ocinet.json" "${cni_files[@]}"
 } > "$manifest"
-echo "ocinet installed: $prefix/bin/ocinet-hook, $prefix/bin/ocinet-shim, $prefix/bin/ocinet-agent, $prefix/bin/ocinet-docker, $unit_dir/ocinet-docker.service, $hooks_dir/ocinet.json${cni_files[*]:+, CNI plugin ${cni_files[*]}}"
+echo "ocinet installed: $prefix/bin/ocinet-hook, $prefix/bin/ocinet-shim, $prefix/bin/ocinet-agent, $prefix/bin/ocinet-docker, $unit_dir/ocinet-docker.{service,socket}, $hooks_dir/ocinet.json${cni_files[*]:+, CNI plugin ${cni_files[*]}}"

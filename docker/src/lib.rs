@@ -2,6 +2,7 @@
 //! HTTP on a unix socket) on ocinet's engine. `docker network create -d ocinet` makes an
 //! ocinet bridge network; containers on it are ocinet records of front end `docker`.
 
+pub mod activation;
 pub mod api;
 pub mod endpoints;
 pub mod error;

@@ -4,7 +4,9 @@
 //! at once.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -21,17 +23,35 @@ const MAX_BODY: usize = 1 << 20;
 /// What Docker's plugin client accepts.
 const CONTENT_TYPE: &str = "application/vnd.docker.plugins.v1.2+json";
 
-/// Serves `listener` until the future is dropped.
-pub async fn serve(listener: UnixListener, plugin: Arc<Mutex<Plugin>>) -> std::io::Result<()> {
+/// Serves `listener` until the future is dropped, or, with `idle`, until no connection has
+/// come or been open for that long (socket activation: systemd keeps the socket and starts the
+/// plugin again at the next connection).
+pub async fn serve(
+    listener: UnixListener,
+    plugin: Arc<Mutex<Plugin>>,
+    idle: Option<Duration>,
+) -> std::io::Result<()> {
+    let open = Arc::new(AtomicUsize::new(0));
     loop {
-        let (stream, _) = listener.accept().await?;
+        let accepted = match idle {
+            None => listener.accept().await?,
+            Some(idle) => match tokio::time::timeout(idle, listener.accept()).await {
+                Ok(accepted) => accepted?,
+                Err(_) if open.load(Ordering::SeqCst) == 0 => return Ok(()),
+                Err(_) => continue,
+            },
+        };
+        let (stream, _) = accepted;
         let plugin = plugin.clone();
+        let open = open.clone();
+        open.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             let service = service_fn(move |req| answer(plugin.clone(), req));
             // A peer that goes away mid-request is its own business.
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
+            open.fetch_sub(1, Ordering::SeqCst);
         });
     }
 }

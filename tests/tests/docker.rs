@@ -3,6 +3,10 @@
 //! real containers and traffic.
 
 use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -23,6 +27,9 @@ struct Docker<'h> {
     plugin: Option<Child>,
     /// How the plugin is started (its command line).
     plugin_argv: Vec<String>,
+    /// The plugin's socket as systemd's socket unit holds it, passed to each start; `None`:
+    /// the plugin binds its own.
+    activation: Option<UnixListener>,
     socket: String,
 }
 
@@ -40,19 +47,29 @@ impl<'h> Docker<'h> {
             argv.iter()
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect(),
+            false,
         )
     }
 
-    fn start_with(host: &'h Host, plugin_argv: Vec<String>) -> Docker<'h> {
+    fn start_with(host: &'h Host, plugin_argv: Vec<String>, activated: bool) -> Docker<'h> {
         // dockerd finds plugins here; a tmpfs of this host's mount namespace only.
         host.sh_ok(
             "mkdir -p /run/docker/plugins && mount -t tmpfs ocinet-test /run/docker/plugins",
         );
+        // Bound from here into the host's mount namespace, as systemd binds a socket unit's.
+        let activation = activated.then(|| {
+            UnixListener::bind(format!(
+                "/proc/{}/root/run/docker/plugins/ocinet.sock",
+                host.pid()
+            ))
+            .unwrap()
+        });
         let mut docker = Docker {
             host,
             daemon: None,
             plugin: None,
             plugin_argv,
+            activation,
             socket: host.dir.join("docker.sock").to_string_lossy().into_owned(),
         };
         docker.start_plugin();
@@ -76,13 +93,18 @@ impl<'h> Docker<'h> {
     }
 
     fn start_plugin(&mut self) {
-        let sock = "/run/docker/plugins/ocinet.sock";
-        let _ = self.host.sh(&format!("rm -f {sock}"));
         let log = File::options()
             .create(true)
             .append(true)
             .open(self.host.dir.join("plugin.log"))
             .unwrap();
+        if let Some(listener) = &self.activation {
+            // Calls wait in the socket's queue until the plugin takes them.
+            self.plugin = Some(spawn_activated(self.host, listener, &self.plugin_argv, log));
+            return;
+        }
+        let sock = "/run/docker/plugins/ocinet.sock";
+        let _ = self.host.sh(&format!("rm -f {sock}"));
         let child = self
             .host
             .command(&self.plugin_argv[0])
@@ -212,6 +234,29 @@ impl Drop for Docker<'_> {
         self.stop_daemon();
         self.kill_plugin();
     }
+}
+
+/// Starts `argv` in `host` as systemd starts a socket-activated service: `listener` as fd 3,
+/// `LISTEN_PID` its own pid and `LISTEN_FDS=1`.
+fn spawn_activated(host: &Host, listener: &UnixListener, argv: &[String], stderr: File) -> Child {
+    let fd = listener.as_raw_fd();
+    let mut cmd = host.command("sh");
+    // sh's pid is the plugin's: sh, like nsenter before it, execs the next.
+    cmd.args(["-c", "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$@\"", "sh"])
+        .args(argv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if nix::libc::dup2(fd, 3) < 0 || nix::libc::fcntl(3, nix::libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -469,9 +514,14 @@ fn install_unit(host: &Host, prefix: &Path) -> Vec<String> {
         .output()
         .unwrap();
     assert!(out.status.success(), "install.sh: {}", text(&out.stderr));
-    let unit =
-        std::fs::read_to_string(prefix.join("lib/systemd/system/ocinet-docker.service")).unwrap();
+    let units = prefix.join("lib/systemd/system");
+    let unit = std::fs::read_to_string(units.join("ocinet-docker.service")).unwrap();
     assert!(unit.contains("Before=docker.service"), "{unit}");
+    let socket = std::fs::read_to_string(units.join("ocinet-docker.socket")).unwrap();
+    assert!(
+        socket.contains("ListenStream=/run/docker/plugins/ocinet.sock"),
+        "{socket}"
+    );
     let exec = unit
         .lines()
         .find_map(|l| l.strip_prefix("ExecStart="))
@@ -488,7 +538,7 @@ fn docker_plugin_and_daemon_restarts_lose_nothing() {
         argv[0],
         host.dir.join("prefix/bin/ocinet-docker").to_string_lossy()
     );
-    let mut docker = Docker::start_with(&host, argv);
+    let mut docker = Docker::start_with(&host, argv, true);
     docker.ok(&[
         "network",
         "create",
@@ -513,7 +563,8 @@ fn docker_plugin_and_daemon_restarts_lose_nothing() {
         WEB,
     ]);
 
-    // A crash between two runs: the restarted plugin finds everything in the state root.
+    // A crash between two runs (the socket stays with systemd): the restarted plugin finds
+    // everything in the state root.
     docker.kill_plugin();
     docker.start_plugin();
     docker.ok(&[
@@ -568,4 +619,75 @@ fn docker_plugin_and_daemon_restarts_lose_nothing() {
     docker.ok(&["rm", "-f", "second", "third"]);
     docker.ok(&["network", "rm", "n1"]);
     assert_eq!(docker_leftovers(&host), Vec::<String>::new());
+}
+
+/// POSTs `{}` to `path` on the plugin's socket; the whole answer.
+fn call(socket: &Path, path: &str) -> String {
+    let mut stream = UnixStream::connect(socket).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: plugin\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn socket_activation_answers_calls_queued_before_the_start_and_exits_when_idle() {
+    let host = Host::new("docker-activation");
+    let socket = host.dir.join("plugin.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let log = || File::create(host.dir.join("plugin.log")).unwrap();
+    let argv: Vec<String> = [
+        binary("ocinet-docker"),
+        "--root".into(),
+        host.state_root(),
+        "--config-dir".into(),
+        host.config_dir(),
+        "--exit-idle".into(),
+        "1".into(),
+    ]
+    .iter()
+    .map(|a| a.to_string_lossy().into_owned())
+    .collect();
+
+    for _ in 0..2 {
+        // A call made while no plugin runs waits in the queue; the start answers it.
+        let caller = {
+            let socket = socket.clone();
+            std::thread::spawn(move || call(&socket, "/Plugin.Activate"))
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let started = Instant::now();
+        let mut plugin = spawn_activated(&host, &listener, &argv, log());
+        let answer = caller.join().unwrap();
+        assert!(
+            answer.contains(r#"{"Implements":["NetworkDriver"]}"#),
+            "{answer}"
+        );
+        // Idle for a second: it exits, cleanly, and the socket is still there for the next.
+        let status = plugin.wait().unwrap();
+        assert!(status.success(), "{status}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(socket.exists());
+    }
+
+    // Exiting when idle without systemd's socket would leave dockerd with no plugin.
+    let out = host
+        .command(binary("ocinet-docker"))
+        .args(["--socket", "/run/ocinet-test/p.sock", "--exit-idle", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--exit-idle needs the socket from systemd"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
 }
