@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Docker plugin's costs (root), in a private network and mount namespace:
 #   bench/docker.sh [N] [RUNS]
+# 0. A call that starts the plugin, as systemd's socket activation does.
 # 1. ocinet-docker's (release) answers to N containers' calls as dockerd makes them, without
 #    dockerd (bench/docker-plugin.py): CreateEndpoint+Join, ProgramExternalConnectivity (one
 #    port), Revoke+Leave+DeleteEndpoint.
@@ -26,6 +27,8 @@ mkdir -p "$work/etc/networks" "$work/exec"
 trap 'kill $(jobs -p) 2>/dev/null; sleep 1; umount -l "$work" 2>/dev/null' EXIT
 "$bin" --root "$work/state" --config-dir "$work/etc" 2>"$work/plugin.log" &
 for _ in $(seq 100); do [ -S /run/docker/plugins/ocinet.sock ] && break; sleep 0.05; done
+echo "== socket activation"
+python3 "$here/bench/docker-activation.py" "$bin" "$work" 20
 echo "== plugin requests, N=$n, one port each"
 python3 "$here/bench/docker-plugin.py" /run/docker/plugins/ocinet.sock "$n" 1
 
