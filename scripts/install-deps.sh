@@ -7,6 +7,9 @@ apt-get update -q
 # etcd-server's package enables and starts a system etcd: the tests start their own, in their
 # own namespaces, and need none. Turned off below, unless it was there before this script.
 etcd_before=$(dpkg-query -W -f='${Status}' etcd-server 2>/dev/null || true)
+# docker.io (Docker Engine 20.10): the Docker plugin's tests start their own dockerd in a
+# private host; a system dockerd would make docker0 and iptables rules on the real host.
+docker_before=$(dpkg-query -W -f='${Status}' docker.io 2>/dev/null || true)
 # etcd-server, etcd-client: the overlay's cluster state in the tests; protobuf-compiler and
 # libprotobuf-dev (its well-known .proto files): the etcd
 # client crate's build; iperf3: the benchmark's throughput; containernetworking-plugins: the
@@ -16,13 +19,21 @@ etcd_before=$(dpkg-query -W -f='${Status}' etcd-server 2>/dev/null || true)
 apt-get install -y -q --no-install-recommends \
   runc crun iproute2 nftables busybox-static util-linux procps ca-certificates gcc libc6-dev \
   podman netavark containerd containernetworking-plugins etcd-server etcd-client protobuf-compiler libprotobuf-dev iperf3 radvd \
-  dnsmasq-base dnsperf aardvark-dns
+  dnsmasq-base dnsperf aardvark-dns docker.io
 if [ "$etcd_before" != "install ok installed" ]; then
   if [ -d /run/systemd/system ]; then
     systemctl disable --now etcd.service >/dev/null 2>&1 || true
   else
     /etc/init.d/etcd stop >/dev/null 2>&1 || true
     update-rc.d etcd disable >/dev/null 2>&1 || true
+  fi
+fi
+if [ "$docker_before" != "install ok installed" ]; then
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now docker.service docker.socket >/dev/null 2>&1 || true
+  else
+    /etc/init.d/docker stop >/dev/null 2>&1 || true
+    update-rc.d docker disable >/dev/null 2>&1 || true
   fi
 fi
 if ! command -v cargo >/dev/null; then

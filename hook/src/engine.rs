@@ -25,6 +25,11 @@ use crate::resolver_process;
 
 pub use crate::driver::Target;
 pub use crate::netns::NetnsRef;
+pub use publishing::{publish, unpublish};
+pub use retire::retire_network;
+
+mod publishing;
+mod retire;
 
 /// What an attach made: the container's interfaces (names, addresses, gateways, ports) and
 /// the name of its namespace for `ip netns`.
@@ -122,7 +127,7 @@ pub(crate) fn attach_with(
         pid: target.pid,
         pid_start: target.pid.and_then(process::start_time),
         netns_path: match &target.netns {
-            NetnsRef::Path(path) => Some(path.clone()),
+            NetnsRef::Path(path) | NetnsRef::Handover(path) => Some(path.clone()),
             NetnsRef::Pid(_) => None,
         },
         // Only containers with a namespace of their own get a name for `ip netns`, and only
@@ -295,7 +300,7 @@ pub(crate) fn detach_with(ctx: &Context, kernel: &mut dyn Kernel, id: &str) -> R
 fn same_container(record: &Record, target: &Target) -> bool {
     match &target.netns {
         NetnsRef::Pid(pid) => record.pid == Some(*pid),
-        NetnsRef::Path(path) => record.netns_path.as_ref() == Some(path),
+        NetnsRef::Path(path) | NetnsRef::Handover(path) => record.netns_path.as_ref() == Some(path),
     }
 }
 
@@ -366,6 +371,8 @@ pub(crate) fn teardown_with(ctx: &Context, kernel: &mut dyn Kernel, record: &Rec
 }
 
 #[cfg(test)]
+mod handover_tests;
+#[cfg(test)]
 mod routed_tests;
 
 #[cfg(test)]
@@ -405,12 +412,12 @@ pub(crate) mod tests {
             self.lease_holder_on("ocinet", ip)
         }
 
-        pub(super) fn lease_holder_on(&self, network: &str, ip: &str) -> Option<String> {
+        pub(crate) fn lease_holder_on(&self, network: &str, ip: &str) -> Option<String> {
             let leases = LeaseStore::open(&self.ctx.root, network).unwrap();
             leases.holder(ip.parse().unwrap()).unwrap().map(|l| l.id)
         }
 
-        pub(super) fn port_holder(&self, port: u16) -> Option<String> {
+        pub(crate) fn port_holder(&self, port: u16) -> Option<String> {
             let claims = PortClaims::open(&self.ctx.root).unwrap().begin().unwrap();
             claims
                 .holder(Protocol::Tcp, port, None, "nobody", &self.ctx.boot_id)

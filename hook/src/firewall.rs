@@ -23,8 +23,8 @@ pub const TABLE: &str = "inet ocinet";
 /// A network as the forward chain knows it: its device (a bridge's name, or a routed network's
 /// device group) in `bridges` or `groups` and in the matching `same_*` set, and in the
 /// `isolated`, `internal` (and, for a group, `icc_off`) sets when the network is so. Added at
-/// each setup (already present is fine) and never removed: the network stays, as its
-/// masquerade does.
+/// each setup (already present is fine); the network stays, as its masquerade does, until it is
+/// retired (`docker network rm`: `engine::retire_network`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkFilter {
     pub device: FilterDevice,
@@ -296,7 +296,18 @@ impl Firewall {
 
     /// Removes the DNAT elements; ones already gone are fine (teardown is idempotent).
     pub fn unpublish(&self, elements: &[DnatElement]) -> Result<()> {
-        let changes = set_changes(&[], elements)?;
+        self.remove(set_changes(&[], elements)?)
+    }
+
+    /// Removes networks from the forward chain's sets and their masquerade subnets (a network
+    /// deleted: `docker network rm`); ones already gone are fine.
+    pub fn remove_networks(&self, networks: &[NetworkFilter], subnets: &[IpNet]) -> Result<()> {
+        let mut changes = set_changes(subnets, &[])?;
+        changes.extend(filter_changes(networks));
+        self.remove(changes)
+    }
+
+    fn remove(&self, changes: Vec<SetChange<'_>>) -> Result<()> {
         match self.session.run(TABLE_NAME, Op::Delete, &changes) {
             Ok(()) => return Ok(()),
             Err(e) if e.is_missing() => {}
@@ -304,15 +315,17 @@ impl Firewall {
         }
         // Some element (or the whole table) is gone, and the batch did nothing: remove the
         // rest one by one.
-        for e in elements {
-            match self.session.run(
-                TABLE_NAME,
-                Op::Delete,
-                &set_changes(&[], std::slice::from_ref(e))?,
-            ) {
-                Ok(()) => {}
-                Err(err) if err.is_missing() => {}
-                Err(err) => return Err(failed("cannot remove from", err)),
+        for change in &changes {
+            for element in &change.elements {
+                let one = SetChange {
+                    set: change.set,
+                    elements: vec![element.clone()],
+                };
+                match self.session.run(TABLE_NAME, Op::Delete, &[one]) {
+                    Ok(()) => {}
+                    Err(err) if err.is_missing() => {}
+                    Err(err) => return Err(failed("cannot remove from", err)),
+                }
             }
         }
         Ok(())

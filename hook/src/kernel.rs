@@ -109,6 +109,13 @@ pub trait Kernel {
         elements: &[DnatElement],
     ) -> Result<bool>;
     fn firewall_remove(&mut self, elements: &[DnatElement]) -> Result<()>;
+    /// Removes a deleted network's bridge from the forward chain's sets and its masquerade
+    /// subnets; ones already gone are fine.
+    fn firewall_remove_networks(
+        &mut self,
+        networks: &[NetworkFilter],
+        subnets: &[IpNet],
+    ) -> Result<()>;
     fn delete_link(&mut self, name: &str) -> Result<()>;
     fn bind_netns_name(&mut self, netns: &NetnsRef, name: &str) -> Result<()>;
     fn unbind_netns_name(&mut self, name: &str) -> Result<()>;
@@ -299,6 +306,14 @@ impl Kernel for SystemKernel {
 
     fn firewall_remove(&mut self, elements: &[DnatElement]) -> Result<()> {
         self.firewall()?.unpublish(elements)
+    }
+
+    fn firewall_remove_networks(
+        &mut self,
+        networks: &[NetworkFilter],
+        subnets: &[IpNet],
+    ) -> Result<()> {
+        self.firewall()?.remove_networks(networks, subnets)
     }
 
     fn delete_link(&mut self, name: &str) -> Result<()> {
@@ -496,6 +511,23 @@ pub mod fake {
         }
         fn firewall_remove(&mut self, elements: &[DnatElement]) -> Result<()> {
             self.call("firewall_remove", format!("{} elements", elements.len()))
+        }
+        fn firewall_remove_networks(
+            &mut self,
+            networks: &[NetworkFilter],
+            subnets: &[IpNet],
+        ) -> Result<()> {
+            let bridges: Vec<String> = networks
+                .iter()
+                .map(|n| match &n.device {
+                    FilterDevice::Bridge(name) => name.clone(),
+                    FilterDevice::Group(group) => format!("group {group}"),
+                })
+                .collect();
+            self.call(
+                "firewall_remove_networks",
+                format!("[{}] {} subnets", bridges.join(","), subnets.len()),
+            )
         }
         fn delete_link(&mut self, name: &str) -> Result<()> {
             self.call("delete_link", name.to_string())

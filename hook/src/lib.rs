@@ -42,7 +42,7 @@ mod kernel;
 mod link;
 mod link_probe;
 mod mount_ns;
-mod naming;
+pub mod naming;
 mod neigh_table;
 mod netconf;
 mod netns;

@@ -16,6 +16,13 @@ use crate::error::{Error, IoContext, Result};
 pub enum NetnsRef {
     Pid(i32),
     Path(PathBuf),
+    /// The container's end of a veth stays in the engine's own namespace, under the
+    /// interface's name and unconfigured, for the runtime to move into the container and
+    /// address (Docker's network plugins: the container's namespace may not exist yet at Join).
+    /// The path is a file that exists exactly while the runtime holds the attachment (the
+    /// Docker plugin's endpoint file); the record keeps it as its `netns_path`, so the record
+    /// is stale once it is gone, as a CNI record whose namespace is gone.
+    Handover(PathBuf),
 }
 
 impl NetnsRef {
@@ -23,7 +30,7 @@ impl NetnsRef {
     pub fn path(&self) -> PathBuf {
         match self {
             NetnsRef::Pid(pid) => PathBuf::from(format!("/proc/{pid}/ns/net")),
-            NetnsRef::Path(path) => path.clone(),
+            NetnsRef::Path(path) | NetnsRef::Handover(path) => path.clone(),
         }
     }
 
@@ -31,7 +38,14 @@ impl NetnsRef {
         match self {
             NetnsRef::Pid(pid) => Netns::of_pid(*pid),
             NetnsRef::Path(path) => Netns::open(path),
+            // Where the container's end is made.
+            NetnsRef::Handover(_) => Netns::current(),
         }
+    }
+
+    /// True when the runtime moves and configures the container's end itself.
+    pub fn is_handover(&self) -> bool {
+        matches!(self, NetnsRef::Handover(_))
     }
 }
 

@@ -15,7 +15,7 @@ use crate::validate;
 
 pub const DEFAULT_NETWORK: &str = "ocinet";
 pub const DEFAULT_BRIDGE: &str = "ocinet0";
-const DEFAULT_MTU: u32 = 1500;
+pub const DEFAULT_MTU: u32 = 1500;
 /// Network files are a few hundred bytes; anything far larger is a mistake or an attack.
 const MAX_NETWORK_FILE_BYTES: u64 = 64 * 1024;
 /// Where the default network's subnet is kept once chosen, in the state root.

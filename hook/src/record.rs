@@ -29,6 +29,9 @@ pub enum FrontEnd {
     OciHook,
     /// `ocinet-cni`: its records are `cni-<CNI_CONTAINERID>-<CNI_IFNAME>`, one per interface.
     Cni,
+    /// `ocinet-docker`: its records are `docker-<endpoint id>`, one per Docker endpoint, live
+    /// while the plugin's endpoint file (their `netns_path`) exists.
+    Docker,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

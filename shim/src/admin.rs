@@ -69,6 +69,8 @@ fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
 #[derive(Debug, Serialize)]
 struct Summary {
     id: String,
+    /// Who wired it: `oci-hook`, `cni`, `docker`.
+    front_end: ocinet::record::FrontEnd,
     mode: String,
     network: Option<String>,
     address: Option<String>,
@@ -82,6 +84,7 @@ fn summary(record: &Record, boot_id: &str) -> Summary {
     let first = record.interfaces.first();
     Summary {
         id: record.id.clone(),
+        front_end: record.front_end,
         mode: record.mode.clone(),
         network: first.map(|i| i.network.clone()),
         address: record.primary_address().map(|a| a.to_string()),

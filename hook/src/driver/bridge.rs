@@ -125,8 +125,11 @@ impl NetworkDriver for BridgeDriver {
             gateways: &default_gateways,
             gateway_mac: None,
         };
-        env.kernel
-            .configure_container(&target.netns, Some(&addressing))?;
+        // A handed-over end is addressed by the runtime that moves it (Docker).
+        if !target.netns.is_handover() {
+            env.kernel
+                .configure_container(&target.netns, Some(&addressing))?;
+        }
         fault::point("setup:container-address");
         veth::forward_and_publish(env, &target.id, &network, iface)?;
         let ipv6 = iface.addresses.iter().any(|a| a.address.is_ipv6());

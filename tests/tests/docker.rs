@@ -1,0 +1,693 @@
+//! Docker Engine 20.10 (Debian's docker.io) with the ocinet network plugin: dockerd and
+//! `ocinet-docker` started inside a private host, an image imported from the busybox rootfs,
+//! real containers and traffic.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ocinet_tests::{binary, rootfs, workspace, Host};
+
+const DOCKER: &str = "/usr/bin/docker";
+const DOCKERD: &str = "/usr/sbin/dockerd";
+const IMAGE: &str = "ocinet-busybox";
+/// Serves /www/index.html on port 80 (busybox httpd), in the foreground.
+const WEB: &str =
+    "mkdir -p /www && echo hello-from-$(hostname) > /www/index.html && exec httpd -f -p 80 -h /www";
+
+/// dockerd and the plugin in one private host; both stopped on drop, containers removed first.
+struct Docker<'h> {
+    host: &'h Host,
+    daemon: Option<Child>,
+    plugin: Option<Child>,
+    /// How the plugin is started (its command line).
+    plugin_argv: Vec<String>,
+    /// The plugin's socket as systemd's socket unit holds it, passed to each start; `None`:
+    /// the plugin binds its own.
+    activation: Option<UnixListener>,
+    socket: String,
+}
+
+impl<'h> Docker<'h> {
+    fn start(host: &'h Host) -> Docker<'h> {
+        let argv = [
+            binary("ocinet-docker"),
+            "--root".into(),
+            host.state_root(),
+            "--config-dir".into(),
+            host.config_dir(),
+        ];
+        Docker::start_with(
+            host,
+            argv.iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            false,
+        )
+    }
+
+    fn start_with(host: &'h Host, plugin_argv: Vec<String>, activated: bool) -> Docker<'h> {
+        // dockerd finds plugins here; a tmpfs of this host's mount namespace only.
+        host.sh_ok(
+            "mkdir -p /run/docker/plugins && mount -t tmpfs ocinet-test /run/docker/plugins",
+        );
+        // Bound from here into the host's mount namespace, as systemd binds a socket unit's.
+        let activation = activated.then(|| {
+            UnixListener::bind(format!(
+                "/proc/{}/root/run/docker/plugins/ocinet.sock",
+                host.pid()
+            ))
+            .unwrap()
+        });
+        let mut docker = Docker {
+            host,
+            daemon: None,
+            plugin: None,
+            plugin_argv,
+            activation,
+            socket: host.dir.join("docker.sock").to_string_lossy().into_owned(),
+        };
+        docker.start_plugin();
+        docker.start_daemon();
+        let mut tar = Command::new("tar")
+            .arg("-C")
+            .arg(rootfs())
+            .args(["-c", "."])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = docker
+            .cli()
+            .args(["import", "-", IMAGE])
+            .stdin(tar.stdout.take().unwrap())
+            .output()
+            .unwrap();
+        assert!(tar.wait().unwrap().success());
+        assert!(out.status.success(), "docker import: {}", text(&out.stderr));
+        docker
+    }
+
+    fn start_plugin(&mut self) {
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.host.dir.join("plugin.log"))
+            .unwrap();
+        if let Some(listener) = &self.activation {
+            // Calls wait in the socket's queue until the plugin takes them.
+            self.plugin = Some(spawn_activated(self.host, listener, &self.plugin_argv, log));
+            return;
+        }
+        let sock = "/run/docker/plugins/ocinet.sock";
+        let _ = self.host.sh(&format!("rm -f {sock}"));
+        let child = self
+            .host
+            .command(&self.plugin_argv[0])
+            .args(&self.plugin_argv[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.plugin = Some(child);
+        self.wait_for(&format!("test -S {sock}"), "the plugin's socket");
+    }
+
+    fn start_daemon(&mut self) {
+        let dir = &self.host.dir;
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(dir.join("dockerd.log"))
+            .unwrap();
+        let child = self
+            .host
+            .command(DOCKERD)
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket))
+            .arg("--data-root")
+            .arg(dir.join("docker-data"))
+            .args(["--exec-root", "/run/ocinet-test/docker"])
+            .arg("--pidfile")
+            .arg(dir.join("dockerd.pid"))
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--bridge=none",
+                "--iptables=false",
+                "--ip-forward=false",
+                "--exec-opt",
+                "native.cgroupdriver=cgroupfs",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.daemon = Some(child);
+        let probe = format!("{DOCKER} -H unix://{} version", self.socket);
+        self.wait_for(&probe, "dockerd");
+    }
+
+    fn wait_for(&self, script: &str, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.host.sh(script).status.success() {
+            assert!(
+                Instant::now() < deadline,
+                "{what} did not start: see {}",
+                self.host.dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops dockerd as systemd would (SIGTERM: running containers are stopped and their
+    /// endpoints deleted) and waits for it.
+    fn stop_daemon(&mut self) {
+        if let Some(mut child) = self.daemon.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let _ = child.wait();
+        }
+    }
+
+    /// The plugin killed (a crash: no chance to tidy anything).
+    fn kill_plugin(&mut self) {
+        if let Some(mut child) = self.plugin.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn cli(&self) -> Command {
+        let mut cmd = self.host.command(DOCKER);
+        cmd.args(["-H", &format!("unix://{}", self.socket)]);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cli().args(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    /// `docker ARGS`, its stdout; panics with stderr on failure.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "docker {}: {}",
+            args.join(" "),
+            text(&out.stderr)
+        );
+        text(&out.stdout).trim().to_string()
+    }
+
+    /// A container's address on a network.
+    fn address(&self, name: &str) -> String {
+        self.ok(&[
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            name,
+        ])
+    }
+
+    fn exec(&self, name: &str, script: &str) -> Output {
+        self.run(&["exec", name, "sh", "-c", script])
+    }
+}
+
+impl Drop for Docker<'_> {
+    fn drop(&mut self) {
+        if self.daemon.is_some() {
+            let ids = self.run(&["ps", "-aq"]);
+            for id in text(&ids.stdout).split_whitespace() {
+                let _ = self.run(&["rm", "-f", id]);
+            }
+        }
+        self.stop_daemon();
+        self.kill_plugin();
+    }
+}
+
+/// Starts `argv` in `host` as systemd starts a socket-activated service: `listener` as fd 3,
+/// `LISTEN_PID` its own pid and `LISTEN_FDS=1`.
+fn spawn_activated(host: &Host, listener: &UnixListener, argv: &[String], stderr: File) -> Child {
+    let fd = listener.as_raw_fd();
+    let mut cmd = host.command("sh");
+    // sh's pid is the plugin's: sh, like nsenter before it, execs the next.
+    cmd.args(["-c", "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$@\"", "sh"])
+        .args(argv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if nix::libc::dup2(fd, 3) < 0 || nix::libc::fcntl(3, nix::libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// What ocinet's records, links and nftables sets still hold of Docker's networks, beside
+/// the harness's leftovers.
+fn docker_leftovers(host: &Host) -> Vec<String> {
+    let mut left = host.leftovers();
+    left.extend(
+        host.sh_ok("ip -o link show")
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .filter(|n| n.starts_with("ocd") || n.starts_with("oc-"))
+            .map(|n| format!("link {n}")),
+    );
+    for set in ["masq_subnets", "bridges"] {
+        let out = host.sh(&format!("nft list set inet ocinet {set}"));
+        let listed = text(&out.stdout);
+        if let Some(at) = listed.find("elements = ") {
+            left.push(format!("nft {set} {}", listed[at..].trim()));
+        }
+    }
+    let endpoints = host.state_root().join("docker/endpoints");
+    if let Ok(files) = std::fs::read_dir(&endpoints) {
+        left.extend(
+            files
+                .flatten()
+                .map(|f| format!("endpoint {}", f.file_name().to_string_lossy())),
+        );
+    }
+    left
+}
+
+fn network_files(host: &Host) -> Vec<PathBuf> {
+    std::fs::read_dir(host.config_dir().join("networks"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect()
+}
+
+#[test]
+fn docker_network_names_ports_internal_and_cleanup() {
+    let host = Host::new("docker");
+    let outside = host.outside();
+    let docker = Docker::start(&host);
+
+    docker.ok(&[
+        "network",
+        "create",
+        "-d",
+        "ocinet",
+        "--subnet",
+        "10.77.0.0/24",
+        "-o",
+        "mtu=1400",
+        "n1",
+    ]);
+    let inspected = docker.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{.Driver}} {{range .IPAM.Config}}{{.Subnet}}{{end}}",
+        "n1",
+    ]);
+    assert_eq!(inspected, "ocinet 10.77.0.0/24");
+
+    docker.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ca",
+        "--network",
+        "n1",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    docker.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "n1",
+        "-p",
+        "8080:80",
+        IMAGE,
+        "sh",
+        "-c",
+        WEB,
+    ]);
+    let web = docker.address("web");
+    assert!(web.starts_with("10.77.0."), "{web}");
+    // Docker moved ocinet's veth in and named it eth0, with the options' MTU.
+    let link = text(&docker.exec("ca", "ip -o link show eth0").stdout);
+    assert!(link.contains("mtu 1400"), "{link}");
+
+    // Each other by address and by name (Docker's embedded DNS).
+    for dest in [web.as_str(), "web"] {
+        let ping = docker.exec("ca", &format!("ping -c1 -W2 {dest}"));
+        assert!(ping.status.success(), "ping {dest}: {}", text(&ping.stdout));
+    }
+    let by_name = docker.exec("ca", "timeout 8 wget -qO- http://web/");
+    assert_eq!(
+        text(&by_name.stdout).trim(),
+        format!(
+            "hello-from-{}",
+            docker.ok(&["inspect", "-f", "{{.Config.Hostname}}", "web"])
+        )
+    );
+
+    // The published port from outside, and from the host (its own address and loopback).
+    let from_outside = outside.sh("timeout 8 busybox wget -qO- http://198.51.100.1:8080/");
+    assert!(
+        text(&from_outside.stdout).starts_with("hello-from-"),
+        "outside: {}",
+        text(&from_outside.stderr)
+    );
+    for addr in ["198.51.100.1", "127.0.0.1", "10.77.0.1"] {
+        let got = host.sh(&format!("timeout 8 busybox wget -qO- http://{addr}:8080/"));
+        assert!(
+            text(&got.stdout).starts_with("hello-from-"),
+            "host via {addr}: {}",
+            text(&got.stderr)
+        );
+    }
+    // Egress is masqueraded: the outside sees the host's address.
+    let seen = outside.receive_one(9000);
+    docker.exec("ca", "echo hi | timeout 8 nc 198.51.100.2 9000");
+    let (peer, said) = seen.join().unwrap();
+    assert_eq!(
+        (peer.ip().to_string().as_str(), said.trim()),
+        ("198.51.100.1", "hi")
+    );
+
+    // A restart is a new endpoint (ports revoked, endpoint deleted, made again, published).
+    docker.ok(&["restart", "-t", "0", "web"]);
+    let again = host.sh("timeout 8 busybox wget -qO- http://127.0.0.1:8080/");
+    assert!(
+        text(&again.stdout).starts_with("hello-from-"),
+        "after restart: {}",
+        text(&again.stderr)
+    );
+
+    // The records are ocinet's like any other: the shim lists them, front end docker.
+    let listed = host.shim(&["ls", "--format", "json"]).unwrap();
+    assert_eq!(
+        listed.matches("\"front_end\": \"docker\"").count(),
+        2,
+        "{listed}"
+    );
+    assert!(listed.contains(&web), "{listed}");
+    let logs = host.shim(&["logs"]).unwrap();
+    assert!(
+        logs.contains("docker-join") && logs.contains("docker-publish"),
+        "{logs}"
+    );
+
+    // A taken port fails docker run in one line naming who holds it, and leaves nothing.
+    let refused = docker.run(&[
+        "run",
+        "-d",
+        "--name",
+        "dup",
+        "--network",
+        "n1",
+        "-p",
+        "8080:80",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    assert!(!refused.status.success());
+    let err = text(&refused.stderr);
+    assert!(
+        err.contains("host port 0.0.0.0:8080/tcp is already published by the Docker endpoint"),
+        "{err}"
+    );
+    let web_endpoint = docker.ok(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.EndpointID}}{{end}}",
+        "web",
+    ]);
+    assert!(err.contains(&web_endpoint[..12]), "{err}");
+    docker.ok(&["rm", "-f", "dup"]);
+
+    // Internal: its containers reach each other, nothing outside.
+    docker.ok(&[
+        "network",
+        "create",
+        "-d",
+        "ocinet",
+        "--internal",
+        "--subnet",
+        "10.78.0.0/24",
+        "n2",
+    ]);
+    docker.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "in1",
+        "--network",
+        "n2",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    docker.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "in2",
+        "--network",
+        "n2",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    assert!(docker.exec("in1", "ping -c1 -W2 in2").status.success());
+    for dest in ["198.51.100.2", "198.51.100.1", &web] {
+        let out = docker.exec("in1", &format!("ping -c1 -W1 {dest}"));
+        assert!(!out.status.success(), "internal reached {dest}");
+    }
+    let route = text(&docker.exec("in1", "ip route").stdout);
+    assert!(!route.contains("default"), "{route}");
+
+    for name in ["ca", "web", "in1", "in2"] {
+        docker.ok(&["rm", "-f", name]);
+    }
+    docker.ok(&["network", "rm", "n1", "n2"]);
+    assert_eq!(docker_leftovers(&host), Vec::<String>::new());
+    assert_eq!(network_files(&host), Vec::<PathBuf>::new());
+}
+
+/// scripts/install.sh into `prefix` with this host's state root and config dir; the plugin's
+/// command line as the installed systemd unit starts it.
+fn install_unit(host: &Host, prefix: &Path) -> Vec<String> {
+    let bin_dir = binary("ocinet-docker").parent().unwrap().to_path_buf();
+    let out = Command::new("bash")
+        .arg(workspace().join("scripts/install.sh"))
+        .arg("--prefix")
+        .arg(prefix)
+        .arg("--state-root")
+        .arg(host.state_root())
+        .arg("--config-dir")
+        .arg(host.config_dir())
+        .arg("--cni-dir")
+        .arg("none")
+        .env("OCINET_BIN_DIR", bin_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "install.sh: {}", text(&out.stderr));
+    let units = prefix.join("lib/systemd/system");
+    let unit = std::fs::read_to_string(units.join("ocinet-docker.service")).unwrap();
+    assert!(unit.contains("Before=docker.service"), "{unit}");
+    let socket = std::fs::read_to_string(units.join("ocinet-docker.socket")).unwrap();
+    assert!(
+        socket.contains("ListenStream=/run/docker/plugins/ocinet.sock"),
+        "{socket}"
+    );
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap();
+    exec.split_whitespace().map(str::to_string).collect()
+}
+
+#[test]
+fn docker_plugin_and_daemon_restarts_lose_nothing() {
+    let host = Host::new("docker-restart");
+    // The plugin as its systemd unit starts it, from an install.
+    let argv = install_unit(&host, &host.dir.join("prefix"));
+    assert_eq!(
+        argv[0],
+        host.dir.join("prefix/bin/ocinet-docker").to_string_lossy()
+    );
+    let mut docker = Docker::start_with(&host, argv, true);
+    docker.ok(&[
+        "network",
+        "create",
+        "-d",
+        "ocinet",
+        "--subnet",
+        "10.79.0.0/24",
+        "n1",
+    ]);
+    docker.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "first",
+        "--network",
+        "n1",
+        "-p",
+        "8081:80",
+        IMAGE,
+        "sh",
+        "-c",
+        WEB,
+    ]);
+
+    // A crash between two runs (the socket stays with systemd): the restarted plugin finds
+    // everything in the state root.
+    docker.kill_plugin();
+    docker.start_plugin();
+    docker.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "second",
+        "--stop-timeout",
+        "1",
+        "--network",
+        "n1",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    assert!(docker.exec("second", "ping -c1 -W2 first").status.success());
+    assert!(docker.exec("first", "ping -c1 -W2 second").status.success());
+    let got = host.sh("timeout 8 busybox wget -qO- http://127.0.0.1:8081/");
+    assert!(
+        text(&got.stdout).starts_with("hello-from-"),
+        "{}",
+        text(&got.stderr)
+    );
+    // gc sees Docker's records as live (their endpoint files are there): it takes nothing.
+    host.shim(&["gc"]).unwrap();
+    assert!(docker.exec("second", "ping -c1 -W2 first").status.success());
+    docker.ok(&["rm", "-f", "first"]);
+
+    // dockerd stopped with a container running: its endpoint is deleted through the plugin.
+    docker.stop_daemon();
+    let left: Vec<String> = docker_leftovers(&host)
+        .into_iter()
+        .filter(|l| !l.starts_with("link oc-") && !l.starts_with("nft "))
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
+    // Started again: the network is Docker's still, and works.
+    docker.start_daemon();
+    docker.ok(&["start", "second"]);
+    docker.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "third",
+        "--network",
+        "n1",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    assert!(docker.exec("third", "ping -c1 -W2 second").status.success());
+
+    docker.ok(&["rm", "-f", "second", "third"]);
+    docker.ok(&["network", "rm", "n1"]);
+    assert_eq!(docker_leftovers(&host), Vec::<String>::new());
+}
+
+/// POSTs `{}` to `path` on the plugin's socket; the whole answer.
+fn call(socket: &Path, path: &str) -> String {
+    let mut stream = UnixStream::connect(socket).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: plugin\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn socket_activation_answers_calls_queued_before_the_start_and_exits_when_idle() {
+    let host = Host::new("docker-activation");
+    let socket = host.dir.join("plugin.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let log = || File::create(host.dir.join("plugin.log")).unwrap();
+    let argv: Vec<String> = [
+        binary("ocinet-docker"),
+        "--root".into(),
+        host.state_root(),
+        "--config-dir".into(),
+        host.config_dir(),
+        "--exit-idle".into(),
+        "1".into(),
+    ]
+    .iter()
+    .map(|a| a.to_string_lossy().into_owned())
+    .collect();
+
+    for _ in 0..2 {
+        // A call made while no plugin runs waits in the queue; the start answers it.
+        let caller = {
+            let socket = socket.clone();
+            std::thread::spawn(move || call(&socket, "/Plugin.Activate"))
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let started = Instant::now();
+        let mut plugin = spawn_activated(&host, &listener, &argv, log());
+        let answer = caller.join().unwrap();
+        assert!(
+            answer.contains(r#"{"Implements":["NetworkDriver"]}"#),
+            "{answer}"
+        );
+        // Idle for a second: it exits, cleanly, and the socket is still there for the next.
+        let status = plugin.wait().unwrap();
+        assert!(status.success(), "{status}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(socket.exists());
+    }
+
+    // Exiting when idle without systemd's socket would leave dockerd with no plugin.
+    let out = host
+        .command(binary("ocinet-docker"))
+        .args(["--socket", "/run/ocinet-test/p.sock", "--exit-idle", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--exit-idle needs the socket from systemd"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
