@@ -343,3 +343,35 @@ fn a_name_resolves_as_soon_as_its_setup_returns() {
     }
     assert_eq!(resolved, n);
 }
+
+#[test]
+fn dual_stack_names_answer_aaaa_and_an_ipv6_only_network_gets_an_ipv6_nameserver() {
+    let host = Host::new("names-six");
+    host.define_network(
+        "d",
+        r#"{"subnets":[{"subnet":"10.93.0.0/24"},{"subnet":"fd00:93::/64"}]}"#,
+    );
+    host.define_network("o", r#"{"subnets":[{"subnet":"fd00:94::/120"}]}"#);
+    let web = host.start(Runtime::Runc, "web", &[("io.ocinet.network", "d")]);
+    let client = host.start(Runtime::Crun, "client", &[("io.ocinet.network", "d")]);
+    // busybox asks A and AAAA: both families' addresses, over either family's server.
+    for server in ["10.93.0.1", "fd00:93::1"] {
+        let mut got = lookup(&client, "web", Some(server)).unwrap_or_default();
+        got.sort();
+        assert_eq!(got, ["10.93.0.2", "fd00:93::2"], "asked {server}");
+    }
+    let out = client.exec(&["nslookup", "fd00:93::2", "10.93.0.1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("name = web"), "{text}");
+    // An IPv6-only network: the resolver at its IPv6 gateway is the nameserver.
+    let a = host.start(Runtime::Runc, "a6", &[("io.ocinet.network", "o")]);
+    let b = host.start(Runtime::Crun, "b6", &[("io.ocinet.network", "o")]);
+    let conf = b.sh_ok("cat /etc/resolv.conf");
+    assert!(conf.contains("nameserver fd00:94::1\n"), "{conf}");
+    assert_eq!(lookup(&b, "a6", None), Some(vec!["fd00:94::2".to_string()]));
+    // No name crosses networks in either family.
+    assert_eq!(lookup(&b, "web", None), None);
+    web.delete().unwrap();
+    assert_eq!(lookup(&client, "web", Some("fd00:93::1")), None);
+    drop((client, a, b));
+}
