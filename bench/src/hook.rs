@@ -106,20 +106,22 @@ fn write(path: &Path, value: &serde_json::Value) -> Result<()> {
     std::fs::write(path, value.to_string()).map_err(|e| format!("cannot write {path:?}: {e}"))
 }
 
-/// Waits (at most 10 s) until no `ocinet-hook` process with `root` in its arguments is alive.
+/// Waits (at most 10 s) until no process with `--root ROOT` in its arguments is alive: a hook
+/// of this runner, whatever its file is called (the A/B mode runs copies under other names).
 fn wait_for_hooks(root: &std::path::Path) {
-    let root = root.to_string_lossy().into_owned();
+    let mut marker = b"\0--root\0".to_vec();
+    marker.extend_from_slice(root.as_os_str().as_encoded_bytes());
+    marker.push(0);
     let running = || {
         std::fs::read_dir("/proc").is_ok_and(|entries| {
             entries.flatten().any(|e| {
                 let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-                let text = String::from_utf8_lossy(&cmdline);
                 let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
                 let zombie = stat
                     .rfind(')')
                     .and_then(|i| stat[i + 1..].split_whitespace().next())
                     .is_some_and(|state| state == "Z" || state == "X");
-                text.contains("ocinet-hook") && text.contains(&root) && !zombie
+                cmdline.windows(marker.len()).any(|w| w == marker) && !zombie
             })
         })
     };

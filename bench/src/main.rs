@@ -250,9 +250,10 @@ fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
     // First ocinet alone: no other backend's links and their kernel work (IPv6 timers, MLD,
     // link events under the global rtnl lock) on the machine.
     let mut alone = ocinet::Ocinet::new(&args.hook, work, &ocinet::ALONE)?;
-    let (containers, mut alone) = interleaved(n, &mut [&mut alone], args.reach)?;
+    let mut alone_routed = ocinet::Ocinet::new(&args.hook, work, &ocinet::ALONE_ROUTED)?;
+    let (containers, ocinet_alone) =
+        interleaved(n, &mut [&mut alone, &mut alone_routed], args.reach)?;
     drop(containers);
-    let ocinet_alone = alone.pop();
 
     let mut oc = ocinet::Ocinet::new(&args.hook, work, &ocinet::MAIN)?;
     let mut routed = ocinet::Ocinet::new(&args.hook, work, &ocinet::ROUTED)?;
@@ -328,7 +329,7 @@ fn dual_stack(args: &Args, work: &std::path::Path) -> Result<Report> {
         cni_over_ocinet_cni: None,
         routed_over_bridge: None,
         dual_minus_ipv4_ms: Some(p50(0) - p50(3)),
-        ocinet_alone: None,
+        ocinet_alone: Vec::new(),
         end_to_end: None,
         hook_peak_rss_kib: dual.hook.max_rss_kib,
         backends,
@@ -415,7 +416,7 @@ fn ab(args: &Args, hook_b: &std::path::Path, work: &std::path::Path) -> Result<R
         routed_over_bridge: None,
         dual_minus_ipv4_ms: None,
         backends,
-        ocinet_alone: None,
+        ocinet_alone: Vec::new(),
         end_to_end: None,
         hook_peak_rss_kib: a.hook.max_rss_kib.max(b.hook.max_rss_kib),
     })

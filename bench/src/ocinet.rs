@@ -77,6 +77,13 @@ pub const ALONE: Lane = Lane {
     ..SECOND
 };
 
+/// Beside `ALONE` in that phase: a routed network with only ocinet on the machine.
+pub const ALONE_ROUTED: Lane = Lane {
+    name: "ocinet-alone-routed",
+    subnet: "10.96.0.0/16",
+    ..ROUTED
+};
+
 pub struct Ocinet {
     lane: &'static Lane,
     pub hook: Hook,
@@ -87,9 +94,14 @@ impl Ocinet {
         let hook = Hook::new(hook, &work.join(lane.name))?;
         let mut subnets = vec![json!({"subnet": lane.subnet})];
         subnets.extend(lane.subnet6.map(|s| json!({"subnet": s})));
+        // No names: the CNI chain and netavark run without a DNS plugin here.
         let def = match lane.routed {
-            true => json!({"driver": "routed", "subnets": subnets, "masquerade": true}),
-            false => json!({"bridge": lane.bridge, "subnets": subnets, "masquerade": true}),
+            true => {
+                json!({"driver": "routed", "subnets": subnets, "masquerade": true, "dns": false})
+            }
+            false => {
+                json!({"bridge": lane.bridge, "subnets": subnets, "masquerade": true, "dns": false})
+            }
         };
         hook.define(NETWORK, &def)?;
         Ok(Ocinet { lane, hook })

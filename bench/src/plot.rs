@@ -7,13 +7,14 @@ use plotters::prelude::*;
 use crate::exec::Result;
 use crate::report::BackendReport;
 
-const PALETTE: [RGBColor; 6] = [
+const PALETTE: [RGBColor; 7] = [
     RGBColor(0x1f, 0x77, 0xb4),
     RGBColor(0xd6, 0x27, 0x28),
     RGBColor(0x2c, 0xa0, 0x2c),
     RGBColor(0x94, 0x67, 0xbd),
     RGBColor(0xff, 0x7f, 0x0e),
     RGBColor(0x8c, 0x56, 0x4b),
+    RGBColor(0x7f, 0x7f, 0x7f),
 ];
 
 /// Writes the SVG. Setup lines are a running median (window N/50) so that one slow call does

@@ -96,8 +96,8 @@ pub struct Report {
     pub machine: String,
     pub containers: usize,
     pub backends: Vec<BackendReport>,
-    /// ocinet on its own, before the interleaved run (same N).
-    pub ocinet_alone: Option<BackendReport>,
+    /// ocinet on its own (a bridge and a routed network), before the interleaved run (same N).
+    pub ocinet_alone: Vec<BackendReport>,
     /// Setup p50 of the other backend divided by ocinet's.
     pub cni_over_ocinet: f64,
     pub netavark_over_ocinet: f64,
@@ -157,8 +157,8 @@ impl Report {
         {
             t += "\n";
         }
-        if self.ocinet_alone.is_some() {
-            t += "\n`ocinet-alone`: the same run with only ocinet on the machine, before the interleaved \
+        if !self.ocinet_alone.is_empty() {
+            t += "\n`ocinet-alone`, `ocinet-alone-routed`: the same run with only ocinet on the machine (a bridge and a routed network, interleaved), before the interleaved \
 run (no other backend's links and namespaces beside ocinet's, whose state makes the kernel work in the hook's calls cost more).\n";
         }
         if let Some(extra) = self.dual_minus_ipv4_ms {
