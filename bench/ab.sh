@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A/B of two ocinet-hook builds, interleaved container by container (cancels machine noise):
-#   bench/ab.sh OLD_HOOK NEW_HOOK [N]     (root; N default 200)
+#   bench/ab.sh OLD_HOOK NEW_HOOK [N] [--a-before-names]     (root; N default 200)
+# --a-before-names: OLD_HOOK predates names and refuses the network file's `dns` field.
 # ocinet-bench's A/B mode: each build on its own bridge, subnet and ports, timed from spawn to
 # reaped exit, in a private network and mount namespace with every state root on tmpfs (as
 # bench/run.sh). Prints both builds' setup/teardown p50/p90, first/last 10%, and B/A.
@@ -17,4 +18,4 @@ cd "$here"
 cargo build --release -q -p ocinet-bench
 sync  # the build's dirty pages written back now, not during the runs
 exec bench/in-private-host.sh bench/with-other-links.sh "${OTHER_LINKS:-0}" \
-  "${CARGO_TARGET_DIR:-target}/release/ocinet-bench" --n "$n" --hook "$a" --hook-b "$b"
+  "${CARGO_TARGET_DIR:-target}/release/ocinet-bench" --n "$n" --hook "$a" --hook-b "$b" "${@:4}"

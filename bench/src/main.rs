@@ -26,7 +26,7 @@ use backend::Backend;
 use exec::Result;
 use report::{BackendReport, Report};
 
-const USAGE: &str = "ocinet-bench --hook PATH [--cni-plugin PATH] [--hook-b PATH] [--n N] [--out FILE.json] [--table FILE.md] [--plot FILE.svg] [--reach] \
+const USAGE: &str = "ocinet-bench --hook PATH [--cni-plugin PATH] [--hook-b PATH [--a-before-names]] [--n N] [--out FILE.json] [--table FILE.md] [--plot FILE.svg] [--reach] \
 [--sample-config bundles/bridge/config.json --rootfs bundles/rootfs] [--runc-reps R] [--range-reps R] \
 [--overlay [--new-hosts K] [--iperf-runs R] [--iperf-seconds S]] [--dual-stack]";
 
@@ -37,6 +37,8 @@ struct Args {
     cni_plugin: Option<PathBuf>,
     /// A second ocinet build: compare the two (A/B) instead of ocinet, CNI and netavark.
     hook_b: Option<PathBuf>,
+    /// The A/B mode's first build predates names: its network file has no `dns` field.
+    a_before_names: bool,
     out: Option<PathBuf>,
     table: Option<PathBuf>,
     /// The SVG of setup against containers present and of teardowns.
@@ -64,6 +66,7 @@ fn parse_args() -> Result<Args> {
         hook: PathBuf::new(),
         cni_plugin: None,
         hook_b: None,
+        a_before_names: false,
         out: None,
         table: None,
         plot: None,
@@ -86,6 +89,7 @@ fn parse_args() -> Result<Args> {
             "--n" => a.n = number(value()?)?,
             "--hook" => a.hook = value()?.into(),
             "--hook-b" => a.hook_b = Some(value()?.into()),
+            "--a-before-names" => a.a_before_names = true,
             "--cni-plugin" => a.cni_plugin = Some(value()?.into()),
             "--out" => a.out = Some(value()?.into()),
             "--table" => a.table = Some(value()?.into()),
@@ -402,7 +406,10 @@ fn reachable(
 /// Two ocinet builds, interleaved as the main benchmark interleaves backends.
 fn ab(args: &Args, hook_b: &std::path::Path, work: &std::path::Path) -> Result<Report> {
     let hook_b = std::fs::canonicalize(hook_b).map_err(|e| format!("hook {hook_b:?}: {e}"))?;
-    let mut a = ocinet::Ocinet::new(&args.hook, work, &ocinet::MAIN)?;
+    let mut a = match args.a_before_names {
+        true => ocinet::Ocinet::before_names(&args.hook, work, &ocinet::MAIN)?,
+        false => ocinet::Ocinet::new(&args.hook, work, &ocinet::MAIN)?,
+    };
     let mut b = ocinet::Ocinet::new(&hook_b, work, &ocinet::SECOND)?;
     let mut backends: [&mut dyn Backend; 2] = [&mut a, &mut b];
     let (containers, backends) = interleaved(args.n, &mut backends, args.reach)?;

@@ -91,18 +91,31 @@ pub struct Ocinet {
 
 impl Ocinet {
     pub fn new(hook: &Path, work: &Path, lane: &'static Lane) -> Result<Ocinet> {
+        Self::with_dns_field(hook, work, lane, true)
+    }
+
+    /// For a build older than names, which refuses the `dns` field (and has no names).
+    pub fn before_names(hook: &Path, work: &Path, lane: &'static Lane) -> Result<Ocinet> {
+        Self::with_dns_field(hook, work, lane, false)
+    }
+
+    fn with_dns_field(
+        hook: &Path,
+        work: &Path,
+        lane: &'static Lane,
+        dns_field: bool,
+    ) -> Result<Ocinet> {
         let hook = Hook::new(hook, &work.join(lane.name))?;
         let mut subnets = vec![json!({"subnet": lane.subnet})];
         subnets.extend(lane.subnet6.map(|s| json!({"subnet": s})));
-        // No names: the CNI chain and netavark run without a DNS plugin here.
-        let def = match lane.routed {
-            true => {
-                json!({"driver": "routed", "subnets": subnets, "masquerade": true, "dns": false})
-            }
-            false => {
-                json!({"bridge": lane.bridge, "subnets": subnets, "masquerade": true, "dns": false})
-            }
+        let mut def = match lane.routed {
+            true => json!({"driver": "routed", "subnets": subnets, "masquerade": true}),
+            false => json!({"bridge": lane.bridge, "subnets": subnets, "masquerade": true}),
         };
+        if dns_field {
+            // No names: the CNI chain and netavark run without a DNS plugin here.
+            def["dns"] = json!(false);
+        }
         hook.define(NETWORK, &def)?;
         Ok(Ocinet { lane, hook })
     }
