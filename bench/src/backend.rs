@@ -22,6 +22,11 @@ pub trait Backend {
     fn target(&self, _i: usize) -> Result<Option<Target>> {
         Ok(None)
     }
+    /// Its containers hold no neighbour entries that the host-wide limits count (a routed
+    /// network's are permanent).
+    fn routed(&self) -> bool {
+        false
+    }
 }
 
 /// Per-container leftovers. `leases` is `None` when the backend does no IPAM of its own.

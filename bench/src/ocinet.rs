@@ -147,6 +147,10 @@ impl Backend for Ocinet {
         self.hook.run("poststop", &id, 0, &bundle)
     }
 
+    fn routed(&self) -> bool {
+        self.lane.routed
+    }
+
     /// The container's address from its record (as `ocinet-shim inspect` reads it); its port
     /// published on the network's gateway, an address of the host.
     fn target(&self, i: usize) -> Result<Option<Target>> {
