@@ -2,9 +2,8 @@
 //! `collect_unlisted`; STATUS says whether an ADD could go through.
 
 use std::path::Path;
-use std::time::Instant;
 
-use ocinet::activity::{self, Entry};
+use ocinet::activity;
 use ocinet::context::Context;
 use ocinet::engine::{self, NetnsRef, Target};
 use ocinet::error::Error;
@@ -39,7 +38,7 @@ pub fn add(config: &Config, env: &Environment, a: &Attachment) -> Result<Value> 
     };
     let ctx = Context::open(&config.options)?;
     let target = target(a, &netns);
-    let made = logged(&ctx, &target.id, "cni-add", || {
+    let made = activity::logged(ctx.root.path(), &target.id, "cni-add", || {
         engine::attach(&ctx, FrontEnd::Cni, &target, &request)
     })
     .map_err(|e| match e {
@@ -70,7 +69,9 @@ pub fn del(config: &Config, a: &Attachment) -> Result<()> {
     if matches!(ctx.records.load(&id), Ok(None)) {
         return Ok(());
     }
-    logged(&ctx, &id, "cni-del", || engine::detach(&ctx, &id))?;
+    activity::logged(ctx.root.path(), &id, "cni-del", || {
+        engine::detach(&ctx, &id)
+    })?;
     Ok(())
 }
 
@@ -150,24 +151,6 @@ fn target(a: &Attachment, netns: &Path) -> Target {
         netns: NetnsRef::Path(netns.to_path_buf()),
         pid: None,
     }
-}
-
-/// Runs one engine call and writes it to the activity log (`ocinet-shim logs`); the log is
-/// for people, so failing to write it fails nothing.
-fn logged<T>(
-    ctx: &Context,
-    id: &str,
-    stage: &str,
-    f: impl FnOnce() -> ocinet::error::Result<T>,
-) -> ocinet::error::Result<T> {
-    let started = Instant::now();
-    let result = f();
-    let outcome = result.as_ref().map(|_| ()).map_err(|e| e.to_string());
-    let _ = activity::append(
-        ctx.root.path(),
-        &Entry::new(id, stage, outcome, started.elapsed()),
-    );
-    result
 }
 
 /// VERSION's answer: every version this plugin speaks.

@@ -9,9 +9,8 @@
 //!   publishes the ports, RevokeExternalConnectivity withdraws them; DeleteEndpoint detaches.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::Instant;
 
-use ocinet::activity::{self, Entry};
+use ocinet::activity;
 use ocinet::context::{Context, Options};
 use ocinet::engine::{self, NetnsRef, Target};
 use ocinet::network::Network;
@@ -74,22 +73,6 @@ impl Plugin {
                 "{other} is not part of the network driver API this plugin serves"
             ))),
         }
-    }
-
-    /// Runs one engine call and writes it to the activity log (`ocinet-shim logs`); the log is
-    /// for people, so failing to write it fails nothing.
-    fn logged<T>(
-        &self,
-        id: &str,
-        stage: &str,
-        f: impl FnOnce() -> ocinet::error::Result<T>,
-    ) -> ocinet::error::Result<T> {
-        let started = Instant::now();
-        let result = f();
-        let outcome = result.as_ref().map(|_| ()).map_err(|e| e.to_string());
-        let entry = Entry::new(id, stage, outcome, started.elapsed());
-        let _ = activity::append(self.ctx.root.path(), &entry);
-        result
     }
 
     fn create_network(&self, r: &api::CreateNetwork) -> Result<Value> {
@@ -221,7 +204,7 @@ impl Plugin {
             netns: NetnsRef::Handover(self.endpoints.path(&r.endpoint_id)),
             pid: None,
         };
-        let attached = self.logged(&target.id, "docker-join", || {
+        let attached = activity::logged(self.ctx.root.path(), &target.id, "docker-join", || {
             engine::attach(&self.ctx, FrontEnd::Docker, &target, &request)
         })?;
         let gateway = attached
@@ -246,7 +229,7 @@ impl Plugin {
             return Ok(json!({}));
         }
         let id = record_id(&r.endpoint_id);
-        match self.logged(&id, "docker-publish", || {
+        match activity::logged(self.ctx.root.path(), &id, "docker-publish", || {
             engine::publish(&self.ctx, &id, &specs)
         }) {
             Ok(_) => {}
@@ -271,7 +254,7 @@ impl Plugin {
     fn revoke(&self, r: &api::EndpointRef) -> Result<Value> {
         check_id("endpoint", &r.endpoint_id)?;
         let id = record_id(&r.endpoint_id);
-        self.logged(&id, "docker-unpublish", || {
+        activity::logged(self.ctx.root.path(), &id, "docker-unpublish", || {
             engine::unpublish(&self.ctx, &id)
         })?;
         Ok(json!({}))
@@ -280,7 +263,9 @@ impl Plugin {
     fn delete_endpoint(&self, r: &api::EndpointRef) -> Result<Value> {
         check_id("endpoint", &r.endpoint_id)?;
         let id = record_id(&r.endpoint_id);
-        let detached = self.logged(&id, "docker-delete", || engine::detach(&self.ctx, &id));
+        let detached = activity::logged(self.ctx.root.path(), &id, "docker-delete", || {
+            engine::detach(&self.ctx, &id)
+        });
         // Gone from Docker either way: without its file, a record left by a failed teardown
         // is stale, and `ocinet-shim gc` finishes it.
         self.endpoints.remove(&r.endpoint_id)?;

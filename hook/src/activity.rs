@@ -103,6 +103,17 @@ pub fn append(root: &Path, entry: &Entry) -> Result<()> {
         .context(|| format!("cannot write {}", log.display()))
 }
 
+/// Runs one engine call and writes it to the log as `stage` of `id`, with its outcome and time
+/// (the front ends' calls: the CNI plugin's, the Docker plugin's). The log is for people, so
+/// failing to write it fails nothing.
+pub fn logged<T>(root: &Path, id: &str, stage: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let started = std::time::Instant::now();
+    let result = f();
+    let outcome = result.as_ref().map(|_| ()).map_err(|e| e.to_string());
+    let _ = append(root, &Entry::new(id, stage, outcome, started.elapsed()));
+    result
+}
+
 /// Every entry (of `id`, if given), oldest first, the rotated generation included.
 pub fn read(root: &Path, id: Option<&str>) -> Result<Vec<Entry>> {
     let mut out = Vec::new();

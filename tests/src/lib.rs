@@ -952,6 +952,26 @@ pub fn ok(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `scripts/install.sh --prefix PREFIX --cni-dir CNI_DIR` with the built binaries (not the
+/// machine's own directories), and with `host`'s state root and config dir baked in when given.
+pub fn install(prefix: &Path, cni_dir: &Path, host: Option<&Host>) {
+    let bin_dir = binary("ocinet-hook").parent().unwrap().to_path_buf();
+    let mut cmd = Command::new("bash");
+    cmd.arg(workspace().join("scripts/install.sh"))
+        .arg("--prefix")
+        .arg(prefix)
+        .arg("--cni-dir")
+        .arg(cni_dir)
+        .env("OCINET_BIN_DIR", bin_dir);
+    if let Some(host) = host {
+        cmd.arg("--state-root")
+            .arg(host.state_root())
+            .arg("--config-dir")
+            .arg(host.config_dir());
+    }
+    ok(&cmd.output().unwrap());
+}
+
 /// A state JSON as a runtime passes it on the hook's stdin.
 pub fn state_json(id: &str, pid: i32, bundle: &Path) -> String {
     json!({"ociVersion": "1.0.2", "id": id, "status": "creating", "pid": pid, "bundle": bundle})

@@ -6,10 +6,10 @@
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use ocinet_tests::{binary, ok, rootfs, workspace, Host, Runtime, PODMAN_LIMITS};
+use ocinet_tests::{binary, ok, rootfs, Host, Runtime, PODMAN_LIMITS};
 use serde_json::{json, Value};
 
 const SUBNET: &str = "10.98.0.0/24";
@@ -499,17 +499,7 @@ fn a_cni_sandbox_and_a_hook_container_share_a_network() {
 /// machine's own directories).
 fn install(prefix: &Path) -> PathBuf {
     let cni_dir = prefix.join("lib/cni");
-    let bin_dir = binary("ocinet-hook").parent().unwrap().to_path_buf();
-    let out = Command::new("bash")
-        .arg(workspace().join("scripts/install.sh"))
-        .arg("--prefix")
-        .arg(prefix)
-        .arg("--cni-dir")
-        .arg(&cni_dir)
-        .env("OCINET_BIN_DIR", bin_dir)
-        .output()
-        .unwrap();
-    ok(&out);
+    ocinet_tests::install(prefix, &cni_dir, None);
     cni_dir
 }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ocinet_tests::{binary, rootfs, workspace, Host};
+use ocinet_tests::{binary, rootfs, Host};
 
 const DOCKER: &str = "/usr/bin/docker";
 const DOCKERD: &str = "/usr/sbin/dockerd";
@@ -499,21 +499,8 @@ fn docker_network_names_ports_internal_and_cleanup() {
 /// scripts/install.sh into `prefix` with this host's state root and config dir; the plugin's
 /// command line as the installed systemd unit starts it.
 fn install_unit(host: &Host, prefix: &Path) -> Vec<String> {
-    let bin_dir = binary("ocinet-docker").parent().unwrap().to_path_buf();
-    let out = Command::new("bash")
-        .arg(workspace().join("scripts/install.sh"))
-        .arg("--prefix")
-        .arg(prefix)
-        .arg("--state-root")
-        .arg(host.state_root())
-        .arg("--config-dir")
-        .arg(host.config_dir())
-        .arg("--cni-dir")
-        .arg("none")
-        .env("OCINET_BIN_DIR", bin_dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "install.sh: {}", text(&out.stderr));
+    // `none`: no CNI plugin installed, it is not part of this test.
+    ocinet_tests::install(prefix, Path::new("none"), Some(host));
     let units = prefix.join("lib/systemd/system");
     let unit = std::fs::read_to_string(units.join("ocinet-docker.service")).unwrap();
     assert!(unit.contains("Before=docker.service"), "{unit}");

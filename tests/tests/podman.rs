@@ -16,22 +16,7 @@ fn wget(url: &str) -> String {
 
 /// scripts/install.sh into `prefix`, with the host's state root and config dir baked in.
 fn install(host: &Host, prefix: &Path) {
-    let bin_dir = binary("ocinet-hook").parent().unwrap().to_path_buf();
-    let out = Command::new("bash")
-        .arg(workspace().join("scripts/install.sh"))
-        .arg("--prefix")
-        .arg(prefix)
-        .arg("--state-root")
-        .arg(host.state_root())
-        .arg("--config-dir")
-        .arg(host.config_dir())
-        // Not the machine's CNI plugin directories.
-        .arg("--cni-dir")
-        .arg(prefix.join("lib/cni"))
-        .env("OCINET_BIN_DIR", bin_dir)
-        .output()
-        .unwrap();
-    ok(&out);
+    ocinet_tests::install(prefix, &prefix.join("lib/cni"), Some(host));
 }
 
 fn uninstall(prefix: &Path) {
