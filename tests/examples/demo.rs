@@ -1,6 +1,7 @@
 //! The demo: in a private "host" network namespace, two runc containers on ocinet's default
 //! bridge ping each other and reach an "outside" namespace through NAT; a web server publishes
-//! a port and a sidecar joins its namespace, both through ocinet-shim; `ocinet-shim ls` and
+//! a port and a sidecar joins its namespace, both through ocinet-shim; two containers on a user
+//! network find each other by name and cannot reach the default bridge's; `ocinet-shim ls` and
 //! `ip netns` show them; then all are deleted and nothing of them remains. Run as root:
 //! `scripts/demo.sh`.
 
@@ -73,6 +74,46 @@ fn main() {
             .sh_ok("timeout 8 wget -qO- http://127.0.0.1/")
             .trim()
     );
+    println!("== user network `shop` (names, isolated): runc db and crun store (alias www) on it");
+    host.define_network("shop", r#"{"subnets": [{"subnet": "10.89.0.0/24"}]}"#);
+    let db = host.start(
+        Runtime::Runc,
+        "db",
+        &[("io.ocinet.network", "shop"), ("io.ocinet.name", "db")],
+    );
+    let store = host.start(
+        Runtime::Crun,
+        "store",
+        &[
+            ("io.ocinet.network", "shop"),
+            ("io.ocinet.name", "store"),
+            ("io.ocinet.aliases", "www"),
+        ],
+    );
+    println!("store's /etc/resolv.conf (the image's file is untouched):");
+    print!("{}", store.sh_ok("cat /etc/resolv.conf"));
+    println!("store: nslookup db");
+    print!(
+        "{}",
+        store.sh_ok("timeout 8 nslookup db | grep -A1 '^Name'")
+    );
+    println!("db: ping www (store's alias)");
+    print!("{}", db.sh_ok("ping -c1 -W3 www"));
+    let db_ip = db.address();
+    let crossed = app
+        .exec(&["ping", "-c1", "-W1", &db_ip.to_string()])
+        .status
+        .success();
+    println!(
+        "app (default bridge) pings db at {db_ip}: {}",
+        if crossed {
+            "answered"
+        } else {
+            "no answer: the networks are isolated"
+        }
+    );
+    assert!(!crossed, "the default bridge reached the user network");
+
     println!("== ocinet-shim ls");
     print!("{}", host.shim(&["ls"]).expect("ls"));
     println!("== ip netns list");
@@ -81,6 +122,8 @@ fn main() {
     println!("== nftables table inet ocinet");
     print!("{}", host.sh_ok("nft list table inet ocinet"));
 
+    store.delete().expect("delete store");
+    db.delete().expect("delete db");
     sidecar.delete().expect("delete sidecar");
     site.delete().expect("delete site");
     web.delete().expect("delete web");
