@@ -10,7 +10,7 @@ use crate::fast;
 use crate::table::{Lookup, Reverse, Table};
 
 /// Names come and go with containers: resolvers and programs must not keep them long.
-const TTL: u32 = 5;
+pub const TTL: u32 = 5;
 
 pub enum Outcome {
     /// The answer, on the wire.
@@ -40,8 +40,8 @@ pub fn answer(
 ) -> Outcome {
     // Most questions: a name a container holds, answered from the bytes (`fast.rs`).
     if let Some(q) = fast::question(query) {
-        if let Lookup::Found(addresses) = table.lookup(network, source, &q.name) {
-            return Outcome::Reply(fast::answer(query, &q, &addresses, TTL));
+        if let Some(addresses) = table.found(network, source, q.name()) {
+            return Outcome::Reply(fast::answer(query, &q, addresses, TTL));
         }
     }
     let Ok(request) = Message::from_vec(query) else {
@@ -314,7 +314,7 @@ mod tests {
             let bytes = q.to_vec().unwrap();
             let quick = fast::question(&bytes).expect("a fast question");
             let from = "10.91.0.3".parse().unwrap();
-            let Lookup::Found(addresses) = table.lookup("n1", from, &quick.name) else {
+            let Lookup::Found(addresses) = table.lookup("n1", from, quick.name()) else {
                 panic!("{name} not found");
             };
             let fast_reply =

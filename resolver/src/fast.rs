@@ -11,11 +11,24 @@ const A: u16 = 1;
 const AAAA: u16 = 28;
 const IN: u16 = 1;
 
-/// A question this module answers: its lower-case name, type, and where it ends.
+/// The longest name in text (255 bytes on the wire).
+const NAME_MAX: usize = 254;
+
+/// A question this module answers: its lower-case name, type, and where it ends. The name
+/// is kept in place (no allocation per question).
 pub struct Question {
-    pub name: String,
+    name: [u8; NAME_MAX],
+    len: usize,
     pub qtype: u16,
     end: usize,
+}
+
+impl Question {
+    /// The name, lower case, no trailing dot.
+    pub fn name(&self) -> &str {
+        // Only ASCII letters, digits, '-', '_' and '.' are put in.
+        std::str::from_utf8(&self.name[..self.len]).unwrap_or_default()
+    }
 }
 
 /// The question of `query`, if it is one this module answers.
@@ -29,39 +42,47 @@ pub fn question(query: &[u8]) -> Option<Question> {
     if (count(4), count(6), count(8), count(10)) != (1, 0, 0, 0) {
         return None;
     }
-    let mut name = String::with_capacity(32);
+    let mut name = [0u8; NAME_MAX];
+    let mut len = 0;
     let mut at = 12;
     loop {
-        let len = usize::from(*query.get(at)?);
+        let label_len = usize::from(*query.get(at)?);
         at += 1;
-        if len == 0 {
+        if label_len == 0 {
             break;
         }
         // A pointer or an extended label: the whole way.
-        if len > 63 {
+        if label_len > 63 {
             return None;
         }
-        let label = query.get(at..at + len)?;
+        let label = query.get(at..at + label_len)?;
         if !label
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
         {
             return None;
         }
-        if !name.is_empty() {
-            name.push('.');
+        if len > 0 {
+            *name.get_mut(len)? = b'.';
+            len += 1;
         }
-        name.extend(label.iter().map(|b| b.to_ascii_lowercase() as char));
-        at += len;
+        // Longer than a name can be: the whole way (which says what is wrong).
+        let to = name.get_mut(len..len + label_len)?;
+        for (t, b) in to.iter_mut().zip(label) {
+            *t = b.to_ascii_lowercase();
+        }
+        len += label_len;
+        at += label_len;
     }
     let fixed = query.get(at..at + 4)?;
     let qtype = u16::from_be_bytes([fixed[0], fixed[1]]);
     let qclass = u16::from_be_bytes([fixed[2], fixed[3]]);
-    if !matches!(qtype, A | AAAA) || qclass != IN || name.is_empty() || at + 4 != query.len() {
+    if !matches!(qtype, A | AAAA) || qclass != IN || len == 0 || at + 4 != query.len() {
         return None;
     }
     Some(Question {
         name,
+        len,
         qtype,
         end: at + 4,
     })
@@ -71,6 +92,13 @@ pub fn question(query: &[u8]) -> Option<Question> {
 /// question's family (none: no data).
 pub fn answer(query: &[u8], q: &Question, addresses: &[IpAddr], ttl: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(q.end + addresses.len() * 28);
+    answer_into(query, q, addresses, ttl, &mut out);
+    out
+}
+
+/// [`answer`], written into `out` (emptied first): a buffer used again and again.
+pub fn answer_into(query: &[u8], q: &Question, addresses: &[IpAddr], ttl: u32, out: &mut Vec<u8>) {
+    out.clear();
     out.extend_from_slice(&query[..q.end]);
     // QR, opcode 0, AA, TC 0, RD as asked; RA, Z 0, RCODE 0.
     out[2] = 0x84 | (query[2] & 0x01);
@@ -92,5 +120,4 @@ pub fn answer(query: &[u8], q: &Question, addresses: &[IpAddr], ttl: u32) -> Vec
         count += 1;
     }
     out[6..8].copy_from_slice(&count.to_be_bytes());
-    out
 }

@@ -128,7 +128,7 @@ impl Drop for Forget {
 
 /// Room for a burst of answers (the default, ~200 kB, drops some under dnsperf's 100
 /// outstanding questions, each then a 2 s timeout). The kernel caps it at `rmem_max`.
-pub fn roomy(socket: &UdpSocket) {
+pub fn roomy(socket: &impl std::os::fd::AsFd) {
     let _ = nix::sys::socket::setsockopt(socket, nix::sys::socket::sockopt::RcvBuf, &(4 << 20));
 }
 

@@ -8,6 +8,7 @@
 //! rebuilds the same table from the records.
 
 mod answer;
+mod batch;
 mod fast;
 mod links;
 mod table;
@@ -27,7 +28,7 @@ use ocinet::record::RecordStore;
 use ocinet::resolver_process::{DIR, LISTENING, PID_FILE, SOCKET, START_LOCK};
 use ocinet::store::{self, StateRoot};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 use answer::Outcome;
 use table::{Entry, Table};
@@ -42,7 +43,8 @@ const SWEEP: Duration = Duration::from_millis(500);
 const LINGER: Duration = Duration::from_secs(1);
 /// A TCP client that says nothing for this long is closed.
 const TCP_IDLE: Duration = Duration::from_secs(10);
-/// The runtime's threads (and UDP receiving tasks per socket).
+/// The runtime's threads (TCP, forwarding, the control socket). Each UDP socket has its own
+/// thread besides (`serve_udp`).
 const WORKERS: usize = 2;
 
 const USAGE: &str = "ocinet-resolver --root DIR [--resolv-conf PATH]";
@@ -192,8 +194,8 @@ async fn listen_on_gateways(shared: &Arc<Shared>) -> Result<(), String> {
             continue;
         }
         let at = SocketAddr::new(gateway, DNS_PORT);
-        let udp = UdpSocket::bind(at)
-            .await
+        // Blocking: its thread waits in `recvmmsg` (see `serve_udp`).
+        let udp = std::net::UdpSocket::bind(at)
             .map_err(|e| format!("cannot listen on {at}/udp (network {network}): {e}"))?;
         links::roomy(&udp);
         let tcp = TcpListener::bind(at)
@@ -208,11 +210,16 @@ async fn listen_on_gateways(shared: &Arc<Shared>) -> Result<(), String> {
                 *ours = l.keys().copied().collect();
             }
         }
-        // One receiving task per worker thread: answers of one socket on both cores.
         let udp = Arc::new(udp);
-        for _ in 0..WORKERS {
-            tokio::spawn(serve_udp(shared.clone(), network.clone(), udp.clone()));
-        }
+        let (s, net, runtime) = (
+            shared.clone(),
+            network.clone(),
+            tokio::runtime::Handle::current(),
+        );
+        std::thread::Builder::new()
+            .name(format!("udp {gateway}"))
+            .spawn(move || serve_udp(&s, &net, &udp, &runtime))
+            .map_err(|e| format!("cannot start a thread for {at}/udp: {e}"))?;
         tokio::spawn(serve_tcp(shared.clone(), network, tcp));
     }
     Ok(())
@@ -222,30 +229,72 @@ fn ours(shared: &Shared) -> Vec<IpAddr> {
     shared.ours.read().map(|o| o.clone()).unwrap_or_default()
 }
 
-async fn serve_udp(shared: Arc<Shared>, network: String, socket: Arc<UdpSocket>) {
-    let mut buf = vec![0u8; 4096];
+/// One socket's questions, in batches (`batch.rs`) on a thread of its own: the common ones
+/// (`fast.rs`) answered under one read of the table per batch, the others one by one as
+/// before; forwarded ones go to the runtime and are answered from there when upstream
+/// answers.
+fn serve_udp(
+    shared: &Arc<Shared>,
+    network: &str,
+    socket: &Arc<std::net::UdpSocket>,
+    runtime: &tokio::runtime::Handle,
+) {
+    let mut inbox = batch::Inbox::new();
+    let mut outbox = batch::Outbox::new();
     loop {
-        let (n, peer) = match socket.recv_from(&mut buf).await {
-            Ok(got) => got,
-            Err(_) => continue,
+        let n = match inbox.receive(socket.as_ref()) {
+            Ok(n) => n,
+            Err(e) => {
+                // Nothing a datagram can cause; do not spin on it.
+                eprintln!("ocinet-resolver: receiving on {network}: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
         };
-        let query = &buf[..n];
-        let outcome = ask(&shared, &network, peer.ip(), query);
-        match outcome {
-            Outcome::Reply(bytes) => {
-                let _ = socket.send_to(&bytes, peer).await;
-            }
-            Outcome::Forward => {
-                let (shared, socket, query) = (shared.clone(), socket.clone(), query.to_vec());
-                tokio::spawn(async move {
-                    let ours = ours(&shared);
-                    if let Some(bytes) = shared.upstream.forward_udp(&query, &ours).await {
-                        let _ = socket.send_to(&bytes, peer).await;
-                    }
+        let mut slow = [false; batch::BATCH];
+        if let Ok(table) = shared.table.read() {
+            for (i, slow) in slow.iter_mut().enumerate().take(n) {
+                let Some((query, peer)) = inbox.get(i) else {
+                    continue;
+                };
+                let found = fast::question(query).and_then(|q| {
+                    let addresses = table.found(network, peer.addr.ip(), q.name())?;
+                    Some((q, addresses))
                 });
+                let Some((q, addresses)) = found else {
+                    *slow = true;
+                    continue;
+                };
+                // Always room: the box holds a whole batch.
+                if let Some(out) = outbox.next(&peer) {
+                    fast::answer_into(query, &q, addresses, answer::TTL, out);
+                }
             }
-            Outcome::Drop | Outcome::Miss { .. } => {}
         }
+        // The others without the table held: a miss may add to it.
+        for i in (0..n).filter(|&i| slow[i]) {
+            let Some((query, peer)) = inbox.get(i) else {
+                continue;
+            };
+            match ask(shared, network, peer.addr.ip(), query) {
+                Outcome::Reply(bytes) => {
+                    if let Some(out) = outbox.next(&peer) {
+                        out.extend_from_slice(&bytes);
+                    }
+                }
+                Outcome::Forward => {
+                    let (shared, socket, query) = (shared.clone(), socket.clone(), query.to_vec());
+                    runtime.spawn(async move {
+                        let ours = ours(&shared);
+                        if let Some(bytes) = shared.upstream.forward_udp(&query, &ours).await {
+                            let _ = batch::send_now(socket.as_ref(), &bytes, &peer);
+                        }
+                    });
+                }
+                Outcome::Drop | Outcome::Miss { .. } => {}
+            }
+        }
+        outbox.send(socket.as_ref());
     }
 }
 

@@ -216,42 +216,47 @@ impl Table {
     /// The networks whose names the asker sees: every network of the container at `source`
     /// on `network` (the one the question came in on first); only `network` for anyone else
     /// (the host).
-    fn networks_of<'a>(&'a self, network: &'a str, source: IpAddr) -> Vec<&'a str> {
-        let mut nets = vec![network];
-        let asker = self
+    fn networks_of<'a>(
+        &'a self,
+        network: &'a str,
+        source: IpAddr,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        let others = self
             .nets
             .get(network)
             .and_then(|n| n.by_address.get(&source))
-            .and_then(|id| self.containers.get(id));
-        if let Some((members, _)) = asker {
-            for m in members {
-                if m.network != network {
-                    nets.push(&m.network);
-                }
-            }
-        }
-        nets
+            .and_then(|id| self.containers.get(id))
+            .map(|(members, _)| members.as_slice())
+            .unwrap_or_default();
+        std::iter::once(network).chain(
+            others
+                .iter()
+                .map(|m| m.network.as_str())
+                .filter(move |n| *n != network),
+        )
+    }
+
+    /// The addresses of `name` (lower case, no trailing dot) when the container at `source`
+    /// asking on `network` sees it: [`Table::lookup`]'s `Found`, borrowed (the common
+    /// question, answered with no allocation).
+    pub fn found(&self, network: &str, source: IpAddr, name: &str) -> Option<&[IpAddr]> {
+        self.networks_of(network, source).find_map(|net| {
+            let holder = self.nets.get(net)?.names.get(name)?.first()?;
+            let addresses = self
+                .containers
+                .get(holder)
+                .and_then(|(ms, _)| ms.iter().find(|m| m.network == net))
+                .map(|m| m.addresses.as_slice())
+                .unwrap_or_default();
+            Some(addresses)
+        })
     }
 
     /// `name` (lower case, no trailing dot) as the container at `source` asking on `network`
     /// sees it.
     pub fn lookup(&self, network: &str, source: IpAddr, name: &str) -> Lookup {
-        for net in self.networks_of(network, source) {
-            let Some(holder) = self
-                .nets
-                .get(net)
-                .and_then(|n| n.names.get(name))
-                .and_then(|h| h.first())
-            else {
-                continue;
-            };
-            let addresses = self
-                .containers
-                .get(holder)
-                .and_then(|(ms, _)| ms.iter().find(|m| m.network == net))
-                .map(|m| m.addresses.clone())
-                .unwrap_or_default();
-            return Lookup::Found(addresses);
+        if let Some(addresses) = self.found(network, source, name) {
+            return Lookup::Found(addresses.to_vec());
         }
         let anywhere = self.nets.values().any(|n| n.names.contains_key(name));
         if anywhere || !name.contains('.') {
