@@ -109,6 +109,8 @@ async fn serve(
     let host = HostBlock {
         block,
         gateway: ocinet_first_host(block),
+        block6: None,
+        gateway6: None,
         mtu: underlay.mtu,
         bridge: network.bridge.clone(),
         vxlan: vxlan_name(overlay.vni),
@@ -253,6 +255,7 @@ async fn tend(
         .filter(|(b, m)| *b != round.block && m.underlay != round.underlay)
         .map(|(b, m)| PeerBlock {
             block: b,
+            block6: None,
             underlay: m.underlay,
             vtep_mac: m.vtep_mac,
         })
