@@ -58,12 +58,14 @@ pub fn run(args: &Args, ready: &mut Ready) -> Result<()> {
     result
 }
 
+/// The IPv4 subnet, whose blocks the hosts lease (`parse_subnets` puts it first and refuses
+/// an overlay without one).
 fn subnet_of(network: &Network) -> Result<Ipv4Net> {
     match network.primary().subnet {
         IpNet::V4(net) => Ok(net),
         IpNet::V6(net) => Err(AgentError::Config {
             network: network.name.clone(),
-            reason: format!("subnet {net} is IPv6: overlays are IPv4 for now"),
+            reason: format!("subnet {net} is IPv6: an overlay needs an IPv4 subnet"),
         }),
     }
 }
@@ -106,9 +108,15 @@ async fn serve(
         (Err(_), None) => return Err(cluster.err().expect("matched an error")),
     };
     let mut cluster = cluster.ok();
+    let block6 = network.overlay_block6(block);
     let host = HostBlock {
         block,
         gateway: ocinet_first_host(block),
+        block6,
+        gateway6: block6.and_then(|b| match ocinet::network::first_host(IpNet::V6(b)) {
+            std::net::IpAddr::V6(ip) => Some(ip),
+            std::net::IpAddr::V4(_) => None,
+        }),
         mtu: underlay.mtu,
         bridge: network.bridge.clone(),
         vxlan: vxlan_name(overlay.vni),
@@ -165,6 +173,7 @@ async fn serve(
                 .ok();
         }
         let round = Round {
+            network,
             block,
             underlay: underlay.address,
             renew_every,
@@ -202,7 +211,9 @@ async fn next_change(watch: &mut Option<WatchStream>) -> bool {
 }
 
 /// What every round with etcd needs to know of this host.
-struct Round {
+struct Round<'a> {
+    /// Each peer's IPv6 block is derived from its IPv4 block by the network's subnets.
+    network: &'a Network,
     block: Ipv4Net,
     underlay: std::net::Ipv4Addr,
     renew_every: Duration,
@@ -212,7 +223,7 @@ struct Round {
 /// lost), then the tunnels made to match the other hosts' blocks.
 async fn tend(
     cluster: &mut Cluster,
-    round: &Round,
+    round: &Round<'_>,
     lease: &mut Option<i64>,
     renewed: &mut Instant,
     tunnels: &mut Tunnels,
@@ -253,6 +264,7 @@ async fn tend(
         .filter(|(b, m)| *b != round.block && m.underlay != round.underlay)
         .map(|(b, m)| PeerBlock {
             block: b,
+            block6: round.network.overlay_block6(b),
             underlay: m.underlay,
             vtep_mac: m.vtep_mac,
         })

@@ -1,10 +1,11 @@
 //! The kernel side of the overlay on this host: the VXLAN device, and for each other host's
 //! block a route through it, a permanent neighbour entry for its VTEP and a permanent FDB
-//! entry sending that VTEP's frames to its underlay address.
+//! entry sending that VTEP's frames to its underlay address; on a dual-stack overlay also a
+//! route to its IPv6 block and an IPv6 neighbour entry for its link-local VTEP address.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 use ocinet::network::Overlay;
 use ocinet::overlay_state::{parse_mac, HostBlock, PeerBlock};
 use ocinet::vxlan::{self, Peer, Rtnl, VxlanSpec};
@@ -81,9 +82,15 @@ impl Tunnels {
                 Err(e) => problems.push(e.to_string()),
             }
         }
-        // Routes of ours on the device that no peer wants: left by an agent that was killed.
+        // Routes of ours on the device (of both families) that no peer wants: left by an
+        // agent that was killed.
+        let wanted_blocks: HashSet<IpNet> = wanted
+            .iter()
+            .flat_map(|p| [Some(IpNet::V4(p.block)), p.block6.map(IpNet::V6)])
+            .flatten()
+            .collect();
         for (block, via) in vxlan::peers(&self.rtnl, self.index)? {
-            if !wanted_by_block.contains_key(&block) {
+            if !wanted_blocks.contains(&block) {
                 if let Err(e) = vxlan::remove_route(&self.rtnl, self.index, block, via) {
                     problems.push(e.to_string());
                 }
@@ -117,5 +124,6 @@ fn as_peer(peer: &PeerBlock) -> Result<Peer> {
         vtep_address: peer.block.network(),
         vtep_mac,
         underlay: peer.underlay,
+        block6: peer.block6,
     })
 }

@@ -3,10 +3,10 @@
 
 use std::fs;
 use std::io::ErrorKind;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -229,7 +229,6 @@ impl Network {
             }
         };
         let subnets = parse_subnets(&file.subnets, driver).map_err(&bad)?;
-        let subnet = subnets[0];
         let bridge = match file.bridge.clone() {
             Some(_) if driver == DriverKind::Routed => {
                 return Err(bad(
@@ -247,7 +246,7 @@ impl Network {
             return Err(bad(format!("mtu {mtu} must be between 68 and 65535")));
         }
         let overlay = match driver {
-            DriverKind::Overlay => Some(parse_overlay(name, &file, &subnet).map_err(&bad)?),
+            DriverKind::Overlay => Some(parse_overlay(name, &file, &subnets).map_err(&bad)?),
             DriverKind::Bridge | DriverKind::Routed => {
                 let overlay_only = [
                     ("etcd", file.etcd.is_some()),
@@ -307,6 +306,15 @@ impl Network {
         device_group(self.primary().subnet)
     }
 
+    /// An overlay's IPv6 block of the host holding IPv4 block `block` ([`overlay_block6`]);
+    /// `None` without an IPv6 subnet.
+    pub fn overlay_block6(&self, block: Ipv4Net) -> Option<Ipv6Net> {
+        match (self.primary().subnet, self.ipv6_subnet()?.subnet) {
+            (IpNet::V4(subnet4), IpNet::V6(subnet6)) => overlay_block6(subnet4, subnet6, block),
+            _ => None,
+        }
+    }
+
     /// The IPv4 subnets (to masquerade, and for the bridge's fixed MAC).
     pub fn ipv4_subnets(&self) -> impl Iterator<Item = Ipv4Net> + '_ {
         self.subnets.iter().filter_map(|s| match s.subnet {
@@ -320,8 +328,10 @@ impl Network {
 fn parse_overlay(
     name: &str,
     file: &NetworkFile,
-    subnet: &Subnet,
+    subnets: &[Subnet],
 ) -> std::result::Result<Overlay, String> {
+    // `parse_subnets` puts the IPv4 subnet first and refuses an overlay without one.
+    let subnet = &subnets[0];
     let etcd = file
         .etcd
         .as_ref()
@@ -354,6 +364,17 @@ fn parse_overlay(
             "block /{block} must be between the subnet's prefix /{prefix} and /30: the subnet {} is smaller than a block",
             subnet.subnet
         ));
+    }
+    if let Some(v6) = subnets.iter().find(|s| s.subnet.addr().is_ipv6()) {
+        let prefix6 = v6.subnet.prefix_len() + (block - prefix);
+        if prefix6 > *IPV6_PREFIXES.end() {
+            return Err(format!(
+                "the IPv6 subnet {} split as the IPv4 subnet {} is into /{block} blocks gives /{prefix6} blocks, longer than /{}: give a larger IPv6 subnet (a /64) or larger blocks",
+                v6.subnet,
+                subnet.subnet,
+                IPV6_PREFIXES.end()
+            ));
+        }
     }
     let ttl = file.ttl.unwrap_or(DEFAULT_TTL);
     if !(5..=86_400).contains(&ttl) {
@@ -417,15 +438,46 @@ fn parse_subnets(
             ));
         }
     }
+    // An overlay's hosts lease IPv4 blocks in etcd; an IPv6 subnet follows them (see
+    // [`overlay_block6`]), so it cannot stand alone.
     if driver == DriverKind::Overlay {
-        if let Some(v6) = subnets.iter().find(|s| s.subnet.addr().is_ipv6()) {
-            return Err(format!(
-                "subnet {} is IPv6, which an overlay network does not support yet: use \"driver\": \"bridge\" or \"routed\", or remove it",
-                v6.subnet
-            ));
+        if let [only] = subnets.as_slice() {
+            if only.subnet.addr().is_ipv6() {
+                return Err(format!(
+                    "subnet {} is IPv6 and an overlay network needs an IPv4 subnet too (its hosts lease IPv4 blocks): add one, such as {{\"subnet\": \"10.200.0.0/16\"}}",
+                    only.subnet
+                ));
+            }
         }
     }
     Ok(subnets)
+}
+
+/// The IPv6 block of an overlay host whose IPv4 block is `block4` of `subnet4`: `subnet6` split
+/// into as many blocks as `subnet4` is, the one of the same index. Derived, not leased: etcd
+/// holds the IPv4 blocks only, and every host computes every peer's IPv6 block alike. `None`
+/// when `block4` is not in `subnet4` or the IPv6 block would be longer than a /128
+/// (`parse_overlay` refuses files whose blocks pass /120).
+pub fn overlay_block6(subnet4: Ipv4Net, subnet6: Ipv6Net, block4: Ipv4Net) -> Option<Ipv6Net> {
+    if !subnet4.contains(&block4) {
+        return None;
+    }
+    let split = block4.prefix_len() - subnet4.prefix_len();
+    let prefix6 = subnet6
+        .prefix_len()
+        .checked_add(split)
+        .filter(|p| *p <= 128)?;
+    let index = (u32::from(block4.network()) - u32::from(subnet4.network()))
+        .checked_shr(32 - u32::from(block4.prefix_len()))
+        .unwrap_or(0);
+    let offset = u128::from(index)
+        .checked_shl(128 - u32::from(prefix6))
+        .unwrap_or(0);
+    Ipv6Net::new(
+        Ipv6Addr::from(u128::from(subnet6.network()) | offset),
+        prefix6,
+    )
+    .ok()
 }
 
 /// Prefix lengths an IPv6 bridge subnet may have: a /64 at most (more addresses than that are
@@ -876,18 +928,72 @@ mod tests {
             );
             assert_eq!(err.lines().count(), 1, "{err}");
         }
-        // Overlay networks are IPv4 only for now: said in one line; a routed one takes both.
         let routed = parse(
             r#"{"driver":"routed","subnets":[{"subnet":"10.1.0.0/24"},{"subnet":"fd00::/64"}]}"#,
         )
         .unwrap();
         assert_eq!(routed.subnets.len(), 2);
-        {
-            let text = r#"{"driver":"overlay","etcd":{"endpoints":["http://192.0.2.1:2379"]},"subnets":[{"subnet":"10.1.0.0/24"},{"subnet":"fd00::/64"}]}"#;
-            let err = parse(text).unwrap_err().to_string();
-            let driver = "overlay";
-            assert!(err.contains("does not support yet"), "{driver}: {err}");
+    }
+
+    fn overlay_on(subnets: &str, extra: &str) -> Result<Network> {
+        parse(&format!(
+            r#"{{"driver":"overlay","subnets":[{subnets}],"etcd":{{"endpoints":["http://192.0.2.1:2379"]}}{extra}}}"#
+        ))
+    }
+
+    #[test]
+    fn a_dual_stack_overlay_is_taken_ipv4_first() {
+        let n = overlay_on(
+            r#"{"subnet":"fd00:200::/64"},{"subnet":"10.200.0.0/16"}"#,
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            n.primary().subnet,
+            "10.200.0.0/16".parse::<IpNet>().unwrap()
+        );
+        assert_eq!(
+            n.ipv6_subnet().map(|s| s.subnet),
+            Some("fd00:200::/64".parse().unwrap())
+        );
+        // /16 into /24 blocks: 8 bits, so the /64 into /72 blocks, of the same index.
+        let block6 = |b: &str| n.overlay_block6(b.parse().unwrap()).map(|b| b.to_string());
+        assert_eq!(block6("10.200.0.0/24").as_deref(), Some("fd00:200::/72"));
+        assert_eq!(
+            block6("10.200.3.0/24").as_deref(),
+            Some("fd00:200:0:0:300::/72")
+        );
+        assert_eq!(
+            block6("10.200.255.0/24").as_deref(),
+            Some("fd00:200:0:0:ff00::/72")
+        );
+        assert_eq!(block6("10.201.0.0/24"), None, "not of the subnet");
+    }
+
+    #[test]
+    fn an_ipv6_only_or_too_finely_split_overlay_is_refused_in_one_line() {
+        for (subnets, extra, says) in [
+            (
+                r#"{"subnet":"fd00:200::/64"}"#,
+                "",
+                "subnet fd00:200::/64 is IPv6 and an overlay network needs an IPv4 subnet too",
+            ),
+            (
+                r#"{"subnet":"10.0.0.0/8"},{"subnet":"fd00:200::/104"}"#,
+                r#","block":30"#,
+                "the IPv6 subnet fd00:200::/104 split as the IPv4 subnet 10.0.0.0/8 is into /30 blocks gives /126 blocks, longer than /120",
+            ),
+        ] {
+            let err = overlay_on(subnets, extra).unwrap_err().to_string();
+            assert!(err.contains(says), "{subnets}: {err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
         }
+        // A /120 block is the longest an IPv6 bridge subnet may be: taken.
+        overlay_on(
+            r#"{"subnet":"10.0.0.0/8"},{"subnet":"fd00:200::/112"}"#,
+            r#","block":16"#,
+        )
+        .unwrap();
     }
 
     #[test]

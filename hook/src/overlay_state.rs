@@ -7,10 +7,10 @@
 //! - `peers.json`: the other hosts' blocks as last programmed (for `ocinet-shim networks`);
 //! - `agent.log`: the agent's stdout and stderr.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
@@ -26,6 +26,12 @@ pub struct HostBlock {
     pub block: Ipv4Net,
     /// The block's first address, on the bridge: the containers' gateway.
     pub gateway: Ipv4Addr,
+    /// A dual-stack overlay's IPv6 block, derived from `block` (`network::overlay_block6`),
+    /// and its first address, the containers' IPv6 gateway on the bridge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block6: Option<Ipv6Net>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<Ipv6Addr>,
     /// The MTU of the bridge, the VXLAN device and the containers' links.
     pub mtu: u32,
     pub bridge: String,
@@ -39,6 +45,9 @@ pub struct HostBlock {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerBlock {
     pub block: Ipv4Net,
+    /// Its IPv6 block on a dual-stack overlay (derived from `block`, as this host's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block6: Option<Ipv6Net>,
     pub underlay: Ipv4Addr,
     pub vtep_mac: String,
 }
@@ -144,6 +153,33 @@ pub fn vtep_mac(underlay: Ipv4Addr) -> [u8; 6] {
     [0x0e, 0x0c, a, b, c, d]
 }
 
+/// The IPv6 VTEP address of a VXLAN device with MAC `mac`: its EUI-64 link-local address.
+/// The kernel refuses an IPv6 route through an IPv4 gateway, so a dual-stack overlay's IPv6
+/// routes go via this address (a link-local gateway needs no `onlink` and no route to it),
+/// made permanent in the neighbour table as the IPv4 VTEP address is. Unique per host, as the
+/// MAC is, and the same on every host that computes it.
+pub fn vtep_address6(mac: [u8; 6]) -> Ipv6Addr {
+    let [a, b, c, d, e, f] = mac;
+    Ipv6Addr::from([
+        0xfe,
+        0x80,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        a ^ 0x02,
+        b,
+        c,
+        0xff,
+        0xfe,
+        d,
+        e,
+        f,
+    ])
+}
+
 pub fn format_mac(mac: [u8; 6]) -> String {
     mac.iter()
         .map(|b| format!("{b:02x}"))
@@ -189,5 +225,10 @@ mod tests {
             assert_eq!(parse_mac(bad), None, "{bad}");
         }
         assert!(vxlan_name(16_777_215).len() <= 15);
+        assert_eq!(
+            vtep_address6(mac).to_string(),
+            "fe80::c0c:c0ff:fe00:20b",
+            "as the kernel would make it from the MAC"
+        );
     }
 }

@@ -2,14 +2,16 @@
 //! device per host, and for every other host (a peer) a permanent neighbour entry (the peer's
 //! VTEP address to its VTEP MAC), a permanent FDB entry (that MAC to the peer's underlay
 //! address) and a route to the peer's block via its VTEP address. The kernel learns nothing
-//! and floods nothing: the agent programs every peer.
+//! and floods nothing: the agent programs every peer. A dual-stack overlay's peer has an IPv6
+//! block too: its route goes via the peer's link-local VTEP address (the kernel takes no IPv4
+//! gateway for an IPv6 route), with a permanent IPv6 neighbour entry to the same VTEP MAC.
 //!
 //! The overlay agent, a binary of its own, calls this module; everything goes over the
 //! namespace's plain rtnetlink socket ([`Rtnl`]), a peer's three entries in one datagram.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use nix::libc;
 use rtnetlink::packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
@@ -30,6 +32,7 @@ pub use crate::link::Rtnl;
 use crate::error::{Error, Result};
 use crate::link::{self, push_up_without_ipv6_addresses};
 use crate::link_probe::LinkProbe;
+use crate::overlay_state::vtep_address6;
 use crate::rtnl_batch::{self, Batch};
 
 /// The routing protocol number (`proto`) of the routes this module adds, so that [`peers`]
@@ -73,6 +76,9 @@ pub struct Peer {
     pub vtep_mac: [u8; 6],
     /// The peer's underlay address, where the encapsulated packets go.
     pub underlay: Ipv4Addr,
+    /// The peer's IPv6 block on a dual-stack overlay: routed via its link-local VTEP address
+    /// ([`vtep_address6`] of `vtep_mac`).
+    pub block6: Option<Ipv6Net>,
 }
 
 /// Makes sure the VXLAN device of `spec` exists as asked, holds exactly `spec.address` (no
@@ -153,12 +159,43 @@ pub fn add_peer(rtnl: &Rtnl, vxlan_index: u32, peer: &Peer) -> Result<()> {
             peer.block, peer.vtep_address
         ),
     );
+    if let Some(block6) = peer.block6 {
+        let vtep6 = vtep_address6(peer.vtep_mac);
+        batch.push(
+            RouteNetlinkMessage::NewNeighbour(peer_neighbour6(vxlan_index, peer)),
+            replace,
+            format!(
+                "cannot add the neighbour entry {vtep6} -> {} on link {vxlan_index}",
+                mac_text(&peer.vtep_mac)
+            ),
+        );
+        batch.push(
+            RouteNetlinkMessage::NewRoute(peer_route6(vxlan_index, block6, vtep6)),
+            replace,
+            format!("cannot add the route to {block6} via {vtep6} on link {vxlan_index}"),
+        );
+    }
     Ok(batch.send(rtnl.socket())?)
 }
 
 /// Removes what [`add_peer`] programmed, route first; each entry may be gone already.
 pub fn remove_peer(rtnl: &Rtnl, vxlan_index: u32, peer: &Peer) -> Result<()> {
     let mut batch = Batch::new();
+    if let Some(block6) = peer.block6 {
+        let vtep6 = vtep_address6(peer.vtep_mac);
+        batch.push_allowing(
+            RouteNetlinkMessage::DelRoute(peer_route6(vxlan_index, block6, vtep6)),
+            0,
+            GONE,
+            format!("cannot delete the route to {block6} via {vtep6} on link {vxlan_index}"),
+        );
+        batch.push_allowing(
+            RouteNetlinkMessage::DelNeighbour(peer_neighbour6(vxlan_index, peer)),
+            0,
+            GONE,
+            format!("cannot delete the neighbour entry {vtep6} on link {vxlan_index}"),
+        );
+    }
     batch.push_allowing(
         RouteNetlinkMessage::DelRoute(peer_route(vxlan_index, peer)),
         0,
@@ -190,18 +227,30 @@ pub fn remove_peer(rtnl: &Rtnl, vxlan_index: u32, peer: &Peer) -> Result<()> {
     Ok(batch.send(rtnl.socket())?)
 }
 
-/// Removes one route of ours to `block` via `via` (one that an agent before this one left, of a
-/// peer whose MAC and underlay are no longer known); a missing one is fine.
-pub fn remove_route(rtnl: &Rtnl, vxlan_index: u32, block: Ipv4Net, via: Ipv4Addr) -> Result<()> {
-    let peer = Peer {
-        block,
-        vtep_address: via,
-        vtep_mac: [0; 6],
-        underlay: Ipv4Addr::UNSPECIFIED,
+/// Removes one route of ours, of either family, to `block` via `via` (one that an agent before
+/// this one left, of a peer whose MAC and underlay are no longer known); a missing one is fine.
+pub fn remove_route(rtnl: &Rtnl, vxlan_index: u32, block: IpNet, via: IpAddr) -> Result<()> {
+    let route = match (block, via) {
+        (IpNet::V4(block), IpAddr::V4(via)) => peer_route(
+            vxlan_index,
+            &Peer {
+                block,
+                vtep_address: via,
+                vtep_mac: [0; 6],
+                underlay: Ipv4Addr::UNSPECIFIED,
+                block6: None,
+            },
+        ),
+        (IpNet::V6(block), IpAddr::V6(via)) => peer_route6(vxlan_index, block, via),
+        _ => {
+            return Err(Error::Netlink(format!(
+                "a route to {block} via {via} mixes families"
+            )))
+        }
     };
     let mut batch = Batch::new();
     batch.push_allowing(
-        RouteNetlinkMessage::DelRoute(peer_route(vxlan_index, &peer)),
+        RouteNetlinkMessage::DelRoute(route),
         0,
         GONE,
         format!("cannot delete the route to {block} via {via} on link {vxlan_index}"),
@@ -214,22 +263,26 @@ pub fn delete_link(rtnl: &Rtnl, name: &str) -> Result<()> {
     link::delete_link(rtnl, name)
 }
 
-/// The routes [`add_peer`] made on VXLAN device `vxlan_index` (main table, our protocol): each
-/// block with its gateway, the peer's VTEP address. What an agent that restarts compares with
-/// the cluster's state.
-pub fn peers(rtnl: &Rtnl, vxlan_index: u32) -> Result<Vec<(Ipv4Net, Ipv4Addr)>> {
-    let answers = rtnl_batch::dump(
-        rtnl.socket(),
-        RouteNetlinkMessage::GetRoute(RouteMessageBuilder::<Ipv4Addr>::new().build()),
-        "cannot list routes",
-    )?;
-    Ok(answers
-        .iter()
-        .filter_map(|answer| match answer {
+/// The routes [`add_peer`] made on VXLAN device `vxlan_index` (main table, our protocol), of
+/// both families: each block with its gateway, the peer's VTEP address. What an agent that
+/// restarts compares with the cluster's state.
+pub fn peers(rtnl: &Rtnl, vxlan_index: u32) -> Result<Vec<(IpNet, IpAddr)>> {
+    let mut found = Vec::new();
+    for query in [
+        RouteMessageBuilder::<Ipv4Addr>::new().build(),
+        RouteMessageBuilder::<Ipv6Addr>::new().build(),
+    ] {
+        let answers = rtnl_batch::dump(
+            rtnl.socket(),
+            RouteNetlinkMessage::GetRoute(query),
+            "cannot list routes",
+        )?;
+        found.extend(answers.iter().filter_map(|answer| match answer {
             RouteNetlinkMessage::NewRoute(route) => peer_of_route(route, vxlan_index),
             _ => None,
-        })
-        .collect())
+        }));
+    }
+    Ok(found)
 }
 
 /// The MTU of link `name`, or `None` when there is no such link.
@@ -519,6 +572,19 @@ fn peer_neighbour(vxlan_index: u32, peer: &Peer) -> NeighbourMessage {
     msg
 }
 
+/// `vtep_address6 lladdr vtep_mac nud permanent`: as [`peer_neighbour`], for the IPv6 routes.
+fn peer_neighbour6(vxlan_index: u32, peer: &Peer) -> NeighbourMessage {
+    let mut msg = NeighbourMessage::default();
+    msg.header.family = AddressFamily::Inet6;
+    msg.header.ifindex = vxlan_index;
+    msg.header.state = NeighbourState::Permanent;
+    msg.attributes = vec![
+        NeighbourAttribute::Destination(NeighbourAddress::Inet6(vtep_address6(peer.vtep_mac))),
+        NeighbourAttribute::LinkLayerAddress(peer.vtep_mac.to_vec()),
+    ];
+    msg
+}
+
 /// `bridge fdb replace vtep_mac dev VXLAN dst underlay self permanent`: frames to the peer's
 /// VTEP MAC are encapsulated to its underlay address. NTF_SELF: the entry is the VXLAN
 /// device's own table (no bridge is involved).
@@ -547,17 +613,34 @@ fn peer_route(vxlan_index: u32, peer: &Peer) -> RouteMessage {
         .build()
 }
 
+/// `block6 via vtep_address6 dev VXLAN proto 111`: a link-local gateway is on the link by
+/// definition (no `onlink`, no route to it needed).
+fn peer_route6(vxlan_index: u32, block6: Ipv6Net, via: Ipv6Addr) -> RouteMessage {
+    RouteMessageBuilder::<Ipv6Addr>::new()
+        .destination_prefix(block6.network(), block6.prefix_len())
+        .gateway(via)
+        .output_interface(vxlan_index)
+        .protocol(RouteProtocol::from(RTPROT_OCINET))
+        .build()
+}
+
 /// The block and gateway of `route` if it is one of ours on link `vxlan_index`.
-fn peer_of_route(route: &RouteMessage, vxlan_index: u32) -> Option<(Ipv4Net, Ipv4Addr)> {
+fn peer_of_route(route: &RouteMessage, vxlan_index: u32) -> Option<(IpNet, IpAddr)> {
     let header = &route.header;
     let mut table = u32::from(header.table);
-    let (mut oif, mut destination, mut gateway) = (None, Ipv4Addr::UNSPECIFIED, None);
+    let (mut oif, mut destination, mut gateway) = (None, None, None);
     for attribute in &route.attributes {
         match attribute {
             RouteAttribute::Table(t) => table = *t,
             RouteAttribute::Oif(i) => oif = Some(*i),
-            RouteAttribute::Destination(RouteAddress::Inet(ip)) => destination = *ip,
-            RouteAttribute::Gateway(RouteAddress::Inet(ip)) => gateway = Some(*ip),
+            RouteAttribute::Destination(RouteAddress::Inet(ip)) => {
+                destination = Some(IpAddr::V4(*ip))
+            }
+            RouteAttribute::Destination(RouteAddress::Inet6(ip)) => {
+                destination = Some(IpAddr::V6(*ip))
+            }
+            RouteAttribute::Gateway(RouteAddress::Inet(ip)) => gateway = Some(IpAddr::V4(*ip)),
+            RouteAttribute::Gateway(RouteAddress::Inet6(ip)) => gateway = Some(IpAddr::V6(*ip)),
             _ => {}
         }
     }
@@ -569,7 +652,7 @@ fn peer_of_route(route: &RouteMessage, vxlan_index: u32) -> Option<(Ipv4Net, Ipv
         return None;
     }
     Some((
-        Ipv4Net::new(destination, header.destination_prefix_length).ok()?,
+        IpNet::new(destination?, header.destination_prefix_length).ok()?,
         gateway?,
     ))
 }
@@ -620,7 +703,31 @@ mod tests {
             vtep_address: Ipv4Addr::new(10, 200, third, 0),
             vtep_mac: [0x02, 0x6f, 10, 200, third, 0],
             underlay,
+            block6: Some(
+                Ipv6Net::new(
+                    Ipv6Addr::new(0xfd00, 0x200, 0, 0, u16::from(third) << 8, 0, 0, 0),
+                    72,
+                )
+                .unwrap(),
+            ),
         }
+    }
+
+    /// An IPv4-only peer (an overlay without an IPv6 subnet).
+    fn peer4(third: u8, underlay: Ipv4Addr) -> Peer {
+        Peer {
+            block6: None,
+            ..peer(third, underlay)
+        }
+    }
+
+    /// The routes [`peers`] lists for `p`: its IPv4 block, and its IPv6 block if it has one.
+    fn routes_of(p: &Peer) -> Vec<(IpNet, IpAddr)> {
+        let mut routes = vec![(IpNet::V4(p.block), IpAddr::V4(p.vtep_address))];
+        if let Some(block6) = p.block6 {
+            routes.push((IpNet::V6(block6), IpAddr::V6(vtep_address6(p.vtep_mac))));
+        }
+        routes
     }
 
     /// The value of the first attribute `kind` among `attributes`.
@@ -684,7 +791,22 @@ mod tests {
         assert!(route.header.flags.contains(RouteFlags::Onlink));
         assert_eq!(route.header.table, RouteHeader::RT_TABLE_MAIN);
         assert_eq!(route.header.destination_prefix_length, 24);
-        assert_eq!(peer_of_route(&route, 5), Some((p.block, p.vtep_address)));
+        assert_eq!(
+            peer_of_route(&route, 5),
+            Some((IpNet::V4(p.block), IpAddr::V4(p.vtep_address)))
+        );
+
+        let neighbour6 = peer_neighbour6(5, &p);
+        assert_eq!(neighbour6.header.family, AddressFamily::Inet6);
+        assert_eq!(neighbour6.header.state, NeighbourState::Permanent);
+        assert!(neighbour6
+            .attributes
+            .contains(&NeighbourAttribute::LinkLayerAddress(p.vtep_mac.to_vec())));
+        let block6 = p.block6.unwrap();
+        let route6 = peer_route6(5, block6, vtep_address6(p.vtep_mac));
+        assert_eq!(u8::from(route6.header.protocol), RTPROT_OCINET);
+        assert_eq!(route6.header.destination_prefix_length, 72);
+        assert_eq!(peer_of_route(&route6, 5), Some(routes_of(&p)[1]));
     }
 
     #[test]
@@ -849,6 +971,9 @@ mod tests {
             NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => {
                 Some(ip.octets().to_vec())
             }
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(ip)) => {
+                Some(ip.octets().to_vec())
+            }
             NeighbourAttribute::Destination(NeighbourAddress::Other(bytes)) => Some(bytes.clone()),
             _ => None,
         })
@@ -956,15 +1081,19 @@ mod tests {
             let first = peer(3, Ipv4Addr::new(192, 0, 2, 12));
             add_peer(rtnl, vx, &first).unwrap();
             add_peer(rtnl, vx, &first).unwrap();
-            assert_eq!(
-                peers(rtnl, vx).unwrap(),
-                [(first.block, first.vtep_address)]
-            );
+            assert_eq!(peers(rtnl, vx).unwrap(), routes_of(&first));
 
             let neighbours = entries(rtnl, AddressFamily::Inet, vx, first.vtep_mac);
             assert_eq!(neighbours.len(), 1);
             assert_eq!(neighbours[0].header.state, NeighbourState::Permanent);
             assert_eq!(destination(&neighbours[0]), Some(vec![10, 200, 3, 0]));
+            let neighbours6 = entries(rtnl, AddressFamily::Inet6, vx, first.vtep_mac);
+            assert_eq!(neighbours6.len(), 1);
+            assert_eq!(neighbours6[0].header.state, NeighbourState::Permanent);
+            assert_eq!(
+                destination(&neighbours6[0]),
+                Some(vtep_address6(first.vtep_mac).octets().to_vec())
+            );
 
             // The peer moved to another underlay address: its FDB entry is replaced, not
             // appended to.
@@ -979,7 +1108,7 @@ mod tests {
             assert!(fdb[0].header.flags.contains(NeighbourFlags::Own));
             assert_eq!(destination(&fdb[0]), Some(vec![192, 0, 2, 13]));
 
-            let second = peer(4, Ipv4Addr::new(192, 0, 2, 14));
+            let second = peer4(4, Ipv4Addr::new(192, 0, 2, 14));
             add_peer(rtnl, vx, &second).unwrap();
             // A route of someone else on the device is not a peer.
             let mut batch = Batch::new();
@@ -998,21 +1127,15 @@ mod tests {
             batch.send(rtnl.socket()).unwrap();
             let mut listed = peers(rtnl, vx).unwrap();
             listed.sort();
-            assert_eq!(
-                listed,
-                [
-                    (first.block, first.vtep_address),
-                    (second.block, second.vtep_address)
-                ]
-            );
+            let mut expected = [routes_of(&first), routes_of(&second)].concat();
+            expected.sort();
+            assert_eq!(listed, expected);
 
             remove_peer(rtnl, vx, &moved).unwrap();
             remove_peer(rtnl, vx, &moved).unwrap();
-            assert_eq!(
-                peers(rtnl, vx).unwrap(),
-                [(second.block, second.vtep_address)]
-            );
+            assert_eq!(peers(rtnl, vx).unwrap(), routes_of(&second));
             assert!(entries(rtnl, AddressFamily::Inet, vx, first.vtep_mac).is_empty());
+            assert!(entries(rtnl, AddressFamily::Inet6, vx, first.vtep_mac).is_empty());
             assert!(entries(rtnl, AddressFamily::Bridge, vx, first.vtep_mac).is_empty());
             assert_eq!(
                 entries(rtnl, AddressFamily::Bridge, vx, second.vtep_mac).len(),

@@ -372,6 +372,103 @@ fn containers_on_two_hosts_talk_directly_through_vxlan_and_leave_nothing() {
     }
 }
 
+/// The container's global IPv6 address on eth0.
+fn ipv6_of(c: &Container) -> String {
+    let out = c.sh_ok("ip -o -6 addr show dev eth0 scope global");
+    let cidr = out
+        .split_whitespace()
+        .skip_while(|w| *w != "inet6")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no inet6 on eth0: {out}"));
+    cidr.split('/').next().unwrap_or_default().to_string()
+}
+
+/// What `host` has of the agent's IPv6 side: its routes (`proto 111`) and its IPv6 neighbour
+/// entries on the VXLAN device (the peers' link-local VTEP addresses).
+fn ipv6_tunnels(host: &Host) -> String {
+    host.sh_ok(&format!(
+        "ip -6 route show proto 111; ip -6 neigh show dev ocx{VNI} 2>/dev/null || true"
+    ))
+}
+
+#[test]
+fn a_dual_stack_overlay_reaches_across_hosts_over_both_families_and_leaves_nothing() {
+    let lab = Lab::new("ov-dual");
+    let _etcd = lab.etcd();
+    let subnets = json!([{"subnet": "10.212.0.0/16"}, {"subnet": "fd00:212::/64"}]);
+    let hosts = overlay_hosts(&lab, 2, "10.212.0.0/16", json!({ "subnets": subnets }));
+    let (h1, h2) = (&hosts[0], &hosts[1]);
+    let [a, b] = one_on_each(&hosts);
+    let (a6, b6) = (ipv6_of(&a), ipv6_of(&b));
+    // Each host's IPv6 block follows its IPv4 block's index: /16 into /24, so /64 into /72.
+    for (c, ip6) in [(&a, &a6), (&b, &b6)] {
+        let third = u16::from(c.address().octets()[2]);
+        let ip: std::net::Ipv6Addr = ip6.parse().unwrap();
+        assert_eq!(ip.segments()[..4], [0xfd00, 0x212, 0, 0], "{ip6}");
+        assert_eq!(ip.segments()[4] >> 8, third, "{ip6}: not block {third}");
+    }
+
+    wait_pings(&[&a], b.address());
+    wait_until(&format!("{b6} answers"), Duration::from_secs(3), || {
+        a.exec(&["ping", "-6", "-c1", "-W1", &b6]).status.success()
+    });
+    b.sh_ok(&format!("ping -6 -c1 -W2 {a6}"));
+    b.sh_ok(&format!("ping -c1 -W2 {}", a.address()));
+
+    // TCP over IPv6 from a to b: b sees a's own IPv6 address (no NAT inside the overlay).
+    let (at, server) = serve_once(b.pid(), "[::]:0", b"hello6".to_vec());
+    let to = SocketAddr::new(IpAddr::V6(b6.parse().unwrap()), at.port());
+    assert_eq!(ask(a.pid(), to), "hello6");
+    assert_eq!(server.join().unwrap().ip().to_string(), a6);
+
+    // One IPv6 route and neighbour per peer, then none once the peer has left.
+    let tunnels = ipv6_tunnels(h2);
+    assert!(
+        tunnels.contains("via fe80::") && tunnels.contains("PERMANENT"),
+        "{tunnels}"
+    );
+    a.delete().unwrap();
+    wait_until("h2 drops h1's IPv6 route", Duration::from_secs(3), || {
+        ipv6_tunnels(h2).trim().is_empty()
+    });
+    wait_until("h1's agent leaves", Duration::from_secs(3), || {
+        !agent_running(h1)
+    });
+
+    // h2's agent killed while h1 leaves: the next agent on h2 removes what the killed one left.
+    let a2 = h1.start(Runtime::Runc, "a2", OV);
+    wait_until("h2 routes h1's IPv6 block", Duration::from_secs(3), || {
+        ipv6_tunnels(h2).contains("via fe80::")
+    });
+    kill_agent(h2, "ov");
+    a2.delete().unwrap();
+    wait_until("h1's agent leaves", Duration::from_secs(3), || {
+        !agent_running(h1)
+    });
+    assert!(
+        ipv6_tunnels(h2).contains("via fe80::"),
+        "the killed agent's"
+    );
+    let b2 = h2.start(Runtime::Runc, "b2", OV);
+    wait_until(
+        "h2's new agent drops h1's IPv6 route",
+        Duration::from_secs(3),
+        || ipv6_tunnels(h2).trim().is_empty(),
+    );
+
+    for c in [b, b2] {
+        c.delete().unwrap();
+    }
+    wait_until("h2's agent leaves", Duration::from_secs(3), || {
+        !agent_running(h2)
+    });
+    for h in [h1, h2] {
+        assert_eq!(h.leftovers(), Vec::<String>::new());
+        assert_eq!(h.sh_ok("ip -6 route show proto 111"), "");
+        assert!(h.sh("ip link show ocx4200").stdout.is_empty());
+    }
+}
+
 #[test]
 fn a_third_host_joins_later_and_is_reached_within_seconds() {
     let lab = Lab::new("ov-join");
@@ -633,6 +730,19 @@ fn bad_overlay_files_are_refused_with_one_line_and_leave_nothing() {
             "zero-vni",
             (net, json!({"vni": 0})),
             "vni 0 must be between",
+        ),
+        (
+            "ipv6-only",
+            ("fd00:210::/64", json!({})),
+            "needs an IPv4 subnet too",
+        ),
+        (
+            "ipv6-blocks-too-long",
+            (
+                net,
+                json!({"subnets": [{"subnet": net}, {"subnet": "fd00:210::/112"}], "block": 26}),
+            ),
+            "gives /122 blocks, longer than /120",
         ),
         (
             "foreign-underlay",

@@ -3,7 +3,8 @@
 //!
 //! An `overlay` network's containers are wired the same way on each host: its bridge holds
 //! this host's block of the subnet (leased cluster-wide by the network's agent, which joins the
-//! hosts' bridges by VXLAN), and masquerade spares the whole overlay subnet.
+//! hosts' bridges by VXLAN), and masquerade spares the whole overlay subnet. A dual-stack
+//! overlay's bridge holds the host's IPv6 block too (derived from its IPv4 block).
 
 use std::net::IpAddr;
 
@@ -40,12 +41,31 @@ impl NetworkDriver for BridgeDriver {
         let subnets = match network.driver {
             DriverKind::Overlay => {
                 let block = overlay_agent::host_block(env.ctx, &network)?;
+                // An agent started before the file gained (or lost) its IPv6 subnet runs the
+                // old definition: its peers' IPv6 routes would not match these addresses.
+                if block.block6 != network.overlay_block6(block.block) {
+                    return Err(Error::Overlay(format!(
+                        "the overlay agent of network {} runs an older definition of it (IPv6 block {}, the file's {}): stop this host's containers of the network so that it restarts",
+                        network.name,
+                        text_or_none(block.block6),
+                        text_or_none(network.overlay_block6(block.block)),
+                    )));
+                }
                 network.mtu = block.mtu;
                 network.bridge = block.bridge;
-                vec![Subnet {
+                let mut subnets = vec![Subnet {
                     subnet: IpNet::V4(block.block),
                     gateway: IpAddr::V4(block.gateway),
-                }]
+                }];
+                // A dual-stack overlay: an IPv6 address of the host's derived block as well,
+                // leased and added (`nodad`) as on a dual-stack bridge.
+                if let (Some(block6), Some(gateway6)) = (block.block6, block.gateway6) {
+                    subnets.push(Subnet {
+                        subnet: IpNet::V6(block6),
+                        gateway: IpAddr::V6(gateway6),
+                    });
+                }
+                subnets
             }
             _ => network.subnets.clone(),
         };
@@ -142,4 +162,8 @@ impl NetworkDriver for BridgeDriver {
     fn undo(&self, env: &mut Env<'_>, id: &str, iface: &InterfaceRecord) -> Vec<Error> {
         veth::undo(env, id, iface)
     }
+}
+
+fn text_or_none(block: Option<ipnet::Ipv6Net>) -> String {
+    block.map_or_else(|| "none".to_string(), |b| b.to_string())
 }
