@@ -414,7 +414,7 @@ fn parse_overlay(
 }
 
 /// `subnets[]`: one IPv4 subnet, one IPv6 subnet, or one of each (IPv4 first, whatever the
-/// file's order: it is the primary). No IPv6 on an overlay network yet.
+/// file's order: it is the primary). An overlay needs the IPv4 one.
 fn parse_subnets(
     entries: &[SubnetFile],
     driver: DriverKind,
