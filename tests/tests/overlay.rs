@@ -421,6 +421,20 @@ fn a_dual_stack_overlay_reaches_across_hosts_over_both_families_and_leaves_nothi
     assert_eq!(ask(a.pid(), to), "hello6");
     assert_eq!(server.join().unwrap().ip().to_string(), a6);
 
+    // Egress over IPv6, to an address outside the overlay (the lab's): masqueraded to the
+    // host's own IPv6 address, as on a dual-stack bridge.
+    lab.sh_ok("ip -6 addr add 2001:db8:ff::1/64 dev ul0 nodad");
+    h1.sh_ok(
+        "ip -6 addr add 2001:db8:ff::11/64 dev eth0 nodad && ip -6 route add default via 2001:db8:ff::1",
+    );
+    let (at, server) = serve_once(lab.pid(), "[2001:db8:ff::1]:0", b"out6".to_vec());
+    assert_eq!(ask(a.pid(), at), "out6");
+    assert_eq!(
+        server.join().unwrap().ip().to_string(),
+        "2001:db8:ff::11",
+        "not masqueraded"
+    );
+
     // One IPv6 route and neighbour per peer, then none once the peer has left.
     let tunnels = ipv6_tunnels(h2);
     assert!(
