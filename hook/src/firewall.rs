@@ -28,6 +28,11 @@ pub const TABLE: &str = "inet ocinet";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkFilter {
     pub device: FilterDevice,
+    /// An overlay's VXLAN device: its traffic to and from the other hosts' blocks is the
+    /// network's own, so it stands beside the bridge in every set (and pairs with it in
+    /// `same_bridge`); without it an overlay would not be isolated across hosts and an internal
+    /// one would not span them.
+    pub tunnel: Option<String>,
     pub isolate: bool,
     pub internal: bool,
     /// `false`: containers of the network may not reach each other. A bridge does that with
@@ -55,21 +60,27 @@ impl NetworkFilter {
         };
         NetworkFilter {
             device,
+            tunnel: network.tunnel(),
             isolate: network.isolate,
             internal: network.internal,
             icc: network.icc,
         }
     }
 
-    /// The device as a key: a name NUL-padded to IFNAMSIZ, or a group in host order.
-    fn key(&self) -> Vec<u8> {
+    /// The devices as keys: names NUL-padded to IFNAMSIZ (the bridge, then an overlay's
+    /// tunnel), or a group in host order.
+    fn keys(&self) -> Vec<Vec<u8>> {
+        let name_key = |name: &str| {
+            let mut key = name.as_bytes().to_vec();
+            key.resize(IFNAME_LEN as usize, 0);
+            key
+        };
         match &self.device {
-            FilterDevice::Bridge(name) => {
-                let mut key = name.as_bytes().to_vec();
-                key.resize(IFNAME_LEN as usize, 0);
-                key
-            }
-            FilterDevice::Group(group) => group.to_ne_bytes().to_vec(),
+            FilterDevice::Bridge(name) => std::iter::once(name.as_str())
+                .chain(self.tunnel.as_deref())
+                .map(name_key)
+                .collect(),
+            FilterDevice::Group(group) => vec![group.to_ne_bytes().to_vec()],
         }
     }
 
@@ -345,7 +356,8 @@ fn filter_changes<'a>(networks: &[NetworkFilter]) -> Vec<SetChange<'a>> {
         elements: networks
             .iter()
             .filter(|n| n.is_group() == group && keep(n))
-            .map(|n| element(n.key()))
+            .flat_map(|n| n.keys())
+            .map(element)
             .collect(),
     };
     let same = |set: &'a str, group: bool| SetChange {
@@ -353,7 +365,14 @@ fn filter_changes<'a>(networks: &[NetworkFilter]) -> Vec<SetChange<'a>> {
         elements: networks
             .iter()
             .filter(|n| n.is_group() == group)
-            .map(|n| element([n.key(), n.key()].concat()))
+            .flat_map(|n| {
+                let keys = n.keys();
+                // Every pair of the network's devices: bridge to bridge, bridge to tunnel and back.
+                keys.iter()
+                    .flat_map(|a| keys.iter().map(move |b| [a.as_slice(), b].concat()))
+                    .collect::<Vec<_>>()
+            })
+            .map(element)
             .collect(),
     };
     vec![
@@ -480,12 +499,14 @@ mod tests {
     fn bridges_fill_the_name_sets_and_routed_networks_the_group_sets() {
         let bridge = NetworkFilter {
             device: FilterDevice::Bridge("oc-a".to_string()),
+            tunnel: None,
             isolate: true,
             internal: false,
             icc: false,
         };
         let routed = NetworkFilter {
             device: FilterDevice::Group(0x0a5a_0000),
+            tunnel: None,
             isolate: true,
             internal: true,
             icc: false,
@@ -510,5 +531,40 @@ mod tests {
         let changes = filter_changes(&[bridge]);
         let names = changes.iter().find(|c| c.set == BRIDGES_SET).unwrap();
         assert_eq!(names.elements[0].key.len(), IFNAME_LEN as usize);
+    }
+
+    #[test]
+    fn an_overlays_tunnel_stands_beside_its_bridge_in_every_set() {
+        let overlay = NetworkFilter {
+            device: FilterDevice::Bridge("oc-ov".to_string()),
+            tunnel: Some("ocx4200".to_string()),
+            isolate: true,
+            internal: true,
+            icc: true,
+        };
+        assert_eq!(
+            sets_of(std::slice::from_ref(&overlay)),
+            [
+                (BRIDGES_SET, 2),
+                (ISOLATED_SET, 2),
+                (INTERNAL_SET, 2),
+                (SAME_BRIDGE_SET, 4),
+            ]
+        );
+        let changes = filter_changes(&[overlay]);
+        let same = changes.iter().find(|c| c.set == SAME_BRIDGE_SET).unwrap();
+        let key = |name: &str| {
+            let mut k = name.as_bytes().to_vec();
+            k.resize(IFNAME_LEN as usize, 0);
+            k
+        };
+        assert!(same
+            .elements
+            .iter()
+            .any(|e| e.key == [key("oc-ov"), key("ocx4200")].concat()));
+        assert!(same
+            .elements
+            .iter()
+            .any(|e| e.key == [key("ocx4200"), key("oc-ov")].concat()));
     }
 }

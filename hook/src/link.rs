@@ -97,6 +97,9 @@ pub struct Addressing<'a> {
     pub name: &'a str,
     pub addresses: &'a [(IpAddr, u8)],
     pub gateways: &'a [IpAddr],
+    /// Routes to subnets through a gateway, beside (or instead of) the default ones: an
+    /// internal overlay has no default route, yet reaches the other hosts' blocks of its subnet.
+    pub routes: &'a [(IpNet, IpAddr)],
     /// The gateway's MAC when the gateway is the other end of a point-to-point link (routed):
     /// then it is a permanent neighbour and the default route is on-link (the address is a
     /// /32, so no subnet holds the gateway).
@@ -132,12 +135,32 @@ fn new_address(index: u32, address: IpAddr, prefix: u8) -> RouteNetlinkMessage {
 /// The default route of the gateway's family, via `gateway` on link `index` (`onlink`: the
 /// gateway is in no subnet of the link).
 fn default_route(index: u32, gateway: IpAddr, onlink: bool) -> RouteNetlinkMessage {
-    let mut route = match gateway {
-        IpAddr::V4(ip) => RouteMessageBuilder::<Ipv4Addr>::new()
+    route_via(index, None, gateway, onlink)
+}
+
+/// `destination via gateway dev index` (the default route without a destination).
+fn route_via(
+    index: u32,
+    destination: Option<IpNet>,
+    gateway: IpAddr,
+    onlink: bool,
+) -> RouteNetlinkMessage {
+    let mut route = match (gateway, destination) {
+        (IpAddr::V4(ip), Some(IpNet::V4(net))) => RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(net.network(), net.prefix_len())
             .gateway(ip)
             .output_interface(index)
             .build(),
-        IpAddr::V6(ip) => RouteMessageBuilder::<Ipv6Addr>::new()
+        (IpAddr::V6(ip), Some(IpNet::V6(net))) => RouteMessageBuilder::<Ipv6Addr>::new()
+            .destination_prefix(net.network(), net.prefix_len())
+            .gateway(ip)
+            .output_interface(index)
+            .build(),
+        (IpAddr::V4(ip), _) => RouteMessageBuilder::<Ipv4Addr>::new()
+            .gateway(ip)
+            .output_interface(index)
+            .build(),
+        (IpAddr::V6(ip), _) => RouteMessageBuilder::<Ipv6Addr>::new()
             .gateway(ip)
             .output_interface(index)
             .build(),
@@ -652,6 +675,13 @@ pub fn configure_container(inside: &Rtnl, iface: Option<&Addressing<'_>>) -> Res
                 create,
                 EXISTS,
                 format!("cannot add the default route via {gateway}"),
+            );
+        }
+        for &(subnet, gateway) in iface.routes {
+            batch.push(
+                route_via(index, Some(subnet), gateway, false),
+                create,
+                format!("cannot add the route to {subnet} via {gateway}"),
             );
         }
     }

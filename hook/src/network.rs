@@ -306,6 +306,12 @@ impl Network {
         device_group(self.primary().subnet)
     }
 
+    /// An overlay's VXLAN device on this host (its bridge's way to the other hosts' blocks);
+    /// `None` for other drivers.
+    pub fn tunnel(&self) -> Option<String> {
+        self.overlay.as_ref().map(|o| vxlan_name(o.vni))
+    }
+
     /// An overlay's IPv6 block of the host holding IPv4 block `block` ([`overlay_block6`]);
     /// `None` without an IPv6 subnet.
     pub fn overlay_block6(&self, block: Ipv4Net) -> Option<Ipv6Net> {
@@ -451,6 +457,11 @@ fn parse_subnets(
         }
     }
     Ok(subnets)
+}
+
+/// The VXLAN device of a VNI: one per overlay network on a host.
+pub fn vxlan_name(vni: u32) -> String {
+    format!("ocx{vni}")
 }
 
 /// The IPv6 block of an overlay host whose IPv4 block is `block4` of `subnet4`: `subnet6` split

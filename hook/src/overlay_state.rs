@@ -201,10 +201,7 @@ pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
     Some(mac)
 }
 
-/// The VXLAN device of a VNI: one per overlay network on a host.
-pub fn vxlan_name(vni: u32) -> String {
-    format!("ocx{vni}")
-}
+pub use crate::network::vxlan_name;
 
 #[cfg(test)]
 mod tests {

@@ -55,6 +55,9 @@ pub(crate) fn restore(ctx: &Context, kernel: &mut dyn Kernel) -> Result<Restored
             if let Some(device) = device {
                 let filter = NetworkFilter {
                     device,
+                    // An overlay's file names its VNI; a network known only by its records
+                    // (CNI) is no overlay.
+                    tunnel: network.as_ref().and_then(|n| n.tunnel()),
                     isolate,
                     internal,
                     icc,

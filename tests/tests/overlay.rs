@@ -830,3 +830,55 @@ fn the_shim_shows_the_overlay_its_block_and_its_peers() {
         "{table}"
     );
 }
+
+/// Whether `from` gets an answer from `to` over one ping (IPv4 or IPv6).
+fn answers(from: &Container, to: &str) -> bool {
+    let family = if to.contains(':') { "-6" } else { "-4" };
+    from.exec(&["ping", family, "-c1", "-W1", to])
+        .status
+        .success()
+}
+
+#[test]
+fn overlays_are_isolated_from_each_other_across_hosts_and_an_internal_one_still_spans_them() {
+    let lab = Lab::new("ov-isolate");
+    let _etcd = lab.etcd();
+    let hosts = overlay_hosts(
+        &lab,
+        2,
+        "10.215.0.0/16",
+        json!({"subnets": [{"subnet": "10.215.0.0/16"}, {"subnet": "fd00:215::/64"}]}),
+    );
+    let two = json!({"vni": VNI + 1, "internal": true, "masquerade": false,
+        "subnets": [{"subnet": "10.216.0.0/16"}, {"subnet": "fd00:216::/64"}]});
+    define_overlay(&all(&hosts), "ov2", "10.216.0.0/16", two);
+    let (h1, h2) = (&hosts[0], &hosts[1]);
+    let [a, b] = one_on_each(&hosts);
+    let on_ov2 = &[("io.ocinet.network", "ov2")];
+    let c = h1.start(Runtime::Runc, "c", on_ov2);
+    let d = h2.start(Runtime::Runc, "d", on_ov2);
+    let v4 = |x: &Container| x.address().to_string();
+
+    // Each overlay spans both hosts, over both families; ov2 is internal and still does.
+    wait_pings(&[&a], b.address());
+    wait_pings(&[&c], d.address());
+    for (from, to) in [(&a, &b), (&b, &a), (&c, &d), (&d, &c)] {
+        let to6 = ipv6_of(to);
+        wait_until(
+            &format!("{} reaches {to6}", from.id),
+            Duration::from_secs(3),
+            || answers(from, &to6),
+        );
+    }
+    // Nothing crosses between the two overlays, on one host or across hosts, either way.
+    for (from, to) in [(&a, &c), (&a, &d), (&b, &c), (&c, &a), (&d, &a), (&c, &b)] {
+        for address in [v4(to), ipv6_of(to)] {
+            assert!(
+                !answers(from, &address),
+                "{} reached {} at {address}",
+                from.id,
+                to.id
+            );
+        }
+    }
+}

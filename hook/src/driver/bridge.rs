@@ -139,10 +139,29 @@ impl NetworkDriver for BridgeDriver {
             true => Vec::new(),
             false => iface.addresses.iter().filter_map(|a| a.gateway).collect(),
         };
+        // An internal overlay still reaches its other hosts' blocks: a route to its whole
+        // subnet of each family through the block's gateway (a default route does that for
+        // the others).
+        let overlay_routes: Vec<(IpNet, IpAddr)> = match (network.internal, &network.overlay) {
+            (true, Some(_)) => iface
+                .addresses
+                .iter()
+                .filter_map(|a| {
+                    let gateway = a.gateway?;
+                    let whole = network
+                        .subnets
+                        .iter()
+                        .find(|s| s.subnet.addr().is_ipv6() == gateway.is_ipv6())?;
+                    Some((whole.subnet, gateway))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         let addressing = Addressing {
             name: &iface.name,
             addresses: &addresses,
             gateways: &default_gateways,
+            routes: &overlay_routes,
             gateway_mac: None,
         };
         // A handed-over end is addressed by the runtime that moves it (Docker).

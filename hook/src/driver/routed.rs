@@ -110,6 +110,7 @@ impl NetworkDriver for RoutedDriver {
             name: &iface.name,
             addresses: &with_prefixes,
             gateways: &gateways,
+            routes: &[],
             gateway_mac: Some(gateway_mac),
         };
         env.kernel
