@@ -326,6 +326,14 @@ fn gateways_of(n: &Network) -> String {
     all.join(",")
 }
 
+/// `v4` alone, or `v4,v6` on a dual-stack overlay.
+fn with_v6(v4: String, v6: Option<String>) -> String {
+    match v6 {
+        Some(v6) => format!("{v4},{v6}"),
+        None => v4,
+    }
+}
+
 fn networks(ctx: &Context) -> Result<Vec<NetworkView>> {
     let mut views: BTreeMap<String, NetworkView> = BTreeMap::new();
     let default = ctx.networks.known(&ctx.root, DEFAULT_NETWORK)?;
@@ -385,12 +393,17 @@ fn render_networks(views: &[NetworkView]) -> String {
                 "-".into(),
             ),
         };
-        // An overlay's gateway here is its block's.
-        let gateway = v.block.as_ref().map_or(gateway, |b| b.gateway.to_string());
+        // An overlay's gateways here are its blocks' (an IPv6 one on a dual-stack overlay).
+        let gateway = v.block.as_ref().map_or(gateway, |b| {
+            with_v6(b.gateway.to_string(), b.gateway6.map(|g| g.to_string()))
+        });
         let peers: Vec<String> = v
             .peers
             .iter()
-            .map(|p| format!("{}@{}", p.block, p.underlay))
+            .map(|p| {
+                let blocks = with_v6(p.block.to_string(), p.block6.map(|b| b.to_string()));
+                format!("{blocks}@{}", p.underlay)
+            })
             .collect();
         // The options between networks, as the file would say them.
         let options = match &v.network {
@@ -408,7 +421,9 @@ fn render_networks(views: &[NetworkView]) -> String {
             gateway,
             options,
             v.containers.len().to_string(),
-            v.block.as_ref().map_or("-".into(), |b| b.block.to_string()),
+            v.block.as_ref().map_or("-".into(), |b| {
+                with_v6(b.block.to_string(), b.block6.map(|b6| b6.to_string()))
+            }),
             if peers.is_empty() {
                 "-".into()
             } else {

@@ -435,6 +435,28 @@ fn a_dual_stack_overlay_reaches_across_hosts_over_both_families_and_leaves_nothi
         "not masqueraded"
     );
 
+    // `ocinet-shim networks` shows both families' blocks, this host's and its peer's.
+    let block6 = |h: &Host| {
+        let block4: ipnet::Ipv4Net = block_of(h, "ov").parse().unwrap();
+        ocinet::network::overlay_block6(
+            "10.212.0.0/16".parse().unwrap(),
+            "fd00:212::/64".parse().unwrap(),
+            block4,
+        )
+        .unwrap()
+        .to_string()
+    };
+    let table = h1.shim(&["networks"]).unwrap();
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("ov "))
+        .unwrap_or_default();
+    let (mine, peer) = (
+        format!("{},{}", block_of(h1, "ov"), block6(h1)),
+        format!("{},{}@192.0.2.12", block_of(h2, "ov"), block6(h2)),
+    );
+    assert!(row.contains(&mine) && row.contains(&peer), "{table}");
+
     // One IPv6 route and neighbour per peer, then none once the peer has left.
     let tunnels = ipv6_tunnels(h2);
     assert!(
