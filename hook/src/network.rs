@@ -245,6 +245,13 @@ impl Network {
         if let Some(mtu) = file.mtu.filter(|m| !(68..=65535).contains(m)) {
             return Err(bad(format!("mtu {mtu} must be between 68 and 65535")));
         }
+        // Containers on other hosts are reached through the host's routing (bridge to VXLAN
+        // device), which a bridge port's `isolated` flag does not cover.
+        if driver == DriverKind::Overlay && file.icc == Some(false) {
+            return Err(bad(
+                "\"icc\": false is not available on an overlay network (its containers on other hosts would still reach each other): remove it, or use a bridge or routed network".to_string(),
+            ));
+        }
         let overlay = match driver {
             DriverKind::Overlay => Some(parse_overlay(name, &file, &subnets).map_err(&bad)?),
             DriverKind::Bridge | DriverKind::Routed => {
@@ -982,7 +989,7 @@ mod tests {
     }
 
     #[test]
-    fn an_ipv6_only_or_too_finely_split_overlay_is_refused_in_one_line() {
+    fn an_ipv6_only_too_finely_split_or_icc_off_overlay_is_refused_in_one_line() {
         for (subnets, extra, says) in [
             (
                 r#"{"subnet":"fd00:200::/64"}"#,
@@ -993,6 +1000,11 @@ mod tests {
                 r#"{"subnet":"10.0.0.0/8"},{"subnet":"fd00:200::/104"}"#,
                 r#","block":30"#,
                 "the IPv6 subnet fd00:200::/104 split as the IPv4 subnet 10.0.0.0/8 is into /30 blocks gives /126 blocks, longer than /120",
+            ),
+            (
+                r#"{"subnet":"10.0.0.0/16"}"#,
+                r#","icc":false"#,
+                "\"icc\": false is not available on an overlay network",
             ),
         ] {
             let err = overlay_on(subnets, extra).unwrap_err().to_string();
