@@ -8,20 +8,27 @@ use serde_json::json;
 
 use super::etcd::Etcd;
 use super::lab::Host;
-use super::{BRIDGE, BRIDGE_LINK, OVERLAY, OVERLAY_LINK};
+use super::{BRIDGE, BRIDGE_LINK, OVERLAY, OVERLAY6, OVERLAY6_LINK, OVERLAY_LINK};
 use crate::exec::Result;
 use crate::fleet::Container;
 
-/// Both networks, the same files on every host (the bridge network is used on host 1 only).
+/// The networks (no names: what is measured is the wiring), the same files on every host (the bridge network and the dual-stack overlay
+/// are used on host 1 only).
 pub fn define_networks(host: &Host) -> Result<()> {
+    host.hook.define(
+        OVERLAY6,
+        &json!({"driver": "overlay", "bridge": OVERLAY6_LINK,
+            "subnets": [{"subnet": "10.201.0.0/16"}, {"subnet": "fd00:201::/64"}],
+            "etcd": {"endpoints": [Etcd::endpoint()]}, "vni": 4201, "port": 4789, "masquerade": true, "dns": false}),
+    )?;
     host.hook.define(
         OVERLAY,
         &json!({"driver": "overlay", "bridge": OVERLAY_LINK, "subnets": [{"subnet": "10.200.0.0/16"}],
-            "etcd": {"endpoints": [Etcd::endpoint()]}, "vni": 4200, "port": 4789, "masquerade": true}),
+            "etcd": {"endpoints": [Etcd::endpoint()]}, "vni": 4200, "port": 4789, "masquerade": true, "dns": false}),
     )?;
     host.hook.define(
         BRIDGE,
-        &json!({"bridge": BRIDGE_LINK, "subnets": [{"subnet": "10.90.0.0/16"}], "masquerade": true}),
+        &json!({"bridge": BRIDGE_LINK, "subnets": [{"subnet": "10.90.0.0/16"}], "masquerade": true, "dns": false}),
     )
 }
 

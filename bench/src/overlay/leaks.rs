@@ -3,7 +3,7 @@
 use super::etcd::Etcd;
 use super::lab::Host;
 use super::report::Leaks;
-use super::{BRIDGE, BRIDGE_LINK, OVERLAY};
+use super::{BRIDGE, BRIDGE_LINK, OVERLAY, OVERLAY6};
 use crate::backend::count_files;
 use crate::exec::Result;
 
@@ -31,7 +31,7 @@ pub fn leaks(etcd: &Etcd, hosts: &[&Host]) -> Result<Leaks> {
                 .map(|n| format!("{}: {n}", h.name)),
         );
         let root = h.hook.root();
-        leaks.files += [OVERLAY, BRIDGE]
+        leaks.files += [OVERLAY, OVERLAY6, BRIDGE]
             .iter()
             .map(|n| count_files(&root.join("networks").join(n).join("leases"), &|_| true))
             .sum::<usize>()

@@ -46,10 +46,13 @@ pub struct Inputs<'a> {
 }
 
 const OVERLAY: &str = "ov";
+/// A dual-stack overlay beside it (issue 18): the same setup with an IPv6 address as well.
+const OVERLAY6: &str = "ov6";
 const BRIDGE: &str = "br";
-/// The networks' bridges and the overlay's VXLAN device (VNI 4200).
+/// The networks' bridges.
 const BRIDGE_LINK: &str = "ocbench0";
 const OVERLAY_LINK: &str = "ocov0";
+const OVERLAY6_LINK: &str = "ocov1";
 
 pub fn run(inp: &Inputs) -> Result<OverlayReport> {
     let lab = Lab::new()?;
@@ -120,29 +123,31 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// Item 1: on host 1, which holds its block and runs its agent, N bridge and N overlay
-/// containers set up round by round (who goes first alternating), then torn down the same way.
+/// Item 1: on host 1, which holds its block and runs its agent, N bridge, N overlay and N
+/// dual-stack overlay containers set up round by round (who goes first rotating), then torn
+/// down the same way. The dual-stack overlay's first setup starts its agent.
 fn setups(h1: &mut Host, n: usize) -> Result<Setups> {
-    eprintln!("ocinet-bench: starting {} container processes", 2 * n);
-    let processes = fleet::spawn(2 * n)?;
-    let lanes = [BRIDGE, OVERLAY];
-    let mut setup: [Vec<Duration>; 2] = Default::default();
-    let mut teardown: [Vec<Duration>; 2] = Default::default();
+    const K: usize = 3;
+    eprintln!("ocinet-bench: starting {} container processes", K * n);
+    let processes = fleet::spawn(K * n)?;
+    let lanes = [BRIDGE, OVERLAY, OVERLAY6];
+    let mut setup: [Vec<Duration>; K] = Default::default();
+    let mut teardown: [Vec<Duration>; K] = Default::default();
     for i in 0..n {
-        for j in 0..2 {
-            let lane = (i + j) % 2;
+        for j in 0..K {
+            let lane = (i + j) % K;
             let id = format!("{}-{i}", lanes[lane]);
             let bundle = h1
                 .hook
                 .bundle(&id, json!({"io.ocinet.network": lanes[lane]}))?;
-            let pid = processes[2 * i + lane].pid();
+            let pid = processes[K * i + lane].pid();
             setup[lane].push(h1.run_hook("createRuntime", &id, pid, &bundle)?);
         }
         crate::progress("setup", i, n);
     }
     for i in 0..n {
-        for j in 0..2 {
-            let lane = (i + j) % 2;
+        for j in 0..K {
+            let lane = (i + j) % K;
             let id = format!("{}-{i}", lanes[lane]);
             let bundle = h1.hook.bundle_dir(&id);
             teardown[lane].push(h1.run_hook("poststop", &id, 0, &bundle)?);

@@ -12,18 +12,22 @@ use crate::report::Stats;
 pub struct Setups {
     pub bridge_setup: Stats,
     pub overlay_setup: Stats,
+    pub dual_overlay_setup: Stats,
     pub bridge_teardown: Stats,
     pub overlay_teardown: Stats,
+    pub dual_overlay_teardown: Stats,
 }
 
 impl Setups {
-    /// From each lane's samples, bridge first.
-    pub fn new(setup: &[Vec<Duration>; 2], teardown: &[Vec<Duration>; 2]) -> Setups {
+    /// From each lane's samples: bridge, overlay, dual-stack overlay.
+    pub fn new(setup: &[Vec<Duration>; 3], teardown: &[Vec<Duration>; 3]) -> Setups {
         Setups {
             bridge_setup: Stats::of(&setup[0]),
             overlay_setup: Stats::of(&setup[1]),
+            dual_overlay_setup: Stats::of(&setup[2]),
             bridge_teardown: Stats::of(&teardown[0]),
             overlay_teardown: Stats::of(&teardown[1]),
+            dual_overlay_teardown: Stats::of(&teardown[2]),
         }
     }
 }
@@ -110,16 +114,20 @@ impl OverlayReport {
         t += "| host 1 (holds its block) | setup p50 / p90 ms | teardown p50 / p90 ms |\n";
         t += "| --- | --- | --- |\n";
         t += &format!(
-            "| bridge | {} | {} |\n| overlay | {} | {} |\n",
+            "| bridge | {} | {} |\n| overlay | {} | {} |\n| overlay, dual-stack | {} | {} |\n",
             p50_p90(&s.bridge_setup),
             p50_p90(&s.bridge_teardown),
             p50_p90(&s.overlay_setup),
-            p50_p90(&s.overlay_teardown)
+            p50_p90(&s.overlay_teardown),
+            p50_p90(&s.dual_overlay_setup),
+            p50_p90(&s.dual_overlay_teardown)
         );
         t += &format!(
-            "\noverlay - bridge setup p50: {:+.2} ms (p90 {:+.2} ms)\n",
+            "\noverlay - bridge setup p50: {:+.2} ms (p90 {:+.2} ms); dual-stack overlay - overlay: {:+.2} ms (p90 {:+.2} ms)\n",
             s.overlay_setup.p50_ms - s.bridge_setup.p50_ms,
-            s.overlay_setup.p90_ms - s.bridge_setup.p90_ms
+            s.overlay_setup.p90_ms - s.bridge_setup.p90_ms,
+            s.dual_overlay_setup.p50_ms - s.overlay_setup.p50_ms,
+            s.dual_overlay_setup.p90_ms - s.overlay_setup.p90_ms
         );
 
         t += "\n| host joins | first setup ms | of which: agent runs / block held ms | reachable from host 1 ms | leaves: agent gone / dropped by host 1 ms |\n";
