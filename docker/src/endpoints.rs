@@ -1,9 +1,9 @@
 //! The plugin's own state: one file per Docker endpoint under `<root>/docker/endpoints/`,
 //! written at CreateEndpoint and removed at DeleteEndpoint. What Join needs is in it (the
-//! address and MAC Docker chose), and its existence is what makes the endpoint's record live
+//! addresses and MAC Docker chose), and its existence is what makes the endpoint's record live
 //! (`NetnsRef::Handover`): a plugin that restarts finds everything here and in the records.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 use ocinet::context::Context;
@@ -18,6 +18,9 @@ pub struct Endpoint {
     pub address: Ipv4Addr,
     pub prefix_len: u8,
     pub mac: String,
+    /// Docker's IPv6 address on a dual-stack network (files written before had none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address6: Option<Ipv6Addr>,
 }
 
 pub struct Endpoints {

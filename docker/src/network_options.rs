@@ -1,10 +1,10 @@
-//! `docker network create -d ocinet` to an ocinet network file: the pool and gateway Docker's
-//! IPAM chose, `--internal`, and the `-o KEY=VALUE` options (ocinet's field names, or Docker's
+//! `docker network create -d ocinet` to an ocinet network file: the pools and gateways Docker's
+//! IPAM chose (IPv4, and IPv6 with `--ipv6`), `--internal`, and the `-o KEY=VALUE` options (ocinet's field names, or Docker's
 //! bridge driver's for the same settings).
 
 use std::net::IpAddr;
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::IpNet;
 use serde_json::{json, Map, Value};
 
 use crate::api::{CreateNetwork, IpamData, Options, ENABLE_IPV6, GENERIC, INTERNAL};
@@ -55,15 +55,10 @@ pub fn check_id(what: &str, id: &str) -> Result<()> {
 }
 
 /// The network file's fields for `request` (parsed and checked afterwards by ocinet's own
-/// parser, as any network file).
+/// parser, as any network file: an IPv6 subnet outside /64../120, link-local or multicast is
+/// refused there, in one line).
 pub fn definition(request: &CreateNetwork) -> Result<Value> {
     let options = request.options.clone().unwrap_or_default();
-    let ipv6_pools = request.ipv6_data.as_ref().is_some_and(|d| !d.is_empty());
-    if truthy(options.get(ENABLE_IPV6)) || ipv6_pools {
-        return Err(bad(
-            "the ocinet plugin gives containers IPv4 only: create the network without --ipv6",
-        ));
-    }
     let pools = request.ipv4_data.as_deref().unwrap_or_default();
     let [pool] = pools else {
         return Err(bad(format!(
@@ -71,16 +66,34 @@ pub fn definition(request: &CreateNetwork) -> Result<Value> {
             pools.len()
         )));
     };
-    let (subnet, gateway) = subnet_of(pool)?;
+    let mut subnets = vec![subnet_of(pool, false)?];
+    match request.ipv6_data.as_deref().unwrap_or_default() {
+        // Docker allocates IPv6 pools only with --ipv6; without one, --ipv6 would mean an
+        // IPv4-only network the user did not ask for.
+        [] if truthy(options.get(ENABLE_IPV6)) => {
+            return Err(bad(
+                "--ipv6 needs an IPv6 subnet: pass --subnet for it too (such as --subnet fd00:77::/64)",
+            ))
+        }
+        [] => {}
+        [pool6] => subnets.push(subnet_of(pool6, true)?),
+        more => {
+            return Err(bad(format!(
+                "an ocinet network takes at most one IPv6 subnet, Docker gave {}: pass one IPv6 --subnet",
+                more.len()
+            )))
+        }
+    }
     let mut fields = Map::new();
     fields.insert("driver".into(), json!("bridge"));
     // Docker's embedded DNS answers its containers' names; ocinet's resolver would only add a
     // second server that knows none of them.
     fields.insert("dns".into(), json!(false));
-    fields.insert(
-        "subnets".into(),
-        json!([{"subnet": subnet.to_string(), "gateway": gateway.to_string()}]),
-    );
+    let subnets: Vec<Value> = subnets
+        .iter()
+        .map(|(subnet, gateway)| json!({"subnet": subnet.to_string(), "gateway": gateway.to_string()}))
+        .collect();
+    fields.insert("subnets".into(), Value::Array(subnets));
     if truthy(options.get(INTERNAL)) {
         fields.insert("internal".into(), json!(true));
     }
@@ -95,21 +108,28 @@ pub fn definition(request: &CreateNetwork) -> Result<Value> {
     Ok(Value::Object(fields))
 }
 
-/// The pool and its gateway: Docker writes the gateway with the pool's prefix (`10.0.0.1/24`).
-fn subnet_of(pool: &IpamData) -> Result<(Ipv4Net, IpAddr)> {
-    let subnet: Ipv4Net = pool.pool.parse().map_err(|_| {
-        bad(format!(
-            "Docker gave the pool {:?}, not an IPv4 subnet",
-            pool.pool
-        ))
-    })?;
+/// The pool (of the family `v6`) and its gateway: Docker writes the gateway with the pool's
+/// prefix (`10.0.0.1/24`, `fd00::1/64`).
+fn subnet_of(pool: &IpamData, v6: bool) -> Result<(IpNet, IpAddr)> {
+    let family = if v6 { "IPv6" } else { "IPv4" };
+    let subnet: IpNet = pool
+        .pool
+        .parse()
+        .ok()
+        .filter(|s: &IpNet| s.addr().is_ipv6() == v6)
+        .ok_or_else(|| {
+            bad(format!(
+                "Docker gave the pool {:?}, not an {family} subnet",
+                pool.pool
+            ))
+        })?;
     let gateway = match pool.gateway.split('/').next().unwrap_or_default() {
         "" => return Err(bad(format!("Docker gave no gateway for the pool {subnet}"))),
         g => g
             .parse::<IpAddr>()
             .map_err(|_| bad(format!("Docker gave the gateway {g:?}, not an address")))?,
     };
-    if !IpNet::V4(subnet).contains(&gateway) {
+    if !subnet.contains(&gateway) {
         return Err(bad(format!(
             "gateway {gateway} is outside the subnet {subnet}"
         )));
@@ -189,6 +209,33 @@ mod tests {
     }
 
     #[test]
+    fn an_ipv6_pool_is_the_second_subnet_with_its_gateway() {
+        let req = request(json!({
+            "NetworkID": ID,
+            "Options": {"com.docker.network.enable_ipv6": true},
+            "IPv4Data": [{"AddressSpace": "LocalDefault", "Pool": "10.77.0.0/24", "Gateway": "10.77.0.1/24"}],
+            "IPv6Data": [{"AddressSpace": "LocalDefault", "Pool": "fd00:77::/64", "Gateway": "fd00:77::1/64"}]
+        }));
+        let fields = definition(&req).unwrap();
+        assert_eq!(
+            fields["subnets"],
+            json!([{"subnet": "10.77.0.0/24", "gateway": "10.77.0.1"},
+                   {"subnet": "fd00:77::/64", "gateway": "fd00:77::1"}])
+        );
+        // What ocinet's parser refuses (a /48) is refused when the file is checked, by the
+        // handler; the fields themselves pass it on as given.
+        let wide = request(json!({
+            "NetworkID": ID,
+            "IPv4Data": [{"Pool": "10.77.0.0/24", "Gateway": "10.77.0.1/24"}],
+            "IPv6Data": [{"Pool": "fd00:77::/48", "Gateway": "fd00:77::1/48"}]
+        }));
+        assert_eq!(
+            definition(&wide).unwrap()["subnets"][1]["subnet"],
+            "fd00:77::/48"
+        );
+    }
+
+    #[test]
     fn refuses_what_it_cannot_make_in_one_line() {
         let pool = json!([{"Pool": "10.77.0.0/24", "Gateway": "10.77.0.1/24"}]);
         let cases = [
@@ -202,7 +249,29 @@ mod tests {
             ),
             (
                 json!({"NetworkID": ID, "IPv4Data": pool, "Options": {"com.docker.network.enable_ipv6": true}}),
-                "without --ipv6",
+                "--ipv6 needs an IPv6 subnet",
+            ),
+            (
+                json!({"NetworkID": ID, "IPv4Data": pool, "IPv6Data": [
+                    {"Pool": "fd00:77::/64", "Gateway": "fd00:77::1/64"},
+                    {"Pool": "fd00:78::/64", "Gateway": "fd00:78::1/64"}]}),
+                "at most one IPv6 subnet, Docker gave 2",
+            ),
+            (
+                json!({"NetworkID": ID, "IPv4Data": pool, "IPv6Data": [{"Pool": "10.1.0.0/24", "Gateway": "10.1.0.1/24"}]}),
+                "not an IPv6 subnet",
+            ),
+            (
+                json!({"NetworkID": ID, "IPv4Data": [{"Pool": "fd00:77::/64", "Gateway": "fd00:77::1/64"}]}),
+                "not an IPv4 subnet",
+            ),
+            (
+                json!({"NetworkID": ID, "IPv4Data": pool, "IPv6Data": [{"Pool": "fd00:77::/64", "Gateway": "fd00:78::1/64"}]}),
+                "gateway fd00:78::1 is outside the subnet fd00:77::/64",
+            ),
+            (
+                json!({"NetworkID": ID, "IPv4Data": pool, "IPv6Data": [{"Pool": "fd00:77::/64", "Gateway": ""}]}),
+                "no gateway for the pool fd00:77::/64",
             ),
             (
                 json!({"NetworkID": ID, "IPv4Data": []}),

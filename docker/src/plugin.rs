@@ -8,7 +8,7 @@
 //!   namespace for Docker to move (`NetnsRef::Handover`); ProgramExternalConnectivity
 //!   publishes the ports, RevokeExternalConnectivity withdraws them; DeleteEndpoint detaches.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ocinet::activity;
 use ocinet::context::{Context, Options};
@@ -119,16 +119,24 @@ impl Plugin {
     fn create_endpoint(&self, r: &api::CreateEndpoint) -> Result<Value> {
         check_id("endpoint", &r.endpoint_id)?;
         let name = network_name(&r.network_id)?;
-        if self.ctx.networks.load(&name)?.is_none() {
-            return Err(unknown_network(&name));
-        }
+        let network = self
+            .ctx
+            .networks
+            .load(&name)?
+            .ok_or_else(|| unknown_network(&name))?;
         let given = r.interface.as_ref();
         let address = given.map(|i| i.address.as_str()).unwrap_or_default();
         let (ip, prefix_len) = parse_cidr(address)?;
-        if given.is_some_and(|i| !i.address_ipv6.is_empty()) {
-            return Err(bad(
-                "the ocinet plugin gives containers IPv4 only: connect without --ip6",
-            ));
+        let address6 = match given.map(|i| i.address_ipv6.as_str()).unwrap_or_default() {
+            "" => None,
+            text => Some(parse_cidr6(text)?),
+        };
+        // Without Docker's, ocinet would lease an IPv6 address of its own that Docker never
+        // puts on the interface (and publish ports to it).
+        if address6.is_none() && network.subnets.iter().any(|s| s.subnet.addr().is_ipv6()) {
+            return Err(bad(format!(
+                "Docker gave the endpoint no IPv6 address on network {name}, which has an IPv6 subnet: the network needs Docker's IPAM (the default) and --ipv6"
+            )));
         }
         let mac = given.map(|i| i.mac_address.clone()).unwrap_or_default();
         let (mac, chosen) = match mac.as_str() {
@@ -141,6 +149,7 @@ impl Plugin {
             address: ip,
             prefix_len,
             mac: mac.clone(),
+            address6,
         };
         self.endpoints.save(&r.endpoint_id, &endpoint)?;
         // Docker takes a MAC back only if it gave none.
@@ -192,7 +201,9 @@ impl Plugin {
             },
             ports: Vec::new(),
             static_ip: Some(endpoint.address),
-            static_ip6: None,
+            // Docker's IPAM chose it; ocinet leases it (refused, in one line, if the network
+            // has no IPv6 subnet).
+            static_ip6: endpoint.address6,
             mac: Some(parse_mac(&endpoint.mac)?),
             interface: src_name.clone(),
             definition: None,
@@ -207,24 +218,38 @@ impl Plugin {
         let attached = activity::logged(self.ctx.root.path(), &target.id, "docker-join", || {
             engine::attach(&self.ctx, FrontEnd::Docker, &target, &request)
         })?;
-        let gateway = attached
-            .interfaces
-            .first()
-            .and_then(|i| i.addresses.first())
-            .and_then(|a| a.gateway)
-            .filter(|_| !network.internal);
         let mut answer = json!({
             "InterfaceName": { "SrcName": src_name, "DstPrefix": "eth" },
         });
-        if let Some(IpAddr::V4(gw)) = gateway {
-            answer["Gateway"] = json!(gw.to_string());
+        // Docker adds a default route of each family through the gateway Join names; an
+        // internal network has no way out: none.
+        let gateways = attached
+            .interfaces
+            .first()
+            .into_iter()
+            .flat_map(|i| i.addresses.iter())
+            .filter_map(|a| a.gateway)
+            .filter(|_| !network.internal);
+        for gateway in gateways {
+            let key = if gateway.is_ipv6() {
+                "GatewayIPv6"
+            } else {
+                "Gateway"
+            };
+            answer[key] = json!(gateway.to_string());
         }
         Ok(answer)
     }
 
     fn program(&self, r: &api::ProgramExternalConnectivity) -> Result<Value> {
         check_id("endpoint", &r.endpoint_id)?;
-        let specs = port_map::specs(r.options.as_ref())?;
+        // The network's families decide what a binding on an IPv6 host address means.
+        let ipv6 = self
+            .ctx
+            .networks
+            .load(&network_name(&r.network_id)?)?
+            .is_some_and(|n| n.subnets.iter().any(|s| s.subnet.addr().is_ipv6()));
+        let specs = port_map::specs(r.options.as_ref(), ipv6)?;
         if specs.is_empty() {
             return Ok(json!({}));
         }
@@ -300,6 +325,15 @@ fn parse_cidr(text: &str) -> Result<(Ipv4Addr, u8)> {
     let ip: Ipv4Addr = ip.parse().map_err(|_| refuse())?;
     let len: u8 = len.parse().ok().filter(|l| *l <= 32).ok_or_else(refuse)?;
     Ok((ip, len))
+}
+
+/// Docker's IPAM IPv6 address: `fd00::2/64` (the prefix is the network's: not kept).
+fn parse_cidr6(text: &str) -> Result<Ipv6Addr> {
+    text.split_once('/')
+        .and_then(|(ip, len)| Some((ip.parse::<Ipv6Addr>().ok()?, len.parse::<u8>().ok()?)))
+        .filter(|(_, len)| *len <= 128)
+        .map(|(ip, _)| ip)
+        .ok_or_else(|| bad(format!("Docker gave the endpoint the IPv6 address {text:?}, not an IPv6 address with its prefix length")))
 }
 
 /// Docker's own form: `02:42` and the IPv4 address.
@@ -425,6 +459,34 @@ mod tests {
             .dir
             .join("etc/networks/docker-aaaaaaaaaaaa.json")
             .exists());
+        // A dual-stack network: both subnets in the file; an IPv6 subnet ocinet's parser
+        // refuses is refused in its one line, and nothing is written.
+        let dual = "b".repeat(64);
+        let v4 = json!([{"Pool": "10.80.0.0/24", "Gateway": "10.80.0.1/24"}]);
+        sb.ok(
+            "/NetworkDriver.CreateNetwork",
+            json!({"NetworkID": dual, "IPv4Data": v4,
+                   "IPv6Data": [{"Pool": "fd00:80::/64", "Gateway": "fd00:80::1/64"}]}),
+        );
+        let written: Value = serde_json::from_str(
+            &std::fs::read_to_string(sb.dir.join("etc/networks/docker-bbbbbbbbbbbb.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            written["subnets"][1],
+            json!({"subnet": "fd00:80::/64", "gateway": "fd00:80::1"})
+        );
+        let wide = "c".repeat(64);
+        let e = sb.err(
+            "/NetworkDriver.CreateNetwork",
+            json!({"NetworkID": wide, "IPv4Data": [{"Pool": "10.81.0.0/24", "Gateway": "10.81.0.1/24"}],
+                   "IPv6Data": [{"Pool": "fd00:81::/48", "Gateway": "fd00:81::1/48"}]}),
+        );
+        assert!(e.contains("between /64 and /120"), "{e}");
+        assert!(!sb
+            .dir
+            .join("etc/networks/docker-cccccccccccc.json")
+            .exists());
         // Deleting an unknown network is done already.
         sb.ok("/NetworkDriver.DeleteNetwork", json!({"NetworkID": other}));
     }
@@ -457,6 +519,28 @@ mod tests {
         assert!(sb
             .err("/NetworkDriver.CreateEndpoint", create("01:00:00:00:00:01"))
             .contains("unicast"));
+        // Docker's IPv6 address is kept beside (the prefix is the network's).
+        let dual = json!({"NetworkID": NET, "EndpointID": EP,
+                          "Interface": {"Address": "10.77.0.2/24", "AddressIPv6": "fd00:77::2/64"}});
+        sb.ok("/NetworkDriver.CreateEndpoint", dual);
+        let kept = sb.plugin.endpoints.load(EP).unwrap().unwrap();
+        assert_eq!(kept.address6, Some("fd00:77::2".parse().unwrap()));
+        let bad6 = json!({"NetworkID": NET, "EndpointID": EP,
+                          "Interface": {"Address": "10.77.0.2/24", "AddressIPv6": "10.77.0.2/24"}});
+        assert!(sb
+            .err("/NetworkDriver.CreateEndpoint", bad6)
+            .contains("not an IPv6 address"));
+        let dual_net = "d".repeat(64);
+        sb.ok(
+            "/NetworkDriver.CreateNetwork",
+            json!({"NetworkID": dual_net, "IPv4Data": [{"Pool": "10.82.0.0/24", "Gateway": "10.82.0.1/24"}],
+                   "IPv6Data": [{"Pool": "fd00:82::/64", "Gateway": "fd00:82::1/64"}]}),
+        );
+        let v4_only = json!({"NetworkID": dual_net, "EndpointID": EP,
+                             "Interface": {"Address": "10.82.0.2/24"}});
+        assert!(sb
+            .err("/NetworkDriver.CreateEndpoint", v4_only)
+            .contains("no IPv6 address on network docker-dddddddddddd"));
         let no_address = json!({"NetworkID": NET, "EndpointID": EP, "Interface": {}});
         assert!(sb
             .err("/NetworkDriver.CreateEndpoint", no_address)

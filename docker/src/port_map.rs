@@ -11,10 +11,12 @@ use serde_json::Value;
 use crate::api::{Options, PortBinding, PORT_MAP};
 use crate::error::{bad, Result};
 
-/// The specs of the bindings in `options`. A binding on every IPv6 address (`::`) beside the
-/// same one on every IPv4 address is its IPv6 half: containers get IPv4 only, so it is left
-/// out; alone, it is refused, as any IPv6 host address.
-pub fn specs(options: Option<&Options>) -> Result<Vec<PortSpec>> {
+/// The specs of the bindings in `options`, on a network with an IPv6 subnet (`ipv6`) or not.
+/// A binding on every IPv6 address (`::`) beside the same one on every IPv4 address is its
+/// IPv6 half: ocinet's spec on every host address covers both families (the IPv6 one only
+/// where the container has an IPv6 address), so it adds nothing. Alone, `::` is refused (ocinet
+/// has no "every IPv6 address only"), and so is any IPv6 host address on an IPv4-only network.
+pub fn specs(options: Option<&Options>, ipv6: bool) -> Result<Vec<PortSpec>> {
     let bindings: Vec<PortBinding> = match options.and_then(|o| o.get(PORT_MAP)) {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
@@ -42,8 +44,12 @@ pub fn specs(options: Option<&Options>) -> Result<Vec<PortSpec>> {
                 Ok(ip) if ip.is_unspecified() && ip.is_ipv6() && has_ipv4_twin(&bindings, b) => {
                     continue
                 }
-                Ok(ip) if ip.is_ipv6() => return Err(bad(format!(
-                    "port {}: IPv6 host address {ip} cannot be published (containers get IPv4 only): publish on an IPv4 address",
+                Ok(ip) if ip.is_ipv6() && !ipv6 => return Err(bad(format!(
+                    "port {}: IPv6 host address {ip} cannot be published (the network has no IPv6 subnet, its containers IPv4 only): publish on an IPv4 address",
+                    b.port
+                ))),
+                Ok(ip) if ip.is_ipv6() && ip.is_unspecified() => return Err(bad(format!(
+                    "port {}: host address :: alone cannot be published (ocinet publishes on every address of both families, or on one address): publish without a host address, or on one IPv6 address",
                     b.port
                 ))),
                 Ok(ip) if ip.is_unspecified() => None,
@@ -118,7 +124,7 @@ mod tests {
             {"Proto": 17, "IP": "", "Port": 53, "HostIP": "127.0.0.1", "HostPort": 0, "HostPortEnd": 0},
             {"Proto": 6, "IP": "", "Port": 22, "HostIP": "0.0.0.0", "HostPort": 7000, "HostPortEnd": 7010}
         ]});
-        let got = specs(options.as_object()).unwrap();
+        let got = specs(options.as_object(), false).unwrap();
         assert_eq!(got.len(), 3);
         assert_eq!(
             got[0],
@@ -138,20 +144,52 @@ mod tests {
                 end: 7010
             })
         );
-        assert!(specs(None).unwrap().is_empty());
+        assert!(specs(None, false).unwrap().is_empty());
         // `::` alone is not the IPv6 half of anything: refused.
         let v6_only =
             json!({PORT_MAP: [{"Proto": 6, "Port": 80, "HostIP": "::", "HostPort": 8080}]});
-        let e = specs(v6_only.as_object()).unwrap_err().to_string();
+        let e = specs(v6_only.as_object(), false).unwrap_err().to_string();
         assert!(
             e.contains("IPv6 host address :: cannot be published"),
             "{e}"
         );
         let bad_proto = json!({PORT_MAP: [{"Proto": 1, "Port": 80}]});
-        assert!(specs(bad_proto.as_object())
+        assert!(specs(bad_proto.as_object(), false)
             .unwrap_err()
             .to_string()
             .contains("IP protocol 1"));
+    }
+
+    #[test]
+    fn on_a_dual_stack_network_ipv6_host_addresses_are_published() {
+        let options = json!({PORT_MAP: [
+            {"Proto": 6, "Port": 80, "HostIP": "0.0.0.0", "HostPort": 8080, "HostPortEnd": 8080},
+            {"Proto": 6, "Port": 80, "HostIP": "::", "HostPort": 8080, "HostPortEnd": 8080},
+            {"Proto": 6, "Port": 81, "HostIP": "2001:db8::10", "HostPort": 8081, "HostPortEnd": 8081}
+        ]});
+        let got = specs(options.as_object(), true).unwrap();
+        // The `::` twin is in the spec on every address (both families), not a spec of its own.
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            (got[0].host_ip, got[0].host),
+            (None, Some(PortRange::single(8080)))
+        );
+        assert_eq!(got[1].host_ip, Some("2001:db8::10".parse().unwrap()));
+        // On an IPv4-only network the same bindings are refused, in one line.
+        let e = specs(options.as_object(), false).unwrap_err().to_string();
+        assert!(
+            e.contains("IPv6 host address 2001:db8::10 cannot be published (the network has no IPv6 subnet"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'));
+        // `::` alone: no spec means every IPv6 address only.
+        let v6_only =
+            json!({PORT_MAP: [{"Proto": 6, "Port": 80, "HostIP": "::", "HostPort": 8080}]});
+        let e = specs(v6_only.as_object(), true).unwrap_err().to_string();
+        assert!(
+            e.contains("host address :: alone cannot be published"),
+            "{e}"
+        );
     }
 
     #[test]
