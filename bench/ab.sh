@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A/B of two ocinet-hook builds, interleaved container by container (cancels machine noise):
-#   bench/ab.sh OLD_HOOK NEW_HOOK [N] [--a-before-names]     (root; N default 200)
+#   bench/ab.sh OLD_HOOK NEW_HOOK [N [--a-before-names]]     (root; N default 200)
 # --a-before-names: OLD_HOOK predates names and refuses the network file's `dns` field.
 # ocinet-bench's A/B mode: each build on its own bridge, subnet and ports, timed from spawn to
 # reaped exit, in a private network and mount namespace with every state root on tmpfs (as
@@ -12,7 +12,7 @@
 # beside others' (the kernel walks the whole IPv6 table on some link events); measure both.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-[ $# -ge 2 ] || { echo "usage: bench/ab.sh OLD_HOOK NEW_HOOK [N]" >&2; exit 2; }
+[ $# -ge 2 ] || { echo "usage: bench/ab.sh OLD_HOOK NEW_HOOK [N [--a-before-names]]" >&2; exit 2; }
 a=$(realpath "$1") b=$(realpath "$2") n=${3:-200}
 cd "$here"
 cargo build --release -q -p ocinet-bench

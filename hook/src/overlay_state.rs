@@ -153,32 +153,7 @@ pub fn vtep_mac(underlay: Ipv4Addr) -> [u8; 6] {
     [0x0e, 0x0c, a, b, c, d]
 }
 
-/// The IPv6 VTEP address of a VXLAN device with MAC `mac`: its EUI-64 link-local address.
-/// The kernel refuses an IPv6 route through an IPv4 gateway, so a dual-stack overlay's IPv6
-/// routes go via this address (a link-local gateway needs no `onlink` and no route to it),
-/// made permanent in the neighbour table as the IPv4 VTEP address is. Unique per host, as the
-/// MAC is, and the same on every host that computes it.
-pub fn vtep_address6(mac: [u8; 6]) -> Ipv6Addr {
-    let [a, b, c, d, e, f] = mac;
-    Ipv6Addr::from([
-        0xfe,
-        0x80,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        a ^ 0x02,
-        b,
-        c,
-        0xff,
-        0xfe,
-        d,
-        e,
-        f,
-    ])
-}
+pub use crate::vxlan::vtep_address6;
 
 pub fn format_mac(mac: [u8; 6]) -> String {
     mac.iter()

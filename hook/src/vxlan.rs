@@ -32,7 +32,6 @@ pub use crate::link::Rtnl;
 use crate::error::{Error, Result};
 use crate::link::{self, push_up_without_ipv6_addresses};
 use crate::link_probe::LinkProbe;
-use crate::overlay_state::vtep_address6;
 use crate::rtnl_batch::{self, Batch};
 
 /// The routing protocol number (`proto`) of the routes this module adds, so that [`peers`]
@@ -570,6 +569,33 @@ fn peer_neighbour(vxlan_index: u32, peer: &Peer) -> NeighbourMessage {
         NeighbourAttribute::LinkLayerAddress(peer.vtep_mac.to_vec()),
     ];
     msg
+}
+
+/// The IPv6 VTEP address of a VXLAN device with MAC `mac`: its EUI-64 link-local address.
+/// The kernel refuses an IPv6 route through an IPv4 gateway, so a dual-stack overlay's IPv6
+/// routes go via this address (a link-local gateway needs no `onlink` and no route to it),
+/// made permanent in the neighbour table as the IPv4 VTEP address is. Unique per host, as the
+/// MAC is, and the same on every host that computes it.
+pub fn vtep_address6(mac: [u8; 6]) -> Ipv6Addr {
+    let [a, b, c, d, e, f] = mac;
+    Ipv6Addr::from([
+        0xfe,
+        0x80,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        a ^ 0x02,
+        b,
+        c,
+        0xff,
+        0xfe,
+        d,
+        e,
+        f,
+    ])
 }
 
 /// `vtep_address6 lladdr vtep_mac nud permanent`: as [`peer_neighbour`], for the IPv6 routes.
