@@ -124,6 +124,10 @@ pub struct FilterRecord {
     /// A routed network's device group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<u32>,
+    /// An overlay's VNI: its VXLAN device stands beside the bridge in the forward chain, and
+    /// `reload` must know it when the network's file is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vni: Option<u32>,
 }
 
 /// A leased address on an interface, with its prefix and the gateway of its subnet.

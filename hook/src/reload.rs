@@ -55,9 +55,14 @@ pub(crate) fn restore(ctx: &Context, kernel: &mut dyn Kernel) -> Result<Restored
             if let Some(device) = device {
                 let filter = NetworkFilter {
                     device,
-                    // An overlay's file names its VNI; a network known only by its records
-                    // (CNI) is no overlay.
-                    tunnel: network.as_ref().and_then(|n| n.tunnel()),
+                    // An overlay's VNI is in its file, and in its record for when the file
+                    // is gone.
+                    tunnel: network.as_ref().and_then(|n| n.tunnel()).or_else(|| {
+                        iface
+                            .filter
+                            .and_then(|f| f.vni)
+                            .map(crate::network::vxlan_name)
+                    }),
                     isolate,
                     internal,
                     icc,

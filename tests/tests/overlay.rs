@@ -893,14 +893,31 @@ fn overlays_are_isolated_from_each_other_across_hosts_and_an_internal_one_still_
         );
     }
     // Nothing crosses between the two overlays, on one host or across hosts, either way.
-    for (from, to) in [(&a, &c), (&a, &d), (&b, &c), (&c, &a), (&d, &a), (&c, &b)] {
-        for address in [v4(to), ipv6_of(to)] {
-            assert!(
-                !answers(from, &address),
-                "{} reached {} at {address}",
-                from.id,
-                to.id
-            );
+    let isolated = |pairs: &[(&Container, &Container)]| {
+        for (from, to) in pairs {
+            for address in [v4(to), ipv6_of(to)] {
+                assert!(
+                    !answers(from, &address),
+                    "{} reached {} at {address}",
+                    from.id,
+                    to.id
+                );
+            }
         }
-    }
+    };
+    isolated(&[(&a, &c), (&a, &d), (&b, &c), (&c, &a), (&d, &a), (&c, &b)]);
+
+    // The table flushed and reloaded on h1 after ov2's file went: the records keep that it is
+    // internal and its VNI, so its VXLAN device is back in the sets beside its bridge.
+    std::fs::remove_file(h1.config_dir().join("networks/ov2.json")).unwrap();
+    h1.sh_ok("nft delete table inet ocinet");
+    h1.shim(&["reload"]).unwrap();
+    let internal = h1.sh_ok("nft list set inet ocinet internal");
+    assert!(internal.contains(&format!("ocx{}", VNI + 1)), "{internal}");
+    wait_until(
+        "c reaches d after the reload",
+        Duration::from_secs(3),
+        || answers(&c, &v4(&d)),
+    );
+    isolated(&[(&a, &d), (&d, &a)]);
 }

@@ -124,12 +124,15 @@ pub fn plan(
             (Some(_), true) => network.subnets.iter().map(|s| s.subnet).collect(),
             _ => Vec::new(),
         },
-        filter: (request.definition.is_some() || network.driver == DriverKind::Routed).then(|| {
+        // Kept where the file alone would not tell `reload` enough: an inline definition (CNI),
+        // a routed network's group, an overlay's VNI.
+        filter: (request.definition.is_some() || network.driver != DriverKind::Bridge).then(|| {
             FilterRecord {
                 isolate: network.isolate,
                 internal: network.internal,
                 icc: network.icc,
                 group: (network.driver == DriverKind::Routed).then(|| network.device_group()),
+                vni: network.overlay.as_ref().map(|o| o.vni),
             }
         }),
         // The engine claims them once the plan is made (`names.rs`).
