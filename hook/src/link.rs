@@ -145,25 +145,21 @@ fn route_via(
     gateway: IpAddr,
     onlink: bool,
 ) -> RouteNetlinkMessage {
-    let mut route = match (gateway, destination) {
-        (IpAddr::V4(ip), Some(IpNet::V4(net))) => RouteMessageBuilder::<Ipv4Addr>::new()
-            .destination_prefix(net.network(), net.prefix_len())
-            .gateway(ip)
-            .output_interface(index)
-            .build(),
-        (IpAddr::V6(ip), Some(IpNet::V6(net))) => RouteMessageBuilder::<Ipv6Addr>::new()
-            .destination_prefix(net.network(), net.prefix_len())
-            .gateway(ip)
-            .output_interface(index)
-            .build(),
-        (IpAddr::V4(ip), _) => RouteMessageBuilder::<Ipv4Addr>::new()
-            .gateway(ip)
-            .output_interface(index)
-            .build(),
-        (IpAddr::V6(ip), _) => RouteMessageBuilder::<Ipv6Addr>::new()
-            .gateway(ip)
-            .output_interface(index)
-            .build(),
+    let mut route = match gateway {
+        IpAddr::V4(ip) => {
+            let mut builder = RouteMessageBuilder::<Ipv4Addr>::new();
+            if let Some(IpNet::V4(net)) = destination {
+                builder = builder.destination_prefix(net.network(), net.prefix_len());
+            }
+            builder.gateway(ip).output_interface(index).build()
+        }
+        IpAddr::V6(ip) => {
+            let mut builder = RouteMessageBuilder::<Ipv6Addr>::new();
+            if let Some(IpNet::V6(net)) = destination {
+                builder = builder.destination_prefix(net.network(), net.prefix_len());
+            }
+            builder.gateway(ip).output_interface(index).build()
+        }
     };
     if onlink {
         route.header.flags.insert(RouteFlags::Onlink);
@@ -175,6 +171,15 @@ fn route_via(
 /// never resolved, probed or collected, and do not count against the neighbour table's
 /// `gc_thresh` limits (see `neigh_table`).
 fn permanent_neighbour(index: u32, address: IpAddr, mac: [u8; 6]) -> RouteNetlinkMessage {
+    RouteNetlinkMessage::NewNeighbour(permanent_neighbour_entry(index, address, mac))
+}
+
+/// The entry of [`permanent_neighbour`], to add or to delete (the overlay's VTEP addresses).
+pub(crate) fn permanent_neighbour_entry(
+    index: u32,
+    address: IpAddr,
+    mac: [u8; 6],
+) -> NeighbourMessage {
     let mut neighbour = NeighbourMessage::default();
     neighbour.header.family = match address {
         IpAddr::V4(_) => AddressFamily::Inet,
@@ -191,7 +196,7 @@ fn permanent_neighbour(index: u32, address: IpAddr, mac: [u8; 6]) -> RouteNetlin
     neighbour
         .attributes
         .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
-    RouteNetlinkMessage::NewNeighbour(neighbour)
+    neighbour
 }
 
 /// Makes sure bridge `name` exists, is up and holds the gateway addresses; returns its index

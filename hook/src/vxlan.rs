@@ -133,7 +133,7 @@ pub fn add_peer(rtnl: &Rtnl, vxlan_index: u32, peer: &Peer) -> Result<()> {
     let replace = NLM_F_CREATE | NLM_F_REPLACE;
     let mut batch = Batch::new();
     batch.push(
-        RouteNetlinkMessage::NewNeighbour(peer_neighbour(vxlan_index, peer)),
+        RouteNetlinkMessage::NewNeighbour(peer_neighbour(vxlan_index, peer, false)),
         replace,
         format!(
             "cannot add the neighbour entry {} -> {} on link {vxlan_index}",
@@ -161,7 +161,7 @@ pub fn add_peer(rtnl: &Rtnl, vxlan_index: u32, peer: &Peer) -> Result<()> {
     if let Some(block6) = peer.block6 {
         let vtep6 = vtep_address6(peer.vtep_mac);
         batch.push(
-            RouteNetlinkMessage::NewNeighbour(peer_neighbour6(vxlan_index, peer)),
+            RouteNetlinkMessage::NewNeighbour(peer_neighbour(vxlan_index, peer, true)),
             replace,
             format!(
                 "cannot add the neighbour entry {vtep6} -> {} on link {vxlan_index}",
@@ -189,7 +189,7 @@ pub fn remove_peer(rtnl: &Rtnl, vxlan_index: u32, peer: &Peer) -> Result<()> {
             format!("cannot delete the route to {block6} via {vtep6} on link {vxlan_index}"),
         );
         batch.push_allowing(
-            RouteNetlinkMessage::DelNeighbour(peer_neighbour6(vxlan_index, peer)),
+            RouteNetlinkMessage::DelNeighbour(peer_neighbour(vxlan_index, peer, true)),
             0,
             GONE,
             format!("cannot delete the neighbour entry {vtep6} on link {vxlan_index}"),
@@ -205,7 +205,7 @@ pub fn remove_peer(rtnl: &Rtnl, vxlan_index: u32, peer: &Peer) -> Result<()> {
         ),
     );
     batch.push_allowing(
-        RouteNetlinkMessage::DelNeighbour(peer_neighbour(vxlan_index, peer)),
+        RouteNetlinkMessage::DelNeighbour(peer_neighbour(vxlan_index, peer, false)),
         0,
         GONE,
         format!(
@@ -558,17 +558,14 @@ fn local_address(address: &AddressMessage) -> Option<Ipv4Addr> {
 }
 
 /// `vtep_address lladdr vtep_mac nud permanent`: the peer's VTEP answers no ARP over the
-/// overlay (nothing floods), so its MAC is given.
-fn peer_neighbour(vxlan_index: u32, peer: &Peer) -> NeighbourMessage {
-    let mut msg = NeighbourMessage::default();
-    msg.header.family = AddressFamily::Inet;
-    msg.header.ifindex = vxlan_index;
-    msg.header.state = NeighbourState::Permanent;
-    msg.attributes = vec![
-        NeighbourAttribute::Destination(NeighbourAddress::Inet(peer.vtep_address)),
-        NeighbourAttribute::LinkLayerAddress(peer.vtep_mac.to_vec()),
-    ];
-    msg
+/// overlay (nothing floods), so its MAC is given. `ipv6`: the same for its link-local VTEP
+/// address ([`vtep_address6`]), which the IPv6 routes go via.
+fn peer_neighbour(vxlan_index: u32, peer: &Peer, ipv6: bool) -> NeighbourMessage {
+    let address = match ipv6 {
+        true => IpAddr::V6(vtep_address6(peer.vtep_mac)),
+        false => IpAddr::V4(peer.vtep_address),
+    };
+    link::permanent_neighbour_entry(vxlan_index, address, peer.vtep_mac)
 }
 
 /// The IPv6 VTEP address of a VXLAN device with MAC `mac`: its EUI-64 link-local address.
@@ -596,19 +593,6 @@ pub fn vtep_address6(mac: [u8; 6]) -> Ipv6Addr {
         e,
         f,
     ])
-}
-
-/// `vtep_address6 lladdr vtep_mac nud permanent`: as [`peer_neighbour`], for the IPv6 routes.
-fn peer_neighbour6(vxlan_index: u32, peer: &Peer) -> NeighbourMessage {
-    let mut msg = NeighbourMessage::default();
-    msg.header.family = AddressFamily::Inet6;
-    msg.header.ifindex = vxlan_index;
-    msg.header.state = NeighbourState::Permanent;
-    msg.attributes = vec![
-        NeighbourAttribute::Destination(NeighbourAddress::Inet6(vtep_address6(peer.vtep_mac))),
-        NeighbourAttribute::LinkLayerAddress(peer.vtep_mac.to_vec()),
-    ];
-    msg
 }
 
 /// `bridge fdb replace vtep_mac dev VXLAN dst underlay self permanent`: frames to the peer's
@@ -789,7 +773,7 @@ mod tests {
     #[test]
     fn a_peer_is_a_permanent_neighbour_a_self_fdb_entry_and_an_onlink_route_of_ours() {
         let p = peer(3, Ipv4Addr::new(192, 0, 2, 12));
-        let neighbour = peer_neighbour(5, &p);
+        let neighbour = peer_neighbour(5, &p, false);
         assert_eq!(neighbour.header.family, AddressFamily::Inet);
         assert_eq!(neighbour.header.ifindex, 5);
         assert_eq!(neighbour.header.state, NeighbourState::Permanent);
@@ -822,7 +806,7 @@ mod tests {
             Some((IpNet::V4(p.block), IpAddr::V4(p.vtep_address)))
         );
 
-        let neighbour6 = peer_neighbour6(5, &p);
+        let neighbour6 = peer_neighbour(5, &p, true);
         assert_eq!(neighbour6.header.family, AddressFamily::Inet6);
         assert_eq!(neighbour6.header.state, NeighbourState::Permanent);
         assert!(neighbour6
