@@ -48,6 +48,13 @@ pub enum FilterDevice {
     Group(u32),
 }
 
+/// A device name as the sets keep it: NUL-padded to IFNAMSIZ.
+fn name_key(name: &str) -> Vec<u8> {
+    let mut key = name.as_bytes().to_vec();
+    key.resize(IFNAME_LEN as usize, 0);
+    key
+}
+
 impl NetworkFilter {
     /// How the forward chain knows `network`'s traffic: by its bridge's name, or (routed: no
     /// bridge) by the device group of its host ends.
@@ -70,11 +77,6 @@ impl NetworkFilter {
     /// The devices as keys: names NUL-padded to IFNAMSIZ (the bridge, then an overlay's
     /// tunnel), or a group in host order.
     fn keys(&self) -> Vec<Vec<u8>> {
-        let name_key = |name: &str| {
-            let mut key = name.as_bytes().to_vec();
-            key.resize(IFNAME_LEN as usize, 0);
-            key
-        };
         match &self.device {
             FilterDevice::Bridge(name) => std::iter::once(name.as_str())
                 .chain(self.tunnel.as_deref())
@@ -553,18 +555,13 @@ mod tests {
         );
         let changes = filter_changes(&[overlay]);
         let same = changes.iter().find(|c| c.set == SAME_BRIDGE_SET).unwrap();
-        let key = |name: &str| {
-            let mut k = name.as_bytes().to_vec();
-            k.resize(IFNAME_LEN as usize, 0);
-            k
-        };
         assert!(same
             .elements
             .iter()
-            .any(|e| e.key == [key("oc-ov"), key("ocx4200")].concat()));
+            .any(|e| e.key == [name_key("oc-ov"), name_key("ocx4200")].concat()));
         assert!(same
             .elements
             .iter()
-            .any(|e| e.key == [key("ocx4200"), key("oc-ov")].concat()));
+            .any(|e| e.key == [name_key("ocx4200"), name_key("oc-ov")].concat()));
     }
 }
