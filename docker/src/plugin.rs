@@ -133,7 +133,7 @@ impl Plugin {
         };
         // Without Docker's, ocinet would lease an IPv6 address of its own that Docker never
         // puts on the interface (and publish ports to it).
-        if address6.is_none() && network.subnets.iter().any(|s| s.subnet.addr().is_ipv6()) {
+        if address6.is_none() && network.ipv6_subnet().is_some() {
             return Err(bad(format!(
                 "Docker gave the endpoint no IPv6 address on network {name}, which has an IPv6 subnet: the network needs Docker's IPAM (the default) and --ipv6"
             )));
@@ -248,7 +248,7 @@ impl Plugin {
             .ctx
             .networks
             .load(&network_name(&r.network_id)?)?
-            .is_some_and(|n| n.subnets.iter().any(|s| s.subnet.addr().is_ipv6()));
+            .is_some_and(|n| n.ipv6_subnet().is_some());
         let specs = port_map::specs(r.options.as_ref(), ipv6)?;
         if specs.is_empty() {
             return Ok(json!({}));
@@ -316,24 +316,27 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
 
 /// Docker's IPAM address: `10.0.0.2/24`.
 fn parse_cidr(text: &str) -> Result<(Ipv4Addr, u8)> {
-    let refuse = || {
+    split_cidr(text, 32).ok_or_else(|| {
         bad(format!(
             "Docker gave the endpoint no IPv4 address ({text:?}): the network needs Docker's IPAM (the default)"
         ))
-    };
-    let (ip, len) = text.split_once('/').ok_or_else(refuse)?;
-    let ip: Ipv4Addr = ip.parse().map_err(|_| refuse())?;
-    let len: u8 = len.parse().ok().filter(|l| *l <= 32).ok_or_else(refuse)?;
-    Ok((ip, len))
+    })
 }
 
 /// Docker's IPAM IPv6 address: `fd00::2/64` (the prefix is the network's: not kept).
 fn parse_cidr6(text: &str) -> Result<Ipv6Addr> {
-    text.split_once('/')
-        .and_then(|(ip, len)| Some((ip.parse::<Ipv6Addr>().ok()?, len.parse::<u8>().ok()?)))
-        .filter(|(_, len)| *len <= 128)
-        .map(|(ip, _)| ip)
-        .ok_or_else(|| bad(format!("Docker gave the endpoint the IPv6 address {text:?}, not an IPv6 address with its prefix length")))
+    split_cidr(text, 128).map(|(ip, _)| ip).ok_or_else(|| {
+        bad(format!(
+            "Docker gave the endpoint the IPv6 address {text:?}, not an IPv6 address with its prefix length"
+        ))
+    })
+}
+
+/// `address/prefix`, the prefix at most `max`.
+fn split_cidr<A: std::str::FromStr>(text: &str, max: u8) -> Option<(A, u8)> {
+    let (ip, len) = text.split_once('/')?;
+    let len: u8 = len.parse().ok().filter(|l| *l <= max)?;
+    Some((ip.parse().ok()?, len))
 }
 
 /// Docker's own form: `02:42` and the IPv4 address.
