@@ -555,6 +555,20 @@ impl Host {
         Outside { pid }
     }
 
+    /// [`Host::outside`] with IPv6 on the link as well: the host at 2001:db8:2::1 and the
+    /// outside at 2001:db8:2::2 (documentation prefix, only ever inside namespaces).
+    pub fn outside_dual(&self) -> Outside {
+        let outside = self.outside();
+        self.sh_ok("ip addr add 2001:db8:2::1/64 dev ocout nodad");
+        let added = outside.sh("ip addr add 2001:db8:2::2/64 dev eth0 nodad");
+        assert!(
+            added.status.success(),
+            "{}",
+            String::from_utf8_lossy(&added.stderr)
+        );
+        outside
+    }
+
     /// Waits (at most 5 s) until no hook of this host runs: a poststop's teardown finishes in
     /// a child of the hook after the runtime's stop has returned.
     pub fn settle(&self) {

@@ -509,10 +509,7 @@ fn address6(docker: &Docker<'_>, name: &str) -> String {
 #[test]
 fn docker_dual_stack_network_over_ipv6_between_containers_and_from_outside() {
     let host = Host::new("docker-ipv6");
-    let outside = host.outside();
-    // The host's IPv6 address on the outside link, and the outside's.
-    host.sh_ok("ip addr add 2001:db8:2::1/64 dev ocout nodad");
-    outside.sh("ip addr add 2001:db8:2::2/64 dev eth0 nodad");
+    let outside = host.outside_dual();
     let docker = Docker::start(&host);
 
     docker.ok(&[

@@ -363,13 +363,9 @@ fn wget(url: &str) -> String {
 
 fn published_ports_answer_on_ipv6(runtime: Runtime) {
     let host = Host::new(&format!("ipv6-ports-{}", runtime.binary()));
-    let outside = host.outside();
-    // The host's IPv6 addresses on the outside link: one for every port, one for a port
-    // published on it alone.
-    host.sh_ok(
-        "ip addr add 2001:db8:2::1/64 dev ocout nodad && ip addr add 2001:db8:2::10/64 dev ocout nodad",
-    );
-    outside.sh("ip addr add 2001:db8:2::2/64 dev eth0 nodad");
+    let outside = host.outside_dual();
+    // A second IPv6 address of the host on the outside link, for a port published on it alone.
+    host.sh_ok("ip addr add 2001:db8:2::10/64 dev ocout nodad");
     host.define_network("d", DUAL);
     let bundle = host.bundle(
         "bridge",
@@ -464,9 +460,7 @@ fn crash_at_every_setup_point_of_a_dual_stack_container() {
 #[test]
 fn reload_restores_the_ipv6_rules_after_a_flush() {
     let host = Host::new("ipv6-reload");
-    let outside = host.outside();
-    host.sh_ok("ip addr add 2001:db8:2::1/64 dev ocout nodad");
-    outside.sh("ip addr add 2001:db8:2::2/64 dev eth0 nodad");
+    let outside = host.outside_dual();
     host.define_network("d", DUAL);
     let bundle = host.bundle(
         "bridge",
@@ -559,9 +553,7 @@ fn isolation_internal_and_icc_hold_for_ipv6() {
 #[test]
 fn routed_dual_stack_containers() {
     let host = Host::new("ipv6-routed");
-    let outside = host.outside();
-    host.sh_ok("ip addr add 2001:db8:2::1/64 dev ocout nodad");
-    outside.sh("ip addr add 2001:db8:2::2/64 dev eth0 nodad");
+    let outside = host.outside_dual();
     host.define_network(
         "r",
         r#"{"driver": "routed", "subnets": [{"subnet": "10.91.0.0/24"}, {"subnet": "fd00:91::/64"}]}"#,
