@@ -34,7 +34,7 @@ impl<'a> LinkProbe<'a> {
         let Some(index) = self.index(name)? else {
             return Ok(None);
         };
-        let Some(flags) = self.ioctl(name, libc::SIOCGIFFLAGS)? else {
+        let Some(flags) = self.ioctl(name, libc::SIOCGIFFLAGS as libc::Ioctl)? else {
             return Ok(None);
         };
         // SAFETY: SIOCGIFFLAGS filled the union's flags member.
@@ -47,7 +47,7 @@ impl<'a> LinkProbe<'a> {
 
     /// The index of `name`, or `None` when there is none.
     pub fn index(&self, name: &str) -> Result<Option<u32>> {
-        let Some(index) = self.ioctl(name, libc::SIOCGIFINDEX)? else {
+        let Some(index) = self.ioctl(name, libc::SIOCGIFINDEX as libc::Ioctl)? else {
             return Ok(None);
         };
         // SAFETY: SIOCGIFINDEX filled the union's index member.

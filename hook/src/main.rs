@@ -41,11 +41,13 @@ Flags:
 runc gives hooks an empty environment: prefer the flags to the variables.
 ";
 
-/// The C entry point; arguments are read through `std::env::args`, which glibc's start fills.
+/// The C entry point.
 #[no_mangle]
-extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
+extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     ocinet::startup::prepare();
-    match run() {
+    // SAFETY: argc and argv are as the C start code passed them.
+    let args = unsafe { ocinet::startup::arguments(argc, argv) };
+    match run(args) {
         Ok(()) => 0,
         Err(e) => {
             let line = e.to_string().replace(['\n', '\r'], " ");
@@ -55,11 +57,15 @@ extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     }
 }
 
-fn run() -> Result<(), Error> {
+fn run(args: Vec<Result<String, String>>) -> Result<(), Error> {
     let mut root = None;
     let mut config_dir = None;
     let mut stage = None;
-    let mut args = std::env::args().skip(1);
+    let mut args = args
+        .into_iter()
+        .collect::<Result<Vec<String>, String>>()
+        .map_err(|arg| Error::Usage(format!("argument {arg:?} is not UTF-8; {USAGE}")))?
+        .into_iter();
     while let Some(arg) = args.next() {
         let mut value_of = |flag: &str, inline: Option<&str>| -> Result<PathBuf, Error> {
             inline

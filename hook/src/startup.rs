@@ -6,7 +6,34 @@
 //! stack-overflow message is all the hook gives up; the two things it needs from that setup are
 //! here.
 
+use std::ffi::{c_char, c_int, CStr};
+
 use nix::libc;
+
+/// The arguments after the program's name, from C's `main`. `std::env::args` is empty in a
+/// `no_main` binary on musl (only glibc hands them to the code that fills it). An argument
+/// that is not UTF-8 is `Err` with its lossy text.
+///
+/// # Safety
+/// `argv` must hold `argc` valid NUL-terminated strings, as C's `main` receives them.
+pub unsafe fn arguments(argc: c_int, argv: *const *const c_char) -> Vec<Result<String, String>> {
+    let count = usize::try_from(argc).unwrap_or(0);
+    (1..count)
+        .filter_map(|i| {
+            // SAFETY: i < argc, and the caller vouches for argv's first argc entries.
+            let arg = unsafe { *argv.add(i) };
+            if arg.is_null() {
+                return None;
+            }
+            // SAFETY: a non-null entry of argv is a NUL-terminated string.
+            let bytes = unsafe { CStr::from_ptr(arg) }.to_bytes();
+            Some(
+                String::from_utf8(bytes.to_vec())
+                    .map_err(|_| String::from_utf8_lossy(bytes).into_owned()),
+            )
+        })
+        .collect()
+}
 
 /// SIGPIPE ignored and file descriptors 0-2 open, as Rust's runtime would leave them.
 pub fn prepare() {
