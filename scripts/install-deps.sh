@@ -40,3 +40,10 @@ if ! command -v cargo >/dev/null; then
   echo "install-deps: cargo not found: ocinet needs Rust 1.89 or newer (rustup)" >&2
   exit 1
 fi
+# The musl target, for the per-container binaries' release build (scripts/build-release.sh
+# says why); without it they are linked with glibc, so a toolchain that cannot add it is fine.
+musl=$(rustc -vV | sed -n 's/^host: //p' | sed 's/-.*//')-unknown-linux-musl
+if command -v rustup >/dev/null && [ ! -d "$(rustc --print sysroot)/lib/rustlib/$musl/lib" ]; then
+  rustup target add "$musl" >/dev/null 2>&1 ||
+    echo "install-deps: could not add the $musl target; release hooks will use glibc" >&2
+fi

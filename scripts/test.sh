@@ -14,3 +14,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+# The release build as it is installed (static; the hook and the CNI plugin on musl when the
+# toolchain has it): the demo runs real containers on it and fails on the first miss.
+scripts/demo.sh >target/demo.log 2>&1 || { cat target/demo.log; exit 1; }
