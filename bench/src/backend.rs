@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::exec::{self, Result};
+use crate::exec::{self, Result, Usage};
 use crate::fleet::Container;
 use crate::reach::Target;
 
@@ -26,6 +26,11 @@ pub trait Backend {
     /// network's are permanent).
     fn routed(&self) -> bool {
         false
+    }
+    /// Each setup's CPU time and context switches, when the backend is one process per call
+    /// that the bench reaps itself (ocinet's hook; CNI's and netavark's spawn children).
+    fn setup_usage(&self) -> Option<&[Usage]> {
+        None
     }
 }
 

@@ -15,6 +15,16 @@ pub struct Run {
     pub stdout: Vec<u8>,
     /// Peak resident set of the child, KiB.
     pub max_rss_kib: u64,
+    pub usage: Usage,
+}
+
+/// What the child spent of its time on a CPU, and how often it gave one up: waiting (a lock,
+/// a grace period, I/O) or preempted. Wall time beyond `cpu` is time spent off a CPU.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    pub cpu: Duration,
+    pub voluntary_switches: u64,
+    pub involuntary_switches: u64,
 }
 
 /// Spawns `cmd`, feeds it `input`, waits; a non-zero exit is an error carrying its stderr.
@@ -42,7 +52,8 @@ pub fn run(what: &str, cmd: &mut Command, input: &[u8]) -> Result<Run> {
     stdout
         .read_to_end(&mut out)
         .map_err(|e| format!("{what}: cannot read stdout: {e}"))?;
-    let (status, rss) = wait4(child.id() as libc::pid_t).map_err(|e| format!("{what}: {e}"))?;
+    let (status, rss, usage) =
+        wait4(child.id() as libc::pid_t).map_err(|e| format!("{what}: {e}"))?;
     let elapsed = start.elapsed();
     let err = err_reader.join().unwrap_or_default();
     if status != 0 {
@@ -55,12 +66,13 @@ pub fn run(what: &str, cmd: &mut Command, input: &[u8]) -> Result<Run> {
         elapsed,
         stdout: out,
         max_rss_kib: rss,
+        usage,
     })
 }
 
-/// Reaps `pid`: (exit code or 128+signal, peak RSS KiB). `Child` is not used to wait, since
-/// it cannot report resource usage.
-fn wait4(pid: libc::pid_t) -> Result<(i32, u64)> {
+/// Reaps `pid`: (exit code or 128+signal, peak RSS KiB, its usage). `Child` is not used to
+/// wait, since it cannot report resource usage.
+fn wait4(pid: libc::pid_t) -> Result<(i32, u64, Usage)> {
     let mut status: libc::c_int = 0;
     // SAFETY: zeroed rusage is a valid value; both pointers are valid for the call.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -80,7 +92,15 @@ fn wait4(pid: libc::pid_t) -> Result<(i32, u64)> {
     } else {
         128 + libc::WTERMSIG(status)
     };
-    Ok((code, usage.ru_maxrss as u64))
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    let spent = Usage {
+        cpu: time(usage.ru_utime) + time(usage.ru_stime),
+        voluntary_switches: usage.ru_nvcsw as u64,
+        involuntary_switches: usage.ru_nivcsw as u64,
+    };
+    Ok((code, usage.ru_maxrss as u64, spent))
 }
 
 /// Runs a helper command (not timed) and returns its stdout; failure is an error.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::exec::{self, Result};
+use crate::exec::{self, Result, Usage};
 
 pub struct Hook {
     path: PathBuf,
@@ -17,6 +17,8 @@ pub struct Hook {
     bundles: PathBuf,
     /// Peak RSS of any hook run, KiB.
     pub max_rss_kib: u64,
+    /// Each setup's (createRuntime's) CPU time and context switches, in order.
+    pub setup_usage: Vec<Usage>,
 }
 
 impl Hook {
@@ -32,6 +34,7 @@ impl Hook {
             config_dir,
             bundles: dir.join("bundles"),
             max_rss_kib: 0,
+            setup_usage: Vec::new(),
         })
     }
 
@@ -75,6 +78,9 @@ impl Hook {
             state.to_string().as_bytes(),
         )?;
         self.max_rss_kib = self.max_rss_kib.max(run.max_rss_kib);
+        if stage == "createRuntime" {
+            self.setup_usage.push(run.usage);
+        }
         Ok(run.elapsed)
     }
 

@@ -28,7 +28,7 @@ use report::{BackendReport, Report};
 
 const USAGE: &str = "ocinet-bench --hook PATH [--cni-plugin PATH] [--hook-b PATH [--a-before-names]] [--n N] [--out FILE.json] [--table FILE.md] [--plot FILE.svg] [--reach | --reach-routed] \
 [--sample-config bundles/bridge/config.json --rootfs bundles/rootfs] [--runc-reps R] [--range-reps R] \
-[--overlay [--new-hosts K] [--iperf-runs R] [--iperf-seconds S]] [--dual-stack]";
+[--overlay [--new-hosts K] [--iperf-runs R] [--iperf-seconds S]] [--dual-stack] [--three-way-routed]";
 
 struct Args {
     n: usize,
@@ -55,6 +55,9 @@ struct Args {
     /// Dual-stack networks instead: ocinet IPv4-only and dual-stack, the CNI chain and
     /// netavark dual-stack.
     dual_stack: bool,
+    /// Only three lanes, interleaved: ocinet on a routed network, the CNI chain, netavark
+    /// (issue 21's "three-way run" with the driver it asks for; no alone lanes, no runc).
+    three_way_routed: bool,
     new_hosts: usize,
     iperf_runs: usize,
     iperf_seconds: u32,
@@ -77,6 +80,7 @@ fn parse_args() -> Result<Args> {
         range_reps: 5,
         overlay: false,
         dual_stack: false,
+        three_way_routed: false,
         new_hosts: 10,
         iperf_runs: 5,
         iperf_seconds: 10,
@@ -102,6 +106,7 @@ fn parse_args() -> Result<Args> {
             "--range-reps" => a.range_reps = number(value()?)?,
             "--overlay" => a.overlay = true,
             "--dual-stack" => a.dual_stack = true,
+            "--three-way-routed" => a.three_way_routed = true,
             "--new-hosts" => a.new_hosts = number(value()?)?,
             "--iperf-runs" => a.iperf_runs = number(value()?)?,
             "--iperf-seconds" => {
@@ -207,6 +212,9 @@ fn run() -> Result<()> {
         (None, false) if args.dual_stack => {
             dual_stack(&args, &work).and_then(|r| Ok((r.table(), to_json(&r)?)))
         }
+        (None, false) if args.three_way_routed => three_way_routed(&args, &work)
+            .and_then(|r| plot(&args, &r).map(|()| r))
+            .and_then(|r| Ok((r.table(), to_json(&r)?))),
         (Some(hook_b), false) => ab(&args, hook_b, &work)
             .and_then(|r| plot(&args, &r).map(|()| r))
             .and_then(|r| Ok((r.table(), to_json(&r)?))),
@@ -341,6 +349,32 @@ fn dual_stack(args: &Args, work: &std::path::Path) -> Result<Report> {
     })
 }
 
+/// ocinet on a routed network, the CNI chain and netavark, and nothing else on the host; the
+/// ratios are against the routed lane.
+fn three_way_routed(args: &Args, work: &std::path::Path) -> Result<Report> {
+    let n = args.n;
+    let mut routed = ocinet::Ocinet::new(&args.hook, work, &ocinet::ROUTED)?;
+    let mut cni = cni::Cni::new(work, n, false);
+    let mut nv = netavark::Netavark::new(work, n, false)?;
+    let mut backends: [&mut dyn Backend; 3] = [&mut routed, &mut cni, &mut nv];
+    let (containers, backends) = interleaved(n, &mut backends, args.reach)?;
+    drop(containers);
+    let p50 = |b: usize| backends[b].setup.p50_ms;
+    Ok(Report {
+        machine: machine(),
+        containers: n,
+        cni_over_ocinet: p50(1) / p50(0),
+        netavark_over_ocinet: p50(2) / p50(0),
+        cni_over_ocinet_cni: None,
+        routed_over_bridge: None,
+        dual_minus_ipv4_ms: None,
+        ocinet_alone: Vec::new(),
+        end_to_end: None,
+        hook_peak_rss_kib: routed.hook.max_rss_kib,
+        backends,
+    })
+}
+
 /// Which lanes the reachability check covers, with every container set up.
 #[derive(Clone, Copy)]
 enum ReachCheck {
@@ -395,6 +429,9 @@ fn interleaved(
     for (b, backend) in backends.iter().enumerate() {
         let mut report =
             BackendReport::new(backend.name(), &setup[b], &teardown[b], backend.leaks()?);
+        if let Some(usage) = backend.setup_usage() {
+            report = report.with_usage(&setup[b], usage);
+        }
         report.reach = reached[b].take();
         reports.push(report);
     }

@@ -151,6 +151,10 @@ impl Backend for Ocinet {
         self.lane.routed
     }
 
+    fn setup_usage(&self) -> Option<&[crate::exec::Usage]> {
+        Some(&self.hook.setup_usage)
+    }
+
     /// The container's address from its record (as `ocinet-shim inspect` reads it); its port
     /// published on the network's gateway, an address of the host.
     fn target(&self, i: usize) -> Result<Option<Target>> {

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::backend::Leaks;
+use crate::exec::Usage;
 use crate::reach::Reach;
 
 #[derive(Debug, Clone, Serialize)]
@@ -47,6 +48,9 @@ pub struct BackendReport {
     /// With every container set up (`--reach`), whether each answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reach: Option<Reach>,
+    /// The hook's own CPU time and context switches in the first and last 10% of setups.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setup_usage: Option<[UsageSummary; 2]>,
     /// Every call in start order, in ms (the plot's input).
     pub setup_ms: Vec<f64>,
     pub teardown_ms: Vec<f64>,
@@ -68,9 +72,47 @@ impl BackendReport {
             setup_last_10pct: Stats::of(&setup[setup.len() - tenth..]),
             leaks,
             reach: None,
+            setup_usage: None,
             setup_ms: setup.iter().map(millis).collect(),
             teardown_ms: teardown.iter().map(millis).collect(),
         }
+    }
+}
+
+/// Where a share of setups spent their time: p50 of wall and CPU, the mean of the switches.
+#[derive(Debug, Clone, Serialize)]
+pub struct UsageSummary {
+    pub wall_p50_ms: f64,
+    pub cpu_p50_ms: f64,
+    pub voluntary_switches_mean: f64,
+    pub involuntary_switches_mean: f64,
+}
+
+impl BackendReport {
+    /// Adds the first and last 10% of `usage` (one per setup, in order) beside `setup`.
+    pub fn with_usage(mut self, setup: &[Duration], usage: &[Usage]) -> Self {
+        if usage.len() != setup.len() || usage.is_empty() {
+            return self;
+        }
+        let tenth = usage.len().div_ceil(10);
+        let summary = |range: std::ops::Range<usize>| {
+            let cpu: Vec<Duration> = usage[range.clone()].iter().map(|u| u.cpu).collect();
+            let mean = |f: fn(&Usage) -> u64| {
+                usage[range.clone()]
+                    .iter()
+                    .map(|u| f(u) as f64)
+                    .sum::<f64>()
+                    / range.len() as f64
+            };
+            UsageSummary {
+                wall_p50_ms: Stats::of(&setup[range.clone()]).p50_ms,
+                cpu_p50_ms: Stats::of(&cpu).p50_ms,
+                voluntary_switches_mean: mean(|u| u.voluntary_switches),
+                involuntary_switches_mean: mean(|u| u.involuntary_switches),
+            }
+        };
+        self.setup_usage = Some([summary(0..tenth), summary(usage.len() - tenth..usage.len())]);
+        self
     }
 }
 
@@ -156,6 +198,28 @@ impl Report {
             .any(|b| b.reach.is_some())
         {
             t += "\n";
+        }
+        let with_usage: Vec<_> = self
+            .backends
+            .iter()
+            .chain(&self.ocinet_alone)
+            .filter_map(|b| b.setup_usage.as_ref().map(|u| (b.name, u)))
+            .collect();
+        if !with_usage.is_empty() {
+            t += "\n| hook setups, first / last 10% | wall p50 ms | CPU p50 ms | waits (voluntary switches, mean) | preemptions (mean) |\n| --- | --- | --- | --- | --- |\n";
+            for (name, [first, last]) in with_usage {
+                t += &format!(
+                    "| {name} | {:.2} / {:.2} | {:.2} / {:.2} | {:.1} / {:.1} | {:.1} / {:.1} |\n",
+                    first.wall_p50_ms,
+                    last.wall_p50_ms,
+                    first.cpu_p50_ms,
+                    last.cpu_p50_ms,
+                    first.voluntary_switches_mean,
+                    last.voluntary_switches_mean,
+                    first.involuntary_switches_mean,
+                    last.involuntary_switches_mean
+                );
+            }
         }
         if !self.ocinet_alone.is_empty() {
             t += "\n`ocinet-alone`, `ocinet-alone-routed`: the same run with only ocinet on the machine (a bridge and a routed network, interleaved), before the interleaved \
