@@ -270,14 +270,23 @@ pub fn ensure_bridge(
 /// A change of `link` that lets it route packets with loopback sources: 127.0.0.1:<port> from
 /// the host is DNATed out of it to a container.
 fn with_route_localnet(link: LinkMessageBuilder<LinkUnspec>) -> RouteNetlinkMessage {
+    RouteNetlinkMessage::NewLink(
+        link.append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![route_localnet_on()]))
+            .build(),
+    )
+}
+
+/// IPv4's `route_localnet` on, as one family's part of a link change.
+fn route_localnet_on() -> AfSpecUnspec {
     let mut conf = InetDevConf::default();
     conf.route_localnet = 1;
-    RouteNetlinkMessage::NewLink(
-        link.append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet(vec![
-            AfSpecInet::DevConfRequest(conf),
-        ])]))
-        .build(),
-    )
+    AfSpecUnspec::Inet(vec![AfSpecInet::DevConfRequest(conf)])
+}
+
+/// IPv6's `addrgenmode none` (no addresses of the link's own), as one family's part of a
+/// link change.
+fn no_ipv6_addresses() -> AfSpecUnspec {
+    AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)])
 }
 
 /// Whether link `index` routes packets with loopback sources (`route_localnet`), from the
@@ -441,10 +450,8 @@ pub(crate) fn push_up_without_ipv6_addresses(
 
 /// A change of `link` to `addrgenmode none`: no IPv6 addresses of its own.
 fn without_ipv6_addresses(link: LinkMessageBuilder<LinkUnspec>) -> LinkMessage {
-    link.append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
-        vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
-    )]))
-    .build()
+    link.append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![no_ipv6_addresses()]))
+        .build()
 }
 
 /// The host end of a routed network's veth, and what it answers for.
@@ -502,14 +509,26 @@ pub fn create_routed_veth(rtnl: &Rtnl, end: &RoutedEnd<'_>, peer: &VethPeer<'_>)
         NLM_F_CREATE | NLM_F_EXCL,
         format!("cannot create veth {name}"),
     );
+    // Both families' settings in one change: each change of a host link is announced, and
+    // every announcement walks the host's list of peer namespaces (one per container).
+    let mut families = vec![no_ipv6_addresses()];
     if end.route_localnet {
-        batch.push(
-            with_route_localnet(LinkUnspec::new_with_name(name)),
-            0,
-            format!("cannot enable route_localnet on {name}"),
-        );
+        families.push(route_localnet_on());
     }
-    push_up_without_ipv6_addresses(&mut batch, || LinkUnspec::new_with_name(name), name);
+    batch.push(
+        RouteNetlinkMessage::NewLink(
+            LinkUnspec::new_with_name(name)
+                .append_extra_attribute(LinkAttribute::AfSpecUnspec(families))
+                .build(),
+        ),
+        0,
+        format!("cannot set addrgenmode none and route_localnet on {name}"),
+    );
+    batch.push(
+        RouteNetlinkMessage::NewLink(LinkUnspec::new_with_name(name).up().build()),
+        0,
+        format!("cannot set {name} up"),
+    );
     Ok(batch.send(&rtnl.socket)?)
 }
 
