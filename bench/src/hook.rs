@@ -97,6 +97,7 @@ impl Hook {
     /// the hook after the timed run returned.
     pub fn settle(&self) {
         wait_for_hooks(&self.root);
+        wait_for_record_locks(&self.root);
     }
 
     pub fn root(&self) -> &Path {
@@ -110,6 +111,26 @@ impl Hook {
 
 fn write(path: &Path, value: &serde_json::Value) -> Result<()> {
     std::fs::write(path, value.to_string()).map_err(|e| format!("cannot write {path:?}: {e}"))
+}
+
+/// Waits (at most 10 s) until no process holds a record lock of state root `root`: a
+/// teardown's child (the hook's or the CNI plugin's, which names no root in its arguments)
+/// holds its container's until it is done.
+pub fn wait_for_record_locks(root: &Path) {
+    let locked = || {
+        std::fs::read_dir(root.join("containers")).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                e.file_name().to_string_lossy().starts_with(".lock-")
+                    && std::fs::File::open(e.path()).is_ok_and(|f| {
+                        matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+                    })
+            })
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while locked() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Waits (at most 10 s) until no process with `--root ROOT` in its arguments is alive: a hook

@@ -83,6 +83,7 @@ impl Backend for OcinetCni {
     }
 
     fn leaks(&self) -> Result<Leaks> {
+        crate::hook::wait_for_record_locks(&self.root);
         let leases = count_files(
             &self.root.join("networks").join(NAME).join("leases"),
             &|_| true,

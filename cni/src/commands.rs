@@ -61,7 +61,9 @@ pub fn add(config: &Config, env: &Environment, a: &Attachment) -> Result<Value> 
 }
 
 /// Idempotent: no record, nothing to do; the namespace may be gone (teardown needs only the
-/// record).
+/// record). As the hook's poststop: the ports are free when DEL returns, the veth's deletion
+/// and the address's release finish in a child (the runtime waits for DEL at every stop; a
+/// next ADD of the id waits for the child's lock).
 pub fn del(config: &Config, a: &Attachment) -> Result<()> {
     let ctx = Context::open(&config.options)?;
     let id = a.record_id();
@@ -70,7 +72,7 @@ pub fn del(config: &Config, a: &Attachment) -> Result<()> {
         return Ok(());
     }
     activity::logged(ctx.root.path(), &id, "cni-del", || {
-        engine::detach(&ctx, &id)
+        engine::detach_deferred(&ctx, &id)
     })?;
     Ok(())
 }

@@ -574,7 +574,11 @@ impl Host {
     pub fn settle(&self) {
         let root = self.state_root().to_string_lossy().into_owned();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while hook_running(&root) && std::time::Instant::now() < deadline {
+        // A hook's child names the root in its arguments; the CNI plugin's does not, but it
+        // holds its container's record lock until it is done.
+        while (hook_running(&root) || record_locked(&self.state_root()))
+            && std::time::Instant::now() < deadline
+        {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
@@ -1084,6 +1088,18 @@ impl Drop for Containerd<'_> {
 }
 
 /// Whether an `ocinet-hook` process with `root` in its arguments is alive (not a zombie).
+/// Some process holds one of the record locks of state root `root`.
+fn record_locked(root: &Path) -> bool {
+    let Ok(entries) = fs::read_dir(root.join("containers")) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        e.file_name().to_string_lossy().starts_with(".lock-")
+            && File::open(e.path())
+                .is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
+    })
+}
+
 fn hook_running(root: &str) -> bool {
     let Ok(entries) = fs::read_dir("/proc") else {
         return false;
