@@ -62,30 +62,25 @@ pub fn detach(ctx: &Context, id: &str) -> Result<()> {
 /// which the next setup of the id, `gc` or the shim finishes.
 pub fn detach_deferred(ctx: &Context, id: &str) -> Result<()> {
     let held = ctx.records.lock(id)?;
-    let Some(mut record) = ctx.records.load(id)? else {
+    let Some(record) = ctx.records.load(id)? else {
         return Ok(());
     };
-    let mut kernel = SystemKernel::new();
     if record.interfaces.is_empty() {
         // Nothing slow to undo.
-        return teardown_with(ctx, &mut kernel, &record);
+        return teardown_with(ctx, &mut SystemKernel::new(), &record);
     }
-    // Names and published ports go before poststop returns (a new container may ask for
-    // them at once); a problem with names is the child's teardown's too (it tries again and
-    // reports). The child goes on with this kernel's sockets: closing the nftables one waits
-    // for the kernel to free the removed elements, which the child does beside the veth's
-    // deletion (see `Firewall`), not the runtime's poststop.
+    // Names go before poststop returns. A problem here is the child's teardown's too (it
+    // tries again and reports).
     let _ = forget_names(ctx, &record);
-    publishing::withdraw_all(ctx, &mut kernel, &mut record)?;
     match background::fork_detached() {
         Ok(background::Side::Parent) => {
-            // The child's copies of the lock file and of the sockets keep them.
+            // The child's copy of the lock file keeps the lock.
             drop(held);
             Ok(())
         }
         Ok(background::Side::Child) => {
             let started = std::time::Instant::now();
-            let result = teardown_with(ctx, &mut kernel, &record);
+            let result = teardown_with(ctx, &mut SystemKernel::new(), &record);
             let entry = crate::activity::Entry::new(
                 id,
                 "teardown-finish",
@@ -97,7 +92,7 @@ pub fn detach_deferred(ctx: &Context, id: &str) -> Result<()> {
             std::process::exit(i32::from(result.is_err()));
         }
         // No child: done here, as before.
-        Err(_) => teardown_with(ctx, &mut kernel, &record),
+        Err(_) => teardown_with(ctx, &mut SystemKernel::new(), &record),
     }
 }
 

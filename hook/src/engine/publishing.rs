@@ -119,31 +119,6 @@ pub(crate) fn unpublish_with(ctx: &Context, kernel: &mut dyn Kernel, id: &str) -
     ctx.records.save(&record)
 }
 
-/// Withdraws every interface's published ports (DNAT elements, then claims) and saves the
-/// record without them; the caller holds the id's lock. Poststop does this before it returns,
-/// so that a stopped container's host ports are free at once, as Docker's are (`docker stop a
-/// && docker run -p 8080:80 b`), while the slow rest of its teardown goes on in the background.
-pub(crate) fn withdraw_all(
-    ctx: &Context,
-    kernel: &mut dyn Kernel,
-    record: &mut Record,
-) -> Result<()> {
-    if record.interfaces.iter().all(|i| i.ports.is_empty()) {
-        return Ok(());
-    }
-    let id = record.id.clone();
-    for iface in record.interfaces.iter_mut().filter(|i| !i.ports.is_empty()) {
-        if iface.published {
-            kernel.firewall_remove(&iface.dnat_elements())?;
-        }
-        crate::fault::point("teardown:unpublish");
-        release(ctx, &id, &iface.ports)?;
-        crate::fault::point("teardown:claims");
-        iface.ports.clear();
-    }
-    ctx.records.save(record)
-}
-
 fn release(ctx: &Context, id: &str, ports: &[PublishedPort]) -> Result<()> {
     let claims = PortClaims::open(&ctx.root)?.begin()?;
     for p in ports {
