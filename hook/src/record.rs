@@ -16,11 +16,8 @@ use crate::process;
 use crate::publish::{self, PublishedPort};
 use crate::store::{self, StateRoot};
 
-/// Lock files per state root. A teardown's background child holds its id's stripe for the
-/// veth's deletion (~20 ms): when many containers stop at once (back to back, ~20 children
-/// alive), an unrelated poststop on a held stripe would wait for it; with 1,024 stripes that
-/// is one in ~50 rather than one in ~4 (64 stripes).
-const LOCK_STRIPES: u64 = 1024;
+/// Lock files per state root; two ids on one stripe only wait for each other briefly.
+const LOCK_STRIPES: u64 = 64;
 /// The record format this release writes. Version 1 (no `version` field, one `bridge`
 /// attachment) is still read, so containers started before an upgrade tear down completely.
 pub const RECORD_VERSION: u32 = 2;
@@ -334,7 +331,7 @@ impl RecordStore {
 
     fn lock_path(&self, id: &str) -> PathBuf {
         self.dir.join(format!(
-            ".lock-{:03x}",
+            ".lock-{:02x}",
             naming::stable_hash(id.as_bytes()) % LOCK_STRIPES
         ))
     }
