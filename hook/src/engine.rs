@@ -40,13 +40,35 @@ pub struct Attachment {
 }
 
 /// Wires `target` as `request` asks. On failure, undoes whatever it did and returns the cause.
+///
+/// A host port held by a container whose teardown is under way (poststop has returned, its
+/// child is still at work: `detach_deferred`) is waited for, once: `docker stop a && docker
+/// run -p 8080:80 b` works, as with Docker.
 pub fn attach(
     ctx: &Context,
     front_end: FrontEnd,
     target: &Target,
     request: &NetworkRequest,
 ) -> Result<Attachment> {
-    attach_with(ctx, &mut SystemKernel::new(), front_end, target, request)
+    match attach_with(ctx, &mut SystemKernel::new(), front_end, target, request) {
+        Err(Error::PortTaken { holder, .. }) if waited_for_teardown(ctx, &holder, &target.id)? => {
+            attach_with(ctx, &mut SystemKernel::new(), front_end, target, request)
+        }
+        result => result,
+    }
+}
+
+/// How long a setup waits for a port holder's teardown: its child's work (the elements, the
+/// claims, the veth's deletion) takes tens of milliseconds, more on a busy host.
+const TEARDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// True when `holder`'s lock was held (a teardown at work; or a setup, which the retry then
+/// meets as before) and is free now. A live container's lock is free: no wait, no retry.
+fn waited_for_teardown(ctx: &Context, holder: &str, id: &str) -> Result<bool> {
+    if holder == id || ctx.records.try_lock(holder)?.is_some() {
+        return Ok(false);
+    }
+    Ok(ctx.records.lock_within(holder, TEARDOWN_WAIT)?.is_some())
 }
 
 /// Undoes everything the container's record lists. No record: nothing to do.

@@ -4,8 +4,7 @@
 //! skips it only if it stays held (a hook that hangs).
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::context::Context;
 use crate::engine::{teardown_record, teardown_with};
@@ -28,23 +27,10 @@ pub struct Collected {
 /// may hold it: waiting (not skipping at once) is what makes one gc run complete.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
 
-fn lock_within(ctx: &Context, id: &str, wait: Duration) -> Result<Option<File>> {
-    let deadline = Instant::now() + wait;
-    loop {
-        if let Some(held) = ctx.records.try_lock(id)? {
-            return Ok(Some(held));
-        }
-        if Instant::now() >= deadline {
-            return Ok(None);
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 pub fn collect(ctx: &Context) -> Result<Collected> {
     let mut out = Collected::default();
     for id in ctx.records.ids()? {
-        let Some(_held) = lock_within(ctx, &id, LOCK_WAIT)? else {
+        let Some(_held) = ctx.records.lock_within(&id, LOCK_WAIT)? else {
             out.busy.push(id);
             continue;
         };
@@ -85,7 +71,7 @@ pub(crate) fn collect_unlisted_with(
         .into_iter()
         .filter(|id| !keep.contains(id))
     {
-        let Some(_held) = lock_within(ctx, &id, LOCK_WAIT)? else {
+        let Some(_held) = ctx.records.lock_within(&id, LOCK_WAIT)? else {
             out.busy.push(id);
             continue;
         };

@@ -329,6 +329,20 @@ impl RecordStore {
         store::try_lock(&self.lock_path(id))
     }
 
+    /// As [`RecordStore::lock`], waiting at most `wait`; `None` if it is still held then.
+    pub fn lock_within(&self, id: &str, wait: std::time::Duration) -> Result<Option<File>> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            if let Some(held) = self.try_lock(id)? {
+                return Ok(Some(held));
+            }
+            if std::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
     fn lock_path(&self, id: &str) -> PathBuf {
         self.dir.join(format!(
             ".lock-{:02x}",

@@ -73,6 +73,60 @@ fn crash_at_every_teardown_point_then_teardown_again_or_gc() {
     }
 }
 
+/// A stopped container's host ports can be published again at once, as `docker run -p` right
+/// after `docker stop` does, though its teardown goes on after poststop returns: here its child
+/// is held at its first step (before it withdraws the ports), and the next container's setup
+/// waits for it rather than refusing the ports. A container that still runs keeps its ports.
+#[test]
+fn published_ports_of_a_stopping_container_are_taken_over_at_once() {
+    let host = Host::new("port-reuse");
+    let ports = ("io.ocinet.ports", "8000-8299:8000-8299");
+    let first_process = host.netns_process();
+    let first = state_json(
+        "p1",
+        first_process.pid,
+        &host.bundle("bridge", "p1", &[ports], &[]),
+    );
+    assert_ok(&host.hook("createRuntime", &first), "first setup");
+    let pause = [("OCINET_PAUSE", "teardown:netns-name")];
+    assert_ok(
+        &host.hook_with_env("poststop", &first, &pause),
+        "first poststop",
+    );
+
+    let process = host.netns_process();
+    let second = state_json(
+        "p2",
+        process.pid,
+        &host.bundle("bridge", "p2", &[ports], &[]),
+    );
+    assert_ok(&host.hook("createRuntime", &second), "the same ports again");
+    let listener = ocinet_tests::in_netns(process.pid, || {
+        std::net::TcpListener::bind("0.0.0.0:8080").unwrap()
+    });
+    let accepted = std::thread::spawn(move || listener.accept().map(|_| ()));
+    host.sh_ok("timeout 5 busybox nc -w 2 127.0.0.1 8080 </dev/null");
+    accepted.join().unwrap().unwrap();
+
+    let third_process = host.netns_process();
+    let third = state_json(
+        "p3",
+        third_process.pid,
+        &host.bundle("bridge", "p3", &[ports], &[]),
+    );
+    let refused = host.hook("createRuntime", &third);
+    assert!(
+        !refused.status.success()
+            && String::from_utf8_lossy(&refused.stderr)
+                .contains("already published by container p2"),
+        "a running container's ports: {}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_ok(&host.hook("poststop", &second), "second poststop");
+    host.settle();
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
 #[test]
 fn sixty_four_parallel_setups_then_teardown_and_gc_racing() {
     let host = Arc::new(Host::new("race"));
