@@ -95,6 +95,8 @@ pub fn run(inp: &Inputs, oc: &mut Ocinet, routed: &Ocinet) -> Result<EndToEnd> {
                 .run("createRuntime", &id, holder[0].pid(), &bundle)?,
         );
         teardown.push(oc.hook.run("poststop", &id, 0, &bundle)?);
+        // The next rep's setup would wait for this teardown's child (its ports are the same).
+        oc.hook.settle();
     }
     Ok(EndToEnd {
         runc_bridge: Stats::of(&times[0]),
