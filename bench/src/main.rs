@@ -325,38 +325,36 @@ fn bench(args: &Args, work: &std::path::Path) -> Result<Report> {
 /// Dual stack: ocinet on an IPv4-only and on a dual-stack network, the CNI chain and netavark
 /// dual-stack, interleaved as the main run; the ratios are against ocinet dual-stack.
 fn dual_stack(args: &Args, work: &std::path::Path) -> Result<Report> {
-    let n = args.n;
-    let mut v4 = ocinet::Ocinet::new(&args.hook, work, &ocinet::MAIN)?;
-    let mut dual = ocinet::Ocinet::new(&args.hook, work, &ocinet::DUAL)?;
-    let mut cni = cni::Cni::new(work, n, true);
-    let mut nv = netavark::Netavark::new(work, n, true)?;
-    let mut backends: [&mut dyn Backend; 4] = [&mut dual, &mut cni, &mut nv, &mut v4];
-    let (containers, backends) = interleaved(n, &mut backends, args.reach)?;
-    drop(containers);
-    let p50 = |b: usize| backends[b].setup.p50_ms;
-    Ok(Report {
-        machine: machine(),
-        containers: n,
-        cni_over_ocinet: p50(1) / p50(0),
-        netavark_over_ocinet: p50(2) / p50(0),
-        cni_over_ocinet_cni: None,
-        routed_over_bridge: None,
-        dual_minus_ipv4_ms: Some(p50(0) - p50(3)),
-        ocinet_alone: Vec::new(),
-        end_to_end: None,
-        hook_peak_rss_kib: dual.hook.max_rss_kib,
-        backends,
-    })
+    against_others(args, work, &ocinet::DUAL, Some(&ocinet::MAIN), true)
 }
 
 /// ocinet on a routed network, the CNI chain and netavark, and nothing else on the host; the
 /// ratios are against the routed lane.
 fn three_way_routed(args: &Args, work: &std::path::Path) -> Result<Report> {
+    against_others(args, work, &ocinet::ROUTED, None, false)
+}
+
+/// ocinet's `lane`, the CNI chain and netavark (all dual-stack or none), and `second` last when
+/// given, interleaved; the ratios are against `lane`, and with `second` the report gives
+/// `lane`'s p50 minus `second`'s.
+fn against_others(
+    args: &Args,
+    work: &std::path::Path,
+    lane: &'static ocinet::Lane,
+    second: Option<&'static ocinet::Lane>,
+    dual_stack: bool,
+) -> Result<Report> {
     let n = args.n;
-    let mut routed = ocinet::Ocinet::new(&args.hook, work, &ocinet::ROUTED)?;
-    let mut cni = cni::Cni::new(work, n, false);
-    let mut nv = netavark::Netavark::new(work, n, false)?;
-    let mut backends: [&mut dyn Backend; 3] = [&mut routed, &mut cni, &mut nv];
+    let mut first = ocinet::Ocinet::new(&args.hook, work, lane)?;
+    let mut other = second
+        .map(|l| ocinet::Ocinet::new(&args.hook, work, l))
+        .transpose()?;
+    let mut cni = cni::Cni::new(work, n, dual_stack);
+    let mut nv = netavark::Netavark::new(work, n, dual_stack)?;
+    let mut backends: Vec<&mut dyn Backend> = vec![&mut first, &mut cni, &mut nv];
+    if let Some(other) = other.as_mut() {
+        backends.push(other);
+    }
     let (containers, backends) = interleaved(n, &mut backends, args.reach)?;
     drop(containers);
     let p50 = |b: usize| backends[b].setup.p50_ms;
@@ -367,10 +365,10 @@ fn three_way_routed(args: &Args, work: &std::path::Path) -> Result<Report> {
         netavark_over_ocinet: p50(2) / p50(0),
         cni_over_ocinet_cni: None,
         routed_over_bridge: None,
-        dual_minus_ipv4_ms: None,
+        dual_minus_ipv4_ms: second.map(|_| p50(0) - p50(3)),
         ocinet_alone: Vec::new(),
         end_to_end: None,
-        hook_peak_rss_kib: routed.hook.max_rss_kib,
+        hook_peak_rss_kib: first.hook.max_rss_kib,
         backends,
     })
 }
