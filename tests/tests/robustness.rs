@@ -80,13 +80,19 @@ fn crash_at_every_teardown_point_then_teardown_again_or_gc() {
 #[test]
 fn published_ports_of_a_stopping_container_are_taken_over_at_once() {
     let host = Host::new("port-reuse");
-    let ports = ("io.ocinet.ports", "8000-8299:8000-8299");
-    let first_process = host.netns_process();
-    let first = state_json(
-        "p1",
-        first_process.pid,
-        &host.bundle("bridge", "p1", &[ports], &[]),
-    );
+    // A container (its namespace's process and its state) publishing the same 300 ports.
+    let container = |id: &str| {
+        let process = host.netns_process();
+        let bundle = host.bundle(
+            "bridge",
+            id,
+            &[("io.ocinet.ports", "8000-8299:8000-8299")],
+            &[],
+        );
+        let state = state_json(id, process.pid, &bundle);
+        (process, state)
+    };
+    let (_first_process, first) = container("p1");
     assert_ok(&host.hook("createRuntime", &first), "first setup");
     let pause = [("OCINET_PAUSE", "teardown:netns-name")];
     assert_ok(
@@ -94,12 +100,7 @@ fn published_ports_of_a_stopping_container_are_taken_over_at_once() {
         "first poststop",
     );
 
-    let process = host.netns_process();
-    let second = state_json(
-        "p2",
-        process.pid,
-        &host.bundle("bridge", "p2", &[ports], &[]),
-    );
+    let (process, second) = container("p2");
     assert_ok(&host.hook("createRuntime", &second), "the same ports again");
     let listener = ocinet_tests::in_netns(process.pid, || {
         std::net::TcpListener::bind("0.0.0.0:8080").unwrap()
@@ -108,12 +109,7 @@ fn published_ports_of_a_stopping_container_are_taken_over_at_once() {
     host.sh_ok("timeout 5 busybox nc -w 2 127.0.0.1 8080 </dev/null");
     accepted.join().unwrap().unwrap();
 
-    let third_process = host.netns_process();
-    let third = state_json(
-        "p3",
-        third_process.pid,
-        &host.bundle("bridge", "p3", &[ports], &[]),
-    );
+    let (_third_process, third) = container("p3");
     let refused = host.hook("createRuntime", &third);
     assert!(
         !refused.status.success()
