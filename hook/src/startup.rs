@@ -65,3 +65,34 @@ fn open_missing_stdio() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CString;
+
+    use super::*;
+
+    #[test]
+    fn arguments_skip_the_program_name_and_refuse_what_is_not_utf8() {
+        let strings = [
+            CString::new("ocinet-hook").unwrap(),
+            CString::new("--root").unwrap(),
+            CString::new(b"/run/\xffocinet".to_vec()).unwrap(),
+            CString::new("poststop").unwrap(),
+        ];
+        let mut argv: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        // SAFETY: argv holds four valid C strings and a terminating null.
+        let args = unsafe { arguments(4, argv.as_ptr()) };
+        assert_eq!(
+            args,
+            vec![
+                Ok("--root".to_string()),
+                Err("/run/\u{fffd}ocinet".to_string()),
+                Ok("poststop".to_string()),
+            ]
+        );
+        // SAFETY: as above; no arguments at all.
+        assert!(unsafe { arguments(1, argv.as_ptr()) }.is_empty());
+    }
+}
