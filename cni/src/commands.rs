@@ -61,9 +61,8 @@ pub fn add(config: &Config, env: &Environment, a: &Attachment) -> Result<Value> 
 }
 
 /// Idempotent: no record, nothing to do; the namespace may be gone (teardown needs only the
-/// record). As the hook's poststop: the ports are free when DEL returns, the veth's deletion
-/// and the address's release finish in a child (the runtime waits for DEL at every stop; a
-/// next ADD of the id waits for the child's lock).
+/// record). As the hook's poststop, the teardown finishes in a child (the runtime waits for DEL
+/// at every stop); a next ADD of the id, or one asking for its ports, waits for it.
 pub fn del(config: &Config, a: &Attachment) -> Result<()> {
     let ctx = Context::open(&config.options)?;
     let id = a.record_id();

@@ -1087,7 +1087,6 @@ impl Drop for Containerd<'_> {
     }
 }
 
-/// Whether an `ocinet-hook` process with `root` in its arguments is alive (not a zombie).
 /// Some process holds one of the record locks of state root `root`.
 fn record_locked(root: &Path) -> bool {
     let Ok(entries) = fs::read_dir(root.join("containers")) else {
@@ -1100,6 +1099,7 @@ fn record_locked(root: &Path) -> bool {
     })
 }
 
+/// Whether an `ocinet-hook` process with `root` in its arguments is alive (not a zombie).
 fn hook_running(root: &str) -> bool {
     let Ok(entries) = fs::read_dir("/proc") else {
         return false;
