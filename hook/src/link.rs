@@ -436,22 +436,39 @@ pub(crate) fn push_up_without_ipv6_addresses(
     link: impl Fn() -> LinkMessageBuilder<LinkUnspec>,
     name: &str,
 ) {
+    push_settings_then_up(
+        batch,
+        link,
+        name,
+        vec![no_ipv6_addresses()],
+        "addrgenmode none",
+    );
+}
+
+/// `families`' settings (`what`, for the error) in one change of `link`, then up. One change,
+/// not one per family: each change of a host link is announced, and every announcement walks
+/// the host's list of peer namespaces (one per container).
+fn push_settings_then_up(
+    batch: &mut Batch,
+    link: impl Fn() -> LinkMessageBuilder<LinkUnspec>,
+    name: &str,
+    families: Vec<AfSpecUnspec>,
+    what: &str,
+) {
     batch.push(
-        RouteNetlinkMessage::NewLink(without_ipv6_addresses(link())),
+        RouteNetlinkMessage::NewLink(
+            link()
+                .append_extra_attribute(LinkAttribute::AfSpecUnspec(families))
+                .build(),
+        ),
         0,
-        format!("cannot set addrgenmode none on {name}"),
+        format!("cannot set {what} on {name}"),
     );
     batch.push(
         RouteNetlinkMessage::NewLink(link().up().build()),
         0,
         format!("cannot set {name} up"),
     );
-}
-
-/// A change of `link` to `addrgenmode none`: no IPv6 addresses of its own.
-fn without_ipv6_addresses(link: LinkMessageBuilder<LinkUnspec>) -> LinkMessage {
-    link.append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![no_ipv6_addresses()]))
-        .build()
 }
 
 /// The host end of a routed network's veth, and what it answers for.
@@ -509,25 +526,19 @@ pub fn create_routed_veth(rtnl: &Rtnl, end: &RoutedEnd<'_>, peer: &VethPeer<'_>)
         NLM_F_CREATE | NLM_F_EXCL,
         format!("cannot create veth {name}"),
     );
-    // Both families' settings in one change: each change of a host link is announced, and
-    // every announcement walks the host's list of peer namespaces (one per container).
-    let mut families = vec![no_ipv6_addresses()];
-    if end.route_localnet {
-        families.push(route_localnet_on());
-    }
-    batch.push(
-        RouteNetlinkMessage::NewLink(
-            LinkUnspec::new_with_name(name)
-                .append_extra_attribute(LinkAttribute::AfSpecUnspec(families))
-                .build(),
+    let (families, what) = match end.route_localnet {
+        true => (
+            vec![no_ipv6_addresses(), route_localnet_on()],
+            "addrgenmode none and route_localnet",
         ),
-        0,
-        format!("cannot set addrgenmode none and route_localnet on {name}"),
-    );
-    batch.push(
-        RouteNetlinkMessage::NewLink(LinkUnspec::new_with_name(name).up().build()),
-        0,
-        format!("cannot set {name} up"),
+        false => (vec![no_ipv6_addresses()], "addrgenmode none"),
+    };
+    push_settings_then_up(
+        &mut batch,
+        || LinkUnspec::new_with_name(name),
+        name,
+        families,
+        what,
     );
     Ok(batch.send(&rtnl.socket)?)
 }
