@@ -57,13 +57,11 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     }
 }
 
-fn run(args: Vec<Result<String, String>>) -> Result<(), Error> {
+fn run(args: Result<Vec<String>, String>) -> Result<(), Error> {
     let mut root = None;
     let mut config_dir = None;
     let mut stage = None;
     let mut args = args
-        .into_iter()
-        .collect::<Result<Vec<String>, String>>()
         .map_err(|arg| Error::Usage(format!("argument {arg:?} is not UTF-8; {USAGE}")))?
         .into_iter();
     while let Some(arg) = args.next() {

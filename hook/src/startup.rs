@@ -12,25 +12,21 @@ use nix::libc;
 
 /// The arguments after the program's name, from C's `main`. `std::env::args` is empty in a
 /// `no_main` binary on musl (only glibc hands them to the code that fills it). An argument
-/// that is not UTF-8 is `Err` with its lossy text.
+/// that is not UTF-8 is the `Err`, in its lossy text.
 ///
 /// # Safety
 /// `argv` must hold `argc` valid NUL-terminated strings, as C's `main` receives them.
-pub unsafe fn arguments(argc: c_int, argv: *const *const c_char) -> Vec<Result<String, String>> {
+pub unsafe fn arguments(argc: c_int, argv: *const *const c_char) -> Result<Vec<String>, String> {
     let count = usize::try_from(argc).unwrap_or(0);
     (1..count)
-        .filter_map(|i| {
-            // SAFETY: i < argc, and the caller vouches for argv's first argc entries.
-            let arg = unsafe { *argv.add(i) };
-            if arg.is_null() {
-                return None;
-            }
+        // SAFETY: i < argc, and the caller vouches for argv's first argc entries.
+        .map(|i| unsafe { *argv.add(i) })
+        .filter(|arg| !arg.is_null())
+        .map(|arg| {
             // SAFETY: a non-null entry of argv is a NUL-terminated string.
             let bytes = unsafe { CStr::from_ptr(arg) }.to_bytes();
-            Some(
-                String::from_utf8(bytes.to_vec())
-                    .map_err(|_| String::from_utf8_lossy(bytes).into_owned()),
-            )
+            String::from_utf8(bytes.to_vec())
+                .map_err(|_| String::from_utf8_lossy(bytes).into_owned())
         })
         .collect()
 }
@@ -83,16 +79,14 @@ mod tests {
         let mut argv: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
         argv.push(std::ptr::null());
         // SAFETY: argv holds four valid C strings and a terminating null.
-        let args = unsafe { arguments(4, argv.as_ptr()) };
-        assert_eq!(
-            args,
-            vec![
-                Ok("--root".to_string()),
-                Err("/run/\u{fffd}ocinet".to_string()),
-                Ok("poststop".to_string()),
-            ]
-        );
+        let refused = unsafe { arguments(4, argv.as_ptr()) };
+        assert_eq!(refused, Err("/run/\u{fffd}ocinet".to_string()));
+        let mut good = argv.clone();
+        good.remove(2);
+        // SAFETY: good holds three of those strings and the null.
+        let args = unsafe { arguments(3, good.as_ptr()) };
+        assert_eq!(args, Ok(vec!["--root".to_string(), "poststop".to_string()]));
         // SAFETY: as above; no arguments at all.
-        assert!(unsafe { arguments(1, argv.as_ptr()) }.is_empty());
+        assert_eq!(unsafe { arguments(1, argv.as_ptr()) }, Ok(Vec::new()));
     }
 }
