@@ -464,7 +464,20 @@ fn bad_input_fails_with_one_line_and_leaves_nothing() {
 fn none_mode_without_its_own_namespace_is_refused() {
     let host = Host::new("sharedns");
     // A process in the host's own namespace, like a container whose config has no network entry.
-    let mut sleeper = host.command("sleep").arg("100").spawn().unwrap();
+    // Its word says nsenter has entered the host's namespaces (before, the pid is still in the
+    // test's own, which is not the host's: the hook would find a namespace of its own).
+    let mut sleeper = host
+        .command("sh")
+        .args(["-c", "echo ready; exec sleep 100"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(sleeper.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
     let bundle = host.bundle("bridge", "shared", &[("io.ocinet.network", "none")], &[]);
     let out = host.hook(
         "createRuntime",
