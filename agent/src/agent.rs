@@ -14,7 +14,7 @@ use etcd_client::WatchStream;
 use ipnet::{IpNet, Ipv4Net};
 use ocinet::context::{Context, Options};
 use ocinet::network::Network;
-use ocinet::overlay_state::{
+use ocinet::overlay::state::{
     format_mac, in_use, try_lock_network, vtep_mac, vxlan_name, HostBlock, OverlayDir, PeerBlock,
 };
 use tokio::signal::unix::{signal, SignalKind};

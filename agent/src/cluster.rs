@@ -14,7 +14,7 @@ use etcd_client::{
 };
 use ipnet::Ipv4Net;
 use ocinet::network::{Etcd, Network};
-use ocinet::overlay_state::parse_mac;
+use ocinet::overlay::state::parse_mac;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AgentError, Result};

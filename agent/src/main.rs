@@ -8,6 +8,7 @@ mod error;
 mod ready;
 mod tunnels;
 mod underlay;
+mod vxlan;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -5,10 +5,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::vxlan::{self, Peer, Rtnl, VxlanSpec};
 use ipnet::{IpNet, Ipv4Net};
 use ocinet::network::Overlay;
-use ocinet::overlay_state::{parse_mac, HostBlock, PeerBlock};
-use ocinet::vxlan::{self, Peer, Rtnl, VxlanSpec};
+use ocinet::overlay::state::{parse_mac, HostBlock, PeerBlock};
 
 use crate::error::Result;
 

@@ -26,7 +26,7 @@ pub fn find(overlay: &Overlay) -> Result<HostUnderlay> {
             (ip, interface_of(ip)?)
         }
     };
-    let link_mtu = ocinet::vxlan::link_mtu(&ocinet::vxlan::Rtnl::open()?, &interface)?
+    let link_mtu = crate::vxlan::link_mtu(&crate::vxlan::Rtnl::open()?, &interface)?
         .ok_or_else(|| AgentError::Underlay(format!("underlay interface {interface} vanished")))?;
     let mtu = match overlay.mtu {
         Some(mtu) if mtu + VXLAN_OVERHEAD > link_mtu => {

@@ -3,13 +3,13 @@
 
 use std::path::Path;
 
-use ocinet::activity;
 use ocinet::context::Context;
+use ocinet::engine::gc;
 use ocinet::engine::{self, NetnsRef, Target};
 use ocinet::error::Error;
-use ocinet::gc;
-use ocinet::record::FrontEnd;
 use ocinet::request::{NetworkMode, NetworkRequest};
+use ocinet::state::activity;
+use ocinet::state::record::FrontEnd;
 use serde_json::Value;
 
 use crate::config::Config;

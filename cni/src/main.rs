@@ -2,7 +2,7 @@
 //! of CNI's environment and writes the network configuration on stdin; the result or the
 //! specification's error goes to stdout.
 //!
-//! No Rust runtime setup at start (`no_main`, see `ocinet::startup`): it starts for every
+//! No Rust runtime setup at start (`no_main`, see `ocinet::host::startup`): it starts for every
 //! container, as the hook does.
 
 #![no_main]
@@ -15,7 +15,7 @@ use ocinet_cni::version::SUPPORTED;
 
 #[no_mangle]
 extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
-    ocinet::startup::prepare();
+    ocinet::host::startup::prepare();
     if std::env::var_os("CNI_COMMAND").is_none() {
         // A person at a terminal: say what this is rather than wait for stdin.
         eprintln!(

@@ -105,7 +105,7 @@ pub fn addresses(result: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use ocinet::network::DriverKind;
-    use ocinet::record::{AddressRecord, InterfaceRecord};
+    use ocinet::state::record::{AddressRecord, InterfaceRecord};
 
     use super::*;
 

@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 use ocinet::context::Context;
-use ocinet::store;
+use ocinet::host::store;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;

@@ -10,13 +10,13 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use ocinet::activity;
 use ocinet::context::{Context, Options};
 use ocinet::engine::{self, NetnsRef, Target};
+use ocinet::host::store;
 use ocinet::network::Network;
-use ocinet::record::FrontEnd;
 use ocinet::request::{NetworkMode, NetworkRequest};
-use ocinet::store;
+use ocinet::state::activity;
+use ocinet::state::record::FrontEnd;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
@@ -193,7 +193,7 @@ impl Plugin {
         // whole id, as the host end's name is.
         let src_name = format!(
             "ocd{:012x}",
-            ocinet::naming::stable_hash(r.endpoint_id.as_bytes()) >> 16
+            ocinet::host::naming::stable_hash(r.endpoint_id.as_bytes()) >> 16
         );
         let request = NetworkRequest {
             mode: NetworkMode::Bridge {

@@ -4,8 +4,8 @@
 
 use std::net::IpAddr;
 
+use ocinet::ports::publish::PublishedPort;
 use ocinet::ports::{PortRange, PortSpec, Protocol};
-use ocinet::publish::PublishedPort;
 use serde_json::Value;
 
 use crate::api::{Options, PortBinding, PORT_MAP};

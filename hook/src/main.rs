@@ -1,7 +1,7 @@
 //! `ocinet-hook [--root R] [--config-dir C] <stage>`: the OCI hook. Reads the container state on
 //! stdin; exits non-zero with one line on stderr when it cannot do its job.
 //!
-//! No Rust runtime setup at start (`no_main`, see `ocinet::startup`): the hook starts for
+//! No Rust runtime setup at start (`no_main`, see `ocinet::host::startup`): the hook starts for
 //! every container.
 
 #![no_main]
@@ -11,11 +11,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ocinet::activity::{self, Entry};
+use oci_hook::run_stage;
 use ocinet::context::options_from;
 use ocinet::error::{Error, IoContext};
 use ocinet::oci::{Stage, StageArg, State};
-use ocinet::oci_hook::run_stage;
+use ocinet::state::activity::{self, Entry};
+
+mod oci_hook;
 
 const USAGE: &str =
     "ocinet-hook [--root DIR] [--config-dir DIR] createRuntime|prestart|poststop|auto";
@@ -44,9 +46,9 @@ runc gives hooks an empty environment: prefer the flags to the variables.
 /// The C entry point.
 #[no_mangle]
 extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
-    ocinet::startup::prepare();
+    ocinet::host::startup::prepare();
     // SAFETY: argc and argv are as the C start code passed them.
-    let args = unsafe { ocinet::startup::arguments(argc, argv) };
+    let args = unsafe { ocinet::host::startup::arguments(argc, argv) };
     match run(args) {
         Ok(()) => 0,
         Err(e) => {

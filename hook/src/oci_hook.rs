@@ -3,15 +3,15 @@
 
 use std::collections::HashMap;
 
-use crate::context::{Context, Options};
-use crate::engine::{self, Target};
-use crate::error::{Error, Result};
-use crate::mount_ns;
-use crate::netns::NetnsRef;
-use crate::oci::{BundleConfig, Stage, State};
-use crate::record::FrontEnd;
-use crate::request::NetworkRequest;
-use crate::resolv_conf;
+use ocinet::context::{Context, Options};
+use ocinet::dns::resolv_conf;
+use ocinet::engine::{self, Target};
+use ocinet::error::{Error, Result};
+use ocinet::host::mount_ns;
+use ocinet::host::netns::NetnsRef;
+use ocinet::oci::{BundleConfig, Stage, State};
+use ocinet::request::NetworkRequest;
+use ocinet::state::record::FrontEnd;
 
 /// Runs one hook stage for the container described by `state`.
 pub fn run_stage(options: &Options, stage: Stage, state: &State) -> Result<()> {

@@ -1,6 +1,6 @@
 //! `ocinet-resolver --root DIR [--resolv-conf PATH]`: the DNS server of containers' names, one
 //! per state root. The first setup that registers names starts it (detached, fd 3 for its
-//! `ok`, see `hook/src/resolver_process.rs`); it reads every live record's names, listens on
+//! `ok`, see `ocinet/src/dns/resolver.rs`); it reads every live record's names, listens on
 //! UDP and TCP port 53 of each DNS network's gateway (nowhere else), answers names and PTR of
 //! the networks the asking container shares, forwards other names to the host's resolvers, and
 //! takes `add ID` / `del ID` from setups and teardowns on `<root>/resolver/control.sock`. It
@@ -24,9 +24,9 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use ocinet::record::RecordStore;
-use ocinet::resolver_process::{DIR, LISTENING, PID_FILE, SOCKET, START_LOCK};
-use ocinet::store::{self, StateRoot};
+use ocinet::dns::resolver::{DIR, LISTENING, PID_FILE, SOCKET, START_LOCK};
+use ocinet::host::store::{self, StateRoot};
+use ocinet::state::record::RecordStore;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
@@ -118,7 +118,7 @@ async fn run(root: &Path, resolv_conf: PathBuf, ready: &mut Option<File>) -> Res
         listening: Mutex::new(HashMap::new()),
         ours: RwLock::new(Vec::new()),
         records: RecordStore::open(&state).map_err(|e| e.to_string())?,
-        boot_id: ocinet::process::boot_id().map_err(|e| e.to_string())?,
+        boot_id: ocinet::host::process::boot_id().map_err(|e| e.to_string())?,
         dir: dir.clone(),
     });
     // The hook that started us holds the start lock: a socket file left by a killed resolver
@@ -474,7 +474,7 @@ async fn sweep(shared: Arc<Shared>) {
             .unwrap_or_default();
         for (id, process) in processes {
             let alive = match process {
-                Some(p) => ocinet::process::is_same_process(p.pid, p.start),
+                Some(p) => ocinet::host::process::is_same_process(p.pid, p.start),
                 None => {
                     matches!(shared.records.load(&id), Ok(Some(r)) if !r.is_stale(&shared.boot_id))
                 }
@@ -501,7 +501,7 @@ async fn sweep(shared: Arc<Shared>) {
 
 fn write_pid_file(dir: &Path) -> Result<(), String> {
     let me = std::process::id() as i32;
-    let start = ocinet::process::start_time(me).unwrap_or_default();
+    let start = ocinet::host::process::start_time(me).unwrap_or_default();
     store::write_atomic(&dir.join(PID_FILE), format!("{me} {start}\n").as_bytes())
         .map_err(|e| e.to_string())
 }

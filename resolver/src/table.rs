@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use ocinet::record::Record;
+use ocinet::state::record::Record;
 
 /// One container's place on one network.
 #[derive(Debug, Clone)]
@@ -25,7 +25,7 @@ pub struct Entry {
 
 impl Entry {
     /// A hook's `add ID PID START\tNETWORK GATEWAYS ADDRESSES NAMES\t...` (see
-    /// `ocinet::resolver_process::add_message`): the id and its entry.
+    /// `ocinet::dns::resolver::add_message`): the id and its entry.
     pub fn parse(line: &str) -> Result<(String, Entry), String> {
         let bad = || format!("malformed add: {line:?}");
         let mut parts = line.split('\t');
@@ -353,7 +353,7 @@ pub(crate) mod tests {
                 ("n3", "10.93.0.3", "10.93.0.1", &[]),
             ],
         );
-        let line = ocinet::resolver_process::add_message(&rec);
+        let line = ocinet::dns::resolver::add_message(&rec);
         let (id, entry) = Entry::parse(&line).unwrap();
         assert_eq!(id, "both");
         let mut from_line = Table::default();

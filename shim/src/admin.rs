@@ -3,15 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use ocinet::activity;
 use ocinet::context::Context;
-use ocinet::gc;
+use ocinet::engine::gc;
+use ocinet::engine::reload;
 use ocinet::network::{DriverKind, Network, DEFAULT_NETWORK};
-use ocinet::overlay_state::{HostBlock, OverlayDir, PeerBlock};
+use ocinet::overlay::state::{HostBlock, OverlayDir, PeerBlock};
 use ocinet::ports::host_address;
-use ocinet::publish::PublishedPort;
-use ocinet::record::Record;
-use ocinet::reload;
+use ocinet::ports::publish::PublishedPort;
+use ocinet::state::activity;
+use ocinet::state::record::Record;
 use serde::Serialize;
 use serde_json::json;
 
@@ -70,7 +70,7 @@ fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
 struct Summary {
     id: String,
     /// Who wired it: `oci-hook`, `cni`, `docker`.
-    front_end: ocinet::record::FrontEnd,
+    front_end: ocinet::state::record::FrontEnd,
     mode: String,
     network: Option<String>,
     address: Option<String>,

@@ -146,7 +146,7 @@ fn clean_after_delete(options: &Options, id: &str) -> Result<()> {
     if ocinet::validate::container_id(id).is_err() {
         return Ok(()); // No such record can exist; the runtime has said what was wrong.
     }
-    ocinet::gc::collect_one(&Context::open(options)?, id)?;
+    ocinet::engine::gc::collect_one(&Context::open(options)?, id)?;
     Ok(())
 }
 

@@ -76,5 +76,5 @@ fn replace(path: &Path, bytes: &[u8]) -> std::result::Result<(), String> {
         .permissions()
         .mode()
         & 0o7777;
-    ocinet::store::write_atomic_with_mode(path, bytes, mode).map_err(|e| e.to_string())
+    ocinet::host::store::write_atomic_with_mode(path, bytes, mode).map_err(|e| e.to_string())
 }

@@ -452,7 +452,7 @@ fn crun_published_ports_answer_on_ipv6() {
 fn crash_at_every_setup_point_of_a_dual_stack_container() {
     let host = Host::new("ipv6-crash");
     host.define_network("d", DUAL);
-    host.crash_at_every_setup_point(ocinet::fault::SETUP_POINTS, &[ON_DUAL]);
+    host.crash_at_every_setup_point(ocinet::host::fault::SETUP_POINTS, &[ON_DUAL]);
 }
 
 /// `nft flush ruleset` takes the IPv6 masquerade and DNAT elements too; `ocinet-shim reload`

@@ -2,7 +2,7 @@
 //! network namespace, the only one that may raise the table's limits: there, a setup that finds
 //! the containers near them logs a warning naming the setting, and wires the container anyway.
 
-use ocinet::neighbours;
+use ocinet::driver::neighbours;
 use ocinet_tests::{Host, Runtime};
 
 #[test]

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ocinet::fault::{SETUP_POINTS, TEARDOWN_POINTS};
+use ocinet::host::fault::{SETUP_POINTS, TEARDOWN_POINTS};
 use ocinet_tests::{state_json, Host, Runtime};
 use serde_json::Value;
 

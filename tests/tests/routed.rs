@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ocinet::fault::ROUTED_SETUP_POINTS;
+use ocinet::host::fault::ROUTED_SETUP_POINTS;
 use ocinet_tests::{Host, Runtime};
 
 const ROUTED: &str = r#"{"driver": "routed", "subnets": [{"subnet": "10.91.0.0/24"}]}"#;

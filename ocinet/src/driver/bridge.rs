@@ -1,0 +1,188 @@
+//! `bridge`: a veth pair from the network's Linux bridge into the container, a leased address,
+//! a default route via the gateway, forwarding on and egress masqueraded.
+//!
+//! An `overlay` network's containers are wired the same way on each host: its bridge holds
+//! this host's block of the subnet (leased cluster-wide by the network's agent, which joins the
+//! hosts' bridges by VXLAN), and masquerade spares the whole overlay subnet. A dual-stack
+//! overlay's bridge holds the host's IPv6 block too (derived from its IPv4 block).
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::veth::{self, AddressPool};
+use super::{Env, NetworkDriver, Plan, Target};
+use crate::driver::neighbours;
+use crate::error::{Error, Result};
+use crate::host::fault;
+use crate::kernel::{BridgeSpec, VethSpec};
+use crate::netlink::rtnl::link::Addressing;
+use crate::network::{DriverKind, Network, Subnet};
+use crate::overlay::agent;
+use crate::request::NetworkRequest;
+use crate::state::ipam::LeaseStore;
+use crate::state::record::InterfaceRecord;
+
+pub struct BridgeDriver;
+
+impl NetworkDriver for BridgeDriver {
+    fn plan(
+        &self,
+        env: &mut Env<'_>,
+        target: &Target,
+        request: &NetworkRequest,
+        preferred: &[IpAddr],
+        mut network: Network,
+    ) -> Result<Plan> {
+        // Chosen under the network's lease lock, held until apply commits the lease (an
+        // overlay's agent is started under it too: two setups never start two).
+        let leases = LeaseStore::open(&env.ctx.root, &network.name)?.begin()?;
+        // An overlay's containers get addresses of this host's block, from its agent.
+        let subnets = match network.driver {
+            DriverKind::Overlay => {
+                let block = agent::host_block(env.ctx, &network)?;
+                // An agent started before the file gained (or lost) its IPv6 subnet runs the
+                // old definition: its peers' IPv6 routes would not match these addresses.
+                if block.block6 != network.overlay_block6(block.block) {
+                    return Err(Error::Overlay(format!(
+                        "the overlay agent of network {} runs an older definition of it (IPv6 block {}, the file's {}): stop this host's containers of the network so that it restarts",
+                        network.name,
+                        text_or_none(block.block6),
+                        text_or_none(network.overlay_block6(block.block)),
+                    )));
+                }
+                network.mtu = block.mtu;
+                network.bridge = block.bridge;
+                let mut subnets = vec![Subnet {
+                    subnet: IpNet::V4(block.block),
+                    gateway: IpAddr::V4(block.gateway),
+                }];
+                // A dual-stack overlay: an IPv6 address of the host's derived block as well,
+                // leased and added (`nodad`) as on a dual-stack bridge.
+                if let (Some(block6), Some(gateway6)) = (block.block6, block.gateway6) {
+                    subnets.push(Subnet {
+                        subnet: IpNet::V6(block6),
+                        gateway: IpAddr::V6(gateway6),
+                    });
+                }
+                subnets
+            }
+            _ => network.subnets.clone(),
+        };
+        let pool = AddressPool {
+            leases,
+            subnets: subnets
+                .into_iter()
+                .map(|s| (s, s.subnet.prefix_len()))
+                .collect(),
+        };
+        veth::plan(env, target, request, preferred, network, pool)
+    }
+
+    fn apply(
+        &self,
+        env: &mut Env<'_>,
+        target: &Target,
+        request: &NetworkRequest,
+        plan: Plan,
+        iface: Option<&mut InterfaceRecord>,
+    ) -> Result<()> {
+        let (network, iface) = veth::planned("bridge", plan.network, iface)?;
+        if let Some(reserved) = plan.reserved {
+            reserved.commit(&target.id, &env.ctx.boot_id)?;
+        }
+
+        // The bridge holds the gateways of the interface's subnets (an overlay's: of the block).
+        let gateways: Vec<(IpAddr, u8)> = iface
+            .addresses
+            .iter()
+            .filter_map(|a| Some((a.gateway?, a.prefix_len)))
+            .collect();
+        let bridge = BridgeSpec {
+            name: &network.bridge,
+            network: &network.name,
+            mtu: network.mtu,
+            gateways: &gateways,
+            route_localnet: !iface.ports.is_empty(),
+        };
+        let bridge_index = env.kernel.ensure_bridge(&bridge)?;
+        fault::point("setup:bridge");
+        let mac = iface
+            .addresses
+            .first()
+            .map(|a| veth::container_mac(request, a.address));
+        let veth = VethSpec {
+            host_name: &iface.host_veth,
+            bridge: &bridge,
+            bridge_index,
+            peer_name: &iface.name,
+            peer_mac: mac,
+        };
+        env.kernel.create_veth(&veth, &target.netns)?;
+        fault::point("setup:veth");
+        if !iface.ports.is_empty() {
+            // Hairpin: a container may reach its own published port through the host.
+            env.kernel.set_hairpin(&iface.host_veth)?;
+        }
+        if !network.icc {
+            env.kernel.set_port_isolated(&iface.host_veth)?;
+        }
+        // Last, and in one datagram: the container's link comes up with a carrier, and the
+        // kernel's work for that takes the rtnl lock (see `rtnl_batch`).
+        let addresses: Vec<(IpAddr, u8)> = iface
+            .addresses
+            .iter()
+            .map(|a| (a.address, a.prefix_len))
+            .collect();
+        // A default route per family; an internal network has no way out: none through it.
+        let default_gateways: Vec<IpAddr> = match network.internal {
+            true => Vec::new(),
+            false => iface.addresses.iter().filter_map(|a| a.gateway).collect(),
+        };
+        // An internal overlay still reaches its other hosts' blocks: a route to its whole
+        // subnet of each family through the block's gateway (a default route does that for
+        // the others).
+        let overlay_routes: Vec<(IpNet, IpAddr)> = match (network.internal, &network.overlay) {
+            (true, Some(_)) => iface
+                .addresses
+                .iter()
+                .filter_map(|a| {
+                    let gateway = a.gateway?;
+                    let whole = network
+                        .subnets
+                        .iter()
+                        .find(|s| s.subnet.addr().is_ipv6() == gateway.is_ipv6())?;
+                    Some((whole.subnet, gateway))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let addressing = Addressing {
+            name: &iface.name,
+            addresses: &addresses,
+            gateways: &default_gateways,
+            routes: &overlay_routes,
+            gateway_mac: None,
+        };
+        // A handed-over end is addressed by the runtime that moves it (Docker).
+        if !target.netns.is_handover() {
+            env.kernel
+                .configure_container(&target.netns, Some(&addressing))?;
+        }
+        fault::point("setup:container-address");
+        veth::forward_and_publish(env, &target.id, &network, iface)?;
+        let ipv6 = iface.addresses.iter().any(|a| a.address.is_ipv6());
+        neighbours::check(env.ctx, env.kernel, &target.id, &target.netns, ipv6);
+        Ok(())
+    }
+
+    /// Undoes the veth, its ports and its lease (`veth::undo`). The bridge stays, as Docker's
+    /// `docker0` does: other containers may be on it, and the next one will be.
+    fn undo(&self, env: &mut Env<'_>, id: &str, iface: &InterfaceRecord) -> Vec<Error> {
+        veth::undo(env, id, iface)
+    }
+}
+
+fn text_or_none(block: Option<ipnet::Ipv6Net>) -> String {
+    block.map_or_else(|| "none".to_string(), |b| b.to_string())
+}

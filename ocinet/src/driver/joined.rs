@@ -1,0 +1,78 @@
+//! A container joining a named network (mode `bridge`, `<name>`, `bridge:<name>`): resolves
+//! the network (given inline, a user file, or the built-in default) and hands the rest to the
+//! driver of the network's kind, which is only known once the network is.
+
+use std::net::IpAddr;
+
+use super::{for_kind, require_own_namespace, Driver, Env, Plan, Target};
+use crate::error::{Error, Result};
+use crate::network::Network;
+use crate::request::{NetworkMode, NetworkRequest};
+use crate::state::record::InterfaceRecord;
+
+pub struct JoinedDriver;
+
+impl Driver for JoinedDriver {
+    fn own_namespace(&self) -> bool {
+        true
+    }
+
+    fn plan(
+        &self,
+        env: &mut Env<'_>,
+        target: &Target,
+        request: &NetworkRequest,
+        preferred: &[IpAddr],
+    ) -> Result<Plan> {
+        let network = resolve(env, request)?;
+        require_own_namespace(env, target, &request.mode.to_string())?;
+        if network.internal && !request.ports.is_empty() {
+            return Err(Error::InternalPorts {
+                network: network.name.clone(),
+            });
+        }
+        for_kind(network.driver).plan(env, target, request, preferred, network)
+    }
+
+    fn apply(
+        &self,
+        env: &mut Env<'_>,
+        target: &Target,
+        request: &NetworkRequest,
+        plan: Plan,
+        iface: Option<&mut InterfaceRecord>,
+    ) -> Result<()> {
+        let Some(kind) = plan.network.as_ref().map(|n| n.driver) else {
+            return Err(Error::Namespace(
+                "a network's plan lacks its network".to_string(),
+            ));
+        };
+        for_kind(kind).apply(env, target, request, plan, iface)
+    }
+}
+
+/// The network `request` joins.
+fn resolve(env: &mut Env<'_>, request: &NetworkRequest) -> Result<Network> {
+    let NetworkMode::Bridge { network: name } = &request.mode else {
+        return Err(Error::Namespace(format!(
+            "mode {} joins no network",
+            request.mode
+        )));
+    };
+    let ctx = env.ctx;
+    let kernel = &mut *env.kernel;
+    match &request.definition {
+        // Given inline (CNI): it stands for the name only if no file says otherwise.
+        Some(inline) if inline.name == *name => {
+            ctx.networks.check_inline(inline)?;
+            Ok(inline.clone())
+        }
+        Some(inline) => Err(Error::Namespace(format!(
+            "the request joins network {name} but defines {}",
+            inline.name
+        ))),
+        None => ctx
+            .networks
+            .resolve(&ctx.root, name, &mut || kernel.host_ipv4_routes()),
+    }
+}

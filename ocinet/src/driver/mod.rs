@@ -1,0 +1,157 @@
+//! Network drivers: each wires one kind of network model in three phases.
+//!
+//! - *plan* chooses what the container gets (addresses, ports, names) and checks what must
+//!   hold, changing nothing on the host; the locks of what it chose stay held in the plan;
+//! - the engine writes the record of the plan (before anything is created);
+//! - *apply* commits the plan's reservations, then asks the kernel for the rest;
+//! - *undo* removes one interface from its record alone (no pid, no namespace), carrying on
+//!   past a failed step and returning every failure (only interfaces have anything to undo:
+//!   [`NetworkDriver::undo`], by the kind of network the record names).
+//!
+//! A container that joins a named network (mode `bridge`, `<name>`) is planned by
+//! [`joined::JoinedDriver`], which resolves the network and hands it to the driver of its kind
+//! ([`NetworkDriver`]): `bridge.rs` (bridge, overlay) or `routed.rs`. What those two share (the
+//! leased address, the published ports, a veth's undo) is in `veth.rs`.
+
+pub mod bridge;
+pub mod container;
+pub mod host;
+pub mod joined;
+pub mod neighbours;
+pub mod none;
+pub mod routed;
+pub mod veth;
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::host::netns::NetnsRef;
+use crate::kernel::Kernel;
+use crate::network::{DriverKind, Network};
+use crate::request::{NetworkMode, NetworkRequest};
+use crate::state::record::InterfaceRecord;
+use crate::state::reservation::Reservation;
+
+/// The container a front end attaches: its id and its network namespace (by process or path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub id: String,
+    pub netns: NetnsRef,
+    /// The container's process, when the front end knows it (the OCI hook does).
+    pub pid: Option<i32>,
+}
+
+/// What a driver needs around it: the state on disk and the kernel.
+pub struct Env<'a> {
+    pub ctx: &'a Context,
+    pub kernel: &'a mut dyn Kernel,
+}
+
+/// What a plan chose: the interface as the record will list it, and the leases and port
+/// claims reserved for it (under their locks until apply commits them).
+#[derive(Default)]
+pub struct Plan {
+    pub interface: Option<InterfaceRecord>,
+    pub reserved: Option<Reservation>,
+    /// The network joined, as resolved (its definition may change while the container runs:
+    /// apply uses what plan saw).
+    pub network: Option<Network>,
+}
+
+pub trait Driver {
+    /// Whether the container has a namespace of its own (and then a name for `ip netns`).
+    fn own_namespace(&self) -> bool {
+        false
+    }
+
+    /// Chooses and checks; creates nothing. `preferred` are the addresses (one per family) the
+    /// same container had before (a restart keeps each that is still free).
+    fn plan(
+        &self,
+        env: &mut Env<'_>,
+        target: &Target,
+        request: &NetworkRequest,
+        preferred: &[std::net::IpAddr],
+    ) -> Result<Plan>;
+
+    /// Makes what the plan chose (its interface taken out into the record: `iface`). The
+    /// record is on disk already; a failure leaves the
+    /// engine to undo it from the record.
+    fn apply(
+        &self,
+        env: &mut Env<'_>,
+        target: &Target,
+        request: &NetworkRequest,
+        plan: Plan,
+        iface: Option<&mut InterfaceRecord>,
+    ) -> Result<()> {
+        let _ = (env, target, request, plan, iface);
+        Ok(())
+    }
+}
+
+/// The driver of one kind of network (the network file's `"driver"`): the same three phases,
+/// for a network that is resolved already.
+pub trait NetworkDriver {
+    /// Chooses the address and ports on `network` and checks them; creates nothing.
+    fn plan(
+        &self,
+        env: &mut Env<'_>,
+        target: &Target,
+        request: &NetworkRequest,
+        preferred: &[std::net::IpAddr],
+        network: Network,
+    ) -> Result<Plan>;
+
+    /// As [`Driver::apply`].
+    fn apply(
+        &self,
+        env: &mut Env<'_>,
+        target: &Target,
+        request: &NetworkRequest,
+        plan: Plan,
+        iface: Option<&mut InterfaceRecord>,
+    ) -> Result<()>;
+
+    /// Removes one interface from its record alone (no pid, no namespace), carrying on past a
+    /// failed step; every step accepts that its object is gone.
+    fn undo(&self, env: &mut Env<'_>, id: &str, iface: &InterfaceRecord) -> Vec<Error>;
+}
+
+/// The driver of a network mode.
+pub fn for_mode(mode: &NetworkMode) -> &'static dyn Driver {
+    match mode {
+        NetworkMode::None => &none::NoneDriver,
+        NetworkMode::Host => &host::HostDriver,
+        NetworkMode::Container { .. } => &container::ContainerDriver,
+        // The engine wires each of several networks as its own `Bridge` request.
+        NetworkMode::Bridge { .. } | NetworkMode::Networks { .. } => &joined::JoinedDriver,
+    }
+}
+
+/// The driver of a kind of network.
+pub fn for_kind(kind: DriverKind) -> &'static dyn NetworkDriver {
+    match kind {
+        // An overlay's interface is a bridge port like any other.
+        DriverKind::Bridge | DriverKind::Overlay => &bridge::BridgeDriver,
+        DriverKind::Routed => &routed::RoutedDriver,
+    }
+}
+
+/// The driver that made an interface (for teardown, from the record alone).
+pub fn for_interface(iface: &InterfaceRecord) -> &'static dyn NetworkDriver {
+    for_kind(iface.driver)
+}
+
+/// Fails unless the container has its own namespace (not the host's).
+pub fn require_own_namespace(env: &mut Env<'_>, target: &Target, mode: &str) -> Result<()> {
+    // The runtime moves a handed-over end into the container's own namespace.
+    if target.netns.is_handover() {
+        return Ok(());
+    }
+    if env.kernel.is_host_netns(&target.netns)? {
+        return Err(Error::Namespace(format!(
+            "network mode {mode} needs the container's own network namespace: add {{\"type\": \"network\"}} to linux.namespaces in config.json"
+        )));
+    }
+    Ok(())
+}

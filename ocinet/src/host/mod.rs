@@ -1,0 +1,17 @@
+//! The host below the kernel's sockets: network namespaces and their `ip netns` names, a
+//! container's mount namespace, sysctls, atomic files and locks in the state root (`store`),
+//! processes (boot id, start times, detached children, helpers started on demand), the start
+//! of the per-container binaries without Rust's runtime setup, names derived from ids, and the
+//! crash points of the fault tests.
+
+pub mod background;
+pub mod fault;
+pub mod helper;
+pub mod mount_ns;
+pub mod naming;
+pub mod netns;
+pub mod netns_name;
+pub mod process;
+pub mod startup;
+pub mod store;
+pub mod sysctl;

@@ -1,0 +1,7 @@
+//! The kernel's netlink sockets, with no library and no process: the message framing they
+//! share (`raw`), rtnetlink (`rtnl`: links, addresses, routes, neighbours, forwarding) and
+//! nf_tables over nfnetlink (`nft`).
+
+pub mod nft;
+pub mod raw;
+pub mod rtnl;
