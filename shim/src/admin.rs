@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use ocinet::context::Context;
 use ocinet::engine::gc;
-use ocinet::engine::reload;
 use ocinet::network::{DriverKind, Network, DEFAULT_NETWORK};
 use ocinet::overlay::state::{HostBlock, OverlayDir, PeerBlock};
 use ocinet::ports::host_address;
@@ -27,7 +26,7 @@ pub fn run(ctx: &Context, command: &AdminCommand) -> Result<i32> {
         AdminCommand::Networks(_) => print(format, &networks(ctx)?, render_networks),
         AdminCommand::Gc(_) => collect(ctx, format),
         AdminCommand::Reload(_) => {
-            let restored = reload::reload(ctx)?;
+            let restored = ocinet::engine::reload(ctx)?;
             match format {
                 Format::Json => println!(
                     "{}",

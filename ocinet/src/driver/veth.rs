@@ -7,11 +7,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::{Env, Plan, Target};
-use crate::engine::reload;
 use crate::error::{Error, Result};
 use crate::host::fault;
 use crate::host::naming;
-use crate::kernel::firewall::NetworkFilter;
 use crate::network::{DriverKind, Network, Subnet};
 use crate::ports::claims::PortClaims;
 use crate::ports::publish;
@@ -20,6 +18,7 @@ use crate::state::activity::{self, Entry};
 use crate::state::ipam::{LeaseStore, LeaseTxn, Pool};
 use crate::state::record::{AddressRecord, FilterRecord, InterfaceRecord};
 use crate::state::reservation::Reservation;
+use crate::state::restore;
 
 /// Where a container's addresses come from: the network's lease store (locked by the caller,
 /// which may need the lock before it knows the subnet), and each subnet (IPv4 first: its
@@ -190,14 +189,14 @@ pub fn forward_and_publish(
         true => network.subnets.iter().map(|s| s.subnet).collect(),
         false => Vec::new(),
     };
-    let filters = [NetworkFilter::of(network)];
+    let filters = [network.filter()];
     let table_was_missing =
         env.kernel
             .firewall_add_networks(&filters, &masquerade, &iface.dnat_elements())?;
     iface.published = true;
     fault::point("setup:firewall");
     if table_was_missing {
-        reload::restore(env.ctx, env.kernel)?;
+        restore::restore(env.ctx, env.kernel)?;
     }
     Ok(())
 }

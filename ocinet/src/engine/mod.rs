@@ -22,6 +22,7 @@ use crate::kernel::{Kernel, SystemKernel};
 use crate::network::DriverKind;
 use crate::request::NetworkRequest;
 use crate::state::record::{FrontEnd, InterfaceRecord, Record, RECORD_VERSION};
+use crate::state::restore::{self, Restored};
 
 pub use crate::driver::Target;
 pub use crate::host::netns::NetnsRef;
@@ -30,7 +31,6 @@ pub use retire::retire_network;
 
 pub mod gc;
 mod publishing;
-pub mod reload;
 mod retire;
 
 /// What an attach made: the container's interfaces (names, addresses, gateways, ports) and
@@ -392,6 +392,12 @@ pub(crate) fn teardown_with(ctx: &Context, kernel: &mut dyn Kernel, record: &Rec
             .collect::<Vec<_>>()
             .join("; "),
     })
+}
+
+/// `ocinet-shim reload`: every live container's firewall state put back (after `nft flush
+/// ruleset` or a firewall service's reload).
+pub fn reload(ctx: &Context) -> Result<Restored> {
+    restore::restore(ctx, &mut SystemKernel::new())
 }
 
 #[cfg(test)]
@@ -996,7 +1002,7 @@ pub(crate) mod tests {
         // No file names the network: the record keeps its masquerade for a firewall reload.
         assert_eq!(iface.masquerade, ["10.98.0.0/24".parse::<IpNet>().unwrap()]);
         let mut reload = RecordingKernel::default();
-        let restored = crate::engine::reload::restore(&sb.ctx, &mut reload).unwrap();
+        let restored = crate::state::restore::restore(&sb.ctx, &mut reload).unwrap();
         assert_eq!((restored.containers, restored.subnets), (1, 1));
         assert_eq!(record.pid, None);
         assert!(!record.is_stale(&sb.ctx.boot_id));

@@ -5,7 +5,6 @@
 use std::net::IpAddr;
 
 use crate::context::Context;
-use crate::engine::reload;
 use crate::error::{Error, Result};
 use crate::kernel::{BridgeSpec, Kernel, SystemKernel};
 use crate::ports::claims::PortClaims;
@@ -13,6 +12,7 @@ use crate::ports::publish::{self, PublishedPort};
 use crate::ports::PortSpec;
 use crate::state::record::Record;
 use crate::state::reservation::Reservation;
+use crate::state::restore;
 
 /// Publishes `specs` on the first interface of the container `id` (wired already). A
 /// container that has published ports keeps them: a repeated call changes nothing.
@@ -96,7 +96,7 @@ fn program(
     })?;
     kernel.set_hairpin(&iface.host_veth)?;
     if kernel.firewall_add_networks(&[], &[], &iface.dnat_elements())? {
-        reload::restore(ctx, kernel)?;
+        restore::restore(ctx, kernel)?;
     }
     Ok(())
 }

@@ -5,7 +5,6 @@
 
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::kernel::firewall::NetworkFilter;
 use crate::kernel::{Kernel, SystemKernel};
 use crate::network::Network;
 
@@ -43,7 +42,7 @@ pub(crate) fn retire_with(ctx: &Context, kernel: &mut dyn Kernel, network: &Netw
         true => network.subnets.iter().map(|s| s.subnet).collect(),
         false => Vec::new(),
     };
-    kernel.firewall_remove_networks(&[NetworkFilter::of(network)], &subnets)?;
+    kernel.firewall_remove_networks(&[network.filter()], &subnets)?;
     if !network.bridge.is_empty() {
         kernel.delete_link(&network.bridge)?;
     }

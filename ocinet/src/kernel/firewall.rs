@@ -7,7 +7,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 
 use crate::error::{Error, Result};
-use crate::network::{DriverKind, Network};
 
 use crate::netlink::nft::message::{
     BatchError, Element, Op, Session, SetChange, NFT_SET_ELEM_INTERVAL_END,
@@ -58,24 +57,6 @@ fn name_key(name: &str) -> Vec<u8> {
 }
 
 impl NetworkFilter {
-    /// How the forward chain knows `network`'s traffic: by its bridge's name, or (routed: no
-    /// bridge) by the device group of its host ends.
-    pub fn of(network: &Network) -> NetworkFilter {
-        let device = match network.driver {
-            DriverKind::Routed => FilterDevice::Group(network.device_group()),
-            DriverKind::Bridge | DriverKind::Overlay => {
-                FilterDevice::Bridge(network.bridge.clone())
-            }
-        };
-        NetworkFilter {
-            device,
-            tunnel: network.tunnel(),
-            isolate: network.isolate,
-            internal: network.internal,
-            icc: network.icc,
-        }
-    }
-
     /// The devices as keys: names NUL-padded to IFNAMSIZ (the bridge, then an overlay's
     /// tunnel), or a group in host order.
     fn keys(&self) -> Vec<Vec<u8>> {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::host::store::{self, StateRoot};
+use crate::kernel::firewall::{FilterDevice, NetworkFilter};
 use crate::validate;
 
 pub const DEFAULT_NETWORK: &str = "ocinet";
@@ -291,6 +292,22 @@ impl Network {
             dns: file.dns.unwrap_or(name != DEFAULT_NETWORK),
             overlay,
         })
+    }
+
+    /// How the forward chain knows this network's traffic: by its bridge's name, or (routed: no
+    /// bridge) by the device group of its host ends.
+    pub fn filter(&self) -> NetworkFilter {
+        let device = match self.driver {
+            DriverKind::Routed => FilterDevice::Group(self.device_group()),
+            DriverKind::Bridge | DriverKind::Overlay => FilterDevice::Bridge(self.bridge.clone()),
+        };
+        NetworkFilter {
+            device,
+            tunnel: self.tunnel(),
+            isolate: self.isolate,
+            internal: self.internal,
+            icc: self.icc,
+        }
     }
 
     /// The first subnet: the IPv4 one when there is one (an overlay's and a routed network's

@@ -1,9 +1,11 @@
 //! What ocinet keeps in the state root about what it made: the per-container record
 //! (`record`), address leases (`ipam`), leases and port claims held between a plan and its
-//! record (`reservation`), and the activity log (`activity`). Host-port claims are with the
+//! record (`reservation`), the activity log (`activity`), and the firewall's elements put
+//! back from the records when its table was lost (`restore`). Host-port claims are with the
 //! ports (`ports::claims`).
 
 pub mod activity;
 pub mod ipam;
 pub mod record;
 pub mod reservation;
+pub mod restore;

@@ -6,7 +6,7 @@ use ipnet::IpNet;
 use crate::context::Context;
 use crate::error::Result;
 use crate::kernel::firewall::{FilterDevice, NetworkFilter};
-use crate::kernel::{Kernel, SystemKernel};
+use crate::kernel::Kernel;
 use crate::network::DriverKind;
 
 /// What a reload restored.
@@ -18,11 +18,7 @@ pub struct Restored {
     pub elements: usize,
 }
 
-/// `ocinet-shim reload`.
-pub fn reload(ctx: &Context) -> Result<Restored> {
-    restore(ctx, &mut SystemKernel::new())
-}
-
+/// Restores every live container's network filters, masqueraded subnets and DNAT elements.
 pub(crate) fn restore(ctx: &Context, kernel: &mut dyn Kernel) -> Result<Restored> {
     let mut subnets: Vec<IpNet> = Vec::new();
     let mut elements = Vec::new();
