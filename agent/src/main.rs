@@ -62,11 +62,14 @@ fn parse(words: Vec<String>) -> Result<Option<Args>, AgentError> {
             "--config-dir" => config_dir = Some(PathBuf::from(value()?)),
             "--network" => network = Some(value()?),
             "-h" | "--help" => {
-                println!("{USAGE}\nHolds this host's block of an overlay network in etcd and programs its VXLAN tunnels.");
+                let _ = ocinet::host::stdout::write(format!("{USAGE}\nHolds this host's block of an overlay network in etcd and programs its VXLAN tunnels.\n"));
                 return Ok(None);
             }
             "-v" | "--version" => {
-                println!("ocinet-agent {}", env!("CARGO_PKG_VERSION"));
+                let _ = ocinet::host::stdout::write(format!(
+                    "ocinet-agent {}\n",
+                    env!("CARGO_PKG_VERSION")
+                ));
                 return Ok(None);
             }
             other => return Err(AgentError::Usage(format!("unexpected {other:?}; {USAGE}"))),

@@ -7,7 +7,6 @@
 #![no_main]
 
 use std::ffi::{c_char, c_int};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -121,12 +120,9 @@ fn run(args: Result<Vec<String>, String>) -> Result<(), Error> {
     result
 }
 
-/// Help and version text. A closed stdout is an error, not a panic (print! would abort).
+/// Help and version text; a reader gone (`| head`) ends the hook quietly.
 fn say(text: &str) -> Result<(), Error> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .context(|| "cannot write to stdout".to_string())
+    ocinet::host::stdout::write(text).context(|| "cannot write to stdout".to_string())
 }
 
 /// The log is for people; failing to write it must not fail the container.

@@ -72,7 +72,7 @@ fn main() -> ExitCode {
                 None => return fail(None, &format!("--resolv-conf needs a value; {USAGE}")),
             },
             "-h" | "--help" => {
-                println!("{USAGE}");
+                let _ = ocinet::host::stdout::write(format!("{USAGE}\n"));
                 return ExitCode::SUCCESS;
             }
             other => return fail(None, &format!("unexpected argument {other:?}; {USAGE}")),

@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::admin_cli::{AdminCommand, Format};
 use crate::error::{Result, ShimError};
+use ocinet::host::stdout;
 
 /// Runs one admin command, parsed by `admin_cli`; returns the process exit code.
 pub fn run(ctx: &Context, command: &AdminCommand) -> Result<i32> {
@@ -28,18 +29,18 @@ pub fn run(ctx: &Context, command: &AdminCommand) -> Result<i32> {
         AdminCommand::Reload(_) => {
             let restored = ocinet::engine::reload(ctx)?;
             match format {
-                Format::Json => println!(
-                    "{}",
+                Format::Json => say(format!(
+                    "{}\n",
                     to_json(&json!({
                         "containers": restored.containers,
                         "subnets": restored.subnets,
                         "elements": restored.elements,
                     }))?
-                ),
-                Format::Table => println!(
-                    "restored {} containers: {} masqueraded subnets, {} port elements",
+                ))?,
+                Format::Table => say(format!(
+                    "restored {} containers: {} masqueraded subnets, {} port elements\n",
                     restored.containers, restored.subnets, restored.elements
-                ),
+                ))?,
             }
             Ok(0)
         }
@@ -54,8 +55,8 @@ pub fn run(ctx: &Context, command: &AdminCommand) -> Result<i32> {
 
 fn print<T: Serialize>(format: Format, items: &[T], table: fn(&[T]) -> String) -> Result<i32> {
     match format {
-        Format::Json => println!("{}", to_json(items)?),
-        Format::Table => print!("{}", table(items)),
+        Format::Json => say(format!("{}\n", to_json(items)?))?,
+        Format::Table => say(table(items))?,
     }
     Ok(0)
 }
@@ -185,11 +186,11 @@ fn inspect(ctx: &Context, format: Format, ids: &[String]) -> Result<i32> {
                 .iter()
                 .map(|r| json!({"running": !r.is_stale(&ctx.boot_id), "record": r}))
                 .collect();
-            println!("{}", to_json(&items)?);
+            say(format!("{}\n", to_json(&items)?))?;
         }
         Format::Table => {
             for r in &found {
-                print!("{}", render_inspect(r, &ctx.boot_id));
+                say(render_inspect(r, &ctx.boot_id))?;
             }
         }
     }
@@ -436,13 +437,13 @@ fn render_networks(views: &[NetworkView]) -> String {
 fn collect(ctx: &Context, format: Format) -> Result<i32> {
     let done = gc::collect(ctx)?;
     match format {
-        Format::Json => println!(
-            "{}",
+        Format::Json => say(format!(
+            "{}\n",
             to_json(&json!({"removed": done.removed, "busy": done.busy, "errors": done.errors}))?
-        ),
+        ))?,
         Format::Table => {
             for id in &done.removed {
-                println!("removed {id}");
+                say(format!("removed {id}\n"))?;
             }
         }
     }
@@ -485,4 +486,9 @@ mod tests {
         ];
         assert_eq!(columns(&rows), "ID     MODE\nweb-1  bridge:ocinet\n");
     }
+}
+
+/// Writes a command's output; a reader gone (`| head`) ends the shim quietly.
+fn say(text: impl AsRef<[u8]>) -> Result<()> {
+    stdout::write(text).map_err(|e| ShimError::Runtime(format!("cannot write to stdout: {e}")))
 }

@@ -11,7 +11,6 @@ mod prepare;
 mod rewrite;
 mod runtime;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -79,11 +78,10 @@ fn version_line() -> String {
     format!("ocinet-shim {}\n", env!("CARGO_PKG_VERSION"))
 }
 
-/// Prints help or version text, as bytes (a runtime's need not be UTF-8); exit code 0.
+/// Prints help or version text, as bytes (a runtime's need not be UTF-8); exit code 0, also
+/// when the reader has gone.
 fn say(text: impl AsRef<[u8]>) -> Result<i32> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_ref())
-        .and_then(|()| out.flush())
+    ocinet::host::stdout::write(text)
         .map_err(|e| ShimError::Runtime(format!("cannot write to stdout: {e}")))?;
     Ok(0)
 }

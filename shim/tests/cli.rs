@@ -115,3 +115,29 @@ fn runtime_commands_pass_through_untouched() {
     let out = shim(&["--runtime-path", &runtime, "help", "create"]);
     assert_eq!(stdout(&out), "runtime: help create\n");
 }
+
+/// `ocinet-shim --version | head -c1`: the reader is gone before the shim writes (the pipe's
+/// read end closed first), and the shim ends quietly with 0, as `ls` does.
+#[test]
+fn a_reader_gone_ends_the_shim_quietly() {
+    let runtime = fake_runtime();
+    for args in [
+        vec!["--version"],
+        vec!["--help"],
+        vec!["--runtime-path", &runtime, "--version"],
+        vec!["--runtime-path", &runtime, "--help"],
+        vec!["ls", "--help"],
+    ] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_ocinet-shim"))
+            .args(&args)
+            .env_remove("OCINET_RUNTIME")
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .output()
+            .expect("run ocinet-shim");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "{args:?}");
+    }
+}

@@ -13,5 +13,6 @@ pub mod netns;
 pub mod netns_name;
 pub mod process;
 pub mod startup;
+pub mod stdout;
 pub mod store;
 pub mod sysctl;
