@@ -474,6 +474,11 @@ fn columns<const N: usize>(rows: &[[String; N]]) -> String {
     out
 }
 
+/// Writes a command's output; a reader gone (`| head`) ends the shim quietly.
+fn say(text: impl AsRef<[u8]>) -> Result<()> {
+    stdout::write(text).map_err(|e| ShimError::Runtime(format!("cannot write to stdout: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,9 +491,4 @@ mod tests {
         ];
         assert_eq!(columns(&rows), "ID     MODE\nweb-1  bridge:ocinet\n");
     }
-}
-
-/// Writes a command's output; a reader gone (`| head`) ends the shim quietly.
-fn say(text: impl AsRef<[u8]>) -> Result<()> {
-    stdout::write(text).map_err(|e| ShimError::Runtime(format!("cannot write to stdout: {e}")))
 }
