@@ -13,8 +13,8 @@ use crate::state::record::RecordStore;
 /// are stale after a reboot), so it lives where boot-scoped state belongs: /run, a tmpfs on
 /// Debian and most distributions. On disk, each container start would cost file creations
 /// (and SSD writes) for nothing.
-pub const DEFAULT_ROOT: &str = "/run/ocinet";
-pub const DEFAULT_CONFIG_DIR: &str = "/etc/ocinet";
+pub(crate) const DEFAULT_ROOT: &str = "/run/ocinet";
+pub(crate) const DEFAULT_CONFIG_DIR: &str = "/etc/ocinet";
 
 /// Where ocinet keeps its state and finds its configuration.
 #[derive(Debug, Clone)]
@@ -38,11 +38,12 @@ pub struct Context {
 
 /// Where names are announced (`resolver_process.rs`).
 #[derive(Debug, Default)]
-pub enum ResolverLink {
+pub(crate) enum ResolverLink {
     /// `ocinet-resolver`, started on demand.
     #[default]
     Process,
     /// Recorded, not sent (the engine's unit tests): `add ID`, `del ID`.
+    #[cfg_attr(not(test), allow(dead_code))]
     Recorded(std::cell::RefCell<Vec<String>>),
 }
 

@@ -10,16 +10,16 @@ use crate::network::{Network, DEFAULT_NETWORK};
 use crate::ports::{self, PortSpec};
 use crate::validate;
 
-pub const NETWORK_ANNOTATION: &str = "io.ocinet.network";
-pub const PORTS_ANNOTATION: &str = "io.ocinet.ports";
-pub const IP_ANNOTATION: &str = "io.ocinet.ip";
-pub const IP6_ANNOTATION: &str = "io.ocinet.ip6";
-pub const MAC_ANNOTATION: &str = "io.ocinet.mac";
-pub use crate::dns::names::{ALIASES_ANNOTATION, NAME_ANNOTATION};
+pub(crate) const NETWORK_ANNOTATION: &str = "io.ocinet.network";
+pub(crate) const PORTS_ANNOTATION: &str = "io.ocinet.ports";
+pub(crate) const IP_ANNOTATION: &str = "io.ocinet.ip";
+pub(crate) const IP6_ANNOTATION: &str = "io.ocinet.ip6";
+pub(crate) const MAC_ANNOTATION: &str = "io.ocinet.mac";
+pub(crate) use crate::dns::names::{ALIASES_ANNOTATION, NAME_ANNOTATION};
 /// The longest annotation value read (a long port list is a few hundred bytes).
 const MAX_VALUE_BYTES: usize = 16 * 1024;
 /// The name of a container's first interface, as Docker names it.
-pub const DEFAULT_INTERFACE: &str = "eth0";
+pub(crate) const DEFAULT_INTERFACE: &str = "eth0";
 
 /// Docker's network models.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +39,7 @@ pub enum NetworkMode {
 }
 
 /// The most networks one container joins (`io.ocinet.network=<a>,<b>,...`).
-pub const MAX_NETWORKS: usize = 8;
+pub(crate) const MAX_NETWORKS: usize = 8;
 
 impl fmt::Display for NetworkMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -220,7 +220,7 @@ impl NetworkRequest {
 impl NetworkRequest {
     /// One request per network joined, in order: several networks give `eth0`, `eth1`, ...;
     /// the ports, static address and MAC go with the first (which has the default route).
-    pub fn per_network(&self) -> Vec<NetworkRequest> {
+    pub(crate) fn per_network(&self) -> Vec<NetworkRequest> {
         let NetworkMode::Networks { networks } = &self.mode else {
             return vec![self.clone()];
         };

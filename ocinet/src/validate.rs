@@ -92,7 +92,7 @@ pub fn interface_name(name: &str) -> Result<(), String> {
 
 /// An etcd client URL: `http://HOST:PORT` or `https://HOST:PORT`, the host an address or a DNS
 /// name, nothing after the port.
-pub fn etcd_endpoint(url: &str) -> Result<(), String> {
+pub(crate) fn etcd_endpoint(url: &str) -> Result<(), String> {
     let bad = || {
         format!("etcd endpoint {url:?} must be http://HOST:PORT or https://HOST:PORT, such as http://192.0.2.1:2379")
     };

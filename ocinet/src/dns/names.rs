@@ -10,11 +10,11 @@ use crate::error::{Error, Result};
 use crate::host::store::{self, StateRoot};
 use crate::validate;
 
-pub const NAME_ANNOTATION: &str = "io.ocinet.name";
-pub const ALIASES_ANNOTATION: &str = "io.ocinet.aliases";
+pub(crate) const NAME_ANNOTATION: &str = "io.ocinet.name";
+pub(crate) const ALIASES_ANNOTATION: &str = "io.ocinet.aliases";
 
 /// The most aliases one container gives (Docker sets no limit; a long list is a mistake).
-pub const MAX_ALIASES: usize = 32;
+pub(crate) const MAX_ALIASES: usize = 32;
 /// Ids longer than this are not names: the short id is (Docker's first 12 characters).
 const SHORT_ID_LEN: usize = 12;
 
@@ -78,7 +78,7 @@ impl DnsNames {
 }
 
 /// One network's names in the state root, locked while held.
-pub struct NetworkNames {
+pub(crate) struct NetworkNames {
     dir: PathBuf,
     _lock: std::fs::File,
 }
@@ -97,14 +97,14 @@ impl NetworkNames {
     }
 
     /// The id holding `name`, if any (maybe a container that is gone).
-    pub fn holder(&self, name: &str) -> Result<Option<String>> {
+    pub(crate) fn holder(&self, name: &str) -> Result<Option<String>> {
         Ok(store::read_file(&self.path(name))?
             .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string()))
     }
 
     /// Refuses the first of `names` held by another container of this network that `holds`
     /// (holder, name) says still holds it (live, its record listing it); others lose it.
-    pub fn check_free(
+    pub(crate) fn check_free(
         &self,
         network: &str,
         id: &str,
@@ -130,7 +130,7 @@ impl NetworkNames {
     }
 
     /// Writes `id` as the holder of each of `names` (the record lists them already).
-    pub fn take(&self, id: &str, names: &[String]) -> Result<()> {
+    pub(crate) fn take(&self, id: &str, names: &[String]) -> Result<()> {
         for name in names {
             store::write_atomic(&self.path(name), id.as_bytes())?;
         }
@@ -138,7 +138,7 @@ impl NetworkNames {
     }
 
     /// Removes those of `names` that `id` holds (idempotent; another holder keeps its own).
-    pub fn release(&self, id: &str, names: &[String]) -> Result<()> {
+    pub(crate) fn release(&self, id: &str, names: &[String]) -> Result<()> {
         for name in names {
             if self.holder(name)?.as_deref() == Some(id) {
                 store::remove_file(&self.path(name))?;

@@ -11,10 +11,10 @@ use crate::error::Result;
 use crate::host::store;
 
 /// The host's file, whose `search` and `options` lines containers keep.
-pub const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
+pub(crate) const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
 
 /// The file's text: `nameserver` first, then the host's `search` and `options` lines.
-pub fn content(host: &str, nameserver: IpAddr) -> String {
+pub(crate) fn content(host: &str, nameserver: IpAddr) -> String {
     let mut text = format!("# ocinet: the names of this container's networks, then the host's resolvers\nnameserver {nameserver}\n");
     for line in host.lines().map(str::trim) {
         let word = line.split_whitespace().next().unwrap_or_default();
@@ -39,7 +39,7 @@ pub fn path(ctx: &Context, id: &str) -> Result<PathBuf> {
 }
 
 /// Removes `id`'s file (idempotent).
-pub fn remove(ctx: &Context, id: &str) -> Result<()> {
+pub(crate) fn remove(ctx: &Context, id: &str) -> Result<()> {
     store::remove_file(&path(ctx, id)?)
 }
 

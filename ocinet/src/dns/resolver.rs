@@ -25,7 +25,7 @@ pub const DIR: &str = "resolver";
 pub const SOCKET: &str = "control.sock";
 pub const PID_FILE: &str = "resolver.pid";
 pub const START_LOCK: &str = "start.lock";
-pub const LOG: &str = "resolver.log";
+pub(crate) const LOG: &str = "resolver.log";
 /// `listening/<address>`: one empty file per address the resolver listens on.
 pub const LISTENING: &str = "listening";
 /// An answer takes microseconds; a resolver that takes this long is treated as gone.
@@ -131,7 +131,7 @@ pub fn add_message(record: &Record) -> String {
 /// setup). A resolver deciding to exit removes its pid file first, then reads the records once
 /// more under the start lock: it sees this record (saved before its pid file was read here)
 /// and stays, or this setup found no pid file and takes the waiting path.
-pub fn register(ctx: &Context, record: &Record) -> Result<()> {
+pub(crate) fn register(ctx: &Context, record: &Record) -> Result<()> {
     let id = &record.id;
     if let ResolverLink::Recorded(calls) = &ctx.resolver {
         calls.borrow_mut().push(format!("add {id}"));
@@ -166,7 +166,7 @@ pub fn register(ctx: &Context, record: &Record) -> Result<()> {
 
 /// Tells a running resolver that `id`'s names are gone. None running: nothing to tell (it
 /// reads the records when it starts).
-pub fn forget(ctx: &Context, id: &str) -> Result<()> {
+pub(crate) fn forget(ctx: &Context, id: &str) -> Result<()> {
     if let ResolverLink::Recorded(calls) = &ctx.resolver {
         calls.borrow_mut().push(format!("del {id}"));
         return Ok(());

@@ -7,13 +7,13 @@ use std::os::fd::AsRawFd;
 
 use nix::unistd::{fork, setsid, ForkResult};
 
-pub enum Side {
+pub(crate) enum Side {
     Parent,
     Child,
 }
 
 /// Forks; in the child, leaves the parent's session and stdio. An error means no child.
-pub fn fork_detached() -> std::io::Result<Side> {
+pub(crate) fn fork_detached() -> std::io::Result<Side> {
     let null = OpenOptions::new()
         .read(true)
         .write(true)

@@ -41,7 +41,7 @@ pub const TEARDOWN_POINTS: &[&str] = &[
 /// `OCINET_PAUSE=<point>`, stops here for half a second (a background teardown held at a step
 /// while a test does something else).
 #[inline]
-pub fn point(name: &str) {
+pub(crate) fn point(name: &str) {
     #[cfg(debug_assertions)]
     if std::env::var_os("OCINET_FAULT").is_some_and(|v| v == name) {
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);

@@ -15,11 +15,11 @@ use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 /// The descriptor on which a helper says it is ready (`ok`) or why it cannot be (`error: ...`).
-pub const READY_FD: i32 = 3;
+pub(crate) const READY_FD: i32 = 3;
 
 /// How a start went wrong, in words for the caller's error.
 #[derive(Debug)]
-pub enum StartError {
+pub(crate) enum StartError {
     /// It could not be started at all.
     Spawn(String),
     /// It said `error: ...`.
@@ -29,7 +29,7 @@ pub enum StartError {
 }
 
 /// `name` beside the running binary (they are installed together), or the path in `env_var`.
-pub fn binary(name: &str, env_var: &str) -> Result<PathBuf, String> {
+pub(crate) fn binary(name: &str, env_var: &str) -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os(env_var).filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(path));
     }
@@ -47,7 +47,7 @@ pub fn binary(name: &str, env_var: &str) -> Result<PathBuf, String> {
 
 /// Starts `cmd` detached with its output appended to `log`, and waits up to `timeout` for
 /// its word. The child lives on after the caller exits; it is not waited for.
-pub fn start(mut cmd: Command, log: &Path, timeout: Duration) -> Result<(), StartError> {
+pub(crate) fn start(mut cmd: Command, log: &Path, timeout: Duration) -> Result<(), StartError> {
     let io = |what: &str, e: std::io::Error| StartError::Spawn(format!("{what}: {e}"));
     let (ready_read, ready_write) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| io("cannot make a pipe", e.into()))?;

@@ -4,15 +4,15 @@
 //! of the per-container binaries without Rust's runtime setup, names derived from ids, and the
 //! crash points of the fault tests.
 
-pub mod background;
+pub(crate) mod background;
 pub mod fault;
-pub mod helper;
+pub(crate) mod helper;
 pub mod mount_ns;
 pub mod naming;
 pub mod netns;
-pub mod netns_name;
+pub(crate) mod netns_name;
 pub mod process;
 pub mod startup;
 pub mod stdout;
 pub mod store;
-pub mod sysctl;
+pub(crate) mod sysctl;

@@ -12,7 +12,7 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
 }
 
 /// The host end of a container's veth: `ocv` + 12 hex digits (15 bytes, the kernel's limit).
-pub fn host_veth_name(container_id: &str) -> String {
+pub(crate) fn host_veth_name(container_id: &str) -> String {
     format!("ocv{:012x}", stable_hash(container_id.as_bytes()) >> 16)
 }
 

@@ -44,18 +44,18 @@ impl NetnsRef {
     }
 
     /// True when the runtime moves and configures the container's end itself.
-    pub fn is_handover(&self) -> bool {
+    pub(crate) fn is_handover(&self) -> bool {
         matches!(self, NetnsRef::Handover(_))
     }
 }
 
 #[derive(Debug)]
-pub struct Netns {
+pub(crate) struct Netns {
     file: File,
 }
 
 /// (device, inode) of a namespace file: equal ids mean the same namespace.
-pub type NetnsId = (u64, u64);
+pub(crate) type NetnsId = (u64, u64);
 
 impl Netns {
     pub fn open(path: &Path) -> Result<Netns> {
@@ -64,7 +64,7 @@ impl Netns {
         Ok(Netns { file })
     }
 
-    pub fn of_pid(pid: i32) -> Result<Netns> {
+    pub(crate) fn of_pid(pid: i32) -> Result<Netns> {
         let path = format!("/proc/{pid}/ns/net");
         File::open(&path)
             .map(|file| Netns { file })
@@ -76,11 +76,11 @@ impl Netns {
     }
 
     /// The namespace this thread is in now.
-    pub fn current() -> Result<Netns> {
+    pub(crate) fn current() -> Result<Netns> {
         Netns::open(Path::new("/proc/thread-self/ns/net"))
     }
 
-    pub fn id(&self) -> Result<NetnsId> {
+    pub(crate) fn id(&self) -> Result<NetnsId> {
         let meta = self
             .file
             .metadata()
@@ -88,12 +88,12 @@ impl Netns {
         Ok((meta.dev(), meta.ino()))
     }
 
-    pub fn raw_fd(&self) -> RawFd {
+    pub(crate) fn raw_fd(&self) -> RawFd {
         self.file.as_raw_fd()
     }
 
     /// Runs `f` with this thread inside the namespace, then returns to where it was.
-    pub fn run_inside<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+    pub(crate) fn run_inside<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
         let home = Netns::current()?;
         setns(self.file.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| {
             Error::Namespace(format!(

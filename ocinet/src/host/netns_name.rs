@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::host::naming;
 
 /// Where `ip netns` looks for named namespaces.
-pub const NETNS_DIR: &str = "/run/netns";
+pub(crate) const NETNS_DIR: &str = "/run/netns";
 /// Ids up to this length are used whole (`ocinet-web`).
 const WHOLE_ID_LEN: usize = 32;
 /// Longer ids are shortened as Docker shortens them, to 12 characters.
@@ -21,7 +21,7 @@ const SHORT_ID_LEN: usize = 12;
 /// The `ip netns` name of a container: `ocinet-<id>` for a short id; `ocinet-<first 12>` for a
 /// long hex id (podman's and containerd's); other long ids add a hash of the whole id, so two
 /// ids with one prefix never share a name.
-pub fn name_for(id: &str) -> String {
+pub(crate) fn name_for(id: &str) -> String {
     if id.len() <= WHOLE_ID_LEN {
         return format!("ocinet-{id}");
     }
@@ -43,7 +43,7 @@ fn path_of(name: &str) -> PathBuf {
 /// Bind-mounts the namespace file `source` at /run/netns/<name>. The name is the id's, so one already
 /// there is a leftover of an earlier container with this id (the engine has refused a live one)
 /// and is replaced.
-pub fn bind(source: &Path, name: &str) -> Result<()> {
+pub(crate) fn bind(source: &Path, name: &str) -> Result<()> {
     let target = path_of(name);
     let fail = |what: &str, e: String| {
         Error::Namespace(format!(
@@ -82,7 +82,7 @@ pub fn bind(source: &Path, name: &str) -> Result<()> {
 }
 
 /// Removes the name; an absent one is fine (teardown is idempotent).
-pub fn unbind(name: &str) -> Result<()> {
+pub(crate) fn unbind(name: &str) -> Result<()> {
     let target = path_of(name);
     // EINVAL: not a mount point (already unmounted); ENOENT: already gone.
     match umount2(&target, MntFlags::MNT_DETACH) {

@@ -47,7 +47,7 @@ impl StateRoot {
 
 /// `parent/name`, created 0700 (and checked to be no symlink) if needed; `parent` is a
 /// directory made by [`StateRoot::subdir`] or this.
-pub fn subdir_of(parent: &Path, name: &str) -> Result<PathBuf> {
+pub(crate) fn subdir_of(parent: &Path, name: &str) -> Result<PathBuf> {
     let dir = parent.join(name);
     ensure_dir(&dir)?;
     Ok(dir)
@@ -136,7 +136,7 @@ fn temp_path(path: &Path) -> PathBuf {
 }
 
 /// Reads a small state file without following a symlink; `Ok(None)` if it does not exist.
-pub fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
+pub(crate) fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc_o_nofollow())
@@ -166,7 +166,7 @@ pub fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
 }
 
 /// Reads a state file of any size (the activity log) without following a symlink.
-pub fn read_file_unbounded(path: &Path) -> Result<Option<Vec<u8>>> {
+pub(crate) fn read_file_unbounded(path: &Path) -> Result<Option<Vec<u8>>> {
     match OpenOptions::new()
         .read(true)
         .custom_flags(libc_o_nofollow())
@@ -223,7 +223,7 @@ pub fn lock(path: &Path) -> Result<File> {
 }
 
 /// As [`lock`], but `None` at once when another process holds the lock.
-pub fn try_lock(path: &Path) -> Result<Option<File>> {
+pub(crate) fn try_lock(path: &Path) -> Result<Option<File>> {
     let file = open_lock_file(path)?;
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 const NET: &str = "/proc/sys/net";
 
 /// Turns IPv4 forwarding on (read first: it may be on already).
-pub fn enable_ip_forward() -> Result<()> {
+pub(crate) fn enable_ip_forward() -> Result<()> {
     ensure("ipv4/ip_forward").map_err(|e| Error::io("cannot enable IPv4 forwarding", e))
 }
 
@@ -25,7 +25,7 @@ pub fn enable_ip_forward() -> Result<()> {
 /// IPv6 router advertisement (`accept_ra` 0): nothing but ocinet configures a container's
 /// addresses and routes, and a bridge of ocinet's is no host uplink. Without a link-local
 /// address the link sends no router solicitation either.
-pub fn refuse_router_advertisements(name: &str) -> Result<()> {
+pub(crate) fn refuse_router_advertisements(name: &str) -> Result<()> {
     let path = format!("ipv6/conf/{name}/accept_ra");
     fs::write(Path::new(NET).join(&path), "0")
         .map_err(|e| Error::io(format!("cannot write net/{path}"), e))
@@ -33,7 +33,7 @@ pub fn refuse_router_advertisements(name: &str) -> Result<()> {
 
 /// Turns IPv6 forwarding on for every link (read first: it may be on already). The caller
 /// keeps advertised default routes first (`ra_guard`).
-pub fn enable_ipv6_forward() -> Result<()> {
+pub(crate) fn enable_ipv6_forward() -> Result<()> {
     ensure("ipv6/conf/all/forwarding").map_err(|e| Error::io("cannot enable IPv6 forwarding", e))
 }
 

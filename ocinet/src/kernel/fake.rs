@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::kernel::firewall::FilterDevice;
 
 #[derive(Default)]
-pub struct RecordingKernel {
+pub(crate) struct RecordingKernel {
     /// One line per call: its name and its main argument.
     pub calls: Vec<String>,
     /// Calls (by name) that fail every time.

@@ -19,7 +19,7 @@ use crate::netlink::nft::table::{
 };
 use crate::ports::{PortRange, Protocol};
 
-pub const TABLE: &str = "inet ocinet";
+pub(crate) const TABLE: &str = "inet ocinet";
 
 /// A network as the forward chain knows it: its device (a bridge's name, or a routed network's
 /// device group) in `bridges` or `groups` and in the matching `same_*` set, and in the
@@ -27,7 +27,7 @@ pub const TABLE: &str = "inet ocinet";
 /// each setup (already present is fine); the network stays, as its masquerade does, until it is
 /// retired (`docker network rm`: `engine::retire_network`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetworkFilter {
+pub(crate) struct NetworkFilter {
     pub device: FilterDevice,
     /// An overlay's VXLAN device: its traffic to and from the other hosts' blocks is the
     /// network's own, so it stands beside the bridge in every set (and pairs with it in
@@ -43,7 +43,7 @@ pub struct NetworkFilter {
 
 /// How the forward chain tells a network's traffic.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FilterDevice {
+pub(crate) enum FilterDevice {
     Bridge(String),
     /// The device group of every host end of a routed network.
     Group(u32),
@@ -77,7 +77,7 @@ impl NetworkFilter {
 /// One DNAT map element: traffic to `host_ip` (`None`: any local address), `protocol` and a
 /// port in `ports` goes to `target` (`target_port`, or the same port when `None`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DnatElement {
+pub(crate) struct DnatElement {
     pub host_ip: Option<IpAddr>,
     pub protocol: Protocol,
     pub ports: PortRange,
@@ -87,7 +87,7 @@ pub struct DnatElement {
 
 /// The DNAT maps of the table, by what their keys hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DnatMap {
+pub(crate) enum DnatMap {
     /// One port on every local address (`-p 8080:80`, Docker's common case): an exact-match
     /// hash map, so adding an element costs the same however many there are. (An interval
     /// map copies its whole lookup table on every change: slower with each container.)
@@ -99,10 +99,10 @@ pub enum DnatMap {
 }
 
 impl DnatMap {
-    pub const ALL: [DnatMap; 3] = [DnatMap::Port, DnatMap::Addr, DnatMap::Any];
+    pub(crate) const ALL: [DnatMap; 3] = [DnatMap::Port, DnatMap::Addr, DnatMap::Any];
 
     /// The map's name for IPv4 targets (`v6`: for IPv6 ones).
-    pub fn name(self, v6: bool) -> &'static str {
+    pub(crate) fn name(self, v6: bool) -> &'static str {
         match (self, v6) {
             (DnatMap::Any, false) => DNAT_ANY_MAP,
             (DnatMap::Port, false) => DNAT_PORT_MAP,
@@ -117,7 +117,7 @@ impl DnatMap {
 impl DnatElement {
     /// `dnat_any` for one port on every address; else `dnat_port` when the port changes,
     /// `dnat_addr` when it is kept (a range is one element).
-    pub fn map(&self) -> DnatMap {
+    pub(crate) fn map(&self) -> DnatMap {
         if self.host_ip.is_none() && self.ports.start == self.ports.end {
             DnatMap::Any
         } else if self.target_port.is_some() {
@@ -128,12 +128,12 @@ impl DnatElement {
     }
 
     /// The name of the map that holds it (IPv6 targets have maps of their own).
-    pub fn map_name(&self) -> &'static str {
+    pub(crate) fn map_name(&self) -> &'static str {
         self.map().name(self.target.is_ipv6())
     }
 
     /// The key in nft syntax.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         if self.map() == DnatMap::Any {
             return format!("{} . {}", self.protocol, self.ports);
         }
@@ -146,7 +146,7 @@ impl DnatElement {
     }
 
     /// The value in nft syntax.
-    pub fn value(&self) -> String {
+    pub(crate) fn value(&self) -> String {
         match self.value_port() {
             Some(port) => format!("{} . {port}", self.target),
             None => self.target.to_string(),
@@ -178,7 +178,7 @@ impl DnatElement {
     }
 
     /// The key as the kernel stores it: each field of a concatenation padded to 4 bytes.
-    pub fn key_bytes(&self) -> Vec<u8> {
+    pub(crate) fn key_bytes(&self) -> Vec<u8> {
         if self.map() == DnatMap::Any {
             return padded_fields(self.protocol.number(), self.ports.start);
         }
@@ -191,7 +191,7 @@ impl DnatElement {
 
     /// The end of the key's interval (the same as the key for one address and port); `None`
     /// in `dnat_any`, which holds no intervals.
-    pub fn key_end_bytes(&self) -> Option<Vec<u8>> {
+    pub(crate) fn key_end_bytes(&self) -> Option<Vec<u8>> {
         let all = match self.target {
             IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::BROADCAST),
             IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(u128::MAX)),
@@ -206,7 +206,7 @@ impl DnatElement {
         key
     }
 
-    pub fn data_bytes(&self) -> Vec<u8> {
+    pub(crate) fn data_bytes(&self) -> Vec<u8> {
         let mut data = octets(self.target);
         if let Some(port) = self.value_port() {
             data.extend(port.to_be_bytes());
@@ -234,7 +234,7 @@ fn padded_fields(protocol: u8, port: u16) -> Vec<u8> {
 
 /// Changes to ocinet's table. Dropping it may wait for the kernel to free removed elements
 /// (see [`Session`]): a teardown drops it last.
-pub struct Firewall {
+pub(crate) struct Firewall {
     session: Session,
     /// Set when this instance had to create the table (first use, or after a flush).
     created: std::cell::Cell<bool>,
@@ -249,7 +249,7 @@ impl Firewall {
     }
 
     /// True if the table was missing and this instance created it.
-    pub fn table_was_created(&self) -> bool {
+    pub(crate) fn table_was_created(&self) -> bool {
         self.created.get()
     }
 
@@ -257,7 +257,7 @@ impl Firewall {
     /// elements in one atomic batch, all or none (already present ones are fine), creating the
     /// table if it is missing: a container's setup, and how `reload` puts back what a flush
     /// removed.
-    pub fn add_networks(
+    pub(crate) fn add_networks(
         &self,
         networks: &[NetworkFilter],
         subnets: &[IpNet],
@@ -291,13 +291,17 @@ impl Firewall {
     }
 
     /// Removes the DNAT elements; ones already gone are fine (teardown is idempotent).
-    pub fn unpublish(&self, elements: &[DnatElement]) -> Result<()> {
+    pub(crate) fn unpublish(&self, elements: &[DnatElement]) -> Result<()> {
         self.remove(set_changes(&[], elements)?)
     }
 
     /// Removes networks from the forward chain's sets and their masquerade subnets (a network
     /// deleted: `docker network rm`); ones already gone are fine.
-    pub fn remove_networks(&self, networks: &[NetworkFilter], subnets: &[IpNet]) -> Result<()> {
+    pub(crate) fn remove_networks(
+        &self,
+        networks: &[NetworkFilter],
+        subnets: &[IpNet],
+    ) -> Result<()> {
         let mut changes = set_changes(subnets, &[])?;
         changes.extend(filter_changes(networks));
         self.remove(changes)

@@ -13,15 +13,15 @@ use crate::kernel::firewall::{DnatElement, NetworkFilter};
 use crate::netlink::rtnl::link::{Addressing, RoutedEnd};
 use crate::netlink::rtnl::neigh_table::{Limits, Table};
 #[cfg(test)]
-pub mod fake;
-pub mod firewall;
+pub(crate) mod fake;
+pub(crate) mod firewall;
 mod ra_guard;
 mod system;
 
-pub use system::SystemKernel;
+pub(crate) use system::SystemKernel;
 
 /// A bridge to make sure of.
-pub struct BridgeSpec<'a> {
+pub(crate) struct BridgeSpec<'a> {
     pub name: &'a str,
     pub network: &'a str,
     pub mtu: u32,
@@ -32,7 +32,7 @@ pub struct BridgeSpec<'a> {
 }
 
 /// A veth pair from a bridge into a container's namespace.
-pub struct VethSpec<'a> {
+pub(crate) struct VethSpec<'a> {
     pub host_name: &'a str,
     pub bridge: &'a BridgeSpec<'a>,
     pub bridge_index: u32,
@@ -42,7 +42,7 @@ pub struct VethSpec<'a> {
 
 /// A routed network's veth pair: no bridge; the host end answers for the gateway and routes a
 /// /32 to the container.
-pub struct RoutedVethSpec<'a> {
+pub(crate) struct RoutedVethSpec<'a> {
     pub host_name: &'a str,
     pub mtu: u32,
     /// Each subnet of the network (one per family) with its gateway.
@@ -72,7 +72,7 @@ impl RoutedVethSpec<'_> {
 
 /// What drivers and the engine ask of the kernel. Every removal accepts that its object is
 /// already gone (teardown is idempotent).
-pub trait Kernel {
+pub(crate) trait Kernel {
     /// Every IPv4 destination in the host's routing tables.
     fn host_ipv4_routes(&mut self) -> Result<Vec<Ipv4Net>>;
     /// True when `netns` is the namespace the engine runs in (the host's).

@@ -15,7 +15,7 @@ use crate::netlink::rtnl::link::{self, Rtnl};
 
 /// Sets `accept_ra` 2 on every link of the calling thread's namespace that has a
 /// router-advertised IPv6 default route and `accept_ra` 1; returns their names.
-pub fn keep_router_advertised_routes(rtnl: &Rtnl) -> Result<Vec<String>> {
+pub(crate) fn keep_router_advertised_routes(rtnl: &Rtnl) -> Result<Vec<String>> {
     let mut changed = Vec::new();
     for index in link::ipv6_ra_default_route_links(rtnl)? {
         let Some(name) = name_of(index) else {

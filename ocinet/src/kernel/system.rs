@@ -19,7 +19,7 @@ use crate::netlink::rtnl::netconf;
 /// closed last, when this is dropped: a teardown's veth deletion and the kernel's freeing of
 /// removed elements then wait out their RCU grace periods side by side (see `Firewall`).
 #[derive(Default)]
-pub struct SystemKernel {
+pub(crate) struct SystemKernel {
     host: Option<Rtnl>,
     /// The container's namespace and its socket, for the one container being wired.
     container: Option<(NetnsRef, Netns, Option<Rtnl>)>,

@@ -2,6 +2,6 @@
 //! share (`raw`), rtnetlink (`rtnl`: links, addresses, routes, neighbours, forwarding) and
 //! nf_tables over nfnetlink (`nft`).
 
-pub mod nft;
+pub(crate) mod nft;
 pub mod raw;
 pub mod rtnl;

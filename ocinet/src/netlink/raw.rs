@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use nix::libc;
 
 /// Size of a netlink message header (struct nlmsghdr).
-pub const HEADER_LEN: usize = 16;
+pub(crate) const HEADER_LEN: usize = 16;
 
 pub struct RawSocket {
     fd: OwnedFd,
@@ -67,7 +67,7 @@ impl RawSocket {
 
     /// Reads answers and hands each message (type, whole message) to `each` until it returns
     /// a value.
-    pub fn receive<T>(
+    pub(crate) fn receive<T>(
         &self,
         mut each: impl FnMut(u16, &[u8]) -> io::Result<Option<T>>,
     ) -> io::Result<T> {
@@ -98,18 +98,18 @@ impl RawSocket {
 
 /// The errno an NLMSG_ERROR message carries (0 for an acknowledgement); `None` for any other
 /// message.
-pub fn error_code(kind: u16, msg: &[u8]) -> Option<i32> {
+pub(crate) fn error_code(kind: u16, msg: &[u8]) -> Option<i32> {
     (kind == libc::NLMSG_ERROR as u16 && msg.len() >= HEADER_LEN + 4)
         .then(|| u32_at(msg, HEADER_LEN) as i32)
 }
 
 /// The sequence number of a message (its header's).
-pub fn sequence(msg: &[u8]) -> u32 {
+pub(crate) fn sequence(msg: &[u8]) -> u32 {
     u32_at(msg, 8)
 }
 
 /// The header of a request: length (filled in by [`finish`]), type, flags besides REQUEST, seq.
-pub fn begin(buf: &mut Vec<u8>, msg_type: u16, flags: u16, seq: u32) -> usize {
+pub(crate) fn begin(buf: &mut Vec<u8>, msg_type: u16, flags: u16, seq: u32) -> usize {
     let start = buf.len();
     buf.extend(0u32.to_ne_bytes());
     buf.extend(msg_type.to_ne_bytes());
@@ -120,13 +120,13 @@ pub fn begin(buf: &mut Vec<u8>, msg_type: u16, flags: u16, seq: u32) -> usize {
 }
 
 /// Writes the length of the message begun at `start` and pads it.
-pub fn finish(buf: &mut Vec<u8>, start: usize) {
+pub(crate) fn finish(buf: &mut Vec<u8>, start: usize) {
     let len = (buf.len() - start) as u32;
     buf[start..start + 4].copy_from_slice(&len.to_ne_bytes());
     pad(buf);
 }
 
-pub fn attr(buf: &mut Vec<u8>, kind: u16, payload: &[u8]) {
+pub(crate) fn attr(buf: &mut Vec<u8>, kind: u16, payload: &[u8]) {
     buf.extend(((4 + payload.len()) as u16).to_ne_bytes());
     buf.extend(kind.to_ne_bytes());
     buf.extend(payload);

@@ -16,7 +16,7 @@ const DEFAULT_NETWORK_FILE: &str = "default-network.json";
 
 impl Network {
     /// The default network on `subnet` (chosen once per host, see [`choose_default_subnet`]).
-    pub fn default_on(subnet: Ipv4Net) -> Network {
+    pub(crate) fn default_on(subnet: Ipv4Net) -> Network {
         Network {
             name: DEFAULT_NETWORK.to_string(),
             driver: DriverKind::Bridge,
@@ -43,7 +43,7 @@ struct DefaultNetworkFile {
 }
 
 /// The default network, if its subnet has been chosen (at the first setup on it in this root).
-pub fn chosen_default_network(root: &StateRoot) -> Result<Option<Network>> {
+pub(crate) fn chosen_default_network(root: &StateRoot) -> Result<Option<Network>> {
     let path = root.path().join(DEFAULT_NETWORK_FILE);
     Ok(store::read_json::<DefaultNetworkFile>(&path)?.map(|f| Network::default_on(f.subnet)))
 }
@@ -57,7 +57,7 @@ fn default_candidates() -> impl Iterator<Item = Ipv4Net> {
 }
 
 /// The first candidate /16 that overlaps none of the host's routes (default routes excluded).
-pub fn choose_default_subnet(routes: &[Ipv4Net]) -> Option<Ipv4Net> {
+pub(crate) fn choose_default_subnet(routes: &[Ipv4Net]) -> Option<Ipv4Net> {
     default_candidates().find(|candidate| {
         routes
             .iter()

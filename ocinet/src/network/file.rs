@@ -381,7 +381,7 @@ fn parse_subnet(entry: &SubnetFile) -> std::result::Result<Subnet, String> {
 }
 
 /// `oc-<name>` when it fits in 15 bytes, else `oc-` and a hash of the name (stable, unique).
-pub fn default_bridge_name(network: &str) -> String {
+pub(crate) fn default_bridge_name(network: &str) -> String {
     let name = format!("oc-{network}");
     if name.len() <= 15 && validate::interface_name(&name).is_ok() {
         name

@@ -8,8 +8,8 @@ mod file;
 #[cfg(test)]
 mod tests;
 
-pub use default::{choose_default_subnet, chosen_default_network};
-pub use directory::NetworkDirectory;
+pub(crate) use default::chosen_default_network;
+pub(crate) use directory::NetworkDirectory;
 pub use file::FIELDS;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use crate::kernel::firewall::{FilterDevice, NetworkFilter};
 
 pub const DEFAULT_NETWORK: &str = "ocinet";
-pub const DEFAULT_BRIDGE: &str = "ocinet0";
-pub const DEFAULT_MTU: u32 = 1500;
+pub(crate) const DEFAULT_BRIDGE: &str = "ocinet0";
+pub(crate) const DEFAULT_MTU: u32 = 1500;
 
 /// The driver that wires containers to a network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,13 +110,13 @@ pub enum Underlay {
 }
 
 /// The VXLAN port IANA assigned (the kernel's own default is 8472: always set it).
-pub const VXLAN_PORT: u16 = 4789;
+pub(crate) const VXLAN_PORT: u16 = 4789;
 /// Bytes VXLAN adds to each packet over IPv4: outer IP, UDP, VXLAN and inner Ethernet headers.
 pub const VXLAN_OVERHEAD: u32 = 50;
 impl Network {
     /// How the forward chain knows this network's traffic: by its bridge's name, or (routed: no
     /// bridge) by the device group of its host ends.
-    pub fn filter(&self) -> NetworkFilter {
+    pub(crate) fn filter(&self) -> NetworkFilter {
         let device = match self.driver {
             DriverKind::Routed => FilterDevice::Group(self.device_group()),
             DriverKind::Bridge | DriverKind::Overlay => FilterDevice::Bridge(self.bridge.clone()),
@@ -146,13 +146,13 @@ impl Network {
     /// the network by (it has no bridge to name): its subnet's network address, unique on the
     /// host because networks do not overlap (`check_no_overlap`), never 0 (`parse_subnet`
     /// refuses 0.0.0.0/8), and stable across setups with no state to keep.
-    pub fn device_group(&self) -> u32 {
+    pub(crate) fn device_group(&self) -> u32 {
         device_group(self.primary().subnet)
     }
 
     /// An overlay's VXLAN device on this host (its bridge's way to the other hosts' blocks);
     /// `None` for other drivers.
-    pub fn tunnel(&self) -> Option<String> {
+    pub(crate) fn tunnel(&self) -> Option<String> {
         self.overlay.as_ref().map(|o| vxlan_name(o.vni))
     }
 
@@ -163,14 +163,6 @@ impl Network {
             (IpNet::V4(subnet4), IpNet::V6(subnet6)) => overlay_block6(subnet4, subnet6, block),
             _ => None,
         }
-    }
-
-    /// The IPv4 subnets (to masquerade, and for the bridge's fixed MAC).
-    pub fn ipv4_subnets(&self) -> impl Iterator<Item = Ipv4Net> + '_ {
-        self.subnets.iter().filter_map(|s| match s.subnet {
-            IpNet::V4(net) => Some(net),
-            IpNet::V6(_) => None,
-        })
     }
 }
 
@@ -207,7 +199,7 @@ pub fn overlay_block6(subnet4: Ipv4Net, subnet6: Ipv6Net, block4: Ipv4Net) -> Op
 }
 
 /// See [`Network::device_group`]. An IPv6 subnet folds its /64 prefix into 32 bits.
-pub fn device_group(subnet: IpNet) -> u32 {
+pub(crate) fn device_group(subnet: IpNet) -> u32 {
     match subnet {
         IpNet::V4(net) => u32::from(net.network()),
         IpNet::V6(net) => {
@@ -227,7 +219,7 @@ pub fn first_host(subnet: IpNet) -> IpAddr {
 
 /// True for addresses inside `subnet` other than its network address (and, for IPv4, its
 /// broadcast address).
-pub fn is_host_address(subnet: IpNet, ip: IpAddr) -> bool {
+pub(crate) fn is_host_address(subnet: IpNet, ip: IpAddr) -> bool {
     let broadcast = matches!(subnet, IpNet::V4(_)) && ip == subnet.broadcast();
     subnet.contains(&ip) && ip != subnet.network() && !broadcast
 }

@@ -3,6 +3,7 @@
 use std::fs;
 use std::path::Path;
 
+use super::default::choose_default_subnet;
 use super::file::{default_bridge_name, MAX_VNI};
 use super::*;
 use crate::error::Result;

@@ -2,5 +2,5 @@
 //! (`state`: this host's block, the peers, the agent's pid) and the agent's start on demand
 //! (`agent`). The agent itself (etcd, the VXLAN device) is the `ocinet-agent` crate.
 
-pub mod agent;
+pub(crate) mod agent;
 pub mod state;

@@ -54,7 +54,7 @@ pub struct PeerBlock {
 
 /// The agent's identity while it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentPid {
+pub(crate) struct AgentPid {
     pub pid: i32,
     pub start: u64,
 }
@@ -98,7 +98,7 @@ impl OverlayDir {
     }
 
     /// The running agent, if there is one (its pid file names a live process).
-    pub fn live_agent(&self) -> Option<AgentPid> {
+    pub(crate) fn live_agent(&self) -> Option<AgentPid> {
         let agent: AgentPid = store::read_json(&self.dir.join("agent.pid")).ok()??;
         process::is_same_process(agent.pid, agent.start).then_some(agent)
     }
@@ -119,7 +119,7 @@ impl OverlayDir {
         store::lock(&self.dir.join("agent.lock"))
     }
 
-    pub fn log_path(&self) -> PathBuf {
+    pub(crate) fn log_path(&self) -> PathBuf {
         self.dir.join("agent.log")
     }
 }

@@ -13,7 +13,7 @@ use crate::host::store::{self, StateRoot};
 use crate::ports::{PortRange, Protocol};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claim {
+pub(crate) struct Claim {
     /// `None`: every host address.
     pub host_ip: Option<IpAddr>,
     pub id: String,
@@ -21,12 +21,12 @@ pub struct Claim {
 }
 
 #[derive(Debug, Clone)]
-pub struct PortClaims {
+pub(crate) struct PortClaims {
     dir: PathBuf,
 }
 
 /// The claims under their lock.
-pub struct ClaimTxn {
+pub(crate) struct ClaimTxn {
     claims: PortClaims,
     _lock: File,
 }
@@ -42,7 +42,7 @@ impl PortClaims {
 
     /// Locks the claims until the transaction is dropped (it owns a copy of the paths, so a
     /// driver's plan can hold it while the engine writes the record).
-    pub fn begin(&self) -> Result<ClaimTxn> {
+    pub(crate) fn begin(&self) -> Result<ClaimTxn> {
         Ok(ClaimTxn {
             _lock: store::lock(&self.dir.join("lock"))?,
             claims: self.clone(),
@@ -72,7 +72,7 @@ fn overlaps(a: Option<IpAddr>, b: Option<IpAddr>) -> bool {
 
 impl ClaimTxn {
     /// The container holding a live claim that conflicts with `host_ip:port/protocol`.
-    pub fn holder(
+    pub(crate) fn holder(
         &self,
         protocol: Protocol,
         port: u16,
@@ -89,7 +89,7 @@ impl ClaimTxn {
     }
 
     /// Claims every port of `range`, or fails naming the holder of the first taken one.
-    pub fn claim(
+    pub(crate) fn claim(
         &self,
         protocol: Protocol,
         range: PortRange,
@@ -119,7 +119,7 @@ impl ClaimTxn {
     }
 
     /// Drops `id`'s claims on `range`; others' stay. Idempotent.
-    pub fn release(
+    pub(crate) fn release(
         &self,
         protocol: Protocol,
         range: PortRange,

@@ -1,7 +1,7 @@
 //! Docker's `-p` syntax: `[hostIP:][hostPort[-end]:]containerPort[-end][/tcp|udp|sctp]`, with an
 //! IPv6 host address in brackets (`[::1]:8080:80`). Pure parsing; allocation is elsewhere.
 
-pub mod claims;
+pub(crate) mod claims;
 pub mod publish;
 
 use std::fmt;
@@ -21,7 +21,7 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
@@ -60,15 +60,15 @@ impl PortRange {
         }
     }
 
-    pub fn count(self) -> u32 {
+    pub(crate) fn count(self) -> u32 {
         u32::from(self.end) - u32::from(self.start) + 1
     }
 
-    pub fn is_single(self) -> bool {
+    pub(crate) fn is_single(self) -> bool {
         self.start == self.end
     }
 
-    pub fn overlaps(self, other: PortRange) -> bool {
+    pub(crate) fn overlaps(self, other: PortRange) -> bool {
         self.start <= other.end && other.start <= self.end
     }
 
@@ -107,7 +107,7 @@ pub fn host_address(host_ip: Option<IpAddr>) -> String {
 }
 
 /// Parses the comma-separated `io.ocinet.ports` value. The error names the bad spec.
-pub fn parse_list(value: &str) -> Result<Vec<PortSpec>, String> {
+pub(crate) fn parse_list(value: &str) -> Result<Vec<PortSpec>, String> {
     let specs: Vec<&str> = value.split(',').map(str::trim).collect();
     if specs.len() > MAX_SPECS {
         return Err(format!(

@@ -140,7 +140,7 @@ fn pick(
 /// port on every host address goes to each, one on a host address to the container's address
 /// of that family; one element per mapping when the port numbers are the same on both sides
 /// (the kernel keeps the port), else one per port.
-pub fn dnat_elements(ports: &[PublishedPort], addresses: &[IpAddr]) -> Vec<DnatElement> {
+pub(crate) fn dnat_elements(ports: &[PublishedPort], addresses: &[IpAddr]) -> Vec<DnatElement> {
     let mut out = Vec::new();
     for &address in addresses {
         let of_family: Vec<PublishedPort> = ports
@@ -155,7 +155,10 @@ pub fn dnat_elements(ports: &[PublishedPort], addresses: &[IpAddr]) -> Vec<DnatE
 
 /// A port's host address that the container has no address of the same family for: nothing
 /// could answer there (an IPv6 host address on an IPv4-only network, or the reverse).
-pub fn unreachable_host_address(ports: &[PublishedPort], addresses: &[IpAddr]) -> Option<IpAddr> {
+pub(crate) fn unreachable_host_address(
+    ports: &[PublishedPort],
+    addresses: &[IpAddr],
+) -> Option<IpAddr> {
     ports
         .iter()
         .filter_map(|p| p.host_ip)
@@ -189,7 +192,7 @@ fn elements_to(ports: &[PublishedPort], address: IpAddr) -> Vec<DnatElement> {
 }
 
 /// The host's ephemeral port range (`net.ipv4.ip_local_port_range`), Linux's default if unreadable.
-pub fn ephemeral_range() -> PortRange {
+pub(crate) fn ephemeral_range() -> PortRange {
     sysctl::read("ipv4/ip_local_port_range")
         .ok()
         .and_then(|s| {

@@ -47,7 +47,7 @@ impl Entry {
 
     /// A line that is neither a stage's success nor its failure: what ocinet did or could not do
     /// on the way (a host limit it raised, or a warning about one).
-    pub fn note(id: &str, stage: &str, text: &str) -> Entry {
+    pub(crate) fn note(id: &str, stage: &str, text: &str) -> Entry {
         Entry {
             time: rfc3339(SystemTime::now()),
             id: id.to_string(),

@@ -15,28 +15,28 @@ use crate::network::{is_host_address, Network, Subnet};
 
 /// Who holds an address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Lease {
+pub(crate) struct Lease {
     pub id: String,
     pub boot_id: String,
 }
 
 /// The lease store of one network.
 #[derive(Debug, Clone)]
-pub struct LeaseStore {
+pub(crate) struct LeaseStore {
     dir: PathBuf,
     leases: PathBuf,
 }
 
 /// A locked view of the store: choose and commit happen under one lock so no two containers
 /// get the same address.
-pub struct LeaseTxn {
+pub(crate) struct LeaseTxn {
     store: LeaseStore,
     _lock: File,
 }
 
 /// The part of a network definition the allocator needs.
 #[derive(Debug, Clone, Copy)]
-pub struct Pool<'a> {
+pub(crate) struct Pool<'a> {
     pub network: &'a str,
     pub subnet: IpNet,
     pub gateway: IpAddr,
@@ -44,7 +44,7 @@ pub struct Pool<'a> {
 
 impl<'a> Pool<'a> {
     /// The pool of one subnet of `network`.
-    pub fn of(network: &'a Network, subnet: &Subnet) -> Pool<'a> {
+    pub(crate) fn of(network: &'a Network, subnet: &Subnet) -> Pool<'a> {
         Pool {
             network: &network.name,
             subnet: subnet.subnet,
@@ -66,7 +66,7 @@ impl LeaseStore {
 
     /// Locks the store until the transaction is dropped (it owns a copy of the store's paths, so
     /// a driver's plan can hold it while the engine writes the record).
-    pub fn begin(&self) -> Result<LeaseTxn> {
+    pub(crate) fn begin(&self) -> Result<LeaseTxn> {
         Ok(LeaseTxn {
             _lock: store::lock(&self.dir.join("lock"))?,
             store: self.clone(),
@@ -74,7 +74,7 @@ impl LeaseStore {
     }
 
     /// As [`LeaseStore::begin`], but `None` at once when a setup holds the lock.
-    pub fn try_begin(&self) -> Result<Option<LeaseTxn>> {
+    pub(crate) fn try_begin(&self) -> Result<Option<LeaseTxn>> {
         Ok(
             store::try_lock(&self.dir.join("lock"))?.map(|lock| LeaseTxn {
                 _lock: lock,
@@ -98,7 +98,7 @@ impl LeaseStore {
     }
 
     /// Who holds `ip`, if anyone.
-    pub fn holder(&self, ip: IpAddr) -> Result<Option<Lease>> {
+    pub(crate) fn holder(&self, ip: IpAddr) -> Result<Option<Lease>> {
         store::read_json(&self.lease_path(ip))
     }
 
@@ -125,7 +125,7 @@ impl LeaseStore {
     }
 
     /// Frees `ip` if `id` holds it; anything else (free, another holder) is left alone.
-    pub fn release(&self, ip: IpAddr, id: &str) -> Result<()> {
+    pub(crate) fn release(&self, ip: IpAddr, id: &str) -> Result<()> {
         let _txn = self.begin()?;
         match self.holder(ip) {
             Ok(Some(lease)) if lease.id == id => store::remove_file(&self.lease_path(ip)),
@@ -152,7 +152,7 @@ impl LeaseTxn {
     /// Picks the address for `id`: the requested one (or a clear error), else `preferred` when
     /// it is still free (same container, same address), else the next free one after the last
     /// address leased.
-    pub fn choose(
+    pub(crate) fn choose(
         &self,
         pool: Pool<'_>,
         id: &str,
@@ -204,7 +204,7 @@ impl LeaseTxn {
     }
 
     /// Writes the lease of `ip` to `id` (atomically), and remembers it as the last one leased.
-    pub fn commit(&self, ip: IpAddr, id: &str, boot_id: &str) -> Result<()> {
+    pub(crate) fn commit(&self, ip: IpAddr, id: &str, boot_id: &str) -> Result<()> {
         let s = &self.store;
         let lease = Lease {
             id: id.to_string(),
@@ -219,7 +219,7 @@ impl LeaseTxn {
 
 /// The first usable address after `after` (wrapping around the subnet), skipping the network
 /// address, the IPv4 broadcast address and the gateway. `None` when every host address is taken.
-pub fn next_free(
+pub(crate) fn next_free(
     subnet: IpNet,
     gateway: IpAddr,
     after: Option<IpAddr>,

@@ -5,7 +5,7 @@
 //! ports (`ports::claims`).
 
 pub mod activity;
-pub mod ipam;
+pub(crate) mod ipam;
 pub mod record;
-pub mod reservation;
+pub(crate) mod reservation;
 pub mod restore;

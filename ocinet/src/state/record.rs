@@ -20,7 +20,7 @@ use crate::ports::publish::{self, PublishedPort};
 const LOCK_STRIPES: u64 = 64;
 /// The record format this release writes. Version 1 (no `version` field, one `bridge`
 /// attachment) is still read, so containers started before an upgrade tear down completely.
-pub const RECORD_VERSION: u32 = 2;
+pub(crate) const RECORD_VERSION: u32 = 2;
 
 /// The front end that made a record: each runtime collects only its own (CNI's GC, say).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,7 +148,7 @@ impl std::fmt::Display for AddressRecord {
 impl InterfaceRecord {
     /// The DNAT elements that publish the interface's ports to its addresses (one of each
     /// family).
-    pub fn dnat_elements(&self) -> Vec<DnatElement> {
+    pub(crate) fn dnat_elements(&self) -> Vec<DnatElement> {
         let addresses: Vec<IpAddr> = self.addresses.iter().map(|a| a.address).collect();
         publish::dnat_elements(&self.ports, &addresses)
     }
@@ -280,17 +280,17 @@ impl RecordStore {
         store::read_json(&self.path(id))
     }
 
-    pub fn save(&self, record: &Record) -> Result<()> {
+    pub(crate) fn save(&self, record: &Record) -> Result<()> {
         store::write_json(&self.path(&record.id), record)
     }
 
-    pub fn remove(&self, id: &str) -> Result<()> {
+    pub(crate) fn remove(&self, id: &str) -> Result<()> {
         store::remove_file(&self.path(id))
     }
 
     /// The record of `id`, or of the one container whose id starts with it (Docker's short
     /// ids: `container:65630ff1d290`). Several matches are an error naming them.
-    pub fn find(&self, id: &str) -> Result<Option<Record>> {
+    pub(crate) fn find(&self, id: &str) -> Result<Option<Record>> {
         if let Some(record) = self.load(id)? {
             return Ok(Some(record));
         }
@@ -325,12 +325,12 @@ impl RecordStore {
     }
 
     /// As [`RecordStore::lock`], but `None` at once if another process holds it.
-    pub fn try_lock(&self, id: &str) -> Result<Option<File>> {
+    pub(crate) fn try_lock(&self, id: &str) -> Result<Option<File>> {
         store::try_lock(&self.lock_path(id))
     }
 
     /// As [`RecordStore::lock`], waiting at most `wait`; `None` if it is still held then.
-    pub fn lock_within(&self, id: &str, wait: std::time::Duration) -> Result<Option<File>> {
+    pub(crate) fn lock_within(&self, id: &str, wait: std::time::Duration) -> Result<Option<File>> {
         let deadline = std::time::Instant::now() + wait;
         loop {
             if let Some(held) = self.try_lock(id)? {
@@ -367,7 +367,7 @@ impl RecordStore {
     }
 
     /// How many records there are (live or not): one directory listing, no file read.
-    pub fn count(&self) -> Result<usize> {
+    pub(crate) fn count(&self) -> Result<usize> {
         let entries =
             fs::read_dir(&self.dir).context(|| format!("cannot list {}", self.dir.display()))?;
         Ok(entries
@@ -381,7 +381,7 @@ impl RecordStore {
     }
 
     /// The ids of every record (for listing and garbage collection).
-    pub fn ids(&self) -> Result<Vec<String>> {
+    pub(crate) fn ids(&self) -> Result<Vec<String>> {
         let entries =
             fs::read_dir(&self.dir).context(|| format!("cannot list {}", self.dir.display()))?;
         let mut ids: Vec<String> = entries

@@ -10,7 +10,7 @@ use crate::ports::claims::ClaimTxn;
 use crate::ports::publish::PublishedPort;
 use crate::state::ipam::LeaseTxn;
 
-pub struct Reservation {
+pub(crate) struct Reservation {
     /// Each lease store's lock with the addresses chosen under it (one per family).
     pub leases: Vec<(LeaseTxn, Vec<IpAddr>)>,
     pub ports: Option<(ClaimTxn, Vec<PublishedPort>)>,
@@ -18,7 +18,7 @@ pub struct Reservation {
 
 impl Reservation {
     /// Writes the leases, then the claims; the locks go with `self`.
-    pub fn commit(self, id: &str, boot_id: &str) -> Result<()> {
+    pub(crate) fn commit(self, id: &str, boot_id: &str) -> Result<()> {
         for (txn, addresses) in &self.leases {
             for address in addresses {
                 txn.commit(*address, id, boot_id)?;

@@ -6,7 +6,7 @@ use std::io;
 
 use nix::libc;
 
-pub use crate::netlink::raw::attr;
+pub(crate) use crate::netlink::raw::attr;
 use crate::netlink::raw::{self, RawSocket};
 
 /// Kernel constants (linux/netfilter/nfnetlink.h, nf_tables.h).
@@ -20,19 +20,19 @@ const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 const NFTA_SET_ELEM_LIST_SET: u16 = 2;
 const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
 const NFTA_SET_ELEM_LIST_SET_ID: u16 = 4;
-pub const NFTA_LIST_ELEM: u16 = 1;
+pub(crate) const NFTA_LIST_ELEM: u16 = 1;
 const NFTA_SET_ELEM_KEY: u16 = 1;
 const NFTA_SET_ELEM_DATA: u16 = 2;
 const NFTA_SET_ELEM_FLAGS: u16 = 3;
 const NFTA_SET_ELEM_KEY_END: u16 = 10;
-pub const NFTA_DATA_VALUE: u16 = 1;
+pub(crate) const NFTA_DATA_VALUE: u16 = 1;
 const NLA_F_NESTED: u16 = 0x8000;
 /// The element closes the interval opened by the one before (rbtree interval sets).
-pub const NFT_SET_ELEM_INTERVAL_END: u32 = 1;
+pub(crate) const NFT_SET_ELEM_INTERVAL_END: u32 = 1;
 
 /// One element to add or remove.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Element {
+pub(crate) struct Element {
     pub key: Vec<u8>,
     /// For concatenated interval sets: the end of the key's interval.
     pub key_end: Option<Vec<u8>>,
@@ -43,13 +43,13 @@ pub struct Element {
 
 /// Adds or removes elements of one set.
 #[derive(Debug, Clone)]
-pub struct SetChange<'a> {
+pub(crate) struct SetChange<'a> {
     pub set: &'a str,
     pub elements: Vec<Element>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Add,
     Delete,
 }
@@ -57,16 +57,16 @@ pub enum Op {
 /// Why a batch failed: the first errno the kernel gave. The batch is atomic: nothing of it
 /// happened.
 #[derive(Debug)]
-pub struct BatchError(pub io::Error);
+pub(crate) struct BatchError(pub io::Error);
 
 impl BatchError {
     /// Table, set or (on delete) element missing.
-    pub fn is_missing(&self) -> bool {
+    pub(crate) fn is_missing(&self) -> bool {
         self.0.raw_os_error() == Some(libc::ENOENT)
     }
 
     /// Something the batch creates exclusively (the table) is already there.
-    pub fn is_exists(&self) -> bool {
+    pub(crate) fn is_exists(&self) -> bool {
         self.0.raw_os_error() == Some(libc::EEXIST)
     }
 }
@@ -77,7 +77,7 @@ impl BatchError {
 /// elements after an RCU grace period, and a closing nfnetlink socket waits for that work;
 /// figures in bench/README.md). Kept open while other slow work runs (a link's deletion waits for grace periods of
 /// its own), the two waits overlap.
-pub struct Session(RawSocket);
+pub(crate) struct Session(RawSocket);
 
 impl Session {
     pub fn open() -> Result<Session, BatchError> {
@@ -87,7 +87,12 @@ impl Session {
     }
 
     /// Runs one atomic batch: `op` on every change, all in table `table` (family inet).
-    pub fn run(&self, table: &str, op: Op, changes: &[SetChange<'_>]) -> Result<(), BatchError> {
+    pub(crate) fn run(
+        &self,
+        table: &str,
+        op: Op,
+        changes: &[SetChange<'_>],
+    ) -> Result<(), BatchError> {
         let changes: Vec<&SetChange<'_>> =
             changes.iter().filter(|c| !c.elements.is_empty()).collect();
         if changes.is_empty() {
@@ -121,7 +126,7 @@ impl Batch {
     }
 
     /// Queues nf_tables message `msg_type` (NFT_MSG_*) with `flags` besides REQUEST and ACK.
-    pub fn add(&mut self, msg_type: u16, flags: u16, body: impl FnOnce(&mut Vec<u8>)) {
+    pub(crate) fn add(&mut self, msg_type: u16, flags: u16, body: impl FnOnce(&mut Vec<u8>)) {
         self.seq += 1;
         self.messages += 1;
         message(
@@ -136,7 +141,7 @@ impl Batch {
 
     /// Queues `op` on the elements of one set of `table`; `set_id` names a set made earlier in
     /// this batch (an anonymous one has no name yet).
-    pub fn set_elements(
+    pub(crate) fn set_elements(
         &mut self,
         table: &str,
         op: Op,
@@ -214,13 +219,13 @@ fn message(
     raw::finish(buf, start);
 }
 
-pub fn attr_str(buf: &mut Vec<u8>, kind: u16, s: &str) {
+pub(crate) fn attr_str(buf: &mut Vec<u8>, kind: u16, s: &str) {
     let mut bytes = s.as_bytes().to_vec();
     bytes.push(0);
     attr(buf, kind, &bytes);
 }
 
-pub fn nested(buf: &mut Vec<u8>, kind: u16, body: impl FnOnce(&mut Vec<u8>)) {
+pub(crate) fn nested(buf: &mut Vec<u8>, kind: u16, body: impl FnOnce(&mut Vec<u8>)) {
     let start = buf.len();
     buf.extend([0u8; 4]);
     body(buf);

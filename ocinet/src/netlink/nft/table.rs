@@ -97,25 +97,25 @@ use crate::netlink::nft::message::{
 };
 
 /// The table's sets and maps, by name (the firewall fills them).
-pub const MASQUERADE_SET: &str = "masq_subnets";
-pub const DNAT_PORT_MAP: &str = "dnat_port";
-pub const DNAT_ADDR_MAP: &str = "dnat_addr";
-pub const DNAT_ANY_MAP: &str = "dnat_any";
-pub const BRIDGES_SET: &str = "bridges";
-pub const ISOLATED_SET: &str = "isolated";
-pub const INTERNAL_SET: &str = "internal";
-pub const SAME_BRIDGE_SET: &str = "same_bridge";
-pub const GROUPS_SET: &str = "groups";
-pub const ISOLATED_GROUPS_SET: &str = "isolated_groups";
-pub const INTERNAL_GROUPS_SET: &str = "internal_groups";
-pub const ICC_OFF_GROUPS_SET: &str = "icc_off_groups";
-pub const SAME_GROUP_SET: &str = "same_group";
-pub const MASQUERADE6_SET: &str = "masq_subnets6";
-pub const DNAT6_PORT_MAP: &str = "dnat6_port";
-pub const DNAT6_ADDR_MAP: &str = "dnat6_addr";
-pub const DNAT6_ANY_MAP: &str = "dnat6_any";
+pub(crate) const MASQUERADE_SET: &str = "masq_subnets";
+pub(crate) const DNAT_PORT_MAP: &str = "dnat_port";
+pub(crate) const DNAT_ADDR_MAP: &str = "dnat_addr";
+pub(crate) const DNAT_ANY_MAP: &str = "dnat_any";
+pub(crate) const BRIDGES_SET: &str = "bridges";
+pub(crate) const ISOLATED_SET: &str = "isolated";
+pub(crate) const INTERNAL_SET: &str = "internal";
+pub(crate) const SAME_BRIDGE_SET: &str = "same_bridge";
+pub(crate) const GROUPS_SET: &str = "groups";
+pub(crate) const ISOLATED_GROUPS_SET: &str = "isolated_groups";
+pub(crate) const INTERNAL_GROUPS_SET: &str = "internal_groups";
+pub(crate) const ICC_OFF_GROUPS_SET: &str = "icc_off_groups";
+pub(crate) const SAME_GROUP_SET: &str = "same_group";
+pub(crate) const MASQUERADE6_SET: &str = "masq_subnets6";
+pub(crate) const DNAT6_PORT_MAP: &str = "dnat6_port";
+pub(crate) const DNAT6_ADDR_MAP: &str = "dnat6_addr";
+pub(crate) const DNAT6_ANY_MAP: &str = "dnat6_any";
 
-pub const TABLE_NAME: &str = "ocinet";
+pub(crate) const TABLE_NAME: &str = "ocinet";
 
 const NFT_MSG_NEWTABLE: u16 = 0;
 const NFT_MSG_NEWCHAIN: u16 = 3;
@@ -180,7 +180,7 @@ const TYPE_INET_SERVICE: u32 = 13;
 const TYPE_DEVGROUP: u32 = 35;
 const TYPE_IFNAME: u32 = 41;
 /// An interface name as a key: IFNAMSIZ bytes, NUL-padded.
-pub const IFNAME_LEN: u32 = 16;
+pub(crate) const IFNAME_LEN: u32 = 16;
 const TYPE_BITS: u32 = 6;
 
 /// Registers: 1 is the first 16-byte register; 32-bit registers 8.. overlap it (9 = its
@@ -192,7 +192,7 @@ const REG32_02: u32 = 10;
 
 /// Creates the table, its sets, chains and rules, all or nothing. `Err` with
 /// [`BatchError::is_exists`] when the table is already there (another hook made it first).
-pub fn create(session: &Session) -> Result<(), BatchError> {
+pub(crate) fn create(session: &Session) -> Result<(), BatchError> {
     let mut batch = Batch::new();
     let create = libc::NLM_F_CREATE as u16;
     batch.add(NFT_MSG_NEWTABLE, create | libc::NLM_F_EXCL as u16, |b| {

@@ -57,7 +57,7 @@ impl Rtnl {
     }
 
     /// `ns`'s, opened while this thread is briefly inside it.
-    pub fn open_in(ns: &Netns) -> Result<Rtnl> {
+    pub(crate) fn open_in(ns: &Netns) -> Result<Rtnl> {
         ns.run_inside(Rtnl::open)?
     }
 
@@ -93,7 +93,7 @@ impl Rtnl {
 
 /// An interface's addresses (with their prefix lengths) and the gateways of its default
 /// routes (one per family).
-pub struct Addressing<'a> {
+pub(crate) struct Addressing<'a> {
     pub name: &'a str,
     pub addresses: &'a [(IpAddr, u8)],
     pub gateways: &'a [IpAddr],
@@ -205,7 +205,7 @@ pub fn permanent_neighbour_entry(index: u32, address: IpAddr, mac: [u8; 6]) -> N
 /// same traffic. What snooping costs without a querier: each port that joins restarts the
 /// multicast timers of every port on the bridge, so each container's setup costs more than the
 /// one before. Who runs a querier turns it on (`ip link set BRIDGE type bridge mcast_snooping 1`).
-pub fn ensure_bridge(
+pub(crate) fn ensure_bridge(
     rtnl: &Rtnl,
     name: &str,
     mtu: u32,
@@ -331,14 +331,14 @@ fn bridge_mac(gateways: &[(IpAddr, u8)]) -> [u8; 6] {
 }
 
 /// The bridge a veth joins: its index, and names for messages.
-pub struct BridgeRef<'a> {
+pub(crate) struct BridgeRef<'a> {
     pub index: u32,
     pub name: &'a str,
     pub network: &'a str,
 }
 
 /// What the container end of a veth looks like.
-pub struct VethPeer<'a> {
+pub(crate) struct VethPeer<'a> {
     pub name: &'a str,
     pub netns: &'a Netns,
     pub mac: Option<[u8; 6]>,
@@ -361,7 +361,7 @@ pub struct VethPeer<'a> {
 /// Each end gets one queue each way, not the kernel's default of one per possible CPU: the
 /// kernel makes a sysfs directory and a uevent for every queue of every end, and a veth only
 /// spreads work over its queues when XDP or GRO is turned on for it.
-pub fn create_veth(
+pub(crate) fn create_veth(
     rtnl: &Rtnl,
     host_name: &str,
     bridge: &BridgeRef<'_>,
@@ -468,7 +468,7 @@ fn push_settings_then_up(
 }
 
 /// The host end of a routed network's veth, and what it answers for.
-pub struct RoutedEnd<'a> {
+pub(crate) struct RoutedEnd<'a> {
     pub name: &'a str,
     /// The gateway's MAC (`02:42` and its address, as a bridge of the same subnet would have):
     /// every host end of the network has it, each on its own point-to-point link.
@@ -491,7 +491,11 @@ const LOOPBACK_INDEX: u32 = 1;
 /// for it on every link as any local address, and an `unreachable` route for the subnet, so
 /// addresses leased to no container fail here rather than leave by the default route); then
 /// the pair, its host end `addrgenmode none` and up, as [`create_veth`] does without a bridge.
-pub fn create_routed_veth(rtnl: &Rtnl, end: &RoutedEnd<'_>, peer: &VethPeer<'_>) -> Result<()> {
+pub(crate) fn create_routed_veth(
+    rtnl: &Rtnl,
+    end: &RoutedEnd<'_>,
+    peer: &VethPeer<'_>,
+) -> Result<()> {
     let mut batch = Batch::new();
     for &(subnet, gateway) in end.subnets {
         let host_prefix = match gateway {
@@ -543,7 +547,7 @@ pub fn create_routed_veth(rtnl: &Rtnl, end: &RoutedEnd<'_>, peer: &VethPeer<'_>)
 /// (/128) route through its veth, from the gateway's address of that family, and the
 /// container as a permanent neighbour (its MAC is known), so the host never asks for it and
 /// the entry counts against no neighbour table limit.
-pub fn route_to_container(
+pub(crate) fn route_to_container(
     rtnl: &Rtnl,
     end: &RoutedEnd<'_>,
     addresses: &[IpAddr],
@@ -630,7 +634,7 @@ fn unreachable_route(subnet: IpNet) -> RouteNetlinkMessage {
 /// as a port change of the link (`ip link set type bridge_slave`): that way the kernel does not
 /// announce a state change of the link, which every link listener would handle (IPv6 walks
 /// its routes, rtnetlink describes the link to its listeners).
-pub fn set_hairpin(rtnl: &Rtnl, port: &str) -> Result<()> {
+pub(crate) fn set_hairpin(rtnl: &Rtnl, port: &str) -> Result<()> {
     let mut msg = LinkMessage::default();
     msg.header.interface_family = AddressFamily::Bridge;
     msg.header.index = rtnl.index(port)?;
@@ -652,7 +656,7 @@ const IFLA_BRPORT_ISOLATED: u16 = 33;
 /// isolated on`): a network's `icc: false`. The bridge's own device is no port, so the host,
 /// the gateway and published ports through the host stay reachable; no `br_netfilter` needed.
 /// Asked of the bridge, as [`set_hairpin`] is, for the same reason.
-pub fn set_port_isolated(rtnl: &Rtnl, port: &str) -> Result<()> {
+pub(crate) fn set_port_isolated(rtnl: &Rtnl, port: &str) -> Result<()> {
     let mut msg = LinkMessage::default();
     msg.header.interface_family = AddressFamily::Bridge;
     msg.header.index = rtnl.index(port)?;
@@ -670,7 +674,7 @@ pub fn set_port_isolated(rtnl: &Rtnl, port: &str) -> Result<()> {
 /// Inside the container: `lo` up and, for bridge and routed containers, the addresses, link up,
 /// the gateway as a neighbour (routed) and the default route on the interface, all in one
 /// datagram, in this order: the route needs the address and the link up before it.
-pub fn configure_container(inside: &Rtnl, iface: Option<&Addressing<'_>>) -> Result<()> {
+pub(crate) fn configure_container(inside: &Rtnl, iface: Option<&Addressing<'_>>) -> Result<()> {
     let mut batch = Batch::new();
     batch.push(
         RouteNetlinkMessage::SetLink(LinkUnspec::new_with_index(inside.index("lo")?).up().build()),
@@ -731,13 +735,13 @@ pub fn delete_link(rtnl: &Rtnl, name: &str) -> Result<()> {
 }
 
 /// True when the namespace has a link named `name`.
-pub fn link_exists(rtnl: &Rtnl, name: &str) -> Result<bool> {
+pub(crate) fn link_exists(rtnl: &Rtnl, name: &str) -> Result<bool> {
     Ok(rtnl.probe().index(name)?.is_some())
 }
 
 /// The addresses on link `name` with their prefix lengths, or `None` when there is no such
 /// link (what CNI's CHECK compares with the record).
-pub fn link_addresses(rtnl: &Rtnl, name: &str) -> Result<Option<Vec<(IpAddr, u8)>>> {
+pub(crate) fn link_addresses(rtnl: &Rtnl, name: &str) -> Result<Option<Vec<(IpAddr, u8)>>> {
     let Some(index) = rtnl.probe().index(name)? else {
         return Ok(None);
     };
@@ -766,7 +770,7 @@ pub fn link_addresses(rtnl: &Rtnl, name: &str) -> Result<Option<Vec<(IpAddr, u8)
 /// The links (by index) of the namespace's IPv6 default routes learned from router
 /// advertisements (protocol `ra`): the kernel deletes those, unless the link's `accept_ra` is
 /// 2, the moment IPv6 forwarding goes on.
-pub fn ipv6_ra_default_route_links(rtnl: &Rtnl) -> Result<Vec<u32>> {
+pub(crate) fn ipv6_ra_default_route_links(rtnl: &Rtnl) -> Result<Vec<u32>> {
     let answers = batch::dump(
         &rtnl.socket,
         RouteNetlinkMessage::GetRoute(RouteMessageBuilder::<Ipv6Addr>::new().build()),
@@ -796,7 +800,7 @@ pub fn ipv6_ra_default_route_links(rtnl: &Rtnl) -> Result<Vec<u32>> {
 
 /// Every IPv4 destination in the namespace's routing tables (to pick a default subnet that
 /// collides with none).
-pub fn ipv4_routes(rtnl: &Rtnl) -> Result<Vec<Ipv4Net>> {
+pub(crate) fn ipv4_routes(rtnl: &Rtnl) -> Result<Vec<Ipv4Net>> {
     let answers = batch::dump(
         &rtnl.socket,
         RouteNetlinkMessage::GetRoute(RouteMessageBuilder::<Ipv4Addr>::new().build()),

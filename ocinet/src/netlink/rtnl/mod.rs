@@ -4,6 +4,6 @@
 
 pub mod batch;
 pub mod link;
-pub mod neigh_table;
-pub mod netconf;
+pub(crate) mod neigh_table;
+pub(crate) mod netconf;
 pub mod probe;

@@ -17,7 +17,7 @@ use crate::netlink::rtnl::link::Rtnl;
 
 /// A neighbour table of the kernel: IPv4's (ARP) or IPv6's (neighbour discovery).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Table {
+pub(crate) enum Table {
     Ipv4,
     Ipv6,
 }
@@ -39,14 +39,14 @@ impl Table {
     }
 
     /// The sysctl of its limits, without the digit: `...gc_thresh`.
-    pub fn setting(self) -> &'static str {
+    pub(crate) fn setting(self) -> &'static str {
         match self {
             Table::Ipv4 => "net.ipv4.neigh.default.gc_thresh",
             Table::Ipv6 => "net.ipv6.neigh.default.gc_thresh",
         }
     }
 
-    pub fn family_name(self) -> &'static str {
+    pub(crate) fn family_name(self) -> &'static str {
         match self {
             Table::Ipv4 => "IPv4",
             Table::Ipv6 => "IPv6",
@@ -58,14 +58,14 @@ impl Table {
 /// than 5 s are collected at each new one; `thresh3` is the most entries it holds (a new one
 /// past it fails when nothing can be collected, and the neighbour is unreachable).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub thresh1: u32,
     pub thresh2: u32,
     pub thresh3: u32,
 }
 
 /// The limits of `table`, asked in the namespace of `rtnl`.
-pub fn limits(rtnl: &Rtnl, table: Table) -> Result<Limits> {
+pub(crate) fn limits(rtnl: &Rtnl, table: Table) -> Result<Limits> {
     let mut request = NeighbourTableMessage::default();
     request.header.family = table.family();
     let what = format!(
@@ -113,7 +113,7 @@ fn limits_of(message: &NeighbourTableMessage, table: Table) -> Option<Limits> {
 
 /// Sets the limits of `table`; `Ok(false)` when the kernel refuses because this is not the
 /// initial network namespace (the only one that may).
-pub fn set_limits(rtnl: &Rtnl, table: Table, limits: &Limits) -> Result<bool> {
+pub(crate) fn set_limits(rtnl: &Rtnl, table: Table, limits: &Limits) -> Result<bool> {
     let mut request = NeighbourTableMessage::default();
     request.header.family = table.family();
     request.attributes = vec![

@@ -24,12 +24,12 @@ const IFINDEX_ALL: i32 = -1;
 const NETCONFMSG_LEN: usize = 4;
 
 /// `net.ipv4.ip_forward` of the namespace of `socket` (a NETLINK_ROUTE socket).
-pub fn ipv4_forwarding(socket: &RawSocket) -> io::Result<bool> {
+pub(crate) fn ipv4_forwarding(socket: &RawSocket) -> io::Result<bool> {
     forwarding_of(socket, libc::AF_INET as u8)
 }
 
 /// `net.ipv6.conf.all.forwarding` of the namespace of `socket`.
-pub fn ipv6_forwarding(socket: &RawSocket) -> io::Result<bool> {
+pub(crate) fn ipv6_forwarding(socket: &RawSocket) -> io::Result<bool> {
     forwarding_of(socket, libc::AF_INET6 as u8)
 }
 

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 
 /// A link as the probe sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LinkState {
+pub(crate) struct LinkState {
     pub index: u32,
     pub up: bool,
 }
@@ -30,7 +30,7 @@ impl<'a> LinkProbe<'a> {
     }
 
     /// The link named `name`, or `None` when there is none.
-    pub fn get(&self, name: &str) -> Result<Option<LinkState>> {
+    pub(crate) fn get(&self, name: &str) -> Result<Option<LinkState>> {
         let Some(index) = self.index(name)? else {
             return Ok(None);
         };
