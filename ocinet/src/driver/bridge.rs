@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::veth::{self, AddressPool};
-use super::{Env, NetworkDriver, Plan, Target};
+use super::{DriverInfo, Env, NetworkDriver, Plan};
 use crate::driver::neighbours;
 use crate::error::{Error, Result};
 use crate::host::fault;
@@ -19,28 +19,20 @@ use crate::kernel::{BridgeSpec, VethSpec};
 use crate::netlink::rtnl::link::Addressing;
 use crate::network::{DriverKind, Network, Subnet};
 use crate::overlay::agent;
-use crate::request::NetworkRequest;
 use crate::state::ipam::LeaseStore;
 use crate::state::record::InterfaceRecord;
 
 pub struct BridgeDriver;
 
 impl NetworkDriver for BridgeDriver {
-    fn plan(
-        &self,
-        env: &mut Env<'_>,
-        target: &Target,
-        request: &NetworkRequest,
-        preferred: &[IpAddr],
-        mut network: Network,
-    ) -> Result<Plan> {
+    fn plan(&self, info: &mut DriverInfo<'_>, mut network: Network) -> Result<Plan> {
         // Chosen under the network's lease lock, held until apply commits the lease (an
         // overlay's agent is started under it too: two setups never start two).
-        let leases = LeaseStore::open(&env.ctx.root, &network.name)?.begin()?;
+        let leases = LeaseStore::open(&info.env.ctx.root, &network.name)?.begin()?;
         // An overlay's containers get addresses of this host's block, from its agent.
         let subnets = match network.driver {
             DriverKind::Overlay => {
-                let block = agent::host_block(env.ctx, &network)?;
+                let block = agent::host_block(info.env.ctx, &network)?;
                 // An agent started before the file gained (or lost) its IPv6 subnet runs the
                 // old definition: its peers' IPv6 routes would not match these addresses.
                 if block.block6 != network.overlay_block6(block.block) {
@@ -76,20 +68,19 @@ impl NetworkDriver for BridgeDriver {
                 .map(|s| (s, s.subnet.prefix_len()))
                 .collect(),
         };
-        veth::plan(env, target, request, preferred, network, pool)
+        veth::plan(info, network, pool)
     }
 
     fn apply(
         &self,
-        env: &mut Env<'_>,
-        target: &Target,
-        request: &NetworkRequest,
+        info: &mut DriverInfo<'_>,
         plan: Plan,
         iface: Option<&mut InterfaceRecord>,
     ) -> Result<()> {
         let (network, iface) = veth::planned("bridge", plan.network, iface)?;
+        let (target, request) = (info.target, info.request);
         if let Some(reserved) = plan.reserved {
-            reserved.commit(&target.id, &env.ctx.boot_id)?;
+            reserved.commit(&target.id, &info.env.ctx.boot_id)?;
         }
 
         // The bridge holds the gateways of the interface's subnets (an overlay's: of the block).
@@ -105,7 +96,7 @@ impl NetworkDriver for BridgeDriver {
             gateways: &gateways,
             route_localnet: !iface.ports.is_empty(),
         };
-        let bridge_index = env.kernel.ensure_bridge(&bridge)?;
+        let bridge_index = info.env.kernel.ensure_bridge(&bridge)?;
         fault::point("setup:bridge");
         let mac = iface
             .addresses
@@ -118,14 +109,14 @@ impl NetworkDriver for BridgeDriver {
             peer_name: &iface.name,
             peer_mac: mac,
         };
-        env.kernel.create_veth(&veth, &target.netns)?;
+        info.env.kernel.create_veth(&veth, &target.netns)?;
         fault::point("setup:veth");
         if !iface.ports.is_empty() {
             // Hairpin: a container may reach its own published port through the host.
-            env.kernel.set_hairpin(&iface.host_veth)?;
+            info.env.kernel.set_hairpin(&iface.host_veth)?;
         }
         if !network.icc {
-            env.kernel.set_port_isolated(&iface.host_veth)?;
+            info.env.kernel.set_port_isolated(&iface.host_veth)?;
         }
         // Last, and in one datagram: the container's link comes up with a carrier, and the
         // kernel's work for that takes the rtnl lock (see `rtnl_batch`).
@@ -166,13 +157,14 @@ impl NetworkDriver for BridgeDriver {
         };
         // A handed-over end is addressed by the runtime that moves it (Docker).
         if !target.netns.is_handover() {
-            env.kernel
+            info.env
+                .kernel
                 .configure_container(&target.netns, Some(&addressing))?;
         }
         fault::point("setup:container-address");
-        veth::forward_and_publish(env, &target.id, &network, iface)?;
+        veth::forward_and_publish(info, &network, iface)?;
         let ipv6 = iface.addresses.iter().any(|a| a.address.is_ipv6());
-        neighbours::check(env.ctx, env.kernel, &target.id, &target.netns, ipv6);
+        neighbours::check(info, ipv6);
         Ok(())
     }
 
