@@ -1,6 +1,7 @@
 //! A container joining a named network (mode `bridge`, `<name>`, `bridge:<name>`): resolves
 //! the network (given inline, a user file, or the built-in default) and hands the rest to the
-//! driver of the network's kind, which is only known once the network is.
+//! driver of the network's kind, which is only known once the network is: first its prepare
+//! (an overlay's agent), then its plan.
 
 use super::{for_kind, require_own_namespace, Driver, DriverInfo, Env, Plan};
 use crate::error::{Error, Result};
@@ -24,7 +25,10 @@ impl Driver for JoinedDriver {
                 network: network.name.clone(),
             });
         }
-        for_kind(network.driver).plan(info, network)
+        // Only a request that passed the checks starts what the network needs.
+        let driver = for_kind(network.driver);
+        let prepared = driver.prepare(info, &network)?;
+        driver.plan(info, network, prepared)
     }
 
     fn apply(

@@ -1,5 +1,8 @@
-//! Network drivers: each wires one kind of network model in three phases.
+//! Network drivers: each wires one kind of network model in phases.
 //!
+//! - *prepare* (only a joined network's driver: [`NetworkDriver::prepare`]) starts what the
+//!   network needs outside this container (an overlay's agent) and takes the network's lease
+//!   lock, which the plan keeps; it owns nothing the record must list;
 //! - *plan* chooses what the container gets (addresses, ports, names) and checks what must
 //!   hold, changing nothing on the host; the locks of what it chose stay held in the plan;
 //! - the engine writes the record of the plan (before anything is created);
@@ -32,7 +35,9 @@ use crate::error::{Error, Result};
 use crate::host::netns::NetnsRef;
 use crate::kernel::Kernel;
 use crate::network::{DriverKind, Network};
+use crate::overlay::state::HostBlock;
 use crate::request::{NetworkMode, NetworkRequest};
+use crate::state::ipam::LeaseTxn;
 use crate::state::record::InterfaceRecord;
 use crate::state::reservation::Reservation;
 
@@ -73,13 +78,23 @@ pub(crate) struct Plan {
     pub(crate) network: Option<Network>,
 }
 
+/// What [`NetworkDriver::prepare`] hands to the plan.
+pub(crate) struct Prepared {
+    /// The network's lease lock, taken before anything the network needs is started: the plan
+    /// keeps it in its reservation until apply commits the lease.
+    pub(crate) leases: LeaseTxn,
+    /// An overlay's: this host's block of it, from its agent.
+    pub(crate) overlay_block: Option<HostBlock>,
+}
+
 pub(crate) trait Driver {
     /// Whether the container has a namespace of its own (and then a name for `ip netns`).
     fn own_namespace(&self) -> bool {
         false
     }
 
-    /// Chooses and checks; creates nothing.
+    /// Chooses and checks; creates nothing. A joined network's driver prepares the network
+    /// first ([`NetworkDriver::prepare`]: an overlay's agent), which no record lists.
     fn plan(&self, info: &mut DriverInfo<'_>) -> Result<Plan>;
 
     /// Makes what the plan chose (its interface taken out into the record: `iface`). The
@@ -95,11 +110,18 @@ pub(crate) trait Driver {
     }
 }
 
-/// The driver of one kind of network (the network file's `"driver"`): the same three phases,
-/// for a network that is resolved already.
+/// The driver of one kind of network (the network file's `"driver"`): the same phases, for a
+/// network that is resolved already, and one before them.
 pub(crate) trait NetworkDriver {
+    /// Starts what `network` needs outside this container (an overlay's agent), under the
+    /// network's lease lock, which it takes first and hands to the plan: two setups never
+    /// start two agents. Idempotent; owns nothing the record must list (the agent leaves by
+    /// itself when no live record uses the network).
+    fn prepare(&self, info: &mut DriverInfo<'_>, network: &Network) -> Result<Prepared>;
+
     /// Chooses the address and ports on `network` and checks them; creates nothing.
-    fn plan(&self, info: &mut DriverInfo<'_>, network: Network) -> Result<Plan>;
+    fn plan(&self, info: &mut DriverInfo<'_>, network: Network, prepared: Prepared)
+        -> Result<Plan>;
 
     /// As [`Driver::apply`].
     fn apply(

@@ -24,7 +24,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::veth::{self, AddressPool};
-use super::{DriverInfo, Env, NetworkDriver, Plan};
+use super::{DriverInfo, Env, NetworkDriver, Plan, Prepared};
 use crate::error::{Error, Result};
 use crate::host::fault;
 use crate::kernel::RoutedVethSpec;
@@ -36,15 +36,31 @@ use crate::state::record::InterfaceRecord;
 pub struct RoutedDriver;
 
 impl NetworkDriver for RoutedDriver {
-    fn plan(&self, info: &mut DriverInfo<'_>, network: Network) -> Result<Plan> {
-        let leases = LeaseStore::open(&info.env.ctx.root, &network.name)?.begin()?;
+    /// The network's lease lock only: a routed network needs nothing outside the container
+    /// that its first container's apply does not make.
+    fn prepare(&self, info: &mut DriverInfo<'_>, network: &Network) -> Result<Prepared> {
+        Ok(Prepared {
+            leases: LeaseStore::open(&info.env.ctx.root, &network.name)?.begin()?,
+            overlay_block: None,
+        })
+    }
+
+    fn plan(
+        &self,
+        info: &mut DriverInfo<'_>,
+        network: Network,
+        prepared: Prepared,
+    ) -> Result<Plan> {
         // A /32 (/128): every other address, the subnet's included, is through the gateway.
         let subnets = network
             .subnets
             .iter()
             .map(|&s| (s, if s.gateway.is_ipv6() { 128 } else { 32 }))
             .collect();
-        let pool = AddressPool { leases, subnets };
+        let pool = AddressPool {
+            leases: prepared.leases,
+            subnets,
+        };
         veth::plan(info, network, pool)
     }
 

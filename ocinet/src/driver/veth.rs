@@ -20,10 +20,10 @@ use crate::state::record::{AddressRecord, FilterRecord, InterfaceRecord};
 use crate::state::reservation::Reservation;
 use crate::state::restore;
 
-/// Where a container's addresses come from: the network's lease store (locked by the caller,
-/// which may need the lock before it knows the subnet), and each subnet (IPv4 first: its
-/// address names the MAC) with its gateway and the prefix length the container's interface
-/// gets.
+/// Where a container's addresses come from: the network's lease store (locked since the
+/// network's prepare, which needs the lock before the subnet is known: an overlay's agent
+/// starts under it), and each subnet (IPv4 first: its address names the MAC) with its gateway
+/// and the prefix length the container's interface gets.
 pub(crate) struct AddressPool {
     pub(crate) leases: LeaseTxn,
     pub(crate) subnets: Vec<(Subnet, u8)>,
