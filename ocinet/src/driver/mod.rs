@@ -1,6 +1,6 @@
 //! Network drivers: each wires one kind of network model in phases.
 //!
-//! - *prepare* (only a joined network's driver: [`NetworkDriver::prepare`]) starts what the
+//! - *prepare* (only a joined network's driver: `NetworkDriver::prepare`) starts what the
 //!   network needs outside this container (an overlay's agent) and takes the network's lease
 //!   lock, which the plan keeps; it owns nothing the record must list;
 //! - *plan* chooses what the container gets (addresses, ports, names) and checks what must
@@ -9,14 +9,14 @@
 //! - *apply* commits the plan's reservations, then asks the kernel for the rest;
 //! - *undo* removes one interface from its record alone (no pid, no namespace), carrying on
 //!   past a failed step and returning every failure (only interfaces have anything to undo:
-//!   [`NetworkDriver::undo`], by the kind of network the record names).
+//!   `NetworkDriver::undo`, by the kind of network the record names).
 //!
-//! A setup's calls take a [`DriverInfo`]: the state and the kernel ([`Env`]), the container
-//! and what it asks for. Undo takes the [`Env`] alone: teardown has only the record.
+//! A setup's calls take a `DriverInfo`: the state and the kernel (`Env`), the container
+//! and what it asks for. Undo takes the `Env` alone: teardown has only the record.
 //!
 //! A container that joins a named network (mode `bridge`, `<name>`) is planned by
 //! [`joined::JoinedDriver`], which resolves the network and hands it to the driver of its kind
-//! ([`NetworkDriver`]): `bridge.rs` (bridge, overlay) or `routed.rs`. What those two share (the
+//! (`NetworkDriver`): `bridge.rs` (bridge, overlay) or `routed.rs`. What those two share (the
 //! leased address, the published ports, a veth's undo) is in `veth.rs`.
 
 pub mod bridge;
