@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::veth::{self, AddressPool};
-use super::{Env, NetworkDriver, Plan, Target};
+use super::{DriverInfo, Env, NetworkDriver, Plan, Prepared};
 use crate::driver::neighbours;
 use crate::error::{Error, Result};
 use crate::host::fault;
@@ -19,28 +19,35 @@ use crate::kernel::{BridgeSpec, VethSpec};
 use crate::netlink::rtnl::link::Addressing;
 use crate::network::{DriverKind, Network, Subnet};
 use crate::overlay::agent;
-use crate::request::NetworkRequest;
 use crate::state::ipam::LeaseStore;
 use crate::state::record::InterfaceRecord;
 
 pub struct BridgeDriver;
 
 impl NetworkDriver for BridgeDriver {
+    /// The network's lease lock, then an overlay's agent, started under it unless it runs.
+    fn prepare(&self, info: &mut DriverInfo<'_>, network: &Network) -> Result<Prepared> {
+        let ctx = info.env.ctx;
+        let leases = LeaseStore::open(&ctx.root, &network.name)?.begin()?;
+        let overlay_block = match network.driver {
+            DriverKind::Overlay => Some(agent::ensure_running(ctx, network)?),
+            DriverKind::Bridge | DriverKind::Routed => None,
+        };
+        Ok(Prepared {
+            leases,
+            overlay_block,
+        })
+    }
+
     fn plan(
         &self,
-        env: &mut Env<'_>,
-        target: &Target,
-        request: &NetworkRequest,
-        preferred: &[IpAddr],
+        info: &mut DriverInfo<'_>,
         mut network: Network,
+        prepared: Prepared,
     ) -> Result<Plan> {
-        // Chosen under the network's lease lock, held until apply commits the lease (an
-        // overlay's agent is started under it too: two setups never start two).
-        let leases = LeaseStore::open(&env.ctx.root, &network.name)?.begin()?;
         // An overlay's containers get addresses of this host's block, from its agent.
-        let subnets = match network.driver {
-            DriverKind::Overlay => {
-                let block = agent::host_block(env.ctx, &network)?;
+        let subnets = match prepared.overlay_block {
+            Some(block) => {
                 // An agent started before the file gained (or lost) its IPv6 subnet runs the
                 // old definition: its peers' IPv6 routes would not match these addresses.
                 if block.block6 != network.overlay_block6(block.block) {
@@ -67,29 +74,28 @@ impl NetworkDriver for BridgeDriver {
                 }
                 subnets
             }
-            _ => network.subnets.clone(),
+            None => network.subnets.clone(),
         };
         let pool = AddressPool {
-            leases,
+            leases: prepared.leases,
             subnets: subnets
                 .into_iter()
                 .map(|s| (s, s.subnet.prefix_len()))
                 .collect(),
         };
-        veth::plan(env, target, request, preferred, network, pool)
+        veth::plan(info, network, pool)
     }
 
     fn apply(
         &self,
-        env: &mut Env<'_>,
-        target: &Target,
-        request: &NetworkRequest,
+        info: &mut DriverInfo<'_>,
         plan: Plan,
         iface: Option<&mut InterfaceRecord>,
     ) -> Result<()> {
         let (network, iface) = veth::planned("bridge", plan.network, iface)?;
+        let (target, request) = (info.target, info.request);
         if let Some(reserved) = plan.reserved {
-            reserved.commit(&target.id, &env.ctx.boot_id)?;
+            reserved.commit(&target.id, &info.env.ctx.boot_id)?;
         }
 
         // The bridge holds the gateways of the interface's subnets (an overlay's: of the block).
@@ -105,7 +111,7 @@ impl NetworkDriver for BridgeDriver {
             gateways: &gateways,
             route_localnet: !iface.ports.is_empty(),
         };
-        let bridge_index = env.kernel.ensure_bridge(&bridge)?;
+        let bridge_index = info.env.kernel.ensure_bridge(&bridge)?;
         fault::point("setup:bridge");
         let mac = iface
             .addresses
@@ -118,14 +124,14 @@ impl NetworkDriver for BridgeDriver {
             peer_name: &iface.name,
             peer_mac: mac,
         };
-        env.kernel.create_veth(&veth, &target.netns)?;
+        info.env.kernel.create_veth(&veth, &target.netns)?;
         fault::point("setup:veth");
         if !iface.ports.is_empty() {
             // Hairpin: a container may reach its own published port through the host.
-            env.kernel.set_hairpin(&iface.host_veth)?;
+            info.env.kernel.set_hairpin(&iface.host_veth)?;
         }
         if !network.icc {
-            env.kernel.set_port_isolated(&iface.host_veth)?;
+            info.env.kernel.set_port_isolated(&iface.host_veth)?;
         }
         // Last, and in one datagram: the container's link comes up with a carrier, and the
         // kernel's work for that takes the rtnl lock (see `rtnl_batch`).
@@ -166,13 +172,14 @@ impl NetworkDriver for BridgeDriver {
         };
         // A handed-over end is addressed by the runtime that moves it (Docker).
         if !target.netns.is_handover() {
-            env.kernel
+            info.env
+                .kernel
                 .configure_container(&target.netns, Some(&addressing))?;
         }
         fault::point("setup:container-address");
-        veth::forward_and_publish(env, &target.id, &network, iface)?;
+        veth::forward_and_publish(info, &network, iface)?;
         let ipv6 = iface.addresses.iter().any(|a| a.address.is_ipv6());
-        neighbours::check(env.ctx, env.kernel, &target.id, &target.netns, ipv6);
+        neighbours::check(info, ipv6);
         Ok(())
     }
 
@@ -185,4 +192,101 @@ impl NetworkDriver for BridgeDriver {
 
 fn text_or_none(block: Option<ipnet::Ipv6Net>) -> String {
     block.map_or_else(|| "none".to_string(), |b| b.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::driver::Target;
+    use crate::engine::tests::{request, Sandbox};
+    use crate::host::netns::NetnsRef;
+    use crate::kernel::fake::RecordingKernel;
+    use crate::overlay::state::{HostBlock, OverlayDir};
+
+    fn overlay(subnets: serde_json::Value) -> Network {
+        let fields = serde_json::json!({
+            "driver": "overlay",
+            "subnets": subnets,
+            "etcd": {"endpoints": ["http://192.0.2.1:2379"]},
+        });
+        Network::from_json("ov", Path::new("ov.json"), fields).unwrap()
+    }
+
+    /// What an agent of `ov` would have written for this host: its fourth block.
+    fn block() -> HostBlock {
+        HostBlock {
+            block: "10.200.3.0/24".parse().unwrap(),
+            gateway: "10.200.3.1".parse().unwrap(),
+            block6: None,
+            gateway6: None,
+            mtu: 1450,
+            bridge: "ocb-ov".to_string(),
+            vxlan: "ocx-ov".to_string(),
+            underlay: "192.0.2.7".parse().unwrap(),
+            vtep_mac: "02:00:c0:00:02:07".to_string(),
+        }
+    }
+
+    /// The bridge driver's plan of `c1` on `network`, given `block` as its prepare would:
+    /// the plan, and the kernel's calls.
+    fn plan_with(sb: &Sandbox, network: Network, block: HostBlock) -> (Result<Plan>, Vec<String>) {
+        let mut kernel = RecordingKernel::default();
+        let pid = std::process::id() as i32;
+        let target = Target {
+            id: "c1".to_string(),
+            netns: NetnsRef::Pid(pid),
+            pid: Some(pid),
+        };
+        let request = request(&[("io.ocinet.network", "ov")]);
+        let mut info = DriverInfo {
+            env: Env {
+                ctx: &sb.ctx,
+                kernel: &mut kernel,
+            },
+            target: &target,
+            request: &request,
+            preferred: &[],
+        };
+        let prepared = Prepared {
+            leases: LeaseStore::open(&sb.ctx.root, "ov")
+                .unwrap()
+                .begin()
+                .unwrap(),
+            overlay_block: Some(block),
+        };
+        let planned = BridgeDriver.plan(&mut info, network, prepared);
+        (planned, kernel.calls)
+    }
+
+    #[test]
+    fn an_overlay_plan_leases_from_the_block_it_is_given_and_starts_nothing() {
+        let sb = Sandbox::new("overlay-plan");
+        let network = overlay(serde_json::json!([{"subnet": "10.200.0.0/16"}]));
+        let (planned, calls) = plan_with(&sb, network, block());
+        let plan = planned.unwrap();
+        assert!(calls.is_empty(), "{calls:?}");
+        let iface = plan.interface.unwrap();
+        assert_eq!(iface.addresses[0].to_string(), "10.200.3.2/24");
+        assert_eq!(iface.bridge, "ocb-ov");
+        assert_eq!(plan.network.map(|n| n.mtu), Some(1450));
+        // No agent was asked for the block: none was started, none left a log.
+        let dir = OverlayDir::open(&sb.ctx.root, "ov").unwrap();
+        assert!(dir.live_agent().is_none());
+        assert!(!dir.log_path().exists());
+    }
+
+    #[test]
+    fn an_overlay_plan_refuses_a_block_of_an_older_definition() {
+        let sb = Sandbox::new("overlay-older");
+        let dual = overlay(serde_json::json!([
+            {"subnet": "10.200.0.0/16"},
+            {"subnet": "fd00:200::/64"},
+        ]));
+        let (planned, calls) = plan_with(&sb, dual, block());
+        let err = planned.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("runs an older definition"), "{err}");
+        assert!(calls.is_empty(), "{calls:?}");
+    }
 }

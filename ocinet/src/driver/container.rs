@@ -1,21 +1,21 @@
 //! `container:<id>`: the container joins another container's namespace. Nothing is created;
 //! plan checks that the namespace it is in belongs to that live container.
 
-use super::{Driver, Env, Plan, Target};
+use super::{Driver, DriverInfo, Plan};
 use crate::error::{Error, Result};
 use crate::host::netns::NetnsRef;
-use crate::request::{NetworkMode, NetworkRequest};
+use crate::request::NetworkMode;
 
 pub struct ContainerDriver;
 
 impl Driver for ContainerDriver {
-    fn plan(
-        &self,
-        env: &mut Env<'_>,
-        target: &Target,
-        request: &NetworkRequest,
-        _preferred: &[std::net::IpAddr],
-    ) -> Result<Plan> {
+    fn plan(&self, info: &mut DriverInfo<'_>) -> Result<Plan> {
+        let DriverInfo {
+            env,
+            target,
+            request,
+            ..
+        } = info;
         let NetworkMode::Container { id: joined } = &request.mode else {
             return Err(Error::Namespace(format!(
                 "the container driver cannot wire mode {}",

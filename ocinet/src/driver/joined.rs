@@ -1,10 +1,9 @@
 //! A container joining a named network (mode `bridge`, `<name>`, `bridge:<name>`): resolves
 //! the network (given inline, a user file, or the built-in default) and hands the rest to the
-//! driver of the network's kind, which is only known once the network is.
+//! driver of the network's kind, which is only known once the network is: first its prepare
+//! (an overlay's agent), then its plan.
 
-use std::net::IpAddr;
-
-use super::{for_kind, require_own_namespace, Driver, Env, Plan, Target};
+use super::{for_kind, require_own_namespace, Driver, DriverInfo, Env, Plan};
 use crate::error::{Error, Result};
 use crate::network::Network;
 use crate::request::{NetworkMode, NetworkRequest};
@@ -17,28 +16,24 @@ impl Driver for JoinedDriver {
         true
     }
 
-    fn plan(
-        &self,
-        env: &mut Env<'_>,
-        target: &Target,
-        request: &NetworkRequest,
-        preferred: &[IpAddr],
-    ) -> Result<Plan> {
-        let network = resolve(env, request)?;
-        require_own_namespace(env, target, &request.mode.to_string())?;
-        if network.internal && !request.ports.is_empty() {
+    fn plan(&self, info: &mut DriverInfo<'_>) -> Result<Plan> {
+        let network = resolve(&mut info.env, info.request)?;
+        let mode = info.request.mode.to_string();
+        require_own_namespace(info, &mode)?;
+        if network.internal && !info.request.ports.is_empty() {
             return Err(Error::InternalPorts {
                 network: network.name.clone(),
             });
         }
-        for_kind(network.driver).plan(env, target, request, preferred, network)
+        // Only a request that passed the checks starts what the network needs.
+        let driver = for_kind(network.driver);
+        let prepared = driver.prepare(info, &network)?;
+        driver.plan(info, network, prepared)
     }
 
     fn apply(
         &self,
-        env: &mut Env<'_>,
-        target: &Target,
-        request: &NetworkRequest,
+        info: &mut DriverInfo<'_>,
         plan: Plan,
         iface: Option<&mut InterfaceRecord>,
     ) -> Result<()> {
@@ -47,7 +42,7 @@ impl Driver for JoinedDriver {
                 "a network's plan lacks its network".to_string(),
             ));
         };
-        for_kind(kind).apply(env, target, request, plan, iface)
+        for_kind(kind).apply(info, plan, iface)
     }
 }
 

@@ -13,9 +13,8 @@
 //! the kernel's default: counting the records lists a directory, which grows with them. A
 //! routed container needs no entry the limits count (its and the host's are permanent).
 
-use crate::context::Context;
+use super::DriverInfo;
 use crate::host::naming;
-use crate::host::netns::NetnsRef;
 use crate::kernel::Kernel;
 use crate::netlink::rtnl::neigh_table::{Limits, Table};
 use crate::state::activity::{self, Entry};
@@ -62,11 +61,13 @@ pub fn wanted(containers: usize, now: Limits) -> Option<Limits> {
     })
 }
 
-/// At the setup of `id` (its record on disk, its namespace `netns`), raises the limits when the
-/// containers come near them, or warns where it may not: the IPv4 table's, and the IPv6 one's
-/// too when the container has an IPv6 address (`ipv6`; every container counts, as each may be
-/// dual-stack). Never fails the setup: a problem is a line in the log.
-pub fn check(ctx: &Context, kernel: &mut dyn Kernel, id: &str, netns: &NetnsRef, ipv6: bool) {
+/// At the setup of `info.target` (its record on disk), raises the limits when the containers
+/// come near them, or warns where it may not: the IPv4 table's, and the IPv6 one's too when the
+/// container has an IPv6 address (`ipv6`; every container counts, as each may be dual-stack).
+/// Never fails the setup: a problem is a line in the log.
+pub(crate) fn check(info: &mut DriverInfo<'_>, ipv6: bool) {
+    let (ctx, kernel) = (info.env.ctx, &mut *info.env.kernel);
+    let (id, netns) = (&info.target.id, &info.target.netns);
     if !due(id) {
         return;
     }

@@ -1,8 +1,7 @@
 //! `none`: the container keeps its own namespace with only `lo`, up.
 
-use super::{require_own_namespace, Driver, Env, Plan, Target};
+use super::{require_own_namespace, Driver, DriverInfo, Plan};
 use crate::error::Result;
-use crate::request::NetworkRequest;
 use crate::state::record::InterfaceRecord;
 
 pub struct NoneDriver;
@@ -12,25 +11,19 @@ impl Driver for NoneDriver {
         true
     }
 
-    fn plan(
-        &self,
-        env: &mut Env<'_>,
-        target: &Target,
-        _request: &NetworkRequest,
-        _preferred: &[std::net::IpAddr],
-    ) -> Result<Plan> {
-        require_own_namespace(env, target, "none")?;
+    fn plan(&self, info: &mut DriverInfo<'_>) -> Result<Plan> {
+        require_own_namespace(info, "none")?;
         Ok(Plan::default())
     }
 
     fn apply(
         &self,
-        env: &mut Env<'_>,
-        target: &Target,
-        _request: &NetworkRequest,
+        info: &mut DriverInfo<'_>,
         _plan: Plan,
         _iface: Option<&mut InterfaceRecord>,
     ) -> Result<()> {
-        env.kernel.configure_container(&target.netns, None)
+        info.env
+            .kernel
+            .configure_container(&info.target.netns, None)
     }
 }

@@ -24,47 +24,54 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::veth::{self, AddressPool};
-use super::{Env, NetworkDriver, Plan, Target};
+use super::{DriverInfo, Env, NetworkDriver, Plan, Prepared};
 use crate::error::{Error, Result};
 use crate::host::fault;
 use crate::kernel::RoutedVethSpec;
 use crate::netlink::rtnl::link::Addressing;
 use crate::network::Network;
-use crate::request::NetworkRequest;
 use crate::state::ipam::LeaseStore;
 use crate::state::record::InterfaceRecord;
 
 pub struct RoutedDriver;
 
 impl NetworkDriver for RoutedDriver {
+    /// The network's lease lock only: a routed network needs nothing outside the container
+    /// that its first container's apply does not make.
+    fn prepare(&self, info: &mut DriverInfo<'_>, network: &Network) -> Result<Prepared> {
+        Ok(Prepared {
+            leases: LeaseStore::open(&info.env.ctx.root, &network.name)?.begin()?,
+            overlay_block: None,
+        })
+    }
+
     fn plan(
         &self,
-        env: &mut Env<'_>,
-        target: &Target,
-        request: &NetworkRequest,
-        preferred: &[IpAddr],
+        info: &mut DriverInfo<'_>,
         network: Network,
+        prepared: Prepared,
     ) -> Result<Plan> {
-        let leases = LeaseStore::open(&env.ctx.root, &network.name)?.begin()?;
         // A /32 (/128): every other address, the subnet's included, is through the gateway.
         let subnets = network
             .subnets
             .iter()
             .map(|&s| (s, if s.gateway.is_ipv6() { 128 } else { 32 }))
             .collect();
-        let pool = AddressPool { leases, subnets };
-        veth::plan(env, target, request, preferred, network, pool)
+        let pool = AddressPool {
+            leases: prepared.leases,
+            subnets,
+        };
+        veth::plan(info, network, pool)
     }
 
     fn apply(
         &self,
-        env: &mut Env<'_>,
-        target: &Target,
-        request: &NetworkRequest,
+        info: &mut DriverInfo<'_>,
         plan: Plan,
         iface: Option<&mut InterfaceRecord>,
     ) -> Result<()> {
         let (network, iface) = veth::planned("routed", plan.network, iface)?;
+        let (target, request) = (info.target, info.request);
         // The first address (IPv4 when there is one) names both MACs.
         let (Some(first), Some(gateway)) = (
             iface.addresses.first().map(|a| a.address),
@@ -75,7 +82,7 @@ impl NetworkDriver for RoutedDriver {
             ));
         };
         if let Some(reserved) = plan.reserved {
-            reserved.commit(&target.id, &env.ctx.boot_id)?;
+            reserved.commit(&target.id, &info.env.ctx.boot_id)?;
         }
 
         let gateway_mac = veth::docker_mac(gateway);
@@ -97,9 +104,9 @@ impl NetworkDriver for RoutedDriver {
             route_localnet: !iface.ports.is_empty(),
             group: network.device_group(),
         };
-        env.kernel.create_routed_veth(&spec, &target.netns)?;
+        info.env.kernel.create_routed_veth(&spec, &target.netns)?;
         fault::point("setup:veth");
-        env.kernel.route_to_container(&spec)?;
+        info.env.kernel.route_to_container(&spec)?;
         fault::point("setup:route");
         let with_prefixes: Vec<(IpAddr, u8)> = iface
             .addresses
@@ -113,10 +120,11 @@ impl NetworkDriver for RoutedDriver {
             routes: &[],
             gateway_mac: Some(gateway_mac),
         };
-        env.kernel
+        info.env
+            .kernel
             .configure_container(&target.netns, Some(&addressing))?;
         fault::point("setup:container-address");
-        veth::forward_and_publish(env, &target.id, &network, iface)
+        veth::forward_and_publish(info, &network, iface)
     }
 
     /// As a bridge container's (`veth::undo`): the /32 route and the neighbour entry go with

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::{Env, Plan, Target};
+use super::{DriverInfo, Env, Plan, Target};
 use crate::error::{Error, Result};
 use crate::host::fault;
 use crate::host::naming;
@@ -20,13 +20,13 @@ use crate::state::record::{AddressRecord, FilterRecord, InterfaceRecord};
 use crate::state::reservation::Reservation;
 use crate::state::restore;
 
-/// Where a container's addresses come from: the network's lease store (locked by the caller,
-/// which may need the lock before it knows the subnet), and each subnet (IPv4 first: its
-/// address names the MAC) with its gateway and the prefix length the container's interface
-/// gets.
-pub struct AddressPool {
-    pub leases: LeaseTxn,
-    pub subnets: Vec<(Subnet, u8)>,
+/// Where a container's addresses come from: the network's lease store (locked since the
+/// network's prepare, which needs the lock before the subnet is known: an overlay's agent
+/// starts under it), and each subnet (IPv4 first: its address names the MAC) with its gateway
+/// and the prefix length the container's interface gets.
+pub(crate) struct AddressPool {
+    pub(crate) leases: LeaseTxn,
+    pub(crate) subnets: Vec<(Subnet, u8)>,
 }
 
 /// The static addresses a request asks for (IPv4, IPv6); one on a family the network
@@ -57,14 +57,13 @@ fn requested(request: &NetworkRequest, network: &Network) -> Result<[Option<IpAd
 
 /// Chooses the address and the host ports, and lists them with the veth's names as the
 /// record will; the locks stay held in the plan's reservation until apply commits it.
-pub fn plan(
-    env: &Env<'_>,
-    target: &Target,
-    request: &NetworkRequest,
-    preferred: &[IpAddr],
-    network: Network,
-    pool: AddressPool,
-) -> Result<Plan> {
+pub(crate) fn plan(info: &DriverInfo<'_>, network: Network, pool: AddressPool) -> Result<Plan> {
+    let DriverInfo {
+        env,
+        target,
+        request,
+        preferred,
+    } = info;
     let ctx = env.ctx;
     let [static4, static6] = requested(request, &network)?;
     let mut addresses = Vec::with_capacity(pool.subnets.len());
@@ -150,7 +149,7 @@ pub fn plan(
 
 /// The network and interface that a `kind` plan hands to its apply; a plan lacking either is a
 /// bug, said in one line rather than a panic.
-pub fn planned<'a>(
+pub(crate) fn planned<'a>(
     kind: &str,
     network: Option<Network>,
     iface: Option<&'a mut InterfaceRecord>,
@@ -167,12 +166,12 @@ pub fn planned<'a>(
 /// interface's DNAT elements in one nftables batch (atomic: refused, it added nothing; from
 /// here on, undoing removes them). A table found missing (`nft flush ruleset`) took every live
 /// container's rules with it: they are restored.
-pub fn forward_and_publish(
-    env: &mut Env<'_>,
-    id: &str,
+pub(crate) fn forward_and_publish(
+    info: &mut DriverInfo<'_>,
     network: &Network,
     iface: &mut InterfaceRecord,
 ) -> Result<()> {
+    let (env, id) = (&mut info.env, &info.target.id);
     env.kernel.ensure_ipv4_forwarding()?;
     if iface.addresses.iter().any(|a| a.address.is_ipv6()) {
         let kept = env.kernel.ensure_ipv6_forwarding()?;
@@ -205,7 +204,7 @@ pub fn forward_and_publish(
 /// neighbours through it, go with it) and the leases. A claim is released only once its
 /// elements are gone, and a lease only once the veth is: otherwise the next container could get
 /// a port or an address that the old one still answers for.
-pub fn undo(env: &mut Env<'_>, id: &str, iface: &InterfaceRecord) -> Vec<Error> {
+pub(crate) fn undo(env: &mut Env<'_>, id: &str, iface: &InterfaceRecord) -> Vec<Error> {
     let mut problems = Vec::new();
     if !iface.ports.is_empty() {
         let unpublished = match iface.published {

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use crate::context::Context;
 use crate::dns::names::NetworkNames;
 use crate::dns::resolver;
-use crate::driver::{self, Env};
+use crate::driver::{self, DriverInfo, Env};
 use crate::error::{Error, Result};
 use crate::host::background;
 use crate::host::fault;
@@ -160,7 +160,6 @@ pub(crate) fn attach_with(
             .then(|| netns_name::name_for(&target.id)),
         interfaces: Vec::new(),
     };
-    let mut env = Env { ctx, kernel };
     // One network after another (several: eth0, eth1, ...): each plan runs once the one before
     // has been applied, so no two hold the claims' lock at once. The record lists every
     // interface before its apply; a failure undoes all of them.
@@ -171,7 +170,16 @@ pub(crate) fn attach_with(
             let driver = driver::for_mode(&part.mode);
             // The previous addresses are the first interface's (one per family).
             let preferred: &[IpAddr] = if i == 0 { &preferred } else { &[] };
-            let mut plan = driver.plan(&mut env, target, part, preferred)?;
+            let mut info = DriverInfo {
+                env: Env {
+                    ctx,
+                    kernel: &mut *kernel,
+                },
+                target,
+                request: part,
+                preferred,
+            };
+            let mut plan = driver.plan(&mut info)?;
             // The kind of network is known once the plan has resolved it.
             match plan.interface.as_ref().filter(|_| parts.len() == 1) {
                 Some(i) if i.driver == DriverKind::Overlay => {
@@ -192,10 +200,10 @@ pub(crate) fn attach_with(
                 held.take(&target.id, &iface.names)?;
             }
             fault::point("setup:record");
-            driver.apply(&mut env, target, part, plan, record.interfaces.last_mut())?;
+            driver.apply(&mut info, plan, record.interfaces.last_mut())?;
         }
         if let Some(name) = &record.netns_name {
-            env.kernel.bind_netns_name(&target.netns, name)?;
+            kernel.bind_netns_name(&target.netns, name)?;
         }
         fault::point("setup:netns-name");
         // Answerable once the setup returns: the resolver has read the record when it says so.
@@ -209,7 +217,7 @@ pub(crate) fn attach_with(
         // whatever part of it was made, the record lists it: undo it all. The setup error is
         // what the user needs to see; a teardown problem keeps the record for gc.
         if saved {
-            let _ = teardown_with(ctx, env.kernel, &record);
+            let _ = teardown_with(ctx, kernel, &record);
         }
         return Err(e);
     }

@@ -1,7 +1,8 @@
 //! The hook's side of an overlay network's agent: the agent holds this host's block in etcd,
 //! keeps the lease alive and programs the tunnels to the other hosts, none of which a hook can
-//! do. The first setup on a host starts it (as netavark starts aardvark-dns); every setup
-//! checks that it still runs and restarts a dead one, which rebuilds from the state root.
+//! do. The first setup on a host starts it (as netavark starts aardvark-dns) when the bridge
+//! driver prepares the network, before its plan; every setup checks that it still runs and
+//! restarts a dead one, which rebuilds from the state root.
 
 use std::process::Command;
 use std::time::Duration;
@@ -15,9 +16,11 @@ use crate::overlay::state::{HostBlock, OverlayDir};
 /// How long a setup waits for a new agent: reaching etcd and leasing a block.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// This host's block of `network`, from its running agent; starts the agent if it is not
-/// running. The caller holds the network's lease lock, so two setups never start two agents.
-pub fn host_block(ctx: &Context, network: &Network) -> Result<HostBlock> {
+/// Starts the agent of `network` unless it runs, and returns this host's block of the network,
+/// which the agent leased. The caller holds the network's lease lock: two setups never start
+/// two agents, and the agent, which decides under that lock to leave once no live record uses
+/// the network, cannot leave before the caller's record is written.
+pub(crate) fn ensure_running(ctx: &Context, network: &Network) -> Result<HostBlock> {
     let dir = OverlayDir::open(&ctx.root, &network.name)?;
     if dir.live_agent().is_some() {
         if let Some(block) = dir.block()? {
