@@ -19,7 +19,8 @@ use ocinet::overlay::state::{
 };
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::cluster::{Cluster, Member};
+use crate::blocks::Member;
+use crate::cluster::Cluster;
 use crate::error::{AgentError, Result};
 use crate::ready::Ready;
 use crate::tunnels::Tunnels;

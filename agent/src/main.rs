@@ -3,6 +3,7 @@
 //! last one is gone; it is not meant to be run by hand but may be (to watch its log).
 
 mod agent;
+mod blocks;
 mod cluster;
 mod error;
 mod ready;
