@@ -15,13 +15,14 @@ use ipnet::{IpNet, Ipv4Net};
 use ocinet::context::{Context, Options};
 use ocinet::network::Network;
 use ocinet::overlay::state::{
-    format_mac, in_use, try_lock_network, vtep_mac, vxlan_name, HostBlock, OverlayDir, PeerBlock,
+    format_mac, in_use, try_lock_network, vtep_mac, vxlan_name, HostBlock, OverlayDir,
 };
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::blocks::Member;
 use crate::cluster::Cluster;
 use crate::error::{AgentError, Result};
+use crate::peers::wanted_peers;
 use crate::ready::Ready;
 use crate::tunnels::Tunnels;
 use crate::underlay;
@@ -258,18 +259,12 @@ async fn tend(
         *lease = Some(id);
         *renewed = Instant::now();
     }
-    let peers: Vec<PeerBlock> = cluster
-        .blocks()
-        .await?
-        .into_iter()
-        .filter(|(b, m)| *b != round.block && m.underlay != round.underlay)
-        .map(|(b, m)| PeerBlock {
-            block: b,
-            block6: round.network.overlay_block6(b),
-            underlay: m.underlay,
-            vtep_mac: m.vtep_mac,
-        })
-        .collect();
+    let peers = wanted_peers(
+        cluster.blocks().await?,
+        round.block,
+        round.underlay,
+        round.network,
+    );
     for problem in tunnels.reconcile(&peers)? {
         eprintln!("ocinet-agent: {problem}");
     }

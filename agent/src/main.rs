@@ -6,6 +6,7 @@ mod agent;
 mod blocks;
 mod cluster;
 mod error;
+mod peers;
 mod ready;
 mod tunnels;
 mod underlay;
