@@ -16,6 +16,7 @@ use ocinet::network::{Etcd, Network};
 
 use crate::blocks::{BlockLayout, Claim, Member};
 use crate::error::{AgentError, Result};
+use crate::lease::Renewal;
 
 /// How long one request may take before etcd counts as unreachable.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
@@ -153,8 +154,17 @@ impl Cluster {
         })
     }
 
-    /// Renews the lease; `false` when etcd no longer knows it (expired while unreachable).
-    pub async fn keep_alive(&mut self, lease: i64) -> Result<bool> {
+    /// Renews the lease and says what etcd answered.
+    pub async fn keep_alive(&mut self, lease: i64) -> Renewal {
+        match self.renew(lease).await {
+            Ok(Some(ttl)) => Renewal::Ttl(ttl),
+            Ok(None) => Renewal::Ended,
+            Err(e) => Renewal::Failed(e),
+        }
+    }
+
+    /// The lease's TTL after one renewal; `None` when the answers ended without one.
+    async fn renew(&mut self, lease: i64) -> Result<Option<i64>> {
         let (mut keeper, mut answers) = self
             .client
             .lease_keep_alive(lease)
@@ -168,7 +178,7 @@ impl Cluster {
                 reason: "no answer to a lease renewal".to_string(),
             })?
             .map_err(|e| self.failed(e))?;
-        Ok(answer.is_some_and(|a| a.ttl() > 0))
+        Ok(answer.map(|a| a.ttl()))
     }
 
     /// Gives the block back at once (the other hosts drop this one now, not at the lease's

@@ -6,11 +6,13 @@ mod agent;
 mod blocks;
 mod cluster;
 mod error;
+mod lease;
 mod peers;
 mod ready;
 mod tunnels;
 mod underlay;
 mod vxlan;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
