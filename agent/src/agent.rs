@@ -14,14 +14,13 @@ use etcd_client::WatchStream;
 use ipnet::{IpNet, Ipv4Net};
 use ocinet::context::{Context, Options};
 use ocinet::network::Network;
-use ocinet::overlay::state::{
-    format_mac, in_use, try_lock_network, vtep_mac, vxlan_name, HostBlock, OverlayDir,
-};
+use ocinet::overlay::state::{format_mac, in_use, try_lock_network, vtep_mac, OverlayDir};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::blocks::Member;
 use crate::cluster::Cluster;
 use crate::error::{AgentError, Result};
+use crate::host_block::{host_block, preferred_block};
 use crate::lease::{self, LeaseAction, LeaseDue, Start};
 use crate::peers::wanted_peers;
 use crate::ready::Ready;
@@ -92,13 +91,10 @@ async fn serve(
         vtep_mac: format_mac(mac),
     };
     // What this host held before (an agent that was killed): kept if etcd cannot be asked.
-    let known = dir
-        .block()?
-        .filter(|b| b.underlay == underlay.address && subnet.contains(&b.block));
+    let known = preferred_block(dir.block()?, underlay.address, subnet);
 
     let connected = Cluster::connect(network, subnet, me.clone()).await;
-    let (mut cluster, block, mut lease) = match lease::on_start(connected, known.map(|k| k.block))?
-    {
+    let (mut cluster, block, mut lease) = match lease::on_start(connected, known)? {
         Start::Acquire {
             mut cluster,
             preferred,
@@ -111,21 +107,7 @@ async fn serve(
             (None, block, None)
         }
     };
-    let block6 = network.overlay_block6(block);
-    let host = HostBlock {
-        block,
-        gateway: ocinet_first_host(block),
-        block6,
-        gateway6: block6.and_then(|b| match ocinet::network::first_host(IpNet::V6(b)) {
-            std::net::IpAddr::V6(ip) => Some(ip),
-            std::net::IpAddr::V4(_) => None,
-        }),
-        mtu: underlay.mtu,
-        bridge: network.bridge.clone(),
-        vxlan: vxlan_name(overlay.vni),
-        underlay: underlay.address,
-        vtep_mac: me.vtep_mac.clone(),
-    };
+    let host = host_block(network, overlay, block, &underlay, me.vtep_mac.clone());
     let mut tunnels = Tunnels::up(overlay, &host, mac, dir.peers().unwrap_or_default())?;
     dir.write_block(&host)?;
     ready.ok();
@@ -272,11 +254,4 @@ fn leave_if_unused(ctx: &Context, network: &Network, dir: &OverlayDir) -> Result
     }
     dir.remove_block()?;
     Ok(true)
-}
-
-fn ocinet_first_host(block: Ipv4Net) -> std::net::Ipv4Addr {
-    match ocinet::network::first_host(IpNet::V4(block)) {
-        std::net::IpAddr::V4(ip) => ip,
-        std::net::IpAddr::V6(_) => block.network(),
-    }
 }

@@ -6,6 +6,7 @@ mod agent;
 mod blocks;
 mod cluster;
 mod error;
+mod host_block;
 mod lease;
 mod peers;
 mod ready;
