@@ -1,7 +1,7 @@
 //! The watch of every host's block and what the agent does with what it reports: any report
-//! starts a round now (which reads every block); a watch that ended or failed is dropped, and
-//! the next round with etcd makes it again before it reads the blocks, so no change falls
-//! between the two.
+//! starts a round now (which reads every block); a watch that ended, failed or that etcd
+//! canceled is dropped, and the next round with etcd makes it again before it reads the blocks,
+//! so no change falls between the two.
 
 use etcd_client::WatchStream;
 
@@ -10,6 +10,9 @@ use etcd_client::WatchStream;
 pub(crate) enum WatchEvent {
     /// A host joined or left (or the watch was just made).
     Changed,
+    /// etcd canceled the watch (it fell behind a compaction, say): nothing more comes on it,
+    /// though its stream stays open.
+    Canceled,
     /// The stream ended.
     Ended,
     /// The stream failed (etcd or the connection is gone).
@@ -27,7 +30,7 @@ pub(crate) enum WatchAction {
 pub(crate) fn on_watch_event(event: WatchEvent) -> WatchAction {
     match event {
         WatchEvent::Changed => WatchAction::Keep,
-        WatchEvent::Ended | WatchEvent::Failed => WatchAction::Rewatch,
+        WatchEvent::Canceled | WatchEvent::Ended | WatchEvent::Failed => WatchAction::Rewatch,
     }
 }
 
@@ -37,6 +40,7 @@ pub(crate) async fn next_event(watch: &mut Option<WatchStream>) -> WatchEvent {
         return std::future::pending().await;
     };
     match stream.message().await {
+        Ok(Some(answer)) if answer.canceled() => WatchEvent::Canceled,
         Ok(Some(_)) => WatchEvent::Changed,
         Ok(None) => WatchEvent::Ended,
         Err(_) => WatchEvent::Failed,
@@ -48,8 +52,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_change_keeps_the_watch_and_an_ended_or_failed_one_is_made_again() {
+    fn a_change_keeps_the_watch_and_a_canceled_ended_or_failed_one_is_made_again() {
         assert_eq!(on_watch_event(WatchEvent::Changed), WatchAction::Keep);
+        assert_eq!(on_watch_event(WatchEvent::Canceled), WatchAction::Rewatch);
         assert_eq!(on_watch_event(WatchEvent::Ended), WatchAction::Rewatch);
         assert_eq!(on_watch_event(WatchEvent::Failed), WatchAction::Rewatch);
     }
