@@ -14,16 +14,19 @@ use etcd_client::WatchStream;
 use ipnet::{IpNet, Ipv4Net};
 use ocinet::context::{Context, Options};
 use ocinet::network::Network;
-use ocinet::overlay::state::{
-    format_mac, in_use, try_lock_network, vtep_mac, vxlan_name, HostBlock, OverlayDir, PeerBlock,
-};
+use ocinet::overlay::state::{format_mac, in_use, try_lock_network, vtep_mac, OverlayDir};
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::cluster::{Cluster, Member};
+use crate::blocks::Member;
+use crate::cluster::Cluster;
 use crate::error::{AgentError, Result};
+use crate::host_block::{host_block, preferred_block};
+use crate::lease::{self, LeaseAction, LeaseDue, Start};
+use crate::peers::wanted_peers;
 use crate::ready::Ready;
 use crate::tunnels::Tunnels;
 use crate::underlay;
+use crate::watch::{self, WatchAction};
 
 const TICK: Duration = Duration::from_secs(1);
 
@@ -88,41 +91,23 @@ async fn serve(
         vtep_mac: format_mac(mac),
     };
     // What this host held before (an agent that was killed): kept if etcd cannot be asked.
-    let known = dir
-        .block()?
-        .filter(|b| b.underlay == underlay.address && subnet.contains(&b.block));
+    let known = preferred_block(dir.block()?, underlay.address, subnet);
 
-    let mut cluster = Cluster::connect(network, subnet, me.clone()).await;
-    let (block, mut lease) = match (&mut cluster, &known) {
-        (Ok(c), _) => {
-            let (block, lease) = c.acquire(known.as_ref().map(|k| k.block)).await?;
-            (block, Some(lease))
+    let connected = Cluster::connect(network, subnet, me.clone()).await;
+    let (mut cluster, block, mut lease) = match lease::on_start(connected, known)? {
+        Start::Acquire {
+            mut cluster,
+            preferred,
+        } => {
+            let (block, lease) = cluster.acquire(preferred).await?;
+            (Some(cluster), block, Some(lease))
         }
-        (Err(e), Some(k)) => {
-            eprintln!(
-                "ocinet-agent: {e}; keeping block {} until etcd answers",
-                k.block
-            );
-            (k.block, None)
+        Start::KeepUntilEtcdAnswers { block, why } => {
+            eprintln!("ocinet-agent: {why}; keeping block {block} until etcd answers");
+            (None, block, None)
         }
-        (Err(_), None) => return Err(cluster.err().expect("matched an error")),
     };
-    let mut cluster = cluster.ok();
-    let block6 = network.overlay_block6(block);
-    let host = HostBlock {
-        block,
-        gateway: ocinet_first_host(block),
-        block6,
-        gateway6: block6.and_then(|b| match ocinet::network::first_host(IpNet::V6(b)) {
-            std::net::IpAddr::V6(ip) => Some(ip),
-            std::net::IpAddr::V4(_) => None,
-        }),
-        mtu: underlay.mtu,
-        bridge: network.bridge.clone(),
-        vxlan: vxlan_name(overlay.vni),
-        underlay: underlay.address,
-        vtep_mac: me.vtep_mac.clone(),
-    };
+    let host = host_block(network, overlay, block, &underlay, me.vtep_mac.clone());
     let mut tunnels = Tunnels::up(overlay, &host, mac, dir.peers().unwrap_or_default())?;
     dir.write_block(&host)?;
     ready.ok();
@@ -135,16 +120,16 @@ async fn serve(
         .map_err(|e| AgentError::Underlay(format!("cannot catch SIGTERM: {e}")))?;
     let mut interrupt = signal(SignalKind::interrupt())
         .map_err(|e| AgentError::Underlay(format!("cannot catch SIGINT: {e}")))?;
-    let renew_every = Duration::from_secs(u64::from(overlay.ttl / 3).max(1));
+    let renew_every = lease::renew_every(overlay.ttl);
     let mut renewed = Instant::now();
     let mut ticks = tokio::time::interval(TICK);
     let mut watch: Option<WatchStream> = None;
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
-            changed = next_change(&mut watch) => {
-                if !changed {
-                    // Ended or failed: made again with the next round's connection.
+            event = watch::next_event(&mut watch) => {
+                if watch::on_watch_event(event) == WatchAction::Rewatch {
+                    // Made again with the next round's connection.
                     watch = None;
                 }
             }
@@ -201,15 +186,6 @@ async fn serve(
     Ok(())
 }
 
-/// Waits for the next change the watch reports: true for a change, false when the watch ended
-/// or failed. With no watch, never returns (the ticks go on).
-async fn next_change(watch: &mut Option<WatchStream>) -> bool {
-    match watch {
-        Some(stream) => matches!(stream.message().await, Ok(Some(_))),
-        None => std::future::pending().await,
-    }
-}
-
 /// What every round with etcd needs to know of this host.
 struct Round<'a> {
     /// Each peer's IPv6 block is derived from its IPv4 block by the network's subnets.
@@ -229,46 +205,33 @@ async fn tend(
     tunnels: &mut Tunnels,
     dir: &OverlayDir,
 ) -> Result<()> {
-    let alive = match *lease {
-        Some(id) if renewed.elapsed() >= round.renew_every => {
-            let alive = cluster.keep_alive(id).await?;
-            if alive {
+    let take_block = match lease::lease_due(*lease, renewed.elapsed(), round.renew_every) {
+        LeaseDue::Held => false,
+        LeaseDue::TakeBlock => true,
+        LeaseDue::Renew(id) => match lease::on_keep_alive(cluster.keep_alive(id).await) {
+            LeaseAction::Renewed => {
                 *renewed = Instant::now();
+                false
             }
-            alive
-        }
-        Some(_) => true,
-        None => false,
+            LeaseAction::TakeBlockAgain => true,
+            LeaseAction::Retry(e) => return Err(e),
+        },
     };
-    if !alive {
+    if take_block {
         let (got, id) = cluster.acquire(Some(round.block)).await?;
-        if got != round.block {
-            // Another host took this block while this one could not renew it: containers
-            // here hold addresses of it, so keep it rather than move; say so.
+        if let Err(e) = lease::check_retaken(round.block, got) {
             cluster.release(id).await;
-            return Err(AgentError::Etcd {
-                endpoints: "the cluster".to_string(),
-                reason: format!(
-                    "block {} of this host was taken by another host while etcd was unreachable; restart this host's containers of the network",
-                    round.block
-                ),
-            });
+            return Err(e);
         }
         *lease = Some(id);
         *renewed = Instant::now();
     }
-    let peers: Vec<PeerBlock> = cluster
-        .blocks()
-        .await?
-        .into_iter()
-        .filter(|(b, m)| *b != round.block && m.underlay != round.underlay)
-        .map(|(b, m)| PeerBlock {
-            block: b,
-            block6: round.network.overlay_block6(b),
-            underlay: m.underlay,
-            vtep_mac: m.vtep_mac,
-        })
-        .collect();
+    let peers = wanted_peers(
+        cluster.blocks().await?,
+        round.block,
+        round.underlay,
+        round.network,
+    );
     for problem in tunnels.reconcile(&peers)? {
         eprintln!("ocinet-agent: {problem}");
     }
@@ -291,11 +254,4 @@ fn leave_if_unused(ctx: &Context, network: &Network, dir: &OverlayDir) -> Result
     }
     dir.remove_block()?;
     Ok(true)
-}
-
-fn ocinet_first_host(block: Ipv4Net) -> std::net::Ipv4Addr {
-    match ocinet::network::first_host(IpNet::V4(block)) {
-        std::net::IpAddr::V4(ip) => ip,
-        std::net::IpAddr::V6(_) => block.network(),
-    }
 }

@@ -1,11 +1,10 @@
-//! The overlay's cluster state in etcd: one key per host's block,
-//! `/ocinet/overlay/<network>/blocks/<address>-<prefix>`, whose value names the host's underlay
-//! address and VTEP MAC, attached to an etcd lease that the agent keeps alive: a host that dies
-//! loses its block `ttl` seconds later. Everything read here was written by other hosts: keys
-//! and values are checked, and what does not check is skipped.
+//! The overlay's cluster state in etcd: one key per host's block (named and checked in
+//! [`crate::blocks`]), whose value names the host's underlay address and VTEP MAC, attached to
+//! an etcd lease that the agent keeps alive: a host that dies loses its block `ttl` seconds
+//! later. Everything read here was written by other hosts: keys and values are checked, and
+//! what does not check is skipped.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use etcd_client::{
@@ -14,41 +13,17 @@ use etcd_client::{
 };
 use ipnet::Ipv4Net;
 use ocinet::network::{Etcd, Network};
-use ocinet::overlay::state::parse_mac;
-use serde::{Deserialize, Serialize};
 
+use crate::blocks::{BlockLayout, Claim, Member};
 use crate::error::{AgentError, Result};
+use crate::lease::Renewal;
 
 /// How long one request may take before etcd counts as unreachable.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
-/// Values are a few dozen bytes; anything far larger is not one of ours.
-const MAX_VALUE_BYTES: usize = 1024;
-
-/// A host as its block's value describes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Member {
-    pub underlay: Ipv4Addr,
-    pub vtep_mac: String,
-}
-
-impl Member {
-    /// Whether another host's value can be programmed: a unicast underlay address, a unicast
-    /// MAC.
-    fn is_valid(&self) -> bool {
-        let ip = self.underlay;
-        !(ip.is_unspecified()
-            || ip.is_loopback()
-            || ip.is_multicast()
-            || ip.is_broadcast()
-            || ip.is_link_local())
-            && parse_mac(&self.vtep_mac).is_some()
-    }
-}
-
 pub struct Cluster {
     client: Client,
     endpoints: String,
-    prefix: String,
+    layout: BlockLayout,
     network: String,
     subnet: Ipv4Net,
     block_len: u8,
@@ -90,7 +65,7 @@ impl Cluster {
         }
         Ok(Cluster {
             client,
-            prefix: format!("/ocinet/overlay/{}/blocks/", network.name),
+            layout: BlockLayout::new(&network.name, subnet, overlay.block),
             network: network.name.clone(),
             subnet,
             block_len: overlay.block,
@@ -107,17 +82,13 @@ impl Cluster {
         }
     }
 
-    fn key(&self, block: Ipv4Net) -> String {
-        format!("{}{}-{}", self.prefix, block.network(), block.prefix_len())
-    }
-
     /// A watch of every host's block: each change (a host joining, leaving, or its lease
     /// running out) arrives as it happens, so the agent need not wait for its next round.
     pub async fn watch(&mut self) -> Result<WatchStream> {
         let options = WatchOptions::new().with_prefix();
         let asked = tokio::time::timeout(
             REQUEST_TIMEOUT,
-            self.client.watch(self.prefix.as_str(), Some(options)),
+            self.client.watch(self.layout.prefix(), Some(options)),
         )
         .await
         .map_err(|_| AgentError::Etcd {
@@ -131,39 +102,14 @@ impl Cluster {
     pub async fn blocks(&mut self) -> Result<HashMap<Ipv4Net, Member>> {
         let answer = self
             .client
-            .get(self.prefix.as_str(), Some(GetOptions::new().with_prefix()))
+            .get(self.layout.prefix(), Some(GetOptions::new().with_prefix()))
             .await
             .map_err(|e| self.failed(e))?;
-        let mut out = HashMap::new();
-        for kv in answer.kvs() {
-            let Some(block) = kv
-                .key_str()
-                .ok()
-                .and_then(|k| k.strip_prefix(&self.prefix))
-                .and_then(|k| self.parse_block(k))
-            else {
-                continue;
-            };
-            if kv.value().len() > MAX_VALUE_BYTES {
-                continue;
-            }
-            if let Ok(member) = serde_json::from_slice::<Member>(kv.value()) {
-                if member.is_valid() {
-                    out.insert(block, member);
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// `10.200.3.0-24` as a block of this network's subnet, of the network's block size.
-    fn parse_block(&self, text: &str) -> Option<Ipv4Net> {
-        let (address, len) = text.split_once('-')?;
-        let block = Ipv4Net::new(address.parse().ok()?, len.parse().ok()?).ok()?;
-        (block.trunc() == block
-            && block.prefix_len() == self.block_len
-            && self.subnet.contains(&block))
-        .then_some(block)
+        Ok(answer
+            .kvs()
+            .iter()
+            .filter_map(|kv| self.layout.entry(kv.key(), kv.value()))
+            .collect())
     }
 
     /// A block for this host under a new lease: `preferred` (this host's before a restart)
@@ -177,32 +123,18 @@ impl Cluster {
             .map_err(|e| self.failed(e))?
             .id();
         let taken = self.blocks().await?;
-        let mine = taken
-            .iter()
-            .filter(|(_, m)| m.underlay == self.me.underlay)
-            .map(|(b, _)| *b);
         let value = serde_json::to_vec(&self.me).unwrap_or_default();
-        let candidates = preferred
-            .into_iter()
-            .chain(mine.collect::<Vec<_>>())
-            .chain(self.subnet.subnets(self.block_len).into_iter().flatten());
-        for block in candidates {
-            if self.parse_block(&format!("{}-{}", block.network(), block.prefix_len()))
-                != Some(block)
-            {
-                continue;
-            }
-            let key = self.key(block);
-            let compare = match taken.get(&block) {
-                Some(holder) if holder.underlay != self.me.underlay => continue,
+        for (block, claim) in self.layout.claims(preferred, &taken, &self.me) {
+            let key = self.layout.key(block);
+            let compare = match claim {
+                Claim::Free => Compare::create_revision(key.as_str(), CompareOp::Equal, 0),
                 // Ours from an agent before this one: taken over with the new lease, unless it
                 // changed hands meanwhile.
-                Some(holder) => Compare::value(
+                Claim::TakeOver(holder) => Compare::value(
                     key.as_str(),
                     CompareOp::Equal,
                     serde_json::to_vec(holder).unwrap_or_default(),
                 ),
-                None => Compare::create_revision(key.as_str(), CompareOp::Equal, 0),
             };
             let txn = Txn::new().when([compare]).and_then([TxnOp::put(
                 key.as_str(),
@@ -222,8 +154,17 @@ impl Cluster {
         })
     }
 
-    /// Renews the lease; `false` when etcd no longer knows it (expired while unreachable).
-    pub async fn keep_alive(&mut self, lease: i64) -> Result<bool> {
+    /// Renews the lease and says what etcd answered.
+    pub async fn keep_alive(&mut self, lease: i64) -> Renewal {
+        match self.renew(lease).await {
+            Ok(Some(ttl)) => Renewal::Ttl(ttl),
+            Ok(None) => Renewal::Ended,
+            Err(e) => Renewal::Failed(e),
+        }
+    }
+
+    /// The lease's TTL after one renewal; `None` when the answers ended without one.
+    async fn renew(&mut self, lease: i64) -> Result<Option<i64>> {
         let (mut keeper, mut answers) = self
             .client
             .lease_keep_alive(lease)
@@ -237,7 +178,7 @@ impl Cluster {
                 reason: "no answer to a lease renewal".to_string(),
             })?
             .map_err(|e| self.failed(e))?;
-        Ok(answer.is_some_and(|a| a.ttl() > 0))
+        Ok(answer.map(|a| a.ttl()))
     }
 
     /// Gives the block back at once (the other hosts drop this one now, not at the lease's
@@ -276,4 +217,18 @@ fn one_line(e: &dyn std::fmt::Display) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_library_error_of_several_lines_is_said_in_one() {
+        let e = "status: Unavailable,\n  message: \"tcp connect error\",\n\tdetails: []";
+        assert_eq!(
+            one_line(&e),
+            "status: Unavailable, message: \"tcp connect error\", details: []"
+        );
+    }
 }

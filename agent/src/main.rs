@@ -3,12 +3,17 @@
 //! last one is gone; it is not meant to be run by hand but may be (to watch its log).
 
 mod agent;
+mod blocks;
 mod cluster;
 mod error;
+mod host_block;
+mod lease;
+mod peers;
 mod ready;
 mod tunnels;
 mod underlay;
 mod vxlan;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -82,4 +87,65 @@ fn parse(words: Vec<String>) -> Result<Option<Args>, AgentError> {
         options: options_from(root, config_dir),
         network,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(list: &[&str]) -> Vec<String> {
+        list.iter().map(|w| w.to_string()).collect()
+    }
+
+    fn usage_error(list: &[&str]) -> String {
+        match parse(words(list)) {
+            Err(e @ AgentError::Usage(_)) => e.to_string(),
+            Err(other) => panic!("{list:?}: not a usage error: {other}"),
+            Ok(_) => panic!("{list:?} was accepted"),
+        }
+    }
+
+    #[test]
+    fn flags_take_their_value_after_a_space_or_an_equals_sign() {
+        for list in [
+            ["--network", "blue", "--root", "/r", "--config-dir", "/c"].as_slice(),
+            &["--network=blue", "--root=/r", "--config-dir=/c"],
+            &["--config-dir=/c", "--root", "/r", "--network=blue"],
+        ] {
+            let args = parse(words(list)).unwrap().expect("arguments to run with");
+            assert_eq!(args.network, "blue", "{list:?}");
+            assert_eq!(args.options.root, PathBuf::from("/r"), "{list:?}");
+            assert_eq!(args.options.config_dir, PathBuf::from("/c"), "{list:?}");
+        }
+        // The last of a repeated flag counts.
+        let args = parse(words(&["--network", "blue", "--network", "red"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(args.network, "red");
+    }
+
+    #[test]
+    fn help_and_version_run_nothing() {
+        for flag in ["-h", "--help", "-v", "--version"] {
+            assert!(parse(words(&[flag])).unwrap().is_none(), "{flag}");
+        }
+    }
+
+    #[test]
+    fn wrong_arguments_are_usage_errors_that_say_what_is_wrong() {
+        for (list, says) in [
+            (&[][..], "missing --network"),
+            (&["--network"], "--network needs a value"),
+            (&["--root=/r"], "missing --network"),
+            (&["--network", "blue", "--bogus"], "unexpected \"--bogus\""),
+            (&["--network", "blue", "extra"], "unexpected \"extra\""),
+            (&["-h=1"], "unexpected \"-h=1\""),
+            (&["--network", "not a name"], "network name \"not a name\""),
+            (&["--network="], "network name \"\""),
+        ] {
+            let said = usage_error(list);
+            assert!(said.starts_with("usage: "), "{list:?}: {said}");
+            assert!(said.contains(says), "{list:?}: {said}");
+        }
+    }
 }

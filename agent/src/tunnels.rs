@@ -3,14 +3,15 @@
 //! entry sending that VTEP's frames to its underlay address; on a dual-stack overlay also a
 //! route to its IPv6 block and an IPv6 neighbour entry for its link-local VTEP address.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use crate::vxlan::{self, Peer, Rtnl, VxlanSpec};
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::Ipv4Net;
 use ocinet::network::Overlay;
 use ocinet::overlay::state::{parse_mac, HostBlock, PeerBlock};
 
 use crate::error::Result;
+use crate::peers::{peer_changes, stray_routes};
+use crate::vxlan::{self, Peer, Rtnl, VxlanSpec};
 
 pub struct Tunnels {
     rtnl: Rtnl,
@@ -56,14 +57,12 @@ impl Tunnels {
     /// one left.
     pub fn reconcile(&mut self, wanted: &[PeerBlock]) -> Result<Vec<String>> {
         let mut problems = Vec::new();
-        let wanted_by_block: HashMap<Ipv4Net, &PeerBlock> =
-            wanted.iter().map(|p| (p.block, p)).collect();
-        let stale: Vec<PeerBlock> = std::mem::take(&mut self.inherited)
-            .into_iter()
-            .chain(self.programmed.values().cloned())
-            .filter(|p| wanted_by_block.get(&p.block) != Some(&p))
-            .collect();
-        for peer in stale {
+        let changes = peer_changes(
+            std::mem::take(&mut self.inherited),
+            &self.programmed,
+            wanted,
+        );
+        for peer in changes.remove {
             match self.remove(&peer) {
                 Ok(()) => {
                     self.programmed.remove(&peer.block);
@@ -71,29 +70,17 @@ impl Tunnels {
                 Err(e) => problems.push(e.to_string()),
             }
         }
-        for peer in wanted {
-            if self.programmed.get(&peer.block) == Some(peer) {
-                continue;
-            }
-            match self.add(peer) {
+        for peer in changes.add {
+            match self.add(&peer) {
                 Ok(()) => {
-                    self.programmed.insert(peer.block, peer.clone());
+                    self.programmed.insert(peer.block, peer);
                 }
                 Err(e) => problems.push(e.to_string()),
             }
         }
-        // Routes of ours on the device (of both families) that no peer wants: left by an
-        // agent that was killed.
-        let wanted_blocks: HashSet<IpNet> = wanted
-            .iter()
-            .flat_map(|p| [Some(IpNet::V4(p.block)), p.block6.map(IpNet::V6)])
-            .flatten()
-            .collect();
-        for (block, via) in vxlan::peers(&self.rtnl, self.index)? {
-            if !wanted_blocks.contains(&block) {
-                if let Err(e) = vxlan::remove_route(&self.rtnl, self.index, block, via) {
-                    problems.push(e.to_string());
-                }
+        for (block, via) in stray_routes(vxlan::peers(&self.rtnl, self.index)?, wanted) {
+            if let Err(e) = vxlan::remove_route(&self.rtnl, self.index, block, via) {
+                problems.push(e.to_string());
             }
         }
         Ok(problems)
