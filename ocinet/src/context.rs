@@ -33,7 +33,7 @@ pub struct Context {
     pub boot_id: String,
     /// Where setups and teardowns announce names: the resolver process (the unit tests
     /// record the announcements instead).
-    pub resolver: ResolverLink,
+    pub(crate) resolver: ResolverLink,
 }
 
 /// Where names are announced (`resolver_process.rs`).

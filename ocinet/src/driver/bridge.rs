@@ -22,7 +22,7 @@ use crate::overlay::agent;
 use crate::state::ipam::LeaseStore;
 use crate::state::record::InterfaceRecord;
 
-pub struct BridgeDriver;
+pub(crate) struct BridgeDriver;
 
 impl NetworkDriver for BridgeDriver {
     /// The network's lease lock, then an overlay's agent, started under it unless it runs.

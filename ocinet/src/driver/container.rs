@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::host::netns::NetnsRef;
 use crate::request::NetworkMode;
 
-pub struct ContainerDriver;
+pub(crate) struct ContainerDriver;
 
 impl Driver for ContainerDriver {
     fn plan(&self, info: &mut DriverInfo<'_>) -> Result<Plan> {

@@ -4,7 +4,7 @@
 use super::{Driver, DriverInfo, Plan};
 use crate::error::{Error, Result};
 
-pub struct HostDriver;
+pub(crate) struct HostDriver;
 
 impl Driver for HostDriver {
     fn plan(&self, info: &mut DriverInfo<'_>) -> Result<Plan> {

@@ -9,7 +9,7 @@ use crate::network::Network;
 use crate::request::{NetworkMode, NetworkRequest};
 use crate::state::record::InterfaceRecord;
 
-pub struct JoinedDriver;
+pub(crate) struct JoinedDriver;
 
 impl Driver for JoinedDriver {
     fn own_namespace(&self) -> bool {

@@ -19,14 +19,14 @@
 //! (`NetworkDriver`): `bridge.rs` (bridge, overlay) or `routed.rs`. What those two share (the
 //! leased address, the published ports, a veth's undo) is in `veth.rs`.
 
-pub mod bridge;
-pub mod container;
-pub mod host;
-pub mod joined;
+pub(crate) mod bridge;
+pub(crate) mod container;
+pub(crate) mod host;
+pub(crate) mod joined;
 pub mod neighbours;
-pub mod none;
-pub mod routed;
-pub mod veth;
+pub(crate) mod none;
+pub(crate) mod routed;
+pub(crate) mod veth;
 
 use std::net::IpAddr;
 

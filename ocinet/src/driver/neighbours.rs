@@ -34,7 +34,7 @@ pub fn due(id: &str) -> bool {
 }
 
 /// The entries `containers` need, with the spare room.
-pub fn need(containers: usize) -> u32 {
+pub(crate) fn need(containers: usize) -> u32 {
     u32::try_from(containers)
         .unwrap_or(u32::MAX)
         .saturating_mul(PER_CONTAINER)
@@ -44,7 +44,7 @@ pub fn need(containers: usize) -> u32 {
 /// The limits to set when `containers` come near `now`'s soft limit: `gc_thresh2` with room
 /// for as many containers again (a power of two), `gc_thresh3` twice that, as the kernel's
 /// defaults are; never lower than now. `None`: `now` carries them.
-pub fn wanted(containers: usize, now: Limits) -> Option<Limits> {
+pub(crate) fn wanted(containers: usize, now: Limits) -> Option<Limits> {
     let need = need(containers);
     if need < now.thresh2 {
         return None;

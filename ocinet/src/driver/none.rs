@@ -4,7 +4,7 @@ use super::{require_own_namespace, Driver, DriverInfo, Plan};
 use crate::error::Result;
 use crate::state::record::InterfaceRecord;
 
-pub struct NoneDriver;
+pub(crate) struct NoneDriver;
 
 impl Driver for NoneDriver {
     fn own_namespace(&self) -> bool {

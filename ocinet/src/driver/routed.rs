@@ -33,7 +33,7 @@ use crate::network::Network;
 use crate::state::ipam::LeaseStore;
 use crate::state::record::InterfaceRecord;
 
-pub struct RoutedDriver;
+pub(crate) struct RoutedDriver;
 
 impl NetworkDriver for RoutedDriver {
     /// The network's lease lock only: a routed network needs nothing outside the container

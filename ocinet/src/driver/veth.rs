@@ -247,7 +247,7 @@ fn release_leases(env: &Env<'_>, id: &str, iface: &InterfaceRecord) -> Result<()
 /// The requested MAC, else Docker's: `02:42` and the IPv4 address. Known before the link
 /// exists (the record and a CNI result list it), and an address that passes to another
 /// container takes its MAC along, so neighbours' caches stay right.
-pub fn container_mac(request: &NetworkRequest, address: IpAddr) -> [u8; 6] {
+pub(crate) fn container_mac(request: &NetworkRequest, address: IpAddr) -> [u8; 6] {
     match request.mac {
         Some(mac) => mac,
         None => docker_mac(address),
@@ -255,7 +255,7 @@ pub fn container_mac(request: &NetworkRequest, address: IpAddr) -> [u8; 6] {
 }
 
 /// `02:42` and the last four bytes of `address`: locally administered, unicast.
-pub fn docker_mac(address: IpAddr) -> [u8; 6] {
+pub(crate) fn docker_mac(address: IpAddr) -> [u8; 6] {
     let [a, b, c, d] = match address {
         IpAddr::V4(ip) => ip.octets(),
         IpAddr::V6(ip) => {

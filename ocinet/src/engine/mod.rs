@@ -128,7 +128,7 @@ pub fn check(ctx: &Context, target: &Target) -> Result<Attachment> {
 }
 
 /// Undoes one record (the caller holds the id's lock: gc, the shim's delete).
-pub fn teardown_record(ctx: &Context, record: &Record) -> Result<()> {
+pub(crate) fn teardown_record(ctx: &Context, record: &Record) -> Result<()> {
     teardown_with(ctx, &mut SystemKernel::new(), record)
 }
 

@@ -34,7 +34,7 @@ impl NetnsRef {
         }
     }
 
-    pub fn open(&self) -> Result<Netns> {
+    pub(crate) fn open(&self) -> Result<Netns> {
         match self {
             NetnsRef::Pid(pid) => Netns::of_pid(*pid),
             NetnsRef::Path(path) => Netns::open(path),

@@ -25,7 +25,7 @@ pub struct PublishedPort {
 /// Turns specs into concrete mappings: fixed host ports as given, a free one picked from a host
 /// range (`7000-7010:80`) or from the ephemeral range (`80`; `ephemeral` is asked only then).
 /// Checks claims; writes nothing.
-pub fn resolve(
+pub(crate) fn resolve(
     txn: &ClaimTxn,
     specs: &[PortSpec],
     id: &str,

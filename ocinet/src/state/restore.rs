@@ -19,7 +19,7 @@ pub struct Restored {
 }
 
 /// Restores every live container's network filters, masqueraded subnets and DNAT elements.
-pub fn restore(ctx: &Context, kernel: &mut dyn Kernel) -> Result<Restored> {
+pub(crate) fn restore(ctx: &Context, kernel: &mut dyn Kernel) -> Result<Restored> {
     let mut subnets: Vec<IpNet> = Vec::new();
     let mut elements = Vec::new();
     let mut filters: Vec<NetworkFilter> = Vec::new();
