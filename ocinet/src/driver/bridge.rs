@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::veth::{self, AddressPool};
-use super::{DriverInfo, Env, NetworkDriver, Plan, Prepared};
+use super::{DriverInfo, Env, NetworkDriver, Plan, Prepared, Recorded};
 use crate::driver::neighbours;
 use crate::error::{Error, Result};
 use crate::host::fault;
@@ -86,12 +86,7 @@ impl NetworkDriver for BridgeDriver {
         veth::plan(info, network, pool)
     }
 
-    fn apply(
-        &self,
-        info: &mut DriverInfo<'_>,
-        plan: Plan,
-        iface: Option<&mut InterfaceRecord>,
-    ) -> Result<()> {
+    fn apply(&self, info: &mut DriverInfo<'_>, plan: Plan, iface: Recorded<'_>) -> Result<()> {
         let (network, iface) = veth::planned("bridge", plan.network, iface)?;
         let (target, request) = (info.target, info.request);
         if let Some(reserved) = plan.reserved {

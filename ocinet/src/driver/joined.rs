@@ -3,11 +3,10 @@
 //! driver of the network's kind, which is only known once the network is: first its prepare
 //! (an overlay's agent), then its plan.
 
-use super::{for_kind, require_own_namespace, Driver, DriverInfo, Env, Plan};
+use super::{for_kind, require_own_namespace, Driver, DriverInfo, Env, Plan, Recorded};
 use crate::error::{Error, Result};
 use crate::network::Network;
 use crate::request::{NetworkMode, NetworkRequest};
-use crate::state::record::InterfaceRecord;
 
 pub(crate) struct JoinedDriver;
 
@@ -31,12 +30,7 @@ impl Driver for JoinedDriver {
         driver.plan(info, network, prepared)
     }
 
-    fn apply(
-        &self,
-        info: &mut DriverInfo<'_>,
-        plan: Plan,
-        iface: Option<&mut InterfaceRecord>,
-    ) -> Result<()> {
+    fn apply(&self, info: &mut DriverInfo<'_>, plan: Plan, iface: Recorded<'_>) -> Result<()> {
         let Some(kind) = plan.network.as_ref().map(|n| n.driver) else {
             return Err(Error::Namespace(
                 "a network's plan lacks its network".to_string(),

@@ -56,6 +56,10 @@ pub(crate) struct Env<'a> {
     pub(crate) kernel: &'a mut dyn Kernel,
 }
 
+/// The interface a plan chose, as the record lists it (saved before apply), for apply to
+/// complete (the host veth's index, ...); `None` for modes with no interface.
+pub(crate) type Recorded<'r> = Option<&'r mut InterfaceRecord>;
+
 /// What one call of a setup works with: its [`Env`], the container, and what it asks for (one
 /// network's part of the request, when it joins several).
 pub(crate) struct DriverInfo<'a> {
@@ -99,12 +103,7 @@ pub(crate) trait Driver {
 
     /// Makes what the plan chose (its interface taken out into the record: `iface`). The
     /// record is on disk already; a failure leaves the engine to undo it from the record.
-    fn apply(
-        &self,
-        info: &mut DriverInfo<'_>,
-        plan: Plan,
-        iface: Option<&mut InterfaceRecord>,
-    ) -> Result<()> {
+    fn apply(&self, info: &mut DriverInfo<'_>, plan: Plan, iface: Recorded<'_>) -> Result<()> {
         let _ = (info, plan, iface);
         Ok(())
     }
@@ -124,12 +123,7 @@ pub(crate) trait NetworkDriver {
         -> Result<Plan>;
 
     /// As [`Driver::apply`].
-    fn apply(
-        &self,
-        info: &mut DriverInfo<'_>,
-        plan: Plan,
-        iface: Option<&mut InterfaceRecord>,
-    ) -> Result<()>;
+    fn apply(&self, info: &mut DriverInfo<'_>, plan: Plan, iface: Recorded<'_>) -> Result<()>;
 
     /// Removes one interface from its record alone (no pid, no namespace), carrying on past a
     /// failed step; every step accepts that its object is gone.

@@ -1,8 +1,7 @@
 //! `none`: the container keeps its own namespace with only `lo`, up.
 
-use super::{require_own_namespace, Driver, DriverInfo, Plan};
+use super::{require_own_namespace, Driver, DriverInfo, Plan, Recorded};
 use crate::error::Result;
-use crate::state::record::InterfaceRecord;
 
 pub(crate) struct NoneDriver;
 
@@ -16,12 +15,7 @@ impl Driver for NoneDriver {
         Ok(Plan::default())
     }
 
-    fn apply(
-        &self,
-        info: &mut DriverInfo<'_>,
-        _plan: Plan,
-        _iface: Option<&mut InterfaceRecord>,
-    ) -> Result<()> {
+    fn apply(&self, info: &mut DriverInfo<'_>, _plan: Plan, _iface: Recorded<'_>) -> Result<()> {
         info.env
             .kernel
             .configure_container(&info.target.netns, None)

@@ -24,7 +24,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::veth::{self, AddressPool};
-use super::{DriverInfo, Env, NetworkDriver, Plan, Prepared};
+use super::{DriverInfo, Env, NetworkDriver, Plan, Prepared, Recorded};
 use crate::error::{Error, Result};
 use crate::host::fault;
 use crate::kernel::RoutedVethSpec;
@@ -64,12 +64,7 @@ impl NetworkDriver for RoutedDriver {
         veth::plan(info, network, pool)
     }
 
-    fn apply(
-        &self,
-        info: &mut DriverInfo<'_>,
-        plan: Plan,
-        iface: Option<&mut InterfaceRecord>,
-    ) -> Result<()> {
+    fn apply(&self, info: &mut DriverInfo<'_>, plan: Plan, iface: Recorded<'_>) -> Result<()> {
         let (network, iface) = veth::planned("routed", plan.network, iface)?;
         let (target, request) = (info.target, info.request);
         // The first address (IPv4 when there is one) names both MACs.

@@ -107,7 +107,7 @@ pub fn host_address(host_ip: Option<IpAddr>) -> String {
 }
 
 /// Parses the comma-separated `io.ocinet.ports` value. The error names the bad spec.
-pub(crate) fn parse_list(value: &str) -> Result<Vec<PortSpec>, String> {
+pub fn parse_list(value: &str) -> Result<Vec<PortSpec>, String> {
     let specs: Vec<&str> = value.split(',').map(str::trim).collect();
     if specs.len() > MAX_SPECS {
         return Err(format!(
