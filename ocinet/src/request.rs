@@ -7,11 +7,10 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use crate::dns::names::DnsNames;
 use crate::error::{Error, Result};
 use crate::network::{Network, DEFAULT_NETWORK};
-use crate::ports::{self, PortSpec};
+use crate::ports::{self, PortSpec, PORTS_ANNOTATION};
 use crate::validate;
 
 pub(crate) const NETWORK_ANNOTATION: &str = "io.ocinet.network";
-pub(crate) const PORTS_ANNOTATION: &str = "io.ocinet.ports";
 pub(crate) const IP_ANNOTATION: &str = "io.ocinet.ip";
 pub(crate) const IP6_ANNOTATION: &str = "io.ocinet.ip6";
 pub(crate) const MAC_ANNOTATION: &str = "io.ocinet.mac";

@@ -100,7 +100,7 @@ pub(crate) fn plan(info: &DriverInfo<'_>, network: Network, pool: AddressPool) -
     let leased: Vec<IpAddr> = addresses.iter().map(|a| a.address).collect();
     if let Some(ip) = publish::unreachable_host_address(&ports, &leased) {
         return Err(Error::Annotation {
-            key: crate::request::PORTS_ANNOTATION,
+            key: crate::ports::PORTS_ANNOTATION,
             value: crate::ports::host_address(Some(ip)),
             reason: format!(
                 "network {} gives the container no {} address to publish on it: publish on another host address, or add a subnet of that family",

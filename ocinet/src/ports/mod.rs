@@ -1,5 +1,7 @@
-//! Docker's `-p` syntax: `[hostIP:][hostPort[-end]:]containerPort[-end][/tcp|udp|sctp]`, with an
-//! IPv6 host address in brackets (`[::1]:8080:80`). Pure parsing; allocation is elsewhere.
+//! Published ports. Here, Docker's `-p` syntax: `[hostIP:][hostPort[-end]:]containerPort[-end]
+//! [/tcp|udp|sctp]`, with an IPv6 host address in brackets (`[::1]:8080:80`), pure parsing (the
+//! kernel's firewall uses its types too). Beside it, who holds which host port (`claims`) and
+//! specs resolved to claims and DNAT elements (`publish`).
 
 pub(crate) mod claims;
 pub mod publish;
@@ -8,6 +10,9 @@ use std::fmt;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
+
+/// The annotation that lists a container's specs (as `-p` does).
+pub(crate) const PORTS_ANNOTATION: &str = "io.ocinet.ports";
 
 /// Most specs a container may list; each one is a kernel map element or more.
 const MAX_SPECS: usize = 256;

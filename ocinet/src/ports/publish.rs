@@ -9,8 +9,8 @@ use crate::host::naming::stable_hash;
 use crate::host::sysctl;
 use crate::kernel::firewall::DnatElement;
 use crate::ports::claims::ClaimTxn;
+use crate::ports::PORTS_ANNOTATION;
 use crate::ports::{PortRange, PortSpec, Protocol};
-use crate::request::PORTS_ANNOTATION;
 
 /// A port mapping as set up: host and container ranges of equal length.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
