@@ -9,6 +9,9 @@ bundles/build-rootfs.sh >/dev/null
 cargo build --workspace --all-targets --locked
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The fuzz targets are outside the workspace (cargo fuzz builds them with a nightly toolchain):
+# checked here so that they keep building against the library.
+(cd fuzz && cargo check --bins --locked)
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
 else

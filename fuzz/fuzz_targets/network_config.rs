@@ -1,5 +1,5 @@
-//! Network definition files: never a panic; what parses has its gateway inside its subnet and a
-//! valid bridge name.
+//! Network definition files: never a panic; what parses has each gateway inside its subnet
+//! and a valid bridge name.
 #![no_main]
 
 use std::path::Path;
@@ -12,7 +12,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok(network) = Network::parse("fuzz", Path::new("/fuzz.json"), text) {
-        assert!(network.subnet.contains(&network.gateway));
+        for subnet in &network.subnets {
+            assert!(subnet.subnet.contains(&subnet.gateway));
+        }
         assert!(ocinet::validate::interface_name(&network.bridge).is_ok());
     }
 });

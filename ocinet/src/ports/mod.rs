@@ -65,7 +65,7 @@ impl PortRange {
         }
     }
 
-    pub(crate) fn count(self) -> u32 {
+    pub fn count(self) -> u32 {
         u32::from(self.end) - u32::from(self.start) + 1
     }
 
