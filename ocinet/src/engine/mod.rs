@@ -1,11 +1,16 @@
 //! The one engine every front end calls: [`attach`] wires a container's namespace to a network
 //! and says what it made; [`detach`] undoes it from the record alone.
 //!
-//! Order of a setup: the driver plans (chooses and checks, holding the locks of what it
-//! chose), the record of the plan is written, the driver applies it (commits the reservations,
-//! then the kernel), and the namespace gets its `ip netns` name. Any failure undoes everything
+//! Order of a setup: the driver prepares the network (an overlay's agent started) and plans
+//! (chooses and checks, holding the locks of what it chose), the record of the plan is
+//! written, the driver applies it (commits the reservations, then the kernel), and the
+//! namespace gets its `ip netns` name. Any failure undoes everything
 //! the record lists. Teardown undoes every step it can, even past a failed one, and keeps the
 //! record while something is left, so that `gc` can finish it.
+//!
+//! Beside them: ports published and withdrawn after the attach (`publishing.rs`, the Docker
+//! plugin's), a network retired (`retire.rs`), the collection of stale records (`gc.rs`), and
+//! the firewall's state put back (`reload`).
 
 use std::net::IpAddr;
 
