@@ -1,7 +1,7 @@
 //! `container:<id>`: the container joins another container's namespace. Nothing is created;
 //! plan checks that the namespace it is in belongs to that live container.
 
-use super::{Driver, DriverInfo, Plan};
+use super::{Driver, DriverInfo, Plan, Ready};
 use crate::error::{Error, Result};
 use crate::host::netns::NetnsRef;
 use crate::request::NetworkMode;
@@ -9,7 +9,7 @@ use crate::request::NetworkMode;
 pub(crate) struct ContainerDriver;
 
 impl Driver for ContainerDriver {
-    fn plan(&self, info: &mut DriverInfo<'_>) -> Result<Plan> {
+    fn plan(&self, info: &mut DriverInfo<'_>, _ready: Ready) -> Result<Plan> {
         let DriverInfo {
             env,
             target,

@@ -1,9 +1,9 @@
 //! A container joining a named network (mode `bridge`, `<name>`, `bridge:<name>`): resolves
 //! the network (given inline, a user file, or the built-in default) and hands the rest to the
-//! driver of the network's kind, which is only known once the network is: first its prepare
-//! (an overlay's agent), then its plan.
+//! driver of the network's kind, which is only known once the network is: its prepare (an
+//! overlay's agent) in this driver's prepare, its plan in this one's plan.
 
-use super::{for_kind, require_own_namespace, Driver, DriverInfo, Env, Plan, Recorded};
+use super::{for_kind, require_own_namespace, Driver, DriverInfo, Env, Plan, Ready, Recorded};
 use crate::error::{Error, Result};
 use crate::network::Network;
 use crate::request::{NetworkMode, NetworkRequest};
@@ -15,7 +15,7 @@ impl Driver for JoinedDriver {
         true
     }
 
-    fn plan(&self, info: &mut DriverInfo<'_>) -> Result<Plan> {
+    fn prepare(&self, info: &mut DriverInfo<'_>) -> Result<Ready> {
         let network = resolve(&mut info.env, info.request)?;
         let mode = info.request.mode.to_string();
         require_own_namespace(info, &mode)?;
@@ -25,9 +25,19 @@ impl Driver for JoinedDriver {
             });
         }
         // Only a request that passed the checks starts what the network needs.
-        let driver = for_kind(network.driver);
-        let prepared = driver.prepare(info, &network)?;
-        driver.plan(info, network, prepared)
+        let prepared = for_kind(network.driver).prepare(info, &network)?;
+        Ok(Ready {
+            joined: Some((network, prepared)),
+        })
+    }
+
+    fn plan(&self, info: &mut DriverInfo<'_>, ready: Ready) -> Result<Plan> {
+        let Some((network, prepared)) = ready.joined else {
+            return Err(Error::Namespace(
+                "a network's plan lacks its prepared network".to_string(),
+            ));
+        };
+        for_kind(network.driver).plan(info, network, prepared)
     }
 
     fn apply(&self, info: &mut DriverInfo<'_>, plan: Plan, iface: Recorded<'_>) -> Result<()> {

@@ -91,15 +91,29 @@ pub(crate) struct Prepared {
     pub(crate) overlay_block: Option<HostBlock>,
 }
 
+/// What a mode's [`Driver::prepare`] readied for its plan: for a named network, the network as
+/// resolved and what its kind's prepare holds (its lease lock); nothing for the other modes.
+#[derive(Default)]
+pub(crate) struct Ready {
+    pub(crate) joined: Option<(Network, Prepared)>,
+}
+
 pub(crate) trait Driver {
     /// Whether the container has a namespace of its own (and then a name for `ip netns`).
     fn own_namespace(&self) -> bool {
         false
     }
 
-    /// Chooses and checks; creates nothing. A joined network's driver prepares the network
-    /// first ([`NetworkDriver::prepare`]: an overlay's agent), which no record lists.
-    fn plan(&self, info: &mut DriverInfo<'_>) -> Result<Plan>;
+    /// Resolves and checks what the mode joins and starts what that needs outside this
+    /// container (a named network: its kind's [`NetworkDriver::prepare`], an overlay's agent),
+    /// which no record lists. The modes that join no network have nothing to prepare.
+    fn prepare(&self, info: &mut DriverInfo<'_>) -> Result<Ready> {
+        let _ = info;
+        Ok(Ready::default())
+    }
+
+    /// Chooses and checks with what `prepare` readied; creates nothing.
+    fn plan(&self, info: &mut DriverInfo<'_>, ready: Ready) -> Result<Plan>;
 
     /// Makes what the plan chose (its interface taken out into the record: `iface`). The
     /// record is on disk already; a failure leaves the engine to undo it from the record.

@@ -1,6 +1,6 @@
 //! `none`: the container keeps its own namespace with only `lo`, up.
 
-use super::{require_own_namespace, Driver, DriverInfo, Plan, Recorded};
+use super::{require_own_namespace, Driver, DriverInfo, Plan, Ready, Recorded};
 use crate::error::Result;
 
 pub(crate) struct NoneDriver;
@@ -10,7 +10,7 @@ impl Driver for NoneDriver {
         true
     }
 
-    fn plan(&self, info: &mut DriverInfo<'_>) -> Result<Plan> {
+    fn plan(&self, info: &mut DriverInfo<'_>, _ready: Ready) -> Result<Plan> {
         require_own_namespace(info, "none")?;
         Ok(Plan::default())
     }

@@ -184,7 +184,10 @@ pub(crate) fn attach_with(
                 request: part,
                 preferred,
             };
-            let mut plan = driver.plan(&mut info)?;
+            // What the network needs outside this container (an overlay's agent) first; the
+            // plan then creates nothing.
+            let ready = driver.prepare(&mut info)?;
+            let mut plan = driver.plan(&mut info, ready)?;
             // The kind of network is known once the plan has resolved it.
             match plan.interface.as_ref().filter(|_| parts.len() == 1) {
                 Some(i) if i.driver == DriverKind::Overlay => {
