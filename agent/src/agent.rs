@@ -103,7 +103,7 @@ async fn serve(
             (Some(cluster), block, Some(lease))
         }
         Start::KeepUntilEtcdAnswers { block, why } => {
-            eprintln!("ocinet-agent: {why}; keeping block {block} until etcd answers");
+            ocinet::stderr_line!("ocinet-agent: {why}; keeping block {block} until etcd answers");
             (None, block, None)
         }
     };
@@ -111,9 +111,12 @@ async fn serve(
     let mut tunnels = Tunnels::up(overlay, &host, mac, dir.peers().unwrap_or_default())?;
     dir.write_block(&host)?;
     ready.ok();
-    eprintln!(
+    ocinet::stderr_line!(
         "ocinet-agent: network {} holds block {block} on {} ({}, mtu {})",
-        network.name, underlay.address, underlay.interface, host.mtu
+        network.name,
+        underlay.address,
+        underlay.interface,
+        host.mtu
     );
 
     let mut terminate = signal(SignalKind::terminate())
@@ -143,7 +146,7 @@ async fn serve(
             match Cluster::connect(network, subnet, me.clone()).await {
                 Ok(c) => cluster = Some(c),
                 Err(e) => {
-                    eprintln!("ocinet-agent: {e}");
+                    ocinet::stderr_line!("ocinet-agent: {e}");
                     continue;
                 }
             }
@@ -154,7 +157,7 @@ async fn serve(
             watch = c
                 .watch()
                 .await
-                .map_err(|e| eprintln!("ocinet-agent: {e}"))
+                .map_err(|e| ocinet::stderr_line!("ocinet-agent: {e}"))
                 .ok();
         }
         let round = Round {
@@ -164,7 +167,7 @@ async fn serve(
             renew_every,
         };
         if let Err(e) = tend(c, &round, &mut lease, &mut renewed, &mut tunnels, dir).await {
-            eprintln!("ocinet-agent: {e}");
+            ocinet::stderr_line!("ocinet-agent: {e}");
             // Asked again from a new connection next time.
             cluster = None;
             watch = None;
@@ -182,7 +185,7 @@ async fn serve(
     }
     let _ = dir.write_peers(&[]);
     tunnels.down(&host.bridge)?;
-    eprintln!("ocinet-agent: network {} left this host", network.name);
+    ocinet::stderr_line!("ocinet-agent: network {} left this host", network.name);
     Ok(())
 }
 
@@ -233,7 +236,7 @@ async fn tend(
         round.network,
     );
     for problem in tunnels.reconcile(&peers)? {
-        eprintln!("ocinet-agent: {problem}");
+        ocinet::stderr_line!("ocinet-agent: {problem}");
     }
     dir.write_peers(&peers)?;
     Ok(())

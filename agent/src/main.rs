@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let line = e.to_string().replace(['\n', '\r'], " ");
-            eprintln!("ocinet-agent: {line}");
+            ocinet::stderr_line!("ocinet-agent: {line}");
             ready.fail(&line);
             ExitCode::FAILURE
         }
@@ -67,11 +67,11 @@ fn parse(words: Vec<String>) -> Result<Option<Args>, AgentError> {
             "--config-dir" => config_dir = Some(PathBuf::from(value()?)),
             "--network" => network = Some(value()?),
             "-h" | "--help" => {
-                let _ = ocinet::host::stdout::write(format!("{USAGE}\nHolds this host's block of an overlay network in etcd and programs its VXLAN tunnels.\n"));
+                let _ = ocinet::host::output::stdout(format!("{USAGE}\nHolds this host's block of an overlay network in etcd and programs its VXLAN tunnels.\n"));
                 return Ok(None);
             }
             "-v" | "--version" => {
-                let _ = ocinet::host::stdout::write(format!(
+                let _ = ocinet::host::output::stdout(format!(
                     "ocinet-agent {}\n",
                     env!("CARGO_PKG_VERSION")
                 ));

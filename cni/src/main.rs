@@ -18,7 +18,7 @@ extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     ocinet::host::startup::prepare();
     if std::env::var_os("CNI_COMMAND").is_none() {
         // A person at a terminal: say what this is rather than wait for stdin.
-        eprintln!(
+        ocinet::stderr_line!(
             "ocinet-cni {}: CNI plugin of type \"ocinet\" (CNI versions {}); a CNI runtime runs it with CNI_COMMAND set",
             env!("CARGO_PKG_VERSION"),
             SUPPORTED.join(", ")
@@ -32,7 +32,7 @@ extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
         .take(MAX_BYTES as u64 + 1)
         .read_to_end(&mut input)
     {
-        eprintln!("ocinet-cni: cannot read the configuration on stdin: {e}");
+        ocinet::stderr_line!("ocinet-cni: cannot read the configuration on stdin: {e}");
         input.clear();
     }
     let answer = ocinet_cni::run(&|key| std::env::var(key).ok(), &input);

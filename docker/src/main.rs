@@ -44,7 +44,7 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             let text = e.to_string();
-            eprintln!(
+            ocinet::stderr_line!(
                 "ocinet-docker: {}",
                 text.lines()
                     .next()
@@ -57,7 +57,7 @@ fn main() -> ExitCode {
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ocinet-docker: {e}");
+            ocinet::stderr_line!("ocinet-docker: {e}");
             ExitCode::FAILURE
         }
     }

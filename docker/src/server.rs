@@ -83,7 +83,7 @@ async fn answer(
         ),
     };
     if !ok {
-        eprintln!(
+        ocinet::stderr_line!(
             "ocinet-docker: {path}: {}",
             value["Err"].as_str().unwrap_or_default()
         );

@@ -52,7 +52,7 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
         Ok(()) => 0,
         Err(e) => {
             let line = e.to_string().replace(['\n', '\r'], " ");
-            eprintln!("ocinet-hook: {line}");
+            ocinet::stderr_line!("ocinet-hook: {line}");
             1
         }
     }
@@ -122,7 +122,7 @@ fn run(args: Result<Vec<String>, String>) -> Result<(), Error> {
 
 /// Help and version text; a reader gone (`| head`) ends the hook quietly.
 fn say(text: &str) -> Result<(), Error> {
-    ocinet::host::stdout::write(text).context(|| "cannot write to stdout".to_string())
+    ocinet::host::output::stdout(text).context(|| "cannot write to stdout".to_string())
 }
 
 /// The log is for people; failing to write it must not fail the container.

@@ -72,7 +72,7 @@ fn main() -> ExitCode {
                 None => return fail(None, &format!("--resolv-conf needs a value; {USAGE}")),
             },
             "-h" | "--help" => {
-                let _ = ocinet::host::stdout::write(format!("{USAGE}\n"));
+                let _ = ocinet::host::output::stdout(format!("{USAGE}\n"));
                 return ExitCode::SUCCESS;
             }
             other => return fail(None, &format!("unexpected argument {other:?}; {USAGE}")),
@@ -102,7 +102,7 @@ fn main() -> ExitCode {
 
 /// Says why on the ready pipe (the hook shows it) and in the log.
 fn fail(ready: Option<File>, why: &str) -> ExitCode {
-    eprintln!("ocinet-resolver: {why}");
+    ocinet::stderr_line!("ocinet-resolver: {why}");
     if let Some(mut pipe) = ready {
         let _ = writeln!(pipe, "error: {why}");
     }
@@ -134,7 +134,7 @@ async fn run(root: &Path, resolv_conf: PathBuf, ready: &mut Option<File>) -> Res
     rebuild(&shared);
     listen_on_gateways(&shared).await?;
     let count = shared.table.read().map(|t| t.len()).unwrap_or_default();
-    eprintln!(
+    ocinet::stderr_line!(
         "ocinet-resolver: pid {}, {count} containers with names, listening on {:?}",
         std::process::id(),
         shared.ours.read().map(|o| o.clone()).unwrap_or_default()
@@ -149,7 +149,7 @@ async fn run(root: &Path, resolv_conf: PathBuf, ready: &mut Option<File>) -> Res
                 tokio::spawn(command(shared.clone(), stream));
             }
             Err(e) => {
-                eprintln!("ocinet-resolver: control socket: {e}");
+                ocinet::stderr_line!("ocinet-resolver: control socket: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -161,12 +161,12 @@ fn rebuild(shared: &Shared) {
     let (records, problems) = match shared.records.all() {
         Ok(all) => all,
         Err(e) => {
-            eprintln!("ocinet-resolver: cannot read the records: {e}");
+            ocinet::stderr_line!("ocinet-resolver: cannot read the records: {e}");
             return;
         }
     };
     for p in problems {
-        eprintln!("ocinet-resolver: {p}");
+        ocinet::stderr_line!("ocinet-resolver: {p}");
     }
     let mut table = Table::default();
     for record in records.iter().filter(|r| !r.is_stale(&shared.boot_id)) {
@@ -246,7 +246,7 @@ fn serve_udp(
             Ok(n) => n,
             Err(e) => {
                 // Nothing a datagram can cause; do not spin on it.
-                eprintln!("ocinet-resolver: receiving on {network}: {e}");
+                ocinet::stderr_line!("ocinet-resolver: receiving on {network}: {e}");
                 std::thread::sleep(Duration::from_millis(50));
                 continue;
             }
@@ -444,7 +444,7 @@ async fn command(shared: Arc<Shared>, stream: UnixStream) {
     let reply = match answer {
         Ok(()) => "ok\n".to_string(),
         Err(why) => {
-            eprintln!("ocinet-resolver: {why}");
+            ocinet::stderr_line!("ocinet-resolver: {why}");
             format!("error: {why}\n")
         }
     };
@@ -518,12 +518,12 @@ fn leave_if_unneeded(shared: &Shared) {
     rebuild(shared);
     if !shared.table.read().map(|t| t.is_empty()).unwrap_or(false) {
         if let Err(e) = write_pid_file(&shared.dir) {
-            eprintln!("ocinet-resolver: {e}");
+            ocinet::stderr_line!("ocinet-resolver: {e}");
         }
         return;
     }
     let _ = std::fs::remove_file(shared.dir.join(SOCKET));
     let _ = std::fs::remove_dir_all(shared.dir.join(LISTENING));
-    eprintln!("ocinet-resolver: no container holds a name: exiting");
+    ocinet::stderr_line!("ocinet-resolver: no container holds a name: exiting");
     std::process::exit(0);
 }

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::admin_cli::{AdminCommand, Format};
 use crate::error::{Result, ShimError};
-use ocinet::host::stdout;
+use ocinet::host::output;
 
 /// Runs one admin command, parsed by `admin_cli`; returns the process exit code.
 pub fn run(ctx: &Context, command: &AdminCommand) -> Result<i32> {
@@ -116,7 +116,7 @@ fn docker_port(p: &PublishedPort) -> String {
 fn records(ctx: &Context) -> Result<Vec<Record>> {
     let (records, unreadable) = ctx.records.all()?;
     for problem in unreadable {
-        eprintln!("ocinet-shim: {problem}");
+        ocinet::stderr_line!("ocinet-shim: {problem}");
     }
     Ok(records)
 }
@@ -172,7 +172,7 @@ fn inspect(ctx: &Context, format: Format, ids: &[String]) -> Result<i32> {
         match ctx.records.load(id)? {
             Some(record) => found.push(record),
             None => {
-                eprintln!(
+                ocinet::stderr_line!(
                     "ocinet-shim: no container {id} in {}",
                     ctx.root.path().display()
                 );
@@ -448,7 +448,7 @@ fn collect(ctx: &Context, format: Format) -> Result<i32> {
         }
     }
     for e in &done.errors {
-        eprintln!("ocinet-shim: gc: {e}");
+        ocinet::stderr_line!("ocinet-shim: gc: {e}");
     }
     Ok(if done.errors.is_empty() { 0 } else { 1 })
 }
@@ -476,7 +476,7 @@ fn columns<const N: usize>(rows: &[[String; N]]) -> String {
 
 /// Writes a command's output; a reader gone (`| head`) ends the shim quietly.
 fn say(text: impl AsRef<[u8]>) -> Result<()> {
-    stdout::write(text).map_err(|e| ShimError::Runtime(format!("cannot write to stdout: {e}")))
+    output::stdout(text).map_err(|e| ShimError::Runtime(format!("cannot write to stdout: {e}")))
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
             let line = e.to_string().replace(['\n', '\r'], " ");
-            eprintln!("ocinet-shim: {line}");
+            ocinet::stderr_line!("ocinet-shim: {line}");
             ExitCode::FAILURE
         }
     }
@@ -81,7 +81,7 @@ fn version_line() -> String {
 /// Prints help or version text, as bytes (a runtime's need not be UTF-8); exit code 0, also
 /// when the reader has gone.
 fn say(text: impl AsRef<[u8]>) -> Result<i32> {
-    ocinet::host::stdout::write(text)
+    ocinet::host::output::stdout(text)
         .map_err(|e| ShimError::Runtime(format!("cannot write to stdout: {e}")))?;
     Ok(0)
 }
@@ -96,7 +96,7 @@ fn append_runtime(inv: &Invocation, flag: &str, heading: &str) -> Result<i32> {
     let text = match runtime::output(&runtime, &[flag.to_string()]) {
         Ok(text) => text,
         Err(e) => {
-            eprintln!("ocinet-shim: {e}");
+            ocinet::stderr_line!("ocinet-shim: {e}");
             return Ok(0);
         }
     };

@@ -103,7 +103,7 @@ impl Netns {
         let out = f();
         if let Err(e) = setns(home.file.as_fd(), CloneFlags::CLONE_NEWNET) {
             // Going on in the wrong namespace could change the container instead of the host.
-            eprintln!("ocinet: cannot return to the host network namespace: {e}");
+            crate::stderr_line!("ocinet: cannot return to the host network namespace: {e}");
             std::process::abort();
         }
         Ok(out)
