@@ -163,28 +163,49 @@ impl Cluster {
         }
     }
 
-    /// The lease's TTL after one renewal; `None` when the answers ended without one.
+    /// The lease's TTL after one renewal; `None` when the answers ended without one; 0 when
+    /// etcd says it does not know the lease (it ran out, or etcd lost its data).
     async fn renew(&mut self, lease: i64) -> Result<Option<i64>> {
-        let (mut keeper, mut answers) = self
-            .client
-            .lease_keep_alive(lease)
-            .await
-            .map_err(|e| self.failed(e))?;
-        keeper.keep_alive().await.map_err(|e| self.failed(e))?;
+        let unknown_or_failed = |cluster: &Self, e: etcd_client::Error| match is_unknown_lease(&e) {
+            true => Ok(Some(0)),
+            false => Err(cluster.failed(e)),
+        };
+        let (mut keeper, mut answers) = match self.client.lease_keep_alive(lease).await {
+            Ok(stream) => stream,
+            Err(e) => return unknown_or_failed(self, e),
+        };
+        if let Err(e) = keeper.keep_alive().await {
+            return unknown_or_failed(self, e);
+        }
         let answer = tokio::time::timeout(REQUEST_TIMEOUT, answers.message())
             .await
             .map_err(|_| AgentError::Etcd {
                 endpoints: self.endpoints.clone(),
                 reason: "no answer to a lease renewal".to_string(),
-            })?
-            .map_err(|e| self.failed(e))?;
-        Ok(answer.map(|a| a.ttl()))
+            })?;
+        match answer {
+            Ok(answer) => Ok(answer.map(|a| a.ttl())),
+            Err(e) => unknown_or_failed(self, e),
+        }
     }
 
     /// Gives the block back at once (the other hosts drop this one now, not at the lease's
     /// end).
     pub async fn release(&mut self, lease: i64) {
         let _ = tokio::time::timeout(REQUEST_TIMEOUT, self.client.lease_revoke(lease)).await;
+    }
+}
+
+/// Whether etcd refused a renewal because it does not know the lease (it ran out, or etcd
+/// lost its data). etcd-client turns etcd's first answer with a TTL of 0 into this error
+/// rather than handing the TTL over (its own words, the only sign of it), and a server may
+/// also end the stream with gRPC's NotFound. The lease is gone for good: the block must be
+/// taken again, not the renewal retried.
+fn is_unknown_lease(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::LeaseKeepAliveError(why) => why == "lease not found",
+        etcd_client::Error::GRpcStatus(status) => status.code() == tonic::Code::NotFound,
+        _ => false,
     }
 }
 
@@ -222,6 +243,25 @@ fn one_line(e: &dyn std::fmt::Display) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lease_etcd_does_not_know_is_told_from_a_failed_renewal() {
+        let not_found = tonic::Status::not_found("etcdserver: requested lease not found");
+        assert!(is_unknown_lease(&etcd_client::Error::GRpcStatus(not_found)));
+        assert!(is_unknown_lease(&etcd_client::Error::LeaseKeepAliveError(
+            "lease not found".to_string()
+        )));
+        assert!(!is_unknown_lease(&etcd_client::Error::LeaseKeepAliveError(
+            "transport error".to_string()
+        )));
+        let unavailable = tonic::Status::unavailable("connection refused");
+        assert!(!is_unknown_lease(&etcd_client::Error::GRpcStatus(
+            unavailable
+        )));
+        assert!(!is_unknown_lease(&etcd_client::Error::WatchError(
+            "lease not found".to_string()
+        )));
+    }
 
     #[test]
     fn a_library_error_of_several_lines_is_said_in_one() {

@@ -69,10 +69,8 @@ pub(crate) enum Renewal {
     Ttl(i64),
     /// The renewal's answers ended without one.
     Ended,
-    /// No answer, or an error. (A known defect, left for a later change: a lease etcd no
-    /// longer knows, when the client reports it as an error, "lease not found", rather than as
-    /// a TTL of 0, lands here, and the block is never taken again; it is to be told apart
-    /// here.)
+    /// No answer, or an error. (A lease etcd no longer knows is a TTL of 0, also when etcd
+    /// says so by an error: `cluster::is_unknown_lease`.)
     Failed(AgentError),
 }
 

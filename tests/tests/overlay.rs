@@ -677,6 +677,43 @@ fn with_etcd_down_what_runs_keeps_working_and_all_recovers_when_it_is_back() {
     assert_eq!(blocks_in_etcd(&etcd, "ov").len(), 3);
 }
 
+/// etcd loses its data (a member rebuilt from nothing): every lease is gone, and etcd answers
+/// a renewal with "lease not found" rather than a TTL of 0. Each host takes its own block
+/// again at its next renewal, cross-host traffic goes on, and a host that joins then gets a
+/// block of its own: no block is ever served by two hosts.
+#[test]
+fn after_etcd_loses_its_data_each_host_takes_its_own_block_again() {
+    let lab = Lab::new("ov-etcd-lost");
+    let mut etcd = lab.etcd();
+    let hosts = overlay_hosts(&lab, 3, "10.213.0.0/16", json!({}));
+    let [a, b] = one_on_each(&hosts);
+    wait_pings(&[&a], b.address());
+    let before: Vec<String> = hosts[..2].iter().map(|h| block_of(h, "ov")).collect();
+    let held: BTreeSet<String> = before.iter().cloned().collect();
+    assert_eq!(blocks_in_etcd(&etcd, "ov"), held);
+
+    etcd.stop();
+    std::fs::remove_dir_all(etcd.data_dir()).unwrap();
+    etcd.start_again();
+    assert!(blocks_in_etcd(&etcd, "ov").is_empty(), "etcd kept its data");
+    // A renewal is due every second (ttl 5 s); the next one hears of the lost lease.
+    let took = wait_until("both blocks held again", Duration::from_secs(TTL), || {
+        blocks_in_etcd(&etcd, "ov") == held
+    });
+    eprintln!("both hosts held their blocks again {took:?} after etcd came back empty");
+    for (host, block) in hosts[..2].iter().zip(&before) {
+        assert_eq!(&block_of(host, "ov"), block, "{} moved", host.dir.display());
+    }
+    for (from, to) in [(&a, &b), (&b, &a)] {
+        assert!(pings(from, to.address()), "{} to {}", from.id, to.id);
+    }
+
+    let c = hosts[2].start(Runtime::Runc, "c", OV);
+    let third = block_of(&hosts[2], "ov");
+    assert!(!held.contains(&third), "{third} was handed out again");
+    wait_pings(&[&a, &b], c.address());
+}
+
 #[test]
 fn a_killed_agent_is_restarted_by_the_next_container_and_keeps_its_block() {
     let lab = Lab::new("ov-agent-killed");
