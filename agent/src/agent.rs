@@ -2,11 +2,12 @@
 //! alive), programs the tunnels to the other hosts' blocks as they come and go, and leaves
 //! (lease revoked, devices removed) when no container of the network is left on the host.
 //!
-//! The cluster is watched: a host joining or leaving wakes the agent, which then reads every
-//! block and programs the tunnels to match. It also does so once a second (the lease's renewal,
-//! a container count, a lost connection or watch), so a missed event costs a second at most and
-//! needs no recovery of its own. etcd down: the host keeps its block and tunnels and retries; a
-//! block lost meanwhile is taken again when etcd is back.
+//! The cluster is watched: a host joining or leaving (or its lease running out) wakes the
+//! agent, which then reads every block and programs the tunnels to match. The blocks are read
+//! only then and when the watch is made (again): an idle cluster asks etcd for nothing but the
+//! leases' renewals. Once a second the agent counts its host's containers, renews the lease
+//! when due and makes a lost connection or watch again. etcd down: the host keeps its block and
+//! tunnels and retries; a block lost meanwhile is taken again when etcd is back.
 
 use std::time::{Duration, Instant};
 
@@ -127,10 +128,13 @@ async fn serve(
     let mut renewed = Instant::now();
     let mut ticks = tokio::time::interval(TICK);
     let mut watch: Option<WatchStream> = None;
+    // The first round reads every block (with the watch it makes).
+    let mut read_blocks = true;
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             event = watch::next_event(&mut watch) => {
+                read_blocks |= watch::calls_for_a_read(event);
                 if watch::on_watch_event(event) == WatchAction::Rewatch {
                     // Made again with the next round's connection.
                     watch = None;
@@ -159,6 +163,7 @@ async fn serve(
                 .await
                 .map_err(|e| ocinet::stderr_line!("ocinet-agent: {e}"))
                 .ok();
+            read_blocks = true;
         }
         let round = Round {
             network,
@@ -166,11 +171,24 @@ async fn serve(
             underlay: underlay.address,
             renew_every,
         };
-        if let Err(e) = tend(c, &round, &mut lease, &mut renewed, &mut tunnels, dir).await {
-            ocinet::stderr_line!("ocinet-agent: {e}");
-            // Asked again from a new connection next time.
-            cluster = None;
-            watch = None;
+        match tend(
+            c,
+            &round,
+            read_blocks,
+            &mut lease,
+            &mut renewed,
+            &mut tunnels,
+            dir,
+        )
+        .await
+        {
+            Ok(()) => read_blocks = false,
+            Err(e) => {
+                ocinet::stderr_line!("ocinet-agent: {e}");
+                // Asked again from a new connection (and watch, then a read) next time.
+                cluster = None;
+                watch = None;
+            }
         }
     }
     if let Some(lease) = lease {
@@ -199,10 +217,12 @@ struct Round<'a> {
 }
 
 /// One round with etcd: the lease renewed when due (or the block taken again when it was
-/// lost), then the tunnels made to match the other hosts' blocks.
+/// lost), then, when `read_blocks` or the block was taken again, the tunnels made to match the
+/// other hosts' blocks.
 async fn tend(
     cluster: &mut Cluster,
     round: &Round<'_>,
+    read_blocks: bool,
     lease: &mut Option<i64>,
     renewed: &mut Instant,
     tunnels: &mut Tunnels,
@@ -228,6 +248,8 @@ async fn tend(
         }
         *lease = Some(id);
         *renewed = Instant::now();
+    } else if !read_blocks {
+        return Ok(());
     }
     let peers = wanted_peers(
         cluster.blocks().await?,
