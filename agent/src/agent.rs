@@ -19,7 +19,7 @@ use ocinet::overlay::state::{format_mac, in_use, try_lock_network, vtep_mac, Ove
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::blocks::Member;
-use crate::cluster::Cluster;
+use crate::cluster::{self, Cluster};
 use crate::error::{AgentError, Result};
 use crate::host_block::{host_block, preferred_block};
 use crate::lease::{self, LeaseAction, LeaseDue, Start};
@@ -185,7 +185,9 @@ async fn serve(
             Ok(()) => read_blocks = false,
             Err(e) => {
                 ocinet::stderr_line!("ocinet-agent: {e}");
-                // Asked again from a new connection (and watch, then a read) next time.
+                // Asked again from a new connection (to the next member, with a new watch,
+                // then a read) next time.
+                cluster::skip_member();
                 cluster = None;
                 watch = None;
             }

@@ -5,6 +5,7 @@
 //! what does not check is skipped.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use etcd_client::{
@@ -39,30 +40,12 @@ impl Cluster {
         })?;
         let endpoints = overlay.etcd.endpoints.join(",");
         let options = connect_options(&network.name, &overlay.etcd)?;
-        let client = tokio::time::timeout(
-            REQUEST_TIMEOUT + Duration::from_secs(1),
-            Client::connect(&overlay.etcd.endpoints, Some(options)),
-        )
-        .await
-        .map_err(|_| AgentError::Unreachable {
-            endpoints: endpoints.clone(),
-            reason: "no answer".to_string(),
-        })?
-        .map_err(|e| AgentError::Unreachable {
-            endpoints: endpoints.clone(),
-            reason: one_line(&e),
-        })?;
-        // The client connects lazily: one small request tells now whether etcd answers.
-        let mut client = client;
-        let asked = client
-            .get("/ocinet/", Some(GetOptions::new().with_count_only()))
-            .await;
-        if let Err(e) = asked {
-            return Err(AgentError::Unreachable {
-                endpoints,
-                reason: one_line(&e),
-            });
-        }
+        let client = connect_to_a_member(&overlay.etcd.endpoints, &options)
+            .await
+            .map_err(|reason| AgentError::Unreachable {
+                endpoints: endpoints.clone(),
+                reason,
+            })?;
         Ok(Cluster {
             client,
             layout: BlockLayout::new(&network.name, subnet, overlay.block),
@@ -209,6 +192,64 @@ fn is_unknown_lease(e: &etcd_client::Error) -> bool {
     }
 }
 
+/// The member the agent asks first: the last one that answered, or the one after a member
+/// whose connection failed (`skip_member`). One agent serves one network, so one per process.
+static FIRST_MEMBER: AtomicUsize = AtomicUsize::new(0);
+
+/// A client of the first member, in turn from [`FIRST_MEMBER`], that answers a small request.
+/// One member at a time rather than etcd-client's balanced channel over all of them: that one
+/// sends the first request to a member that is down as readily as to one that is up (seen with
+/// three members, the leader killed: the connection was refused and the agent could not start).
+/// Any member serves: followers forward to the leader.
+async fn connect_to_a_member(
+    members: &[String],
+    options: &ConnectOptions,
+) -> std::result::Result<Client, String> {
+    let first = FIRST_MEMBER.load(Ordering::Relaxed);
+    let mut problems = Vec::new();
+    for i in members_in_turn(members.len(), first) {
+        let member = &members[i];
+        let connected = tokio::time::timeout(
+            REQUEST_TIMEOUT + Duration::from_secs(1),
+            Client::connect([member.as_str()], Some(options.clone())),
+        )
+        .await;
+        let mut client = match connected {
+            Ok(Ok(client)) => client,
+            Ok(Err(e)) => {
+                problems.push(format!("{member}: {}", one_line(&e)));
+                continue;
+            }
+            Err(_) => {
+                problems.push(format!("{member}: no answer"));
+                continue;
+            }
+        };
+        // The client connects lazily: one small request tells now whether the member answers.
+        match client
+            .get("/ocinet/", Some(GetOptions::new().with_count_only()))
+            .await
+        {
+            Ok(_) => {
+                FIRST_MEMBER.store(i, Ordering::Relaxed);
+                return Ok(client);
+            }
+            Err(e) => problems.push(format!("{member}: {}", one_line(&e))),
+        }
+    }
+    Err(problems.join("; "))
+}
+
+/// The next connection starts with the member after the one whose connection just failed.
+pub fn skip_member() {
+    FIRST_MEMBER.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Indexes of `n` members, starting at `first` (modulo `n`) and wrapping around.
+fn members_in_turn(n: usize, first: usize) -> impl Iterator<Item = usize> {
+    (0..n).map(move |k| (first + k) % n.max(1))
+}
+
 fn connect_options(network: &str, etcd: &Etcd) -> Result<ConnectOptions> {
     let mut options = ConnectOptions::new()
         .with_connect_timeout(REQUEST_TIMEOUT)
@@ -243,6 +284,14 @@ fn one_line(e: &dyn std::fmt::Display) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn members_are_asked_in_turn_from_the_one_that_answered_last() {
+        assert_eq!(members_in_turn(3, 0).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(members_in_turn(3, 1).collect::<Vec<_>>(), [1, 2, 0]);
+        assert_eq!(members_in_turn(3, 5).collect::<Vec<_>>(), [2, 0, 1]);
+        assert_eq!(members_in_turn(1, 7).collect::<Vec<_>>(), [0]);
+    }
 
     #[test]
     fn a_lease_etcd_does_not_know_is_told_from_a_failed_renewal() {

@@ -1,5 +1,6 @@
 //! A small cluster for the overlay network: a [`Lab`] (a private machine holding the underlay
-//! bridge `ul0`, 192.0.2.1/24), [`Host`]s plugged into it, and a real etcd inside the lab.
+//! bridge `ul0`, 192.0.2.1/24), [`Host`]s plugged into it, and a real etcd inside the lab (one
+//! member, or a cluster of three).
 //! Everything lives in namespaces the test made (192.0.2.0/24 is TEST-NET-1, never routed here),
 //! and everything is stopped on drop.
 
@@ -101,27 +102,80 @@ impl Lab {
 
     /// Starts etcd in the lab (one per lab: its ports are fixed) and waits until it is healthy.
     pub fn etcd(&self) -> Etcd<'_> {
-        let dir_name = self.dir().file_name().unwrap().to_string_lossy();
-        let mut etcd = Etcd {
-            lab: self,
-            child: None,
-            // Unique per lab, so that two labs' members can never be taken for one cluster.
-            name: dir_name.trim_start_matches("ocinet-test-").to_string(),
-            data_dir: self.dir().join("etcd"),
-            log: self.dir().join("etcd.log"),
-        };
-        etcd.start_again();
-        etcd
+        self.etcd_cluster(1).pop().unwrap()
+    }
+
+    /// `n` etcd members (at most 3) forming one cluster in the lab, member `i` on
+    /// 192.0.2.`i` (the lab's underlay bridge gets the addresses), each with its own data dir;
+    /// returns once the cluster is healthy.
+    pub fn etcd_cluster(&self, n: u8) -> Vec<Etcd<'_>> {
+        assert!(
+            (1..=3).contains(&n),
+            "1 to 3 members: hosts start at 192.0.2.11"
+        );
+        let lab_name = self.dir().file_name().unwrap().to_string_lossy();
+        // Unique per lab, so that two labs' members can never be taken for one cluster.
+        let token = lab_name.trim_start_matches("ocinet-test-").to_string();
+        let addresses: Vec<Ipv4Addr> = (1..=n).map(|i| Ipv4Addr::new(192, 0, 2, i)).collect();
+        let names: Vec<String> = (1..=n)
+            .map(|i| match n {
+                1 => token.clone(),
+                _ => format!("{token}-{i}"),
+            })
+            .collect();
+        let initial_cluster = names
+            .iter()
+            .zip(&addresses)
+            .map(|(name, a)| format!("{name}=http://{a}:2380"))
+            .collect::<Vec<_>>()
+            .join(",");
+        for address in &addresses[1..] {
+            self.sh_ok(&format!("ip addr add {address}/24 dev ul0"));
+        }
+        let mut members: Vec<Etcd<'_>> = names
+            .into_iter()
+            .zip(addresses)
+            .map(|(name, address)| {
+                let (data_dir, log) = match n {
+                    1 => (self.dir().join("etcd"), self.dir().join("etcd.log")),
+                    _ => (
+                        self.dir().join(format!("etcd-{name}")),
+                        self.dir().join(format!("etcd-{name}.log")),
+                    ),
+                };
+                Etcd {
+                    lab: self,
+                    child: None,
+                    name,
+                    token: token.clone(),
+                    address,
+                    initial_cluster: initial_cluster.clone(),
+                    data_dir,
+                    log,
+                }
+            })
+            .collect();
+        // Every member first: one alone has no quorum and never becomes healthy.
+        for member in &mut members {
+            member.spawn();
+        }
+        for member in &mut members {
+            member.wait_healthy();
+        }
+        members
     }
 }
 
-/// etcd 3.4 as one member, started in a [`Lab`]: clients on http://192.0.2.1:2379 (and
-/// 127.0.0.1:2379 inside the lab), peers on 192.0.2.1:2380, data under the lab's dir. Stopped on
-/// drop.
+/// etcd 3.4 as a member, started in a [`Lab`]: clients on http://192.0.2.N:2379 (and, for the
+/// first, 127.0.0.1:2379 inside the lab), peers on 192.0.2.N:2380, data under the lab's dir.
+/// Stopped on drop.
 pub struct Etcd<'l> {
     lab: &'l Lab,
     child: Option<Child>,
     name: String,
+    token: String,
+    address: Ipv4Addr,
+    initial_cluster: String,
     data_dir: PathBuf,
     log: PathBuf,
 }
@@ -129,7 +183,12 @@ pub struct Etcd<'l> {
 impl Etcd<'_> {
     /// The client URL, as hosts reach it over the underlay.
     pub fn endpoint(&self) -> String {
-        format!("http://{}:2379", Lab::ADDRESS)
+        format!("http://{}:2379", self.address)
+    }
+
+    /// The member's name in the cluster (`etcdctl member list`).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The etcd process while it runs.
@@ -160,8 +219,13 @@ impl Etcd<'_> {
     }
 
     /// Starts etcd again on the same data dir and URLs (after `stop` or `kill`); waits until
-    /// healthy.
+    /// healthy (the other members of a cluster must be running).
     pub fn start_again(&mut self) {
+        self.spawn();
+        self.wait_healthy();
+    }
+
+    fn spawn(&mut self) {
         assert!(self.child.is_none(), "etcd is running");
         let log = OpenOptions::new()
             .create(true)
@@ -169,28 +233,31 @@ impl Etcd<'_> {
             .open(&self.log)
             .unwrap();
         let client = self.endpoint();
-        let peer = format!("http://{}:2380", Lab::ADDRESS);
+        let peer = format!("http://{}:2380", self.address);
         let mut cmd = self.lab.command("etcd");
         // The environment configures etcd too (ETCD_<FLAG>): only the flags here count.
         clean_env(&mut cmd, "ETCD_");
         if let Some(arch) = unsupported_arch() {
             cmd.env("ETCD_UNSUPPORTED_ARCH", arch);
         }
+        // The first member also answers on the lab's loopback (its metrics, etcdctl there).
+        let clients = match self.address == Lab::ADDRESS {
+            true => format!("{client},http://127.0.0.1:2379"),
+            false => client.clone(),
+        };
         cmd.arg(format!("--name={}", self.name))
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .arg(format!(
-                "--listen-client-urls={client},http://127.0.0.1:2379"
-            ))
+            .arg(format!("--listen-client-urls={clients}"))
             .arg(format!("--advertise-client-urls={client}"))
             .arg(format!("--listen-peer-urls={peer}"))
             .arg(format!("--initial-advertise-peer-urls={peer}"))
-            .arg(format!("--initial-cluster={}={peer}", self.name))
-            .arg(format!("--initial-cluster-token={}", self.name))
+            .arg(format!("--initial-cluster={}", self.initial_cluster))
+            .arg(format!("--initial-cluster-token={}", self.token))
             // Ignored once the data dir holds a member: a restart rejoins as itself.
             .arg("--initial-cluster-state=new")
-            // One member: a restarted etcd waits an election timeout before it serves (1 s by
-            // default).
+            // A restarted member (or a new leader) waits an election timeout before it serves
+            // (1 s by default).
             .args(["--heartbeat-interval=10", "--election-timeout=100"])
             .args(["--logger=zap", "--log-level=warn"])
             .arg(format!("--log-outputs={}", self.log.display()))
@@ -199,18 +266,17 @@ impl Etcd<'_> {
             .stderr(log);
         // nsenter execs etcd: the child is etcd itself.
         self.child = Some(cmd.spawn().expect("etcd (Debian: etcd-server)"));
+    }
+
+    fn wait_healthy(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(15);
+        let endpoint = format!("--endpoints={}", self.endpoint());
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 self.child = None;
                 panic!("etcd exited ({status}): {}", self.log_tail());
             }
-            let out = self.etcdctl(&[
-                "--endpoints=http://127.0.0.1:2379",
-                "--command-timeout=300ms",
-                "endpoint",
-                "health",
-            ]);
+            let out = self.etcdctl(&[&endpoint, "--command-timeout=300ms", "endpoint", "health"]);
             if out.status.success() {
                 return;
             }

@@ -530,7 +530,10 @@ fn idle_agents_read_nothing_from_etcd_and_still_see_a_host_join() {
     // Settled: both agents have made their watch and read the blocks once since b joined.
     std::thread::sleep(Duration::from_secs(1));
     let before = ranges_served(&lab);
-    assert!(before > 0, "etcd counted no Range request at all: has its metric another name?");
+    assert!(
+        before > 0,
+        "etcd counted no Range request at all: has its metric another name?"
+    );
     std::thread::sleep(Duration::from_secs(5));
     let idle = ranges_served(&lab) - before;
     eprintln!("Range requests from two idle agents in 5 s: {idle}");
@@ -748,6 +751,77 @@ fn after_etcd_loses_its_data_each_host_takes_its_own_block_again() {
     let third = block_of(&hosts[2], "ov");
     assert!(!held.contains(&third), "{third} was handed out again");
     wait_pings(&[&a, &b], c.address());
+}
+
+/// The member etcd says leads the cluster.
+fn leader(members: &[Etcd]) -> usize {
+    let out = members[0].etcdctl(&[
+        &format!(
+            "--endpoints={}",
+            members
+                .iter()
+                .map(Etcd::endpoint)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        "endpoint",
+        "status",
+        "-w",
+        "json",
+    ]);
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statuses = status.as_array().unwrap();
+    let leader = statuses[0]["Status"]["leader"].as_u64().unwrap();
+    let endpoint = statuses
+        .iter()
+        .find(|s| s["Status"]["header"]["member_id"].as_u64() == Some(leader))
+        .and_then(|s| s["Endpoint"].as_str())
+        .unwrap()
+        .to_string();
+    members
+        .iter()
+        .position(|m| m.endpoint() == endpoint)
+        .unwrap()
+}
+
+/// A real etcd cluster: the network file lists its three members, and the agents use them all.
+/// The leader killed: running traffic between hosts goes on, and a new host's container starts
+/// and is reachable within 5 s.
+#[test]
+fn with_three_etcd_members_the_leader_killed_traffic_goes_on_and_a_host_joins() {
+    let lab = Lab::new("ov-etcd3");
+    let mut members = lab.etcd_cluster(3);
+    let endpoints: Vec<String> = members.iter().map(Etcd::endpoint).collect();
+    let hosts = overlay_hosts(
+        &lab,
+        3,
+        "10.217.0.0/16",
+        json!({"etcd": {"endpoints": endpoints}}),
+    );
+    let [a, b] = one_on_each(&hosts);
+    wait_pings(&[&a], b.address());
+
+    let killed = leader(&members);
+    members[killed].kill();
+    let since = Instant::now();
+    // Traffic between running containers goes on while the others elect a new leader.
+    while since.elapsed() < Duration::from_secs(2) {
+        for (from, to) in [(&a, &b), (&b, &a)] {
+            assert!(pings(from, to.address()), "{} to {}", from.id, to.id);
+        }
+    }
+    let joined = Instant::now();
+    let c = hosts[2].start(Runtime::Runc, "c", OV);
+    wait_pings(&[&a, &b], c.address());
+    let took = joined.elapsed();
+    eprintln!("with etcd's leader killed, a new host was reached after {took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    let alive = &members[(killed + 1) % members.len()];
+    assert_eq!(
+        blocks_in_etcd(alive, "ov").len(),
+        3,
+        "every host holds a block"
+    );
 }
 
 #[test]
