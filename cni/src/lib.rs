@@ -8,6 +8,7 @@ pub mod config;
 pub mod env;
 pub mod error;
 pub mod result;
+mod schema;
 pub mod version;
 
 use serde_json::Value;
