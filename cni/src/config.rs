@@ -153,7 +153,7 @@ impl Config {
 
     /// `runtimeConfig`'s port mappings, addresses and MAC, over CNI_ARGS' IP and MAC.
     pub fn runtime(&self, args: &env::Args) -> Result<Runtime> {
-        // Typed first: below, a value of another type than the one read is absent or null.
+        // Typed first: below, a value that is not of the type read can only be null.
         schema::check_keys(&self.raw, &["runtimeConfig"])?;
         let mut out = Runtime {
             ports: Vec::new(),
