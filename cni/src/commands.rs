@@ -55,8 +55,8 @@ pub fn add(config: &Config, env: &Environment, a: &Attachment) -> Result<Value> 
         config.version,
         &made,
         &netns,
-        config.prev_result(),
-        config.dns(),
+        config.prev_result()?,
+        config.dns()?,
     ))
 }
 
@@ -83,7 +83,7 @@ pub fn check(config: &Config, a: &Attachment) -> Result<()> {
     let ctx = Context::open(&config.options)?;
     let netns = a.netns.clone().unwrap_or_default();
     let made = engine::check(&ctx, &target(a, &netns))?;
-    if let Some(prev) = config.prev_result() {
+    if let Some(prev) = config.prev_result()? {
         let listed = result::addresses(prev);
         for address in made.interfaces.iter().flat_map(|i| &i.addresses) {
             if !listed.contains(&address.to_string()) {

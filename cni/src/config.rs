@@ -1,6 +1,7 @@
 //! The plugin's configuration on stdin: CNI's own keys, ocinet's `root` and `configDir`, the
 //! network's fields (those of a network file), and what the runtime adds (`runtimeConfig`,
-//! `prevResult`, `cni.dev/valid-attachments`).
+//! `prevResult`, `cni.dev/valid-attachments`). Each field's JSON type is `schema`'s check,
+//! made before the field is read.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -15,10 +16,11 @@ use serde_json::{Map, Value};
 
 use crate::env::{self, record_id};
 use crate::error::{code, CniError, Result};
+use crate::schema;
 use crate::version::{Version, SUPPORTED};
 
 /// CNI's keys of a plugin configuration, as libcni passes them.
-const CNI_KEYS: &[&str] = &[
+pub(crate) const CNI_KEYS: &[&str] = &[
     "cniVersion",
     "name",
     "type",
@@ -30,7 +32,9 @@ const CNI_KEYS: &[&str] = &[
     "cni.dev/valid-attachments",
 ];
 /// ocinet's own: where the state and the network files are (defaults: the hook's).
-const OCINET_KEYS: &[&str] = &["root", "configDir"];
+pub(crate) const OCINET_KEYS: &[&str] = &["root", "configDir"];
+/// What every command reads, DEL included (the answer's version, the state root).
+const READ_BY_ALL: &[&str] = &["cniVersion", "name", "root", "configDir"];
 /// Configurations are a few hundred bytes; a prevResult adds a few more.
 pub const MAX_BYTES: usize = 1 << 20;
 
@@ -78,6 +82,7 @@ impl Config {
                 "the configuration on stdin is not a JSON object",
             ));
         };
+        schema::check_keys(&raw, READ_BY_ALL)?;
         let version = version_of(&raw)?;
         let name = match raw.get("name") {
             Some(Value::String(name)) => name.clone(),
@@ -102,9 +107,9 @@ impl Config {
     }
 
     /// Fails on a key that is neither CNI's, ocinet's nor a network field (a typo would
-    /// otherwise be ignored), on `ipam` (ocinet leases addresses itself) and on a bad name.
+    /// otherwise be ignored), on `ipam` (ocinet leases addresses itself), on any field of the
+    /// wrong type and on a bad name.
     pub fn check_strict(&self) -> Result<()> {
-        validate::network_name(&self.name).map_err(|r| invalid(format!("\"name\": {r}")))?;
         if self.raw.contains_key("ipam") {
             return Err(CniError::new(
                 code::UNSUPPORTED_FIELD,
@@ -122,16 +127,19 @@ impl Config {
                 ));
             }
         }
+        schema::check_all(&self.raw)?;
+        validate::network_name(&self.name).map_err(|r| invalid(format!("\"name\": {r}")))?;
         Ok(())
     }
 
     /// The network defined inline (any of a network file's fields given), else `None`: the
     /// network of that name in the config dir, or the built-in default `ocinet`.
     pub fn network(&self) -> Result<Option<Network>> {
+        schema::check_keys(&self.raw, network::FIELDS)?;
         let fields: Map<String, Value> = self
             .raw
             .iter()
-            .filter(|(k, _)| network::FIELDS.contains(&k.as_str()))
+            .filter(|(k, v)| is_network_field(k, v))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         if fields.is_empty() {
@@ -145,6 +153,8 @@ impl Config {
 
     /// `runtimeConfig`'s port mappings, addresses and MAC, over CNI_ARGS' IP and MAC.
     pub fn runtime(&self, args: &env::Args) -> Result<Runtime> {
+        // Typed first: below, a value that is not of the type read can only be null.
+        schema::check_keys(&self.raw, &["runtimeConfig"])?;
         let mut out = Runtime {
             ports: Vec::new(),
             ip: args.ip,
@@ -154,41 +164,46 @@ impl Config {
         let Some(rc) = self.raw.get("runtimeConfig") else {
             return Ok(out);
         };
-        if let Some(mappings) = rc.get("portMappings").filter(|v| !v.is_null()) {
-            let list = mappings
-                .as_array()
-                .ok_or_else(|| invalid("runtimeConfig.portMappings is not a list".to_string()))?;
+        if let Some(list) = rc.get("portMappings").and_then(Value::as_array) {
             out.ports = list.iter().map(port_mapping).collect::<Result<_>>()?;
         }
-        if let Some(ips) = rc.get("ips").filter(|v| !v.is_null()) {
+        if let Some(ips) = rc.get("ips").and_then(Value::as_array) {
             let (ip, ip6) = static_ips(ips)?;
             out.ip = ip.or(out.ip);
             out.ip6 = ip6;
         }
-        if let Some(mac) = rc.get("mac").filter(|v| !v.is_null()) {
-            let text = mac
-                .as_str()
-                .ok_or_else(|| invalid(format!("runtimeConfig.mac {mac} is not a string")))?;
+        if let Some(text) = rc.get("mac").and_then(Value::as_str) {
             out.mac =
                 Some(env::parse_mac(text).map_err(|r| invalid(format!("runtimeConfig.mac: {r}")))?);
         }
         Ok(out)
     }
 
-    pub fn prev_result(&self) -> Option<&Value> {
-        self.raw.get("prevResult").filter(|v| v.is_object())
+    /// The previous plugin's result, carried over.
+    pub fn prev_result(&self) -> Result<Option<&Value>> {
+        schema::check_keys(&self.raw, &["prevResult"])?;
+        Ok(self.raw.get("prevResult").filter(|v| v.is_object()))
     }
 
-    pub fn dns(&self) -> Option<&Value> {
-        self.raw
+    /// CNI's DNS settings for the result (an object; `"dns": true` or `false` is the
+    /// network's name service).
+    pub fn dns(&self) -> Result<Option<&Value>> {
+        schema::check_keys(&self.raw, &["dns"])?;
+        Ok(self
+            .raw
             .get("dns")
-            .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()))
+            .filter(|v| v.as_object().is_some_and(|o| !o.is_empty())))
     }
 
     /// GC's `cni.dev/valid-attachments`, as record ids. Absent is refused rather than read
     /// as "none is valid": a runtime that left it out would lose every attachment.
     pub fn valid_attachments(&self) -> Result<HashSet<String>> {
-        let Some(list) = self.raw.get("cni.dev/valid-attachments") else {
+        schema::check_keys(&self.raw, &["cni.dev/valid-attachments"])?;
+        let Some(list) = self
+            .raw
+            .get("cni.dev/valid-attachments")
+            .filter(|v| !v.is_null())
+        else {
             return Err(invalid(
                 "GC needs \"cni.dev/valid-attachments\" (an empty list collects every attachment)"
                     .to_string(),
@@ -216,16 +231,28 @@ impl Config {
     }
 }
 
+/// The top level's `dns` is the network's when it is a boolean; an object is CNI's DNS
+/// settings, for the result.
+fn is_network_field(key: &str, value: &Value) -> bool {
+    match key {
+        "dns" => value.is_boolean(),
+        _ => network::FIELDS.contains(&key),
+    }
+}
+
+/// `cniVersion`, a string (`schema` checked); absent, the specification's oldest, 0.1.0.
 fn version_of(raw: &Map<String, Value>) -> Result<Version> {
-    let text = raw
-        .get("cniVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("0.1.0");
+    let given = raw.get("cniVersion").and_then(Value::as_str);
+    let text = given.unwrap_or("0.1.0");
     Version::parse(text).ok_or_else(|| {
+        let what = match given {
+            Some(_) => format!("cniVersion {text:?}"),
+            None => "no cniVersion (which means 0.1.0)".to_string(),
+        };
         CniError::new(
             code::INCOMPATIBLE_VERSION,
             format!(
-                "cniVersion {text:?} is not supported: use one of {}",
+                "{what} is not supported: use one of {}",
                 SUPPORTED.join(", ")
             ),
         )
@@ -233,7 +260,8 @@ fn version_of(raw: &Map<String, Value>) -> Result<Version> {
 }
 
 /// One of `runtimeConfig.portMappings`: `{"hostPort", "containerPort", "protocol", "hostIP"}`
-/// (podman expands ranges into single ports).
+/// (podman expands ranges into single ports). Typed by `schema`: a port is a whole number,
+/// the others strings or null.
 fn port_mapping(m: &Value) -> Result<PortSpec> {
     let bad = |why: String| invalid(format!("runtimeConfig.portMappings entry {m}: {why}"));
     let port = |key: &str| -> Result<u16> {
@@ -269,18 +297,13 @@ fn port_mapping(m: &Value) -> Result<PortSpec> {
     })
 }
 
-/// `runtimeConfig.ips`: at most one IPv4 and one IPv6 address, with or without prefixes.
-fn static_ips(ips: &Value) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>)> {
-    let bad = |why: String| invalid(format!("runtimeConfig.ips {ips}: {why}"));
-    let list = ips
-        .as_array()
-        .ok_or_else(|| bad("not a list".to_string()))?;
+/// `runtimeConfig.ips` (strings: `schema` checked): at most one IPv4 and one IPv6 address,
+/// with or without prefixes.
+fn static_ips(ips: &[Value]) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>)> {
+    let bad = |why: String| invalid(format!("runtimeConfig.ips {}: {why}", Value::from(ips)));
     let mut found = None;
     let mut found6 = None;
-    for entry in list {
-        let text = entry
-            .as_str()
-            .ok_or_else(|| bad(format!("{entry} is not a string")))?;
+    for text in ips.iter().filter_map(Value::as_str) {
         let ip = match text.parse::<IpNet>() {
             Ok(net) => net.addr(),
             Err(_) => text

@@ -424,6 +424,68 @@ fn del_is_idempotent_and_errors_follow_the_spec() {
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }
 
+/// The real binary given fields of the wrong type (issue 34): exit 1, the specification's
+/// decoding failure (code 6) on stdout naming the field and the type it must be, nothing
+/// made; a DEL after it goes through unless the field is one every command reads.
+#[test]
+fn a_field_of_the_wrong_type_is_refused_with_code_6() {
+    let host = Host::new("cni-types");
+    let conf = conf(&host, "1.0.0", json!({}));
+    sandbox(&host, "s");
+    let with = |patch: Value| {
+        let mut c = conf.clone();
+        if let (Some(c), Some(p)) = (c.as_object_mut(), patch.as_object()) {
+            c.extend(p.clone());
+        }
+        c
+    };
+    for (patch, says, del_goes_through) in [
+        (json!({"type": 3}), "\"type\" must be a string, not the number 3", true),
+        (json!({"capabilities": 5}), "\"capabilities\" must be an object", true),
+        (json!({"runtimeConfig": []}), "\"runtimeConfig\" must be an object, not a list", true),
+        (
+            json!({"runtimeConfig": {"portMappings": [{"hostPort": "8080", "containerPort": 80}]}}),
+            "\"runtimeConfig.portMappings[0].hostPort\" must be a whole number, not the string \"8080\"",
+            true,
+        ),
+        (json!({"prevResult": 7}), "\"prevResult\" must be an object, not the number 7", true),
+        (json!({"mtu": "1500"}), "\"mtu\" must be a whole number from 0 to 4294967295", true),
+        (
+            json!({"cniVersion": 1}),
+            "\"cniVersion\" must be a string such as \"1.0.0\", not the number 1",
+            false,
+        ),
+        (json!({"name": 2}), "\"name\" must be a string, not the number 2", false),
+    ] {
+        let bad = with(patch.clone());
+        let c = call(&host, "ADD", "c1", "eth0", "s", &bad);
+        assert_eq!(
+            (c.code, c.out["code"].as_u64()),
+            (1, Some(6)),
+            "{patch}: {}",
+            c.out
+        );
+        let msg = c.out["msg"].as_str().unwrap_or_default();
+        assert!(msg.contains(says) && !msg.contains('\n'), "{patch}: {msg}");
+        // The error speaks the configuration's version, or the newest when that is no string.
+        let version = if patch.get("cniVersion").is_some() { "1.1.0" } else { "1.0.0" };
+        assert_eq!(c.out["cniVersion"], version, "{patch}");
+        let del = call(&host, "DEL", "c1", "eth0", "s", &bad);
+        assert_eq!(del.code == 0, del_goes_through, "{patch}: {}", del.out);
+        assert_eq!(host.leftovers(), vec!["netns s".to_string()], "{patch}");
+    }
+    // The same configuration with the right types goes through, and DEL undoes it.
+    let good = with(
+        json!({"type": "ocinet", "capabilities": {"portMappings": true},
+        "runtimeConfig": {"portMappings": [{"hostPort": 8080, "containerPort": 80}]},
+        "mtu": 1500}),
+    );
+    call_ok(&host, "ADD", "c1", "eth0", "s", &good);
+    call_ok(&host, "DEL", "c1", "eth0", "s", &good);
+    host.sh_ok("ip netns delete s");
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
 #[test]
 fn gc_collects_unlisted_cni_attachments_and_shim_gc_those_whose_namespace_is_gone() {
     let host = Host::new("cni-gc");
