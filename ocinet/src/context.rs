@@ -36,7 +36,7 @@ pub struct Context {
     pub(crate) resolver: ResolverLink,
 }
 
-/// Where names are announced (`resolver_process.rs`).
+/// Where names are announced (`dns/resolver.rs`).
 #[derive(Debug, Default)]
 pub(crate) enum ResolverLink {
     /// `ocinet-resolver`, started on demand.

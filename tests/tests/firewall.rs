@@ -1,4 +1,4 @@
-//! ocinet's nftables table is made over raw nfnetlink (`nft_table`): `nft` must see exactly the
+//! ocinet's nftables table is made over raw nfnetlink (`netlink::nft::table`): `nft` must see exactly the
 //! table it would make of the reference definition below, and the listing must load back.
 
 use ocinet_tests::{Host, Runtime};

@@ -129,7 +129,7 @@ impl NetworkDriver for BridgeDriver {
             info.env.kernel.set_port_isolated(&iface.host_veth)?;
         }
         // Last, and in one datagram: the container's link comes up with a carrier, and the
-        // kernel's work for that takes the rtnl lock (see `rtnl_batch`).
+        // kernel's work for that takes the rtnl lock (see `netlink::rtnl::batch`).
         let addresses: Vec<(IpAddr, u8)> = iface
             .addresses
             .iter()

@@ -15,7 +15,7 @@
 //! and what it asks for. Undo takes the `Env` alone: teardown has only the record.
 //!
 //! A container that joins a named network (mode `bridge`, `<name>`) is planned by
-//! [`joined::JoinedDriver`], which resolves the network and hands it to the driver of its kind
+//! `joined::JoinedDriver`, which resolves the network and hands it to the driver of its kind
 //! (`NetworkDriver`): `bridge.rs` (bridge, overlay) or `routed.rs`. What those two share (the
 //! leased address, the published ports, a veth's undo) is in `veth.rs`.
 

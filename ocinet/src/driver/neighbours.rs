@@ -1,7 +1,7 @@
 //! The host's IPv4 (and, for a dual-stack container, IPv6) neighbour table against the number
 //! of containers on it.
 //!
-//! The table is the whole host's (see `neigh_table`), and a bridge container that talks holds
+//! The table is the whole host's (see `netlink::rtnl::neigh_table`), and a bridge container that talks holds
 //! about two of its entries: its own for the gateway, and the host's for it. At the kernel's
 //! default limit (`gc_thresh3` 1024) containers past about the 500th find no room while the
 //! others' entries are fresh: the kernel logs "neighbor table overflow" and they are
@@ -9,7 +9,7 @@
 //! says so in the activity log; where it may not (only the initial network namespace may), it
 //! logs a warning naming the setting instead.
 //!
-//! Checked at one setup in [`CHECK_EVERY`] (by the id's hash), and the limits read only past
+//! Checked at one setup in `CHECK_EVERY` (by the id's hash), and the limits read only past
 //! the kernel's default: counting the records lists a directory, which grows with them. A
 //! routed container needs no entry the limits count (its and the host's are permanent).
 

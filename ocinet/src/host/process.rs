@@ -11,7 +11,7 @@ pub fn boot_id() -> Result<String> {
     Ok(id.trim().to_string())
 }
 
-/// The start time of `pid` in clock ticks since boot (field 22 of /proc/<pid>/stat). With the
+/// The start time of `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`). With the
 /// pid it identifies a process for good: a reused pid has another start time.
 pub fn start_time(pid: i32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -1,5 +1,5 @@
 //! The kernel side of wiring behind one narrow trait: links, addresses, routes, forwarding,
-//! the firewall and namespace names. Drivers and the engine only speak to [`Kernel`], so unit
+//! the firewall and namespace names. Drivers and the engine only speak to `Kernel`, so unit
 //! tests run them without root against a recording fake, and every request still goes out on
 //! the plain sockets of `link`, `netconf` and `firewall` in production (`system`).
 

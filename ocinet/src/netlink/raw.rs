@@ -1,5 +1,5 @@
 //! A plain netlink socket: a buffer of one or more messages goes to the kernel, the answers
-//! come back message by message. It carries the rtnetlink crate's messages (`rtnl_batch`) and
+//! come back message by message. It carries the rtnetlink crate's messages (`batch`) and
 //! what that crate does not cover (nf_tables batches, netconf), with no async runtime.
 
 use std::io;

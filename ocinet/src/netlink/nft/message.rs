@@ -1,6 +1,6 @@
 //! nf_tables over nfnetlink: atomic batches on one socket. The common path of every setup and
 //! teardown (add or remove a few elements of ocinet's sets) is one batch; creating the table
-//! (`nft_table`) another. No library, no `nft` process, no dump of the ruleset first.
+//! (`netlink::nft::table`) another. No library, no `nft` process, no dump of the ruleset first.
 
 use std::io;
 

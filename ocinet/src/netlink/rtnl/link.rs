@@ -1,6 +1,6 @@
 //! rtnetlink: bridges, veth pairs, addresses and routes. Messages are built with the rtnetlink
 //! crate's builders and sent over one plain netlink socket per namespace, requests that do not
-//! need each other's answers together in one datagram (`rtnl_batch`). A netlink socket belongs
+//! need each other's answers together in one datagram (`batch`). A netlink socket belongs
 //! to the namespace it was opened in, so the container's is opened while this thread is
 //! briefly inside the container's namespace.
 
@@ -42,7 +42,7 @@ const EXISTS: &[i32] = &[libc::EEXIST];
 const GONE: &[i32] = &[libc::ENODEV, libc::ENOENT, libc::ESRCH];
 
 /// An rtnetlink socket of one network namespace (links are also looked up on it, see
-/// `link_probe`).
+/// `probe`).
 pub struct Rtnl {
     socket: RawSocket,
 }
@@ -174,7 +174,7 @@ fn permanent_neighbour(index: u32, address: IpAddr, mac: [u8; 6]) -> RouteNetlin
     RouteNetlinkMessage::NewNeighbour(permanent_neighbour_entry(index, address, mac))
 }
 
-/// The entry of [`permanent_neighbour`], to add or to delete (the overlay's VTEP addresses).
+/// The entry of `permanent_neighbour`, to add or to delete (the overlay's VTEP addresses).
 pub fn permanent_neighbour_entry(index: u32, address: IpAddr, mac: [u8; 6]) -> NeighbourMessage {
     let mut neighbour = NeighbourMessage::default();
     neighbour.header.family = match address {
