@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::env::{Attachment, Environment};
 use crate::error::{code, CniError, Result};
+use crate::links;
 use crate::result;
 use crate::version::Version;
 
@@ -57,6 +58,7 @@ pub fn add(config: &Config, env: &Environment, a: &Attachment) -> Result<Value> 
         &netns,
         config.prev_result()?,
         config.dns()?,
+        &links::mac_of,
     ))
 }
 

@@ -1,12 +1,14 @@
 //! `ocinet-cni`: a CNI plugin (type `ocinet`) on ocinet's engine, one more front end beside
 //! the OCI hook. Reads CNI's environment (`env`) and configuration (`config`, each field's type
 //! checked by `schema`), runs the command on the engine (`commands`) and writes the result in
-//! the version asked (`result`) or the specification's error (`error`).
+//! the version asked (`result`, with the host links' MACs from `links`) or the specification's
+//! error (`error`).
 
 pub mod commands;
 pub mod config;
 pub mod env;
 pub mod error;
+mod links;
 pub mod result;
 mod schema;
 pub mod version;

@@ -164,10 +164,24 @@ fn add_check_del_in_0_4_0_and_1_0_0_with_traffic() {
         assert_eq!(inside["name"], "eth0");
         assert_eq!(inside["sandbox"], "/run/netns/s1");
         assert!(inside["mac"].as_str().unwrap().starts_with("02:42:"), "{a}");
-        assert!(a["interfaces"][0]["name"]
-            .as_str()
-            .unwrap()
-            .starts_with("ocv"));
+        // The reference bridge plugin's order: the bridge, the host veth, the sandbox's.
+        assert_eq!(ip["interface"], 2, "{a}");
+        let bridge = a["interfaces"][0]["name"].as_str().unwrap();
+        let veth = a["interfaces"][1]["name"].as_str().unwrap();
+        assert!(veth.starts_with("ocv"), "{a}");
+        for (link, entry) in [(bridge, &a["interfaces"][0]), (veth, &a["interfaces"][1])] {
+            assert!(entry.get("sandbox").is_none(), "{a}");
+            let shown = host.sh_ok(&format!("ip -j link show {link}"));
+            let shown: Value = serde_json::from_str(&shown).unwrap();
+            assert_eq!(entry["mac"], shown[0]["address"], "{link}: {a}");
+        }
+        let master = host.sh_ok(&format!("ip -j link show {veth}"));
+        assert!(
+            master.contains(&format!("\"master\":\"{bridge}\"")),
+            "{master}"
+        );
+        // No names held: no resolver is named.
+        assert!(a.get("dns").is_none(), "{a}");
         assert_eq!(a["routes"][0], json!({"dst": "0.0.0.0/0", "gw": GATEWAY}));
         let b = call_ok(&host, "ADD", "c2", "eth0", "s2", &conf);
         assert_ne!(address(&a), address(&b));
@@ -198,7 +212,7 @@ fn add_check_del_in_0_4_0_and_1_0_0_with_traffic() {
         );
         // The same container on a second interface: another address, the same network.
         let eth1 = call_ok(&host, "ADD", "c1", "eth1", "s1", &conf);
-        assert_eq!(eth1["interfaces"][1]["name"], "eth1");
+        assert_eq!(eth1["interfaces"][2]["name"], "eth1");
         assert_ne!(address(&eth1), address(&a));
         // Something changed behind its back: CHECK says so.
         host.sh_ok("ip netns exec s1 ip addr flush dev eth1");
@@ -255,7 +269,7 @@ fn a_port_mapping_is_reachable_from_outside_and_from_the_host() {
         let c = call_program(&host, bandwidth, &env, stdin.as_bytes());
         assert_eq!(c.code, 0, "bandwidth {command}: {}", c.out);
     }
-    let veth = added["interfaces"][0]["name"].as_str().unwrap();
+    let veth = added["interfaces"][1]["name"].as_str().unwrap();
     let qdisc = host.sh_ok(&format!("tc qdisc show dev {veth}"));
     assert!(qdisc.contains("tbf"), "{qdisc}");
     let _httpd = Httpd::start(&host, "web");
