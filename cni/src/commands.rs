@@ -34,8 +34,7 @@ pub fn add(config: &Config, env: &Environment, a: &Attachment) -> Result<Value> 
         mac: runtime.mac,
         interface: a.ifname.clone(),
         definition,
-        // CNI names no container: its runtime has its own DNS plugins.
-        names: Default::default(),
+        names: runtime.names,
     };
     let ctx = Context::open(&config.options)?;
     let target = target(a, &netns);

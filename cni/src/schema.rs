@@ -82,11 +82,13 @@ const PORT_MAPPING: Shape = Shape::Object(&[
     key("hostIP", STRING),
 ]);
 
-/// The capabilities' arguments this plugin takes (`portMappings`, `ips`, `mac`).
+/// The capabilities' arguments this plugin takes (`portMappings`, `ips`, `mac`, `aliases`:
+/// each network's names for the container).
 const RUNTIME_CONFIG: &[Key] = &[
     key("portMappings", Shape::List(&PORT_MAPPING)),
     key("ips", STRINGS),
     key("mac", STRING),
+    key("aliases", Shape::MapOf(&STRINGS)),
 ];
 
 /// A result's entries (the previous plugin's, carried over into ocinet's).

@@ -579,48 +579,91 @@ fn install(prefix: &Path) -> PathBuf {
     cni_dir
 }
 
+/// podman 4.3 on its CNI backend in `host`, with ocinet installed in a plugin directory of
+/// its own and `conflists` in a network config dir of the test's.
+struct PodmanCni<'a> {
+    host: &'a Host,
+    containers_conf: PathBuf,
+    net_dir: PathBuf,
+}
+
+impl<'a> PodmanCni<'a> {
+    fn new(host: &'a Host, conflists: &[&Value]) -> PodmanCni<'a> {
+        let cni_dir = install(&host.dir.join("prefix"));
+        // Podman 4.3 has no flag for the plugin directories: containers.conf does. Stock
+        // plugins chained after ocinet (tuning here) come from Debian's /usr/lib/cni.
+        let containers_conf = host.dir.join("containers.conf");
+        std::fs::write(
+            &containers_conf,
+            format!(
+                "[network]\ncni_plugin_dirs = [\"{}\", \"/usr/lib/cni\"]\n",
+                cni_dir.display()
+            ),
+        )
+        .unwrap();
+        let net_dir = host.dir.join("cni-net");
+        std::fs::create_dir_all(&net_dir).unwrap();
+        for conflist in conflists {
+            let name = conflist["name"].as_str().unwrap();
+            std::fs::write(
+                net_dir.join(format!("{name}.conflist")),
+                conflist.to_string(),
+            )
+            .unwrap();
+        }
+        PodmanCni {
+            host,
+            containers_conf,
+            net_dir,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let global = [
+            OsStr::new("--runtime"),
+            OsStr::new("runc"),
+            OsStr::new("--network-backend"),
+            OsStr::new("cni"),
+            OsStr::new("--network-config-dir"),
+            self.net_dir.as_os_str(),
+        ];
+        self.host
+            .podman(&global)
+            .env("CONTAINERS_CONF", &self.containers_conf)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// `run`, which must succeed: its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        ok(&self.run(args))
+    }
+
+    /// `podman run` of the test's rootfs with `args` (options, then the command).
+    fn run_rootfs(&self, options: &[&str], command: &[&str]) -> std::process::Output {
+        let rootfs = rootfs().to_string_lossy().into_owned();
+        let mut run = vec!["run"];
+        run.extend(options);
+        run.extend(PODMAN_LIMITS);
+        run.extend(["--rootfs", &rootfs]);
+        run.extend(command);
+        self.run(&run)
+    }
+}
+
 #[test]
 fn podman_cni_backend_with_a_conflist() {
     let host = Host::new("cni-podman");
     let outside = host.outside();
-    let cni_dir = install(&host.dir.join("prefix"));
-    // Podman 4.3 has no flag for the plugin directories: containers.conf does. Stock plugins
-    // chained after ocinet (tuning here) come from Debian's /usr/lib/cni.
-    let containers_conf = host.dir.join("containers.conf");
-    std::fs::write(
-        &containers_conf,
-        format!(
-            "[network]\ncni_plugin_dirs = [\"{}\", \"/usr/lib/cni\"]\n",
-            cni_dir.display()
-        ),
-    )
-    .unwrap();
-    let net_dir = host.dir.join("cni-net");
-    std::fs::create_dir_all(&net_dir).unwrap();
     let conflist = json!({"cniVersion": "1.0.0", "name": "n1", "plugins": [
         {"type": "ocinet", "subnets": [{"subnet": SUBNET}],
          "root": host.state_root(), "configDir": host.config_dir(),
          "capabilities": {"portMappings": true, "ips": true, "mac": true}},
         {"type": "tuning", "sysctl": {"net.ipv4.conf.eth0.rp_filter": "2"}}]});
-    std::fs::write(net_dir.join("n1.conflist"), conflist.to_string()).unwrap();
-    let global = [
-        OsStr::new("--runtime"),
-        OsStr::new("runc"),
-        OsStr::new("--network-backend"),
-        OsStr::new("cni"),
-        OsStr::new("--network-config-dir"),
-        net_dir.as_os_str(),
-    ];
-    let podman = |args: &[&str]| {
-        let out = host
-            .podman(&global)
-            .env("CONTAINERS_CONF", &containers_conf)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        ok(&out)
-    };
+    let cni = PodmanCni::new(&host, &[&conflist]);
+    let podman = |args: &[&str]| cni.ok(args);
     let networks = podman(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(networks.lines().any(|l| l.trim() == "n1"), "{networks}");
     let rootfs = rootfs().to_string_lossy().into_owned();
@@ -663,6 +706,61 @@ fn podman_cni_backend_with_a_conflist() {
     let ls = host.shim(&["ls"]).unwrap();
     assert!(ls.contains("0.0.0.0:8080->80/tcp"), "{ls}");
     podman(&["rm", "-f", "-t", "0", "web"]);
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+/// podman 4.3 passes the container's name in CNI_ARGS (`K8S_POD_NAME`) and its network
+/// aliases through the `aliases` capability: ocinet's resolver on the gateway answers them to
+/// the network's other containers, and stops answering once the container is gone.
+#[test]
+fn podman_names_resolve_through_ocinets_resolver() {
+    let host = Host::new("cni-podman-names");
+    let conflist = json!({"cniVersion": "1.0.0", "name": "n1", "plugins": [
+        {"type": "ocinet", "subnets": [{"subnet": SUBNET}],
+         "root": host.state_root(), "configDir": host.config_dir(),
+         "capabilities": {"portMappings": true, "aliases": true}}]});
+    let cni = PodmanCni::new(&host, &[&conflist]);
+    let started = cni.run_rootfs(
+        &[
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "n1",
+            "--network-alias",
+            "www",
+        ],
+        &["httpd", "-f", "-p", "80", "-h", "/www"],
+    );
+    ok(&started);
+    let web_ip = cni.ok(&[
+        "inspect",
+        "web",
+        "--format",
+        "{{.NetworkSettings.Networks.n1.IPAddress}}",
+    ]);
+    let web_ip = web_ip.trim();
+    assert!(web_ip.starts_with("10.98.0."), "{web_ip}");
+    let ask = |name: &str| {
+        let out = cni.run_rootfs(
+            &["--rm", "--network", "n1"],
+            &["timeout", "8", "nslookup", name, GATEWAY],
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for name in ["web", "www"] {
+        let answer = ask(name);
+        // busybox: "Server: ...\nAddress: ...:53\n\nName: web\nAddress: 10.98.0.2\n"
+        let answered = answer.split("\n\n").skip(1).any(|block| {
+            block
+                .lines()
+                .any(|l| l.trim() == format!("Address: {web_ip}"))
+        });
+        assert!(answered, "{name}: {answer}");
+    }
+    cni.ok(&["rm", "-f", "-t", "0", "web"]);
+    let answer = ask("web");
+    assert!(!answer.contains(web_ip), "{answer}");
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }
 
@@ -779,5 +877,117 @@ fn dual_stack_add_check_del() {
         call_ok(&host, "DEL", id, "eth0", netns, &conf);
     }
     host.sh_ok("ip netns delete s1 && ip netns delete s2");
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+/// `busybox nslookup NAME SERVER` in a sandbox: the addresses answered, or None.
+fn lookup(host: &Host, from: &str, name: &str, server: &str) -> Option<Vec<String>> {
+    let out = in_sandbox(
+        host,
+        from,
+        &format!("timeout 8 busybox nslookup {name} {server}"),
+    );
+    // busybox: "Server: ...\nAddress: ...:53\n\nName: web\nAddress: 10.98.0.2\n"; not the
+    // exit status (busybox asks A and AAAA and fails if either does).
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let answers: Vec<String> = text
+        .split("\n\n")
+        .skip(1)
+        .flat_map(|block| block.lines().map(str::to_string).collect::<Vec<_>>())
+        .filter_map(|l| l.strip_prefix("Address:").map(|a| a.trim().to_string()))
+        .collect();
+    (!answers.is_empty()).then_some(answers)
+}
+
+/// podman's names over CNI (`K8S_POD_NAME` in CNI_ARGS, the `aliases` capability) are held on
+/// the network as the hook's `io.ocinet.name`/`aliases`: ocinet's resolver on the gateway
+/// answers them to the network's sandboxes, the result names it, DEL releases them; a network
+/// with `"dns": false` takes none.
+#[test]
+fn cni_names_resolve_through_ocinets_resolver() {
+    let host = Host::new("cni-names");
+    let conf = conf(
+        &host,
+        "1.0.0",
+        json!({"capabilities": {"aliases": true},
+            "runtimeConfig": {"aliases": {"n1": ["www", "a1b2c3d4e5f6"], "other": ["nope"]}}}),
+    );
+    sandbox(&host, "web");
+    sandbox(&host, "client");
+    let add = |id: &str, netns: &str, pod: &str, conf: &Value| {
+        let args = format!("IgnoreUnknown=1;K8S_POD_NAME={pod}");
+        let c = call_raw(
+            &host,
+            &[
+                ("CNI_COMMAND", "ADD"),
+                ("CNI_CONTAINERID", id),
+                ("CNI_IFNAME", "eth0"),
+                ("CNI_NETNS", &format!("/run/netns/{netns}")),
+                ("CNI_ARGS", &args),
+            ],
+            conf.to_string().as_bytes(),
+        );
+        assert_eq!(c.code, 0, "ADD {id}: {}", c.out);
+        c.out
+    };
+    let web = add("web1", "web", "web", &conf);
+    assert_eq!(web["dns"], json!({"nameservers": [GATEWAY]}), "{web}");
+    let mut plain = conf.clone();
+    plain["runtimeConfig"] = json!({});
+    let client = add("client1", "client", "client", &plain);
+    let web_ip = address(&web);
+    for name in ["web", "www", "a1b2c3d4e5f6", "WEB"] {
+        assert_eq!(
+            lookup(&host, "client", name, GATEWAY),
+            Some(vec![web_ip.clone()]),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        lookup(&host, "web", "client", GATEWAY),
+        Some(vec![address(&client)])
+    );
+    // Another network's alias is not this one's.
+    assert_eq!(lookup(&host, "client", "nope", GATEWAY), None);
+    let names = |id: &str| {
+        let text = host.shim(&["inspect", "--format=json", id]).unwrap();
+        let json: Value = serde_json::from_str(&text).unwrap();
+        json[0]["record"]["interfaces"][0]["names"].clone()
+    };
+    assert_eq!(
+        names("cni-web1-eth0"),
+        json!(["web", "www", "a1b2c3d4e5f6"])
+    );
+    // A second holder of a name held is refused, and the first keeps it.
+    sandbox(&host, "twin");
+    let twin = call_raw(
+        &host,
+        &[
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", "twin1"),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_NETNS", "/run/netns/twin"),
+            ("CNI_ARGS", "K8S_POD_NAME=web"),
+        ],
+        plain.to_string().as_bytes(),
+    );
+    assert_ne!(twin.code, 0, "{}", twin.out);
+    assert!(
+        twin.out["msg"].as_str().unwrap_or_default().contains("web"),
+        "{}",
+        twin.out
+    );
+    // DEL releases the names.
+    call_ok(&host, "DEL", "web1", "eth0", "web", &conf);
+    assert_eq!(lookup(&host, "client", "web", GATEWAY), None);
+    call_ok(&host, "DEL", "client1", "eth0", "client", &plain);
+    // No name service on the network: nothing is held, no resolver is named.
+    let mut quiet = conf.clone();
+    quiet["dns"] = json!(false);
+    let got = add("web2", "web", "web", &quiet);
+    assert!(got.get("dns").is_none(), "{got}");
+    assert_eq!(names("cni-web2-eth0"), Value::Null);
+    call_ok(&host, "DEL", "web2", "eth0", "web", &quiet);
+    host.sh_ok("ip netns delete web && ip netns delete client && ip netns delete twin");
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }

@@ -96,6 +96,21 @@ fn wrong_types() -> Vec<(Value, &'static str, &'static str)> {
             "a string",
         ),
         (
+            json!({"runtimeConfig": {"aliases": ["web"]}}),
+            "runtimeConfig.aliases",
+            "an object",
+        ),
+        (
+            json!({"runtimeConfig": {"aliases": {"n1": "web"}}}),
+            "runtimeConfig.aliases.n1",
+            "a list of strings",
+        ),
+        (
+            json!({"runtimeConfig": {"aliases": {"n1": ["web", 7]}}}),
+            "runtimeConfig.aliases.n1[1]",
+            "a string",
+        ),
+        (
             json!({"runtimeConfig": {"mac": 2}}),
             "runtimeConfig.mac",
             "a string",
@@ -463,7 +478,7 @@ fn every_field_of_its_type_and_every_optional_null_is_taken() {
     assert_eq!(c.valid_attachments().unwrap().len(), 1);
     // Null is absent where a value is optional (as Go's decoder and serde's Option read it).
     let nulls = config(json!({"type": null, "args": null, "capabilities": null,
-        "runtimeConfig": {"portMappings": null, "ips": null, "mac": null},
+        "runtimeConfig": {"portMappings": null, "ips": null, "mac": null, "aliases": null},
         "prevResult": null, "dns": null, "root": null, "configDir": null, "driver": null,
         "bridge": null, "masquerade": null, "mtu": null, "etcd": null, "vni": null,
         "port": null, "block": null, "ttl": null, "underlay": null, "internal": null,
