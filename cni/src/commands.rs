@@ -7,6 +7,7 @@ use ocinet::context::Context;
 use ocinet::engine::gc;
 use ocinet::engine::{self, NetnsRef, Target};
 use ocinet::error::Error;
+use ocinet::network::DriverKind;
 use ocinet::request::{NetworkMode, NetworkRequest};
 use ocinet::state::activity;
 use ocinet::state::record::FrontEnd;
@@ -23,6 +24,7 @@ pub fn add(config: &Config, env: &Environment, a: &Attachment) -> Result<Value> 
     config.check_strict()?;
     let definition = config.network()?;
     let runtime = config.runtime(&env.args)?;
+    let hairpin = config.hairpin()?;
     let netns = a.netns.clone().unwrap_or_default();
     let request = NetworkRequest {
         mode: NetworkMode::Bridge {
@@ -51,6 +53,27 @@ pub fn add(config: &Config, env: &Environment, a: &Attachment) -> Result<Value> 
         ),
         e => e.into(),
     })?;
+    if hairpin {
+        for iface in &made.interfaces {
+            let set = match iface.driver {
+                DriverKind::Bridge | DriverKind::Overlay => {
+                    engine::set_hairpin(&iface.host_veth).map_err(CniError::from)
+                }
+                DriverKind::Routed => Err(CniError::new(
+                    code::UNSUPPORTED_FIELD,
+                    format!(
+                        "\"hairpinMode\" is a bridge port's, and network {} is routed (no bridge): remove it",
+                        iface.network
+                    ),
+                )),
+            };
+            if let Err(e) = set {
+                // Nothing half-made: the attachment goes with the error.
+                let _ = engine::detach(&ctx, &target.id);
+                return Err(e);
+            }
+        }
+    }
     Ok(result::render(
         config.version,
         &made,

@@ -15,6 +15,7 @@ use ocinet::ports::{PortRange, PortSpec, Protocol};
 use ocinet::validate;
 use serde_json::{Map, Value};
 
+use crate::bridge_plugin;
 use crate::env::{self, record_id};
 use crate::error::{code, CniError, Result};
 use crate::schema;
@@ -110,42 +111,48 @@ impl Config {
         })
     }
 
-    /// Fails on a key that is neither CNI's, ocinet's nor a network field (a typo would
-    /// otherwise be ignored), on `ipam` (ocinet leases addresses itself), on any field of the
-    /// wrong type and on a bad name.
+    /// Fails on a key that is neither CNI's, ocinet's, a network field nor the reference
+    /// bridge plugin's (a typo would otherwise be ignored), on any field of the wrong type, on
+    /// what of the bridge plugin's ocinet cannot do (`bridge_plugin`) and on a bad name.
     pub fn check_strict(&self) -> Result<()> {
-        if self.raw.contains_key("ipam") {
-            return Err(CniError::new(
-                code::UNSUPPORTED_FIELD,
-                "unsupported field \"ipam\": ocinet leases the network's addresses itself; give the network's \"subnets\" instead",
-            ));
-        }
         for (key, value) in &self.raw {
             let known = CNI_KEYS.contains(&key.as_str())
                 || OCINET_KEYS.contains(&key.as_str())
-                || network::FIELDS.contains(&key.as_str());
+                || network::FIELDS.contains(&key.as_str())
+                || bridge_plugin::KEYS.contains(&key.as_str());
             if !known {
                 return Err(CniError::new(
                     code::UNSUPPORTED_FIELD,
-                    format!("unsupported field {key:?} = {value}: ocinet takes CNI's keys, \"root\", \"configDir\" and a network file's fields"),
+                    format!("unsupported field {key:?} = {value}: ocinet takes CNI's keys, \"root\", \"configDir\", a network file's fields and the bridge plugin's"),
                 ));
             }
         }
         schema::check_all(&self.raw)?;
+        bridge_plugin::read(&self.raw)?;
         validate::network_name(&self.name).map_err(|r| invalid(format!("\"name\": {r}")))?;
         Ok(())
     }
 
+    /// Whether the bridge plugin's `hairpinMode: true` asks for hairpin on the host veth.
+    pub fn hairpin(&self) -> Result<bool> {
+        schema::check_keys(&self.raw, bridge_plugin::KEYS)?;
+        Ok(bridge_plugin::read(&self.raw)?.hairpin)
+    }
+
     /// The network defined inline (any of a network file's fields given), else `None`: the
     /// network of that name in the config dir, or the built-in default `ocinet`.
+    /// The bridge plugin's `ipam` and `ipMasq` are read as the network's `subnets` and
+    /// `masquerade`.
     pub fn network(&self) -> Result<Option<Network>> {
         schema::check_keys(&self.raw, network::FIELDS)?;
-        let fields: Map<String, Value> = self
+        schema::check_keys(&self.raw, bridge_plugin::KEYS)?;
+        let mut fields: Map<String, Value> = self
             .raw
             .iter()
             .filter(|(k, v)| is_network_field(k, v))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        fields.extend(bridge_plugin::read(&self.raw)?.fields);
         if fields.is_empty() {
             return Ok(None);
         }
@@ -429,8 +436,8 @@ mod tests {
                 "unsupported field \"subnet\"",
             ),
             (
-                json!({"cniVersion": "1.0.0", "name": "n", "ipam": {"type": "host-local"}}),
-                "\"ipam\"",
+                json!({"cniVersion": "1.0.0", "name": "n", "isGateway": true, "ipam": {"type": "dhcp"}}),
+                "\"ipam\" of type \"dhcp\"",
             ),
         ] {
             let e = parse(v).unwrap().check_strict().unwrap_err();

@@ -348,9 +348,12 @@ fn del_is_idempotent_and_errors_follow_the_spec() {
             "\"subnet\"",
         ),
         (
-            bad(conf.clone(), json!({"ipam": {"type": "host-local"}})),
+            bad(
+                conf.clone(),
+                json!({"isGateway": true, "ipam": {"type": "dhcp"}}),
+            ),
             2,
-            "ipam",
+            "\"ipam\" of type \"dhcp\"",
         ),
         (
             bad(conf.clone(), json!({"cniVersion": "0.2.0"})),
@@ -761,6 +764,181 @@ fn podman_names_resolve_through_ocinets_resolver() {
     cni.ok(&["rm", "-f", "-t", "0", "web"]);
     let answer = ask("web");
     assert!(!answer.contains(web_ip), "{answer}");
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+/// podman 4.3's default network as it generates it (`podman`, cni-podman0, 10.88.0.0/16:
+/// the bridge plugin, portmap, firewall, tuning) with `type` changed to ocinet, and `patch`
+/// over the first plugin. Besides, as in every test, the host's state root and config dir
+/// (`with_roots`).
+fn podman_default(host: &Host, patch: Value) -> Value {
+    let mut first = json!({"type": "ocinet", "bridge": "cni-podman0", "isGateway": true,
+        "ipMasq": true, "hairpinMode": true,
+        "ipam": {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}],
+            "ranges": [[{"subnet": "10.88.0.0/16", "gateway": "10.88.0.1"}]]},
+        "capabilities": {"ips": true}});
+    if let (Some(f), Some(p)) = (first.as_object_mut(), patch.as_object()) {
+        f.extend(p.clone());
+    }
+    with_roots(host, &mut first);
+    json!({"cniVersion": "0.4.0", "name": "podman", "plugins": [first,
+        {"type": "portmap", "capabilities": {"portMappings": true}},
+        {"type": "firewall", "backend": ""},
+        {"type": "tuning"}]})
+}
+
+/// The host's state root and config dir in an ocinet plugin's configuration: not the
+/// environment, which podman's cleanup process (`podman run --rm`, conmon's exit command)
+/// does not pass on, so its DEL would look in the real host's /run/ocinet.
+fn with_roots(host: &Host, plugin: &mut Value) {
+    plugin["root"] = json!(host.state_root());
+    plugin["configDir"] = json!(host.config_dir());
+}
+
+/// What podman writes, with only `"type": "bridge"` changed to `"type": "ocinet"`: its
+/// default network and one `podman network create` made. Containers reach each other, the
+/// outside, and their published ports (portmap after ocinet), a container its own through
+/// the host (hairpinMode); names answer at the gateway.
+#[test]
+fn podmans_own_conflists_with_only_the_type_changed() {
+    let host = Host::new("cni-podman-default");
+    let outside = host.outside();
+    let cni = PodmanCni::new(&host, &[&podman_default(&host, json!({}))]);
+    cni.ok(&["network", "create", "--subnet", "10.99.0.0/24", "n2"]);
+    let created = cni.net_dir.join("n2.conflist");
+    let text = std::fs::read_to_string(&created).unwrap();
+    assert!(text.contains("\"type\": \"bridge\""), "{text}");
+    let mut n2: Value =
+        serde_json::from_str(&text.replace("\"type\": \"bridge\"", "\"type\": \"ocinet\""))
+            .unwrap();
+    with_roots(&host, &mut n2["plugins"][0]);
+    std::fs::write(&created, n2.to_string()).unwrap();
+    let httpd = ["httpd", "-f", "-p", "80", "-h", "/www"];
+    // The default network: no --network.
+    ok(&cni.run_rootfs(&["-d", "--name", "web", "-p", "8080:80"], &httpd));
+    ok(&cni.run_rootfs(&["-d", "--name", "other", "--network", "n2"], &httpd));
+    let ip_of = |name: &str, network: &str| {
+        let format = format!("{{{{.NetworkSettings.Networks.{network}.IPAddress}}}}");
+        cni.ok(&["inspect", name, "--format", &format])
+            .trim()
+            .to_string()
+    };
+    let web_ip = ip_of("web", "podman");
+    assert!(web_ip.starts_with("10.88.0."), "{web_ip}");
+    assert!(ip_of("other", "n2").starts_with("10.99.0."));
+    std::thread::sleep(Duration::from_millis(300));
+    let client = |network: &str, script: &str| {
+        let out = cni.run_rootfs(&["--rm", "--network", network], &["sh", "-c", script]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(
+        client("podman", &wget(&format!("http://{web_ip}/"))),
+        "hello from ocinet"
+    );
+    assert_eq!(
+        client(
+            "n2",
+            "timeout 8 ping -c 1 -W 2 198.51.100.2 >/dev/null && echo out"
+        ),
+        "out"
+    );
+    let named = client("podman", "timeout 8 nslookup web 10.88.0.1");
+    assert!(named.contains(&format!("Address: {web_ip}")), "{named}");
+    // Published by portmap: from outside, and from the container itself through the host.
+    let got = outside.sh(&wget("http://198.51.100.1:8080/"));
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout).trim(),
+        "hello from ocinet"
+    );
+    let itself = cni.run(&[
+        "exec",
+        "web",
+        "sh",
+        "-c",
+        &wget("http://198.51.100.1:8080/"),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&itself.stdout).trim(),
+        "hello from ocinet",
+        "hairpin: {}",
+        String::from_utf8_lossy(&itself.stderr)
+    );
+    cni.ok(&["rm", "-a", "-f", "-t", "0"]);
+    cni.ok(&["network", "rm", "n2"]);
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+/// The bridge plugin's fields under real podman: `hairpinMode` false leaves a container unable
+/// to reach itself at its published port (others still can), as with the bridge plugin; what
+/// ocinet cannot do (`isGateway` false, a range's start) fails `podman run` with one line
+/// naming the field, and leaves nothing.
+#[test]
+fn bridge_plugin_fields_are_honoured_or_refused_under_podman() {
+    let host = Host::new("cni-podman-fields");
+    let outside = host.outside();
+    let network = |name: &str, bridge: &str, subnet: &str, patch: Value| {
+        let mut conf = podman_default(&host, patch);
+        conf["name"] = json!(name);
+        conf["plugins"][0]["bridge"] = json!(bridge);
+        conf["plugins"][0]["ipam"]["ranges"][0][0] = json!({"subnet": subnet});
+        conf
+    };
+    let nohairpin = network(
+        "nohairpin",
+        "ocnhp0",
+        "10.90.0.0/24",
+        json!({"hairpinMode": false}),
+    );
+    let nogateway = network(
+        "nogateway",
+        "ocngw0",
+        "10.91.0.0/24",
+        json!({"isGateway": false}),
+    );
+    let mut ranged = network("ranged", "ocnrg0", "10.92.0.0/24", json!({}));
+    ranged["plugins"][0]["ipam"]["ranges"][0][0]["rangeStart"] = json!("10.92.0.100");
+    let cni = PodmanCni::new(&host, &[&nohairpin, &nogateway, &ranged]);
+    let httpd = ["httpd", "-f", "-p", "80", "-h", "/www"];
+    ok(&cni.run_rootfs(
+        &[
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "nohairpin",
+            "-p",
+            "8080:80",
+        ],
+        &httpd,
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    let got = outside.sh(&wget("http://198.51.100.1:8080/"));
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout).trim(),
+        "hello from ocinet"
+    );
+    let itself = cni.run(&[
+        "exec",
+        "web",
+        "sh",
+        "-c",
+        "timeout 3 wget -qO- http://198.51.100.1:8080/",
+    ]);
+    assert_ne!(
+        String::from_utf8_lossy(&itself.stdout).trim(),
+        "hello from ocinet",
+        "no hairpin, yet the container reached itself"
+    );
+    for (name, says) in [
+        ("nogateway", "\"isGateway\": false is not supported"),
+        ("ranged", "rangeStart\" is not supported"),
+    ] {
+        let refused = cni.run_rootfs(&["--rm", "--network", name], &["true"]);
+        assert!(!refused.status.success(), "{name}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(says), "{name}: {stderr}");
+    }
+    cni.ok(&["rm", "-a", "-f", "-t", "0"]);
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }
 

@@ -78,6 +78,13 @@ fn waited_for_teardown(ctx: &Context, holder: &str, id: &str) -> Result<bool> {
     Ok(ctx.records.lock_within(holder, TEARDOWN_WAIT)?.is_some())
 }
 
+/// Turns hairpin on at the bridge port `host_veth` (CNI's `hairpinMode`, for ports another
+/// plugin publishes: the engine turns it on itself for those it publishes). It goes with the
+/// veth, so the record need not list it.
+pub fn set_hairpin(host_veth: &str) -> Result<()> {
+    SystemKernel::new().set_hairpin(host_veth)
+}
+
 /// Undoes everything the container's record lists. No record: nothing to do.
 pub fn detach(ctx: &Context, id: &str) -> Result<()> {
     detach_with(ctx, &mut SystemKernel::new(), id)
