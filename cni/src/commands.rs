@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use ocinet::context::Context;
-use ocinet::engine::gc;
 use ocinet::engine::{self, NetnsRef, Target};
+use ocinet::engine::{cni_networks, gc};
 use ocinet::error::Error;
 use ocinet::network::DriverKind;
 use ocinet::request::{NetworkMode, NetworkRequest};
@@ -53,6 +53,15 @@ pub fn add(config: &Config, env: &Environment, a: &Attachment) -> Result<Value> 
         ),
         e => e.into(),
     })?;
+    // An inline network as seen at its last ADD, for `ocinet-shim networks` and `gc`.
+    let remembered = match config.network_fields()? {
+        Some(fields) => cni_networks::remember(&ctx, &config.name, &fields),
+        None => Ok(()),
+    };
+    if let Err(e) = remembered {
+        let _ = engine::detach(&ctx, &target.id);
+        return Err(e.into());
+    }
     if hairpin {
         for iface in &made.interfaces {
             let set = match iface.driver {

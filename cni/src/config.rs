@@ -144,6 +144,17 @@ impl Config {
     /// The bridge plugin's `ipam` and `ipMasq` are read as the network's `subnets` and
     /// `masquerade`.
     pub fn network(&self) -> Result<Option<Network>> {
+        let Some(fields) = self.network_fields()? else {
+            return Ok(None);
+        };
+        let origin = format!("in the CNI configuration of {}", self.name);
+        Network::from_json(&self.name, Path::new(&origin), fields)
+            .map(Some)
+            .map_err(CniError::from)
+    }
+
+    /// The inline network's fields as a network file would give them, if any is given.
+    pub fn network_fields(&self) -> Result<Option<Value>> {
         schema::check_keys(&self.raw, network::FIELDS)?;
         schema::check_keys(&self.raw, bridge_plugin::KEYS)?;
         let mut fields: Map<String, Value> = self
@@ -153,13 +164,7 @@ impl Config {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         fields.extend(bridge_plugin::read(&self.raw)?.fields);
-        if fields.is_empty() {
-            return Ok(None);
-        }
-        let origin = format!("in the CNI configuration of {}", self.name);
-        Network::from_json(&self.name, Path::new(&origin), Value::Object(fields))
-            .map(Some)
-            .map_err(CniError::from)
+        Ok((!fields.is_empty()).then_some(Value::Object(fields)))
     }
 
     /// `runtimeConfig`'s port mappings, addresses, MAC and aliases, over CNI_ARGS' IP and MAC;

@@ -880,9 +880,53 @@ fn podmans_own_conflists_with_only_the_type_changed() {
         "hairpin: {}",
         String::from_utf8_lossy(&itself.stderr)
     );
+    // Networks only CNI configurations define, as seen at their last ADD.
+    let listed = host.shim(&["networks", "--format", "json"]).unwrap();
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let cni_only = |name: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == name)
+            .map(|n| (n["cni"].clone(), n["subnet"].clone(), n["bridge"].clone()))
+    };
+    assert_eq!(
+        cni_only("n2"),
+        Some((json!(true), json!("10.99.0.0/24"), json!("cni-podman1"))),
+        "{listed}"
+    );
+    assert_eq!(
+        cni_only("podman"),
+        Some((json!(true), json!("10.88.0.0/16"), json!("cni-podman0")))
+    );
+    let bridges = host.sh_ok("nft list set inet ocinet bridges");
+    assert!(bridges.contains("cni-podman1"), "{bridges}");
+    let masquerade = host.sh_ok("nft list ruleset");
+    assert!(masquerade.contains("10.99.0.0/24"), "{masquerade}");
     cni.ok(&["rm", "-a", "-f", "-t", "0"]);
     cni.ok(&["network", "rm", "n2"]);
     assert_eq!(host.leftovers(), Vec::<String>::new());
+    // gc retires n2 (no attachment, no configuration names it), not podman (configured).
+    let net_dir = cni.net_dir.to_string_lossy().into_owned();
+    let gc = host.shim(&["gc", "--cni-config-dir", &net_dir]).unwrap();
+    assert_eq!(gc.trim(), "retired network n2");
+    assert!(!host.sh("ip link show cni-podman1").status.success());
+    assert!(host.sh("ip link show cni-podman0").status.success());
+    let bridges = host.sh_ok("nft list set inet ocinet bridges");
+    assert!(!bridges.contains("cni-podman1"), "{bridges}");
+    let masquerade = host.sh_ok("nft list ruleset");
+    assert!(!masquerade.contains("10.99.0.0/24"), "{masquerade}");
+    for dir in ["networks/n2", "names/n2"] {
+        assert!(!host.state_root().join(dir).exists(), "{dir}");
+    }
+    let again = host.shim(&["gc", "--cni-config-dir", &net_dir]).unwrap();
+    assert_eq!(again.trim(), "");
+    let listed = host.shim(&["networks"]).unwrap();
+    assert!(
+        !listed.contains("n2") && listed.contains("cni-podman0"),
+        "{listed}"
+    );
 }
 
 /// The bridge plugin's fields under real podman: `hairpinMode` false leaves a container unable
@@ -1184,5 +1228,39 @@ fn cni_names_resolve_through_ocinets_resolver() {
     assert_eq!(names("cni-web2-eth0"), Value::Null);
     call_ok(&host, "DEL", "web2", "eth0", "web", &quiet);
     host.sh_ok("ip netns delete web && ip netns delete client && ip netns delete twin");
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+/// `ocinet-shim gc` retires a network only CNI configurations define once no attachment uses
+/// it and no configuration names it: not while a sandbox is on it, nor while named.
+#[test]
+fn gc_retires_a_cni_network_once_unused_and_unconfigured() {
+    let host = Host::new("cni-retire");
+    let conf = conf(&host, "1.0.0", json!({}));
+    sandbox(&host, "s1");
+    let added = call_ok(&host, "ADD", "c1", "eth0", "s1", &conf);
+    let bridge = added["interfaces"][0]["name"].as_str().unwrap().to_string();
+    let configs = host.dir.join("cni-configs");
+    std::fs::create_dir_all(&configs).unwrap();
+    let dir = configs.to_string_lossy().into_owned();
+    let gc = || host.shim(&["gc", "--cni-config-dir", &dir]).unwrap();
+    // In use: stays.
+    assert_eq!(gc().trim(), "");
+    assert!(host.sh(&format!("ip link show {bridge}")).status.success());
+    call_ok(&host, "DEL", "c1", "eth0", "s1", &conf);
+    // Named by a configuration: stays.
+    let conflist = json!({"cniVersion": "1.0.0", "name": "n1", "plugins": [conf.clone()]});
+    std::fs::write(configs.join("n1.conflist"), conflist.to_string()).unwrap();
+    assert_eq!(gc().trim(), "");
+    assert!(host.state_root().join("networks/n1").exists());
+    // Neither: retired, and a configuration put back makes it again at its next ADD.
+    std::fs::remove_file(configs.join("n1.conflist")).unwrap();
+    assert_eq!(gc().trim(), "retired network n1");
+    assert!(!host.sh(&format!("ip link show {bridge}")).status.success());
+    assert!(!host.state_root().join("networks/n1").exists());
+    call_ok(&host, "ADD", "c2", "eth0", "s1", &conf);
+    assert!(ping(&host, "s1", GATEWAY));
+    call_ok(&host, "DEL", "c2", "eth0", "s1", &conf);
+    host.sh_ok("ip netns delete s1");
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }

@@ -34,6 +34,7 @@ pub use crate::host::netns::NetnsRef;
 pub use publishing::{publish, unpublish};
 pub use retire::retire_network;
 
+pub mod cni_networks;
 pub mod gc;
 mod publishing;
 mod retire;
