@@ -9,8 +9,9 @@
 //! record while something is left, so that `gc` can finish it.
 //!
 //! Beside them: ports published and withdrawn after the attach (`publishing.rs`, the Docker
-//! plugin's), a network retired (`retire.rs`), the collection of stale records (`gc.rs`), and
-//! the firewall's state put back (`reload`).
+//! plugin's), a network retired (`retire.rs`), networks only CNI configurations define
+//! (`cni_networks.rs`), the collection of stale records (`gc.rs`), and the firewall's state put
+//! back (`reload`).
 
 use std::net::IpAddr;
 
