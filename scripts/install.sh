@@ -79,11 +79,14 @@ install -m 0755 "$bin_dir/ocinet-shim" "$prefix/bin/ocinet-shim"
 install -m 0755 "$bin_dir/ocinet-agent" "$prefix/bin/ocinet-agent"
 install -m 0755 "$bin_dir/ocinet-resolver" "$prefix/bin/ocinet-resolver"
 install -m 0755 "$bin_dir/ocinet-docker" "$prefix/bin/ocinet-docker"
-# CNI finds a plugin by its type in its directories: the binary itself, named for the type.
+install -m 0755 "$bin_dir/ocinet-cni" "$prefix/bin/ocinet-cni"
+# CNI finds a plugin by its type in its directories: a link named for the type to the binary
+# in the prefix, whose real path is beside the helpers it starts (ocinet-resolver for names,
+# ocinet-agent for overlays).
 cni_files=()
 for d in "${cni_dirs[@]}"; do
   make_dir "$d"
-  install -m 0755 "$bin_dir/ocinet-cni" "$d/ocinet"
+  ln -sfn "$prefix/bin/ocinet-cni" "$d/ocinet"
   cni_files+=("$d/ocinet")
 done
 
@@ -112,7 +115,7 @@ chmod 0644 "$unit_dir/ocinet-docker.service"
 {
   printf '%s\n' "${created[@]}"
   printf 'file %s\n' "$prefix/bin/ocinet-hook" "$prefix/bin/ocinet-shim" "$prefix/bin/ocinet-agent" \
-    "$prefix/bin/ocinet-resolver" "$prefix/bin/ocinet-docker" "$unit_dir/ocinet-docker.service" \
+    "$prefix/bin/ocinet-resolver" "$prefix/bin/ocinet-docker" "$prefix/bin/ocinet-cni" "$unit_dir/ocinet-docker.service" \
     "$unit_dir/ocinet-docker.socket" "$hooks_dir/ocinet.json" "${cni_files[@]}"
 } > "$manifest"
-echo "ocinet installed: $prefix/bin/ocinet-hook, $prefix/bin/ocinet-shim, $prefix/bin/ocinet-agent, $prefix/bin/ocinet-resolver, $prefix/bin/ocinet-docker, $unit_dir/ocinet-docker.{service,socket}, $hooks_dir/ocinet.json${cni_files[*]:+, CNI plugin ${cni_files[*]}}"
+echo "ocinet installed: $prefix/bin/ocinet-hook, $prefix/bin/ocinet-shim, $prefix/bin/ocinet-agent, $prefix/bin/ocinet-resolver, $prefix/bin/ocinet-docker, $prefix/bin/ocinet-cni, $unit_dir/ocinet-docker.{service,socket}, $hooks_dir/ocinet.json${cni_files[*]:+, CNI plugin ${cni_files[*]}}"

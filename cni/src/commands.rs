@@ -4,9 +4,10 @@
 use std::path::Path;
 
 use ocinet::context::Context;
-use ocinet::engine::gc;
 use ocinet::engine::{self, NetnsRef, Target};
+use ocinet::engine::{cni_networks, gc};
 use ocinet::error::Error;
+use ocinet::network::DriverKind;
 use ocinet::request::{NetworkMode, NetworkRequest};
 use ocinet::state::activity;
 use ocinet::state::record::FrontEnd;
@@ -15,6 +16,7 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::env::{Attachment, Environment};
 use crate::error::{code, CniError, Result};
+use crate::links;
 use crate::result;
 use crate::version::Version;
 
@@ -22,6 +24,7 @@ pub fn add(config: &Config, env: &Environment, a: &Attachment) -> Result<Value> 
     config.check_strict()?;
     let definition = config.network()?;
     let runtime = config.runtime(&env.args)?;
+    let hairpin = config.hairpin()?;
     let netns = a.netns.clone().unwrap_or_default();
     let request = NetworkRequest {
         mode: NetworkMode::Bridge {
@@ -33,8 +36,7 @@ pub fn add(config: &Config, env: &Environment, a: &Attachment) -> Result<Value> 
         mac: runtime.mac,
         interface: a.ifname.clone(),
         definition,
-        // CNI names no container: its runtime has its own DNS plugins.
-        names: Default::default(),
+        names: runtime.names,
     };
     let ctx = Context::open(&config.options)?;
     let target = target(a, &netns);
@@ -51,12 +53,43 @@ pub fn add(config: &Config, env: &Environment, a: &Attachment) -> Result<Value> 
         ),
         e => e.into(),
     })?;
+    // An inline network as seen at its last ADD, for `ocinet-shim networks` and `gc`.
+    let remembered = match config.network_fields()? {
+        Some(fields) => cni_networks::remember(&ctx, &config.name, &fields),
+        None => Ok(()),
+    };
+    if let Err(e) = remembered {
+        let _ = engine::detach(&ctx, &target.id);
+        return Err(e.into());
+    }
+    if hairpin {
+        for iface in &made.interfaces {
+            let set = match iface.driver {
+                DriverKind::Bridge | DriverKind::Overlay => {
+                    engine::set_hairpin(&iface.host_veth).map_err(CniError::from)
+                }
+                DriverKind::Routed => Err(CniError::new(
+                    code::UNSUPPORTED_FIELD,
+                    format!(
+                        "\"hairpinMode\" is a bridge port's, and network {} is routed (no bridge): remove it",
+                        iface.network
+                    ),
+                )),
+            };
+            if let Err(e) = set {
+                // Nothing half-made: the attachment goes with the error.
+                let _ = engine::detach(&ctx, &target.id);
+                return Err(e);
+            }
+        }
+    }
     Ok(result::render(
         config.version,
         &made,
         &netns,
         config.prev_result()?,
         config.dns()?,
+        &links::mac_of,
     ))
 }
 

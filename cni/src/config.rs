@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use ocinet::context::{options_from, Options};
+use ocinet::dns::names::{DnsNames, MAX_ALIASES};
 use ocinet::network::{self, Network};
 use ocinet::ports::{PortRange, PortSpec, Protocol};
 use ocinet::validate;
 use serde_json::{Map, Value};
 
+use crate::bridge_plugin;
 use crate::env::{self, record_id};
 use crate::error::{code, CniError, Result};
 use crate::schema;
@@ -54,6 +56,9 @@ pub struct Runtime {
     pub ip: Option<Ipv4Addr>,
     pub ip6: Option<Ipv6Addr>,
     pub mac: Option<[u8; 6]>,
+    /// The container's names on this network: `K8S_POD_NAME`, then the `aliases`
+    /// capability's list for the network.
+    pub names: DnsNames,
 }
 
 fn invalid(msg: String) -> CniError {
@@ -106,52 +111,64 @@ impl Config {
         })
     }
 
-    /// Fails on a key that is neither CNI's, ocinet's nor a network field (a typo would
-    /// otherwise be ignored), on `ipam` (ocinet leases addresses itself), on any field of the
-    /// wrong type and on a bad name.
+    /// Fails on a key that is neither CNI's, ocinet's, a network field nor the reference
+    /// bridge plugin's (a typo would otherwise be ignored), on any field of the wrong type, on
+    /// what of the bridge plugin's ocinet cannot do (`bridge_plugin`) and on a bad name.
     pub fn check_strict(&self) -> Result<()> {
-        if self.raw.contains_key("ipam") {
-            return Err(CniError::new(
-                code::UNSUPPORTED_FIELD,
-                "unsupported field \"ipam\": ocinet leases the network's addresses itself; give the network's \"subnets\" instead",
-            ));
-        }
         for (key, value) in &self.raw {
             let known = CNI_KEYS.contains(&key.as_str())
                 || OCINET_KEYS.contains(&key.as_str())
-                || network::FIELDS.contains(&key.as_str());
+                || network::FIELDS.contains(&key.as_str())
+                || bridge_plugin::KEYS.contains(&key.as_str());
             if !known {
                 return Err(CniError::new(
                     code::UNSUPPORTED_FIELD,
-                    format!("unsupported field {key:?} = {value}: ocinet takes CNI's keys, \"root\", \"configDir\" and a network file's fields"),
+                    format!("unsupported field {key:?} = {value}: ocinet takes CNI's keys, \"root\", \"configDir\", a network file's fields and the bridge plugin's"),
                 ));
             }
         }
         schema::check_all(&self.raw)?;
+        bridge_plugin::read(&self.raw)?;
         validate::network_name(&self.name).map_err(|r| invalid(format!("\"name\": {r}")))?;
         Ok(())
     }
 
+    /// Whether the bridge plugin's `hairpinMode: true` asks for hairpin on the host veth.
+    pub fn hairpin(&self) -> Result<bool> {
+        schema::check_keys(&self.raw, bridge_plugin::KEYS)?;
+        Ok(bridge_plugin::read(&self.raw)?.hairpin)
+    }
+
     /// The network defined inline (any of a network file's fields given), else `None`: the
     /// network of that name in the config dir, or the built-in default `ocinet`.
+    /// The bridge plugin's `ipam` and `ipMasq` are read as the network's `subnets` and
+    /// `masquerade`.
     pub fn network(&self) -> Result<Option<Network>> {
+        let Some(fields) = self.network_fields()? else {
+            return Ok(None);
+        };
+        let origin = format!("in the CNI configuration of {}", self.name);
+        Network::from_json(&self.name, Path::new(&origin), fields)
+            .map(Some)
+            .map_err(CniError::from)
+    }
+
+    /// The inline network's fields as a network file would give them, if any is given.
+    pub fn network_fields(&self) -> Result<Option<Value>> {
         schema::check_keys(&self.raw, network::FIELDS)?;
-        let fields: Map<String, Value> = self
+        schema::check_keys(&self.raw, bridge_plugin::KEYS)?;
+        let mut fields: Map<String, Value> = self
             .raw
             .iter()
             .filter(|(k, v)| is_network_field(k, v))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        if fields.is_empty() {
-            return Ok(None);
-        }
-        let origin = format!("in the CNI configuration of {}", self.name);
-        Network::from_json(&self.name, Path::new(&origin), Value::Object(fields))
-            .map(Some)
-            .map_err(CniError::from)
+        fields.extend(bridge_plugin::read(&self.raw)?.fields);
+        Ok((!fields.is_empty()).then_some(Value::Object(fields)))
     }
 
-    /// `runtimeConfig`'s port mappings, addresses and MAC, over CNI_ARGS' IP and MAC.
+    /// `runtimeConfig`'s port mappings, addresses, MAC and aliases, over CNI_ARGS' IP and MAC;
+    /// CNI_ARGS' `K8S_POD_NAME` as the container's name.
     pub fn runtime(&self, args: &env::Args) -> Result<Runtime> {
         // Typed first: below, a value that is not of the type read can only be null.
         schema::check_keys(&self.raw, &["runtimeConfig"])?;
@@ -160,8 +177,15 @@ impl Config {
             ip: args.ip,
             ip6: None,
             mac: args.mac,
+            names: DnsNames::default(),
         };
-        let Some(rc) = self.raw.get("runtimeConfig") else {
+        let rc = self.raw.get("runtimeConfig");
+        let aliases = rc
+            .and_then(|rc| rc.get("aliases"))
+            .and_then(|a| a.get(&self.name))
+            .and_then(Value::as_array);
+        out.names = names(args.pod_name.as_deref(), aliases.map(Vec::as_slice))?;
+        let Some(rc) = rc else {
             return Ok(out);
         };
         if let Some(list) = rc.get("portMappings").and_then(Value::as_array) {
@@ -238,6 +262,32 @@ fn is_network_field(key: &str, value: &Value) -> bool {
         "dns" => value.is_boolean(),
         _ => network::FIELDS.contains(&key),
     }
+}
+
+/// The container's DNS names: `K8S_POD_NAME` (podman's container name) first, then the
+/// `aliases` capability's list for this network (podman's `--network-alias` and short id;
+/// strings: `schema` checked). A name that cannot be a DNS name (podman allows `a..b`, a short
+/// id may be all digits) is not registered rather than failing the container's start, as the
+/// `dnsname` plugin serves what dnsmasq can; too many aliases are refused.
+fn names(pod_name: Option<&str>, aliases: Option<&[Value]>) -> Result<DnsNames> {
+    let usable = |n: &&str| validate::dns_name(n).is_ok();
+    let aliases: Vec<String> = aliases
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(usable)
+        .map(str::to_string)
+        .collect();
+    if aliases.len() > MAX_ALIASES {
+        return Err(invalid(format!(
+            "runtimeConfig.aliases: {} aliases for the network, at most {MAX_ALIASES}",
+            aliases.len()
+        )));
+    }
+    Ok(DnsNames {
+        name: pod_name.filter(usable).map(str::to_string),
+        aliases,
+    })
 }
 
 /// `cniVersion`, a string (`schema` checked); absent, the specification's oldest, 0.1.0.
@@ -391,8 +441,8 @@ mod tests {
                 "unsupported field \"subnet\"",
             ),
             (
-                json!({"cniVersion": "1.0.0", "name": "n", "ipam": {"type": "host-local"}}),
-                "\"ipam\"",
+                json!({"cniVersion": "1.0.0", "name": "n", "isGateway": true, "ipam": {"type": "dhcp"}}),
+                "\"ipam\" of type \"dhcp\"",
             ),
         ] {
             let e = parse(v).unwrap().check_strict().unwrap_err();
@@ -419,6 +469,7 @@ mod tests {
         let args = env::Args {
             ip: Some(Ipv4Addr::new(10, 98, 0, 11)),
             mac: None,
+            pod_name: None,
         };
         let rt = c.runtime(&args).unwrap();
         assert_eq!(rt.ip, Some(Ipv4Addr::new(10, 98, 0, 10)));
@@ -459,6 +510,40 @@ mod tests {
                 "{rc}"
             );
         }
+    }
+
+    #[test]
+    fn names_come_from_k8s_pod_name_and_the_networks_aliases() {
+        let c = parse(json!({"cniVersion": "1.0.0", "name": "n1",
+            "runtimeConfig": {"aliases": {"n1": ["Web", "www", "123456789012", "a..b"],
+                "other": ["elsewhere"]}}}))
+        .unwrap();
+        let args = env::Args {
+            pod_name: Some("web".into()),
+            ..Default::default()
+        };
+        let rt = c.runtime(&args).unwrap();
+        // Lower case, each once, the pod name first; what cannot be a DNS name is not held.
+        assert_eq!(rt.names.all(None), ["web", "www"]);
+        let rt = c.runtime(&env::Args::default()).unwrap();
+        assert_eq!(rt.names.all(None), ["web", "www"]);
+        // Another network's aliases are not this one's.
+        let other = parse(json!({"cniVersion": "1.0.0", "name": "n2",
+            "runtimeConfig": {"aliases": {"n1": ["web"]}}}))
+        .unwrap();
+        assert!(other
+            .runtime(&env::Args::default())
+            .unwrap()
+            .names
+            .all(None)
+            .is_empty());
+        let many: Vec<String> = (0..=MAX_ALIASES).map(|i| format!("a{i}")).collect();
+        let c = parse(json!({"cniVersion": "1.0.0", "name": "n1",
+            "runtimeConfig": {"aliases": {"n1": many}}}))
+        .unwrap();
+        let e = c.runtime(&env::Args::default()).unwrap_err();
+        assert_eq!(e.code, code::INVALID_CONFIG);
+        assert!(e.msg.contains("at most"), "{e}");
     }
 
     #[test]

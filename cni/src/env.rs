@@ -52,12 +52,14 @@ pub fn record_id(container_id: &str, ifname: &str) -> String {
     format!("cni-{container_id}-{ifname}")
 }
 
-/// What CNI_ARGS may ask (`IP=...;MAC=...`; other keys, such as Kubernetes' K8S_POD_*, are
-/// for other plugins).
+/// What CNI_ARGS may ask (`IP=...;MAC=...`) and the container's name (`K8S_POD_NAME`, which
+/// podman sets to the container's name, as Kubernetes runtimes to the pod's); other keys are
+/// for other plugins.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Args {
     pub ip: Option<Ipv4Addr>,
     pub mac: Option<[u8; 6]>,
+    pub pod_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +153,8 @@ fn parse_args(text: &str) -> Result<Args, String> {
                 args.ip = Some(ip);
             }
             "MAC" => args.mac = Some(parse_mac(value)?),
+            // Checked as a DNS name where it is used (`config::names`).
+            "K8S_POD_NAME" if !value.is_empty() => args.pod_name = Some(value.to_string()),
             _ => {}
         }
     }
@@ -208,6 +212,7 @@ mod tests {
         assert_eq!(a.record_id(), "cni-c1-eth0");
         assert_eq!(env.args.ip, Some(Ipv4Addr::new(10, 98, 0, 9)));
         assert_eq!(env.args.mac, Some([2, 0, 0, 0, 0, 9]));
+        assert_eq!(env.args.pod_name.as_deref(), Some("x"));
         for (pairs, says) in [
             (&[("CNI_COMMAND", "ADD")][..], "CNI_CONTAINERID is not set"),
             (&[("CNI_COMMAND", "FROB")], "CNI_COMMAND \"FROB\""),

@@ -1,12 +1,15 @@
 //! `ocinet-cni`: a CNI plugin (type `ocinet`) on ocinet's engine, one more front end beside
 //! the OCI hook. Reads CNI's environment (`env`) and configuration (`config`, each field's type
-//! checked by `schema`), runs the command on the engine (`commands`) and writes the result in
-//! the version asked (`result`) or the specification's error (`error`).
+//! checked by `schema`, the reference bridge plugin's fields read by `bridge_plugin`), runs the command on the engine (`commands`) and writes the result in
+//! the version asked (`result`, with the host links' MACs from `links`) or the specification's
+//! error (`error`).
 
+mod bridge_plugin;
 pub mod commands;
 pub mod config;
 pub mod env;
 pub mod error;
+mod links;
 pub mod result;
 mod schema;
 pub mod version;

@@ -82,11 +82,13 @@ const PORT_MAPPING: Shape = Shape::Object(&[
     key("hostIP", STRING),
 ]);
 
-/// The capabilities' arguments this plugin takes (`portMappings`, `ips`, `mac`).
+/// The capabilities' arguments this plugin takes (`portMappings`, `ips`, `mac`, `aliases`:
+/// each network's names for the container).
 const RUNTIME_CONFIG: &[Key] = &[
     key("portMappings", Shape::List(&PORT_MAPPING)),
     key("ips", STRINGS),
     key("mac", STRING),
+    key("aliases", Shape::MapOf(&STRINGS)),
 ];
 
 /// A result's entries (the previous plugin's, carried over into ocinet's).
@@ -132,8 +134,27 @@ const ETCD: &[Key] = &[
     key("key", STRING),
 ];
 
-/// Every top-level key the plugin takes: CNI's, ocinet's `root` and `configDir`, and a network
-/// file's fields (`ocinet::network::FIELDS`; `dns` is both the network's and CNI's).
+/// The reference bridge plugin's `ipam` of type host-local, as that plugin reads it.
+const IPAM: &[Key] = &[
+    key("type", STRING),
+    key(
+        "ranges",
+        Shape::List(&Shape::List(&Shape::Object(&[
+            key("subnet", STRING),
+            key("gateway", STRING),
+            key("rangeStart", STRING),
+            key("rangeEnd", STRING),
+        ]))),
+    ),
+    key(
+        "routes",
+        Shape::List(&Shape::Object(&[key("dst", STRING), key("gw", STRING)])),
+    ),
+];
+
+/// Every top-level key the plugin takes: CNI's, ocinet's `root` and `configDir`, a network
+/// file's fields (`ocinet::network::FIELDS`; `dns` is both the network's and CNI's) and the
+/// reference bridge plugin's (`bridge_plugin::KEYS`; its `bridge` and `mtu` are ocinet's).
 pub(crate) const TOP: &[Key] = &[
     hinted("cniVersion", STRING, " such as \"1.0.0\""),
     key("name", STRING),
@@ -164,6 +185,13 @@ pub(crate) const TOP: &[Key] = &[
     key("internal", Shape::Bool),
     key("isolate", Shape::Bool),
     key("icc", Shape::Bool),
+    key("isGateway", Shape::Bool),
+    key("isDefaultGateway", Shape::Bool),
+    key("ipMasq", Shape::Bool),
+    key("hairpinMode", Shape::Bool),
+    key("promiscMode", Shape::Bool),
+    key("vlan", Shape::Integer),
+    key("ipam", Shape::Object(IPAM)),
 ];
 
 /// Checks the top-level keys `names` of the configuration (those absent pass).

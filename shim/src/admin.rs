@@ -2,9 +2,10 @@
 //! `--format json`. Their command line is parsed in `admin_cli`.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use ocinet::context::Context;
-use ocinet::engine::gc;
+use ocinet::engine::{cni_networks, gc};
 use ocinet::network::{DriverKind, Network, DEFAULT_NETWORK};
 use ocinet::overlay::state::{HostBlock, OverlayDir, PeerBlock};
 use ocinet::ports::host_address;
@@ -25,7 +26,9 @@ pub fn run(ctx: &Context, command: &AdminCommand) -> Result<i32> {
         AdminCommand::Ls(_) => print(format, &list(ctx)?, render_ls),
         AdminCommand::Inspect { ids, .. } => inspect(ctx, format, ids),
         AdminCommand::Networks(_) => print(format, &networks(ctx)?, render_networks),
-        AdminCommand::Gc(_) => collect(ctx, format),
+        AdminCommand::Gc {
+            cni_config_dirs, ..
+        } => collect(ctx, format, cni_config_dirs),
         AdminCommand::Reload(_) => {
             let restored = ocinet::engine::reload(ctx)?;
             match format {
@@ -275,6 +278,9 @@ struct NetworkView {
     icc: Option<bool>,
     dns: Option<bool>,
     driver: Option<DriverKind>,
+    /// Defined by a CNI configuration alone (no network file), as seen at its last ADD.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    cni: bool,
     /// An overlay's block on this host (while a container of it runs here).
     #[serde(skip_serializing_if = "Option::is_none")]
     block: Option<HostBlock>,
@@ -302,6 +308,7 @@ impl NetworkView {
             dns: network.as_ref().map(|n| n.dns),
             mtu: network.as_ref().map(|n| n.mtu),
             network,
+            cni: false,
             containers: BTreeMap::new(),
         }
     }
@@ -350,6 +357,13 @@ fn networks(ctx: &Context) -> Result<Vec<NetworkView>> {
             view.peers = dir.peers()?;
         }
         views.insert(name, view);
+    }
+    // Networks only CNI configurations define, as seen at their last ADD.
+    for network in cni_networks::all(ctx)? {
+        let name = network.name.clone();
+        let mut view = NetworkView::new(name.clone(), Some(network));
+        view.cni = true;
+        views.entry(name).or_insert(view);
     }
     for record in records(ctx)? {
         for iface in &record.interfaces {
@@ -408,8 +422,12 @@ fn render_networks(views: &[NetworkView]) -> String {
         // The options between networks, as the file would say them.
         let options = match &v.network {
             Some(n) => format!(
-                "dns={},internal={},isolate={},icc={}",
-                n.dns, n.internal, n.isolate, n.icc
+                "{}dns={},internal={},isolate={},icc={}",
+                if v.cni { "cni," } else { "" },
+                n.dns,
+                n.internal,
+                n.isolate,
+                n.icc
             ),
             None => "dns=false,internal=false,isolate=true,icc=true".to_string(),
         };
@@ -434,16 +452,29 @@ fn render_networks(views: &[NetworkView]) -> String {
     columns(&lines)
 }
 
-fn collect(ctx: &Context, format: Format) -> Result<i32> {
-    let done = gc::collect(ctx)?;
+fn collect(ctx: &Context, format: Format, cni_config_dirs: &[PathBuf]) -> Result<i32> {
+    let mut done = gc::collect(ctx)?;
+    // After the containers: a network whose last attachment was stale is free now.
+    let retired = cni_networks::configured_names(cni_config_dirs)
+        .and_then(|configured| cni_networks::retire_unconfigured(ctx, &configured));
+    let retired = retired.unwrap_or_else(|e| {
+        done.errors.push(format!("CNI networks: {e}"));
+        Vec::new()
+    });
     match format {
         Format::Json => say(format!(
             "{}\n",
-            to_json(&json!({"removed": done.removed, "busy": done.busy, "errors": done.errors}))?
+            to_json(
+                &json!({"removed": done.removed, "busy": done.busy, "errors": done.errors,
+                "networks_retired": retired})
+            )?
         ))?,
         Format::Table => {
             for id in &done.removed {
                 say(format!("removed {id}\n"))?;
+            }
+            for name in &retired {
+                say(format!("retired network {name}\n"))?;
             }
         }
     }

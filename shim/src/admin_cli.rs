@@ -45,8 +45,19 @@ pub enum AdminCommand {
     },
     /// List the networks: name, bridge, subnet, gateway, containers
     Networks(FormatArg),
-    /// Tear down every container whose process is gone or which is from an earlier boot
-    Gc(FormatArg),
+    /// Tear down every container whose process is gone or which is from an earlier boot, and
+    /// retire networks only CNI configurations defined once none names them and none is used
+    Gc {
+        /// The runtime's CNI configuration directory (repeatable)
+        #[arg(
+            long = "cni-config-dir",
+            value_name = "DIR",
+            default_value = "/etc/cni/net.d"
+        )]
+        cni_config_dirs: Vec<std::path::PathBuf>,
+        #[command(flatten)]
+        format: FormatArg,
+    },
     /// Show ocinet's activity log (setups and teardowns), of one container or of all
     Logs {
         /// Only this container's entries
@@ -64,7 +75,7 @@ impl AdminCommand {
         match self {
             AdminCommand::Ls(f)
             | AdminCommand::Networks(f)
-            | AdminCommand::Gc(f)
+            | AdminCommand::Gc { format: f, .. }
             | AdminCommand::Reload(f)
             | AdminCommand::Inspect { format: f, .. }
             | AdminCommand::Logs { format: f, .. } => f.format,

@@ -164,10 +164,24 @@ fn add_check_del_in_0_4_0_and_1_0_0_with_traffic() {
         assert_eq!(inside["name"], "eth0");
         assert_eq!(inside["sandbox"], "/run/netns/s1");
         assert!(inside["mac"].as_str().unwrap().starts_with("02:42:"), "{a}");
-        assert!(a["interfaces"][0]["name"]
-            .as_str()
-            .unwrap()
-            .starts_with("ocv"));
+        // The reference bridge plugin's order: the bridge, the host veth, the sandbox's.
+        assert_eq!(ip["interface"], 2, "{a}");
+        let bridge = a["interfaces"][0]["name"].as_str().unwrap();
+        let veth = a["interfaces"][1]["name"].as_str().unwrap();
+        assert!(veth.starts_with("ocv"), "{a}");
+        for (link, entry) in [(bridge, &a["interfaces"][0]), (veth, &a["interfaces"][1])] {
+            assert!(entry.get("sandbox").is_none(), "{a}");
+            let shown = host.sh_ok(&format!("ip -j link show {link}"));
+            let shown: Value = serde_json::from_str(&shown).unwrap();
+            assert_eq!(entry["mac"], shown[0]["address"], "{link}: {a}");
+        }
+        let master = host.sh_ok(&format!("ip -j link show {veth}"));
+        assert!(
+            master.contains(&format!("\"master\":\"{bridge}\"")),
+            "{master}"
+        );
+        // No names held: no resolver is named.
+        assert!(a.get("dns").is_none(), "{a}");
         assert_eq!(a["routes"][0], json!({"dst": "0.0.0.0/0", "gw": GATEWAY}));
         let b = call_ok(&host, "ADD", "c2", "eth0", "s2", &conf);
         assert_ne!(address(&a), address(&b));
@@ -198,7 +212,7 @@ fn add_check_del_in_0_4_0_and_1_0_0_with_traffic() {
         );
         // The same container on a second interface: another address, the same network.
         let eth1 = call_ok(&host, "ADD", "c1", "eth1", "s1", &conf);
-        assert_eq!(eth1["interfaces"][1]["name"], "eth1");
+        assert_eq!(eth1["interfaces"][2]["name"], "eth1");
         assert_ne!(address(&eth1), address(&a));
         // Something changed behind its back: CHECK says so.
         host.sh_ok("ip netns exec s1 ip addr flush dev eth1");
@@ -255,7 +269,7 @@ fn a_port_mapping_is_reachable_from_outside_and_from_the_host() {
         let c = call_program(&host, bandwidth, &env, stdin.as_bytes());
         assert_eq!(c.code, 0, "bandwidth {command}: {}", c.out);
     }
-    let veth = added["interfaces"][0]["name"].as_str().unwrap();
+    let veth = added["interfaces"][1]["name"].as_str().unwrap();
     let qdisc = host.sh_ok(&format!("tc qdisc show dev {veth}"));
     assert!(qdisc.contains("tbf"), "{qdisc}");
     let _httpd = Httpd::start(&host, "web");
@@ -334,9 +348,12 @@ fn del_is_idempotent_and_errors_follow_the_spec() {
             "\"subnet\"",
         ),
         (
-            bad(conf.clone(), json!({"ipam": {"type": "host-local"}})),
+            bad(
+                conf.clone(),
+                json!({"isGateway": true, "ipam": {"type": "dhcp"}}),
+            ),
             2,
-            "ipam",
+            "\"ipam\" of type \"dhcp\"",
         ),
         (
             bad(conf.clone(), json!({"cniVersion": "0.2.0"})),
@@ -565,48 +582,91 @@ fn install(prefix: &Path) -> PathBuf {
     cni_dir
 }
 
+/// podman 4.3 on its CNI backend in `host`, with ocinet installed in a plugin directory of
+/// its own and `conflists` in a network config dir of the test's.
+struct PodmanCni<'a> {
+    host: &'a Host,
+    containers_conf: PathBuf,
+    net_dir: PathBuf,
+}
+
+impl<'a> PodmanCni<'a> {
+    fn new(host: &'a Host, conflists: &[&Value]) -> PodmanCni<'a> {
+        let cni_dir = install(&host.dir.join("prefix"));
+        // Podman 4.3 has no flag for the plugin directories: containers.conf does. Stock
+        // plugins chained after ocinet (tuning here) come from Debian's /usr/lib/cni.
+        let containers_conf = host.dir.join("containers.conf");
+        std::fs::write(
+            &containers_conf,
+            format!(
+                "[network]\ncni_plugin_dirs = [\"{}\", \"/usr/lib/cni\"]\n",
+                cni_dir.display()
+            ),
+        )
+        .unwrap();
+        let net_dir = host.dir.join("cni-net");
+        std::fs::create_dir_all(&net_dir).unwrap();
+        for conflist in conflists {
+            let name = conflist["name"].as_str().unwrap();
+            std::fs::write(
+                net_dir.join(format!("{name}.conflist")),
+                conflist.to_string(),
+            )
+            .unwrap();
+        }
+        PodmanCni {
+            host,
+            containers_conf,
+            net_dir,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let global = [
+            OsStr::new("--runtime"),
+            OsStr::new("runc"),
+            OsStr::new("--network-backend"),
+            OsStr::new("cni"),
+            OsStr::new("--network-config-dir"),
+            self.net_dir.as_os_str(),
+        ];
+        self.host
+            .podman(&global)
+            .env("CONTAINERS_CONF", &self.containers_conf)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// `run`, which must succeed: its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        ok(&self.run(args))
+    }
+
+    /// `podman run` of the test's rootfs with `args` (options, then the command).
+    fn run_rootfs(&self, options: &[&str], command: &[&str]) -> std::process::Output {
+        let rootfs = rootfs().to_string_lossy().into_owned();
+        let mut run = vec!["run"];
+        run.extend(options);
+        run.extend(PODMAN_LIMITS);
+        run.extend(["--rootfs", &rootfs]);
+        run.extend(command);
+        self.run(&run)
+    }
+}
+
 #[test]
 fn podman_cni_backend_with_a_conflist() {
     let host = Host::new("cni-podman");
     let outside = host.outside();
-    let cni_dir = install(&host.dir.join("prefix"));
-    // Podman 4.3 has no flag for the plugin directories: containers.conf does. Stock plugins
-    // chained after ocinet (tuning here) come from Debian's /usr/lib/cni.
-    let containers_conf = host.dir.join("containers.conf");
-    std::fs::write(
-        &containers_conf,
-        format!(
-            "[network]\ncni_plugin_dirs = [\"{}\", \"/usr/lib/cni\"]\n",
-            cni_dir.display()
-        ),
-    )
-    .unwrap();
-    let net_dir = host.dir.join("cni-net");
-    std::fs::create_dir_all(&net_dir).unwrap();
     let conflist = json!({"cniVersion": "1.0.0", "name": "n1", "plugins": [
         {"type": "ocinet", "subnets": [{"subnet": SUBNET}],
          "root": host.state_root(), "configDir": host.config_dir(),
          "capabilities": {"portMappings": true, "ips": true, "mac": true}},
         {"type": "tuning", "sysctl": {"net.ipv4.conf.eth0.rp_filter": "2"}}]});
-    std::fs::write(net_dir.join("n1.conflist"), conflist.to_string()).unwrap();
-    let global = [
-        OsStr::new("--runtime"),
-        OsStr::new("runc"),
-        OsStr::new("--network-backend"),
-        OsStr::new("cni"),
-        OsStr::new("--network-config-dir"),
-        net_dir.as_os_str(),
-    ];
-    let podman = |args: &[&str]| {
-        let out = host
-            .podman(&global)
-            .env("CONTAINERS_CONF", &containers_conf)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        ok(&out)
-    };
+    let cni = PodmanCni::new(&host, &[&conflist]);
+    let podman = |args: &[&str]| cni.ok(args);
     let networks = podman(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(networks.lines().any(|l| l.trim() == "n1"), "{networks}");
     let rootfs = rootfs().to_string_lossy().into_owned();
@@ -649,6 +709,297 @@ fn podman_cni_backend_with_a_conflist() {
     let ls = host.shim(&["ls"]).unwrap();
     assert!(ls.contains("0.0.0.0:8080->80/tcp"), "{ls}");
     podman(&["rm", "-f", "-t", "0", "web"]);
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+/// podman 4.3 passes the container's name in CNI_ARGS (`K8S_POD_NAME`) and its network
+/// aliases through the `aliases` capability: ocinet's resolver on the gateway answers them to
+/// the network's other containers, and stops answering once the container is gone.
+#[test]
+fn podman_names_resolve_through_ocinets_resolver() {
+    let host = Host::new("cni-podman-names");
+    let conflist = json!({"cniVersion": "1.0.0", "name": "n1", "plugins": [
+        {"type": "ocinet", "subnets": [{"subnet": SUBNET}],
+         "root": host.state_root(), "configDir": host.config_dir(),
+         "capabilities": {"portMappings": true, "aliases": true}}]});
+    let cni = PodmanCni::new(&host, &[&conflist]);
+    let started = cni.run_rootfs(
+        &[
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "n1",
+            "--network-alias",
+            "www",
+        ],
+        &["httpd", "-f", "-p", "80", "-h", "/www"],
+    );
+    ok(&started);
+    let web_ip = cni.ok(&[
+        "inspect",
+        "web",
+        "--format",
+        "{{.NetworkSettings.Networks.n1.IPAddress}}",
+    ]);
+    let web_ip = web_ip.trim();
+    assert!(web_ip.starts_with("10.98.0."), "{web_ip}");
+    let ask = |name: &str| {
+        let out = cni.run_rootfs(
+            &["--rm", "--network", "n1"],
+            &["timeout", "8", "nslookup", name, GATEWAY],
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for name in ["web", "www"] {
+        let answer = ask(name);
+        // busybox: "Server: ...\nAddress: ...:53\n\nName: web\nAddress: 10.98.0.2\n"
+        let answered = answer.split("\n\n").skip(1).any(|block| {
+            block
+                .lines()
+                .any(|l| l.trim() == format!("Address: {web_ip}"))
+        });
+        assert!(answered, "{name}: {answer}");
+    }
+    cni.ok(&["rm", "-f", "-t", "0", "web"]);
+    let answer = ask("web");
+    assert!(!answer.contains(web_ip), "{answer}");
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+/// podman 4.3's default network as it generates it (`podman`, cni-podman0, 10.88.0.0/16:
+/// the bridge plugin, portmap, firewall, tuning) with `type` changed to ocinet, and `patch`
+/// over the first plugin. Besides, as in every test, the host's state root and config dir
+/// (`with_roots`).
+fn podman_default(host: &Host, patch: Value) -> Value {
+    let mut first = json!({"type": "ocinet", "bridge": "cni-podman0", "isGateway": true,
+        "ipMasq": true, "hairpinMode": true,
+        "ipam": {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}],
+            "ranges": [[{"subnet": "10.88.0.0/16", "gateway": "10.88.0.1"}]]},
+        "capabilities": {"ips": true}});
+    if let (Some(f), Some(p)) = (first.as_object_mut(), patch.as_object()) {
+        f.extend(p.clone());
+    }
+    with_roots(host, &mut first);
+    json!({"cniVersion": "0.4.0", "name": "podman", "plugins": [first,
+        {"type": "portmap", "capabilities": {"portMappings": true}},
+        {"type": "firewall", "backend": ""},
+        {"type": "tuning"}]})
+}
+
+/// The host's state root and config dir in an ocinet plugin's configuration: not the
+/// environment, which podman's cleanup process (`podman run --rm`, conmon's exit command)
+/// does not pass on, so its DEL would look in the real host's /run/ocinet.
+fn with_roots(host: &Host, plugin: &mut Value) {
+    plugin["root"] = json!(host.state_root());
+    plugin["configDir"] = json!(host.config_dir());
+}
+
+/// What podman writes, with only `"type": "bridge"` changed to `"type": "ocinet"`: its
+/// default network and one `podman network create` made. Containers reach each other, the
+/// outside, and their published ports (portmap after ocinet), a container its own through
+/// the host (hairpinMode); names answer at the gateway.
+#[test]
+fn podmans_own_conflists_with_only_the_type_changed() {
+    let host = Host::new("cni-podman-default");
+    let outside = host.outside();
+    let cni = PodmanCni::new(&host, &[&podman_default(&host, json!({}))]);
+    cni.ok(&["network", "create", "--subnet", "10.99.0.0/24", "n2"]);
+    let created = cni.net_dir.join("n2.conflist");
+    let text = std::fs::read_to_string(&created).unwrap();
+    assert!(text.contains("\"type\": \"bridge\""), "{text}");
+    let mut n2: Value =
+        serde_json::from_str(&text.replace("\"type\": \"bridge\"", "\"type\": \"ocinet\""))
+            .unwrap();
+    with_roots(&host, &mut n2["plugins"][0]);
+    std::fs::write(&created, n2.to_string()).unwrap();
+    // podman 4.3 reads a conflist's subnets only when its first plugin is one of its own
+    // types: it lists the network and its bridge, not its subnet (the README says so).
+    let inspect = cni.run(&["network", "inspect", "n2", "--format", "{{.Subnets}}"]);
+    assert_eq!(
+        String::from_utf8_lossy(&inspect.stdout).trim(),
+        "[]",
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    let httpd = ["httpd", "-f", "-p", "80", "-h", "/www"];
+    // The default network: no --network.
+    ok(&cni.run_rootfs(&["-d", "--name", "web", "-p", "8080:80"], &httpd));
+    ok(&cni.run_rootfs(&["-d", "--name", "other", "--network", "n2"], &httpd));
+    let ip_of = |name: &str, network: &str| {
+        let format = format!("{{{{.NetworkSettings.Networks.{network}.IPAddress}}}}");
+        cni.ok(&["inspect", name, "--format", &format])
+            .trim()
+            .to_string()
+    };
+    let web_ip = ip_of("web", "podman");
+    assert!(web_ip.starts_with("10.88.0."), "{web_ip}");
+    assert!(ip_of("other", "n2").starts_with("10.99.0."));
+    std::thread::sleep(Duration::from_millis(300));
+    let client = |network: &str, script: &str| {
+        let out = cni.run_rootfs(&["--rm", "--network", network], &["sh", "-c", script]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(
+        client("podman", &wget(&format!("http://{web_ip}/"))),
+        "hello from ocinet"
+    );
+    assert_eq!(
+        client(
+            "n2",
+            "timeout 8 ping -c 1 -W 2 198.51.100.2 >/dev/null && echo out"
+        ),
+        "out"
+    );
+    let named = client("podman", "timeout 8 nslookup web 10.88.0.1");
+    assert!(named.contains(&format!("Address: {web_ip}")), "{named}");
+    // With the gateway as its resolv.conf's nameserver (podman 4.3 writes it there only for
+    // dnsname), a container asks by name alone.
+    let out = cni.run_rootfs(
+        &["--rm", "--dns", "10.88.0.1"],
+        &["sh", "-c", "timeout 8 nslookup web"],
+    );
+    let named = String::from_utf8_lossy(&out.stdout);
+    assert!(named.contains(&format!("Address: {web_ip}")), "{named}");
+    // Published by portmap: from outside, and from the container itself through the host.
+    let got = outside.sh(&wget("http://198.51.100.1:8080/"));
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout).trim(),
+        "hello from ocinet"
+    );
+    let itself = cni.run(&[
+        "exec",
+        "web",
+        "sh",
+        "-c",
+        &wget("http://198.51.100.1:8080/"),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&itself.stdout).trim(),
+        "hello from ocinet",
+        "hairpin: {}",
+        String::from_utf8_lossy(&itself.stderr)
+    );
+    // Networks only CNI configurations define, as seen at their last ADD.
+    let listed = host.shim(&["networks", "--format", "json"]).unwrap();
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let cni_only = |name: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == name)
+            .map(|n| (n["cni"].clone(), n["subnet"].clone(), n["bridge"].clone()))
+    };
+    assert_eq!(
+        cni_only("n2"),
+        Some((json!(true), json!("10.99.0.0/24"), json!("cni-podman1"))),
+        "{listed}"
+    );
+    assert_eq!(
+        cni_only("podman"),
+        Some((json!(true), json!("10.88.0.0/16"), json!("cni-podman0")))
+    );
+    let bridges = host.sh_ok("nft list set inet ocinet bridges");
+    assert!(bridges.contains("cni-podman1"), "{bridges}");
+    let masquerade = host.sh_ok("nft list ruleset");
+    assert!(masquerade.contains("10.99.0.0/24"), "{masquerade}");
+    cni.ok(&["rm", "-a", "-f", "-t", "0"]);
+    cni.ok(&["network", "rm", "n2"]);
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+    // gc retires n2 (no attachment, no configuration names it), not podman (configured).
+    let net_dir = cni.net_dir.to_string_lossy().into_owned();
+    let gc = host.shim(&["gc", "--cni-config-dir", &net_dir]).unwrap();
+    assert_eq!(gc.trim(), "retired network n2");
+    assert!(!host.sh("ip link show cni-podman1").status.success());
+    assert!(host.sh("ip link show cni-podman0").status.success());
+    let bridges = host.sh_ok("nft list set inet ocinet bridges");
+    assert!(!bridges.contains("cni-podman1"), "{bridges}");
+    let masquerade = host.sh_ok("nft list ruleset");
+    assert!(!masquerade.contains("10.99.0.0/24"), "{masquerade}");
+    for dir in ["networks/n2", "names/n2"] {
+        assert!(!host.state_root().join(dir).exists(), "{dir}");
+    }
+    let again = host.shim(&["gc", "--cni-config-dir", &net_dir]).unwrap();
+    assert_eq!(again.trim(), "");
+    let listed = host.shim(&["networks"]).unwrap();
+    assert!(
+        !listed.contains("n2") && listed.contains("cni-podman0"),
+        "{listed}"
+    );
+}
+
+/// The bridge plugin's fields under real podman: `hairpinMode` false leaves a container unable
+/// to reach itself at its published port (others still can), as with the bridge plugin; what
+/// ocinet cannot do (`isGateway` false, a range's start) fails `podman run` with one line
+/// naming the field, and leaves nothing.
+#[test]
+fn bridge_plugin_fields_are_honoured_or_refused_under_podman() {
+    let host = Host::new("cni-podman-fields");
+    let outside = host.outside();
+    let network = |name: &str, bridge: &str, subnet: &str, patch: Value| {
+        let mut conf = podman_default(&host, patch);
+        conf["name"] = json!(name);
+        conf["plugins"][0]["bridge"] = json!(bridge);
+        conf["plugins"][0]["ipam"]["ranges"][0][0] = json!({"subnet": subnet});
+        conf
+    };
+    let nohairpin = network(
+        "nohairpin",
+        "ocnhp0",
+        "10.90.0.0/24",
+        json!({"hairpinMode": false}),
+    );
+    let nogateway = network(
+        "nogateway",
+        "ocngw0",
+        "10.91.0.0/24",
+        json!({"isGateway": false}),
+    );
+    let mut ranged = network("ranged", "ocnrg0", "10.92.0.0/24", json!({}));
+    ranged["plugins"][0]["ipam"]["ranges"][0][0]["rangeStart"] = json!("10.92.0.100");
+    let cni = PodmanCni::new(&host, &[&nohairpin, &nogateway, &ranged]);
+    let httpd = ["httpd", "-f", "-p", "80", "-h", "/www"];
+    ok(&cni.run_rootfs(
+        &[
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "nohairpin",
+            "-p",
+            "8080:80",
+        ],
+        &httpd,
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    let got = outside.sh(&wget("http://198.51.100.1:8080/"));
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout).trim(),
+        "hello from ocinet"
+    );
+    let itself = cni.run(&[
+        "exec",
+        "web",
+        "sh",
+        "-c",
+        "timeout 3 wget -qO- http://198.51.100.1:8080/",
+    ]);
+    assert_ne!(
+        String::from_utf8_lossy(&itself.stdout).trim(),
+        "hello from ocinet",
+        "no hairpin, yet the container reached itself"
+    );
+    for (name, says) in [
+        ("nogateway", "\"isGateway\": false is not supported"),
+        ("ranged", "rangeStart\" is not supported"),
+    ] {
+        let refused = cni.run_rootfs(&["--rm", "--network", name], &["true"]);
+        assert!(!refused.status.success(), "{name}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(says), "{name}: {stderr}");
+    }
+    cni.ok(&["rm", "-a", "-f", "-t", "0"]);
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }
 
@@ -765,5 +1116,151 @@ fn dual_stack_add_check_del() {
         call_ok(&host, "DEL", id, "eth0", netns, &conf);
     }
     host.sh_ok("ip netns delete s1 && ip netns delete s2");
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+/// `busybox nslookup NAME SERVER` in a sandbox: the addresses answered, or None.
+fn lookup(host: &Host, from: &str, name: &str, server: &str) -> Option<Vec<String>> {
+    let out = in_sandbox(
+        host,
+        from,
+        &format!("timeout 8 busybox nslookup {name} {server}"),
+    );
+    // busybox: "Server: ...\nAddress: ...:53\n\nName: web\nAddress: 10.98.0.2\n"; not the
+    // exit status (busybox asks A and AAAA and fails if either does).
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let answers: Vec<String> = text
+        .split("\n\n")
+        .skip(1)
+        .flat_map(|block| block.lines().map(str::to_string).collect::<Vec<_>>())
+        .filter_map(|l| l.strip_prefix("Address:").map(|a| a.trim().to_string()))
+        .collect();
+    (!answers.is_empty()).then_some(answers)
+}
+
+/// podman's names over CNI (`K8S_POD_NAME` in CNI_ARGS, the `aliases` capability) are held on
+/// the network as the hook's `io.ocinet.name`/`aliases`: ocinet's resolver on the gateway
+/// answers them to the network's sandboxes, the result names it, DEL releases them; a network
+/// with `"dns": false` takes none.
+#[test]
+fn cni_names_resolve_through_ocinets_resolver() {
+    let host = Host::new("cni-names");
+    let conf = conf(
+        &host,
+        "1.0.0",
+        json!({"capabilities": {"aliases": true},
+            "runtimeConfig": {"aliases": {"n1": ["www", "a1b2c3d4e5f6"], "other": ["nope"]}}}),
+    );
+    sandbox(&host, "web");
+    sandbox(&host, "client");
+    let add = |id: &str, netns: &str, pod: &str, conf: &Value| {
+        let args = format!("IgnoreUnknown=1;K8S_POD_NAME={pod}");
+        let c = call_raw(
+            &host,
+            &[
+                ("CNI_COMMAND", "ADD"),
+                ("CNI_CONTAINERID", id),
+                ("CNI_IFNAME", "eth0"),
+                ("CNI_NETNS", &format!("/run/netns/{netns}")),
+                ("CNI_ARGS", &args),
+            ],
+            conf.to_string().as_bytes(),
+        );
+        assert_eq!(c.code, 0, "ADD {id}: {}", c.out);
+        c.out
+    };
+    let web = add("web1", "web", "web", &conf);
+    assert_eq!(web["dns"], json!({"nameservers": [GATEWAY]}), "{web}");
+    let mut plain = conf.clone();
+    plain["runtimeConfig"] = json!({});
+    let client = add("client1", "client", "client", &plain);
+    let web_ip = address(&web);
+    for name in ["web", "www", "a1b2c3d4e5f6", "WEB"] {
+        assert_eq!(
+            lookup(&host, "client", name, GATEWAY),
+            Some(vec![web_ip.clone()]),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        lookup(&host, "web", "client", GATEWAY),
+        Some(vec![address(&client)])
+    );
+    // Another network's alias is not this one's.
+    assert_eq!(lookup(&host, "client", "nope", GATEWAY), None);
+    let names = |id: &str| {
+        let text = host.shim(&["inspect", "--format=json", id]).unwrap();
+        let json: Value = serde_json::from_str(&text).unwrap();
+        json[0]["record"]["interfaces"][0]["names"].clone()
+    };
+    assert_eq!(
+        names("cni-web1-eth0"),
+        json!(["web", "www", "a1b2c3d4e5f6"])
+    );
+    // A second holder of a name held is refused, and the first keeps it.
+    sandbox(&host, "twin");
+    let twin = call_raw(
+        &host,
+        &[
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", "twin1"),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_NETNS", "/run/netns/twin"),
+            ("CNI_ARGS", "K8S_POD_NAME=web"),
+        ],
+        plain.to_string().as_bytes(),
+    );
+    assert_ne!(twin.code, 0, "{}", twin.out);
+    assert!(
+        twin.out["msg"].as_str().unwrap_or_default().contains("web"),
+        "{}",
+        twin.out
+    );
+    // DEL releases the names.
+    call_ok(&host, "DEL", "web1", "eth0", "web", &conf);
+    assert_eq!(lookup(&host, "client", "web", GATEWAY), None);
+    call_ok(&host, "DEL", "client1", "eth0", "client", &plain);
+    // No name service on the network: nothing is held, no resolver is named.
+    let mut quiet = conf.clone();
+    quiet["dns"] = json!(false);
+    let got = add("web2", "web", "web", &quiet);
+    assert!(got.get("dns").is_none(), "{got}");
+    assert_eq!(names("cni-web2-eth0"), Value::Null);
+    call_ok(&host, "DEL", "web2", "eth0", "web", &quiet);
+    host.sh_ok("ip netns delete web && ip netns delete client && ip netns delete twin");
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+/// `ocinet-shim gc` retires a network only CNI configurations define once no attachment uses
+/// it and no configuration names it: not while a sandbox is on it, nor while named.
+#[test]
+fn gc_retires_a_cni_network_once_unused_and_unconfigured() {
+    let host = Host::new("cni-retire");
+    let conf = conf(&host, "1.0.0", json!({}));
+    sandbox(&host, "s1");
+    let added = call_ok(&host, "ADD", "c1", "eth0", "s1", &conf);
+    let bridge = added["interfaces"][0]["name"].as_str().unwrap().to_string();
+    let configs = host.dir.join("cni-configs");
+    std::fs::create_dir_all(&configs).unwrap();
+    let dir = configs.to_string_lossy().into_owned();
+    let gc = || host.shim(&["gc", "--cni-config-dir", &dir]).unwrap();
+    // In use: stays.
+    assert_eq!(gc().trim(), "");
+    assert!(host.sh(&format!("ip link show {bridge}")).status.success());
+    call_ok(&host, "DEL", "c1", "eth0", "s1", &conf);
+    // Named by a configuration: stays.
+    let conflist = json!({"cniVersion": "1.0.0", "name": "n1", "plugins": [conf.clone()]});
+    std::fs::write(configs.join("n1.conflist"), conflist.to_string()).unwrap();
+    assert_eq!(gc().trim(), "");
+    assert!(host.state_root().join("networks/n1").exists());
+    // Neither: retired, and a configuration put back makes it again at its next ADD.
+    std::fs::remove_file(configs.join("n1.conflist")).unwrap();
+    assert_eq!(gc().trim(), "retired network n1");
+    assert!(!host.sh(&format!("ip link show {bridge}")).status.success());
+    assert!(!host.state_root().join("networks/n1").exists());
+    call_ok(&host, "ADD", "c2", "eth0", "s1", &conf);
+    assert!(ping(&host, "s1", GATEWAY));
+    call_ok(&host, "DEL", "c2", "eth0", "s1", &conf);
+    host.sh_ok("ip netns delete s1");
     assert_eq!(host.leftovers(), Vec::<String>::new());
 }

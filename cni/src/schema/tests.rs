@@ -96,6 +96,21 @@ fn wrong_types() -> Vec<(Value, &'static str, &'static str)> {
             "a string",
         ),
         (
+            json!({"runtimeConfig": {"aliases": ["web"]}}),
+            "runtimeConfig.aliases",
+            "an object",
+        ),
+        (
+            json!({"runtimeConfig": {"aliases": {"n1": "web"}}}),
+            "runtimeConfig.aliases.n1",
+            "a list of strings",
+        ),
+        (
+            json!({"runtimeConfig": {"aliases": {"n1": ["web", 7]}}}),
+            "runtimeConfig.aliases.n1[1]",
+            "a string",
+        ),
+        (
             json!({"runtimeConfig": {"mac": 2}}),
             "runtimeConfig.mac",
             "a string",
@@ -312,6 +327,58 @@ fn wrong_types() -> Vec<(Value, &'static str, &'static str)> {
         (json!({"internal": "no"}), "internal", "true or false"),
         (json!({"isolate": 1}), "isolate", "true or false"),
         (json!({"icc": 0}), "icc", "true or false"),
+        (json!({"isGateway": "true"}), "isGateway", "true or false"),
+        (
+            json!({"isDefaultGateway": 1}),
+            "isDefaultGateway",
+            "true or false",
+        ),
+        (json!({"ipMasq": "yes"}), "ipMasq", "true or false"),
+        (json!({"hairpinMode": 1}), "hairpinMode", "true or false"),
+        (json!({"promiscMode": "no"}), "promiscMode", "true or false"),
+        (json!({"vlan": "100"}), "vlan", "a whole number"),
+        (json!({"ipam": "host-local"}), "ipam", "an object"),
+        (json!({"ipam": {"type": 1}}), "ipam.type", "a string"),
+        (
+            json!({"ipam": {"ranges": [{"subnet": "10.88.0.0/16"}]}}),
+            "ipam.ranges[0]",
+            "a list",
+        ),
+        (
+            json!({"ipam": {"ranges": [[{"subnet": 10}]]}}),
+            "ipam.ranges[0][0].subnet",
+            "a string",
+        ),
+        (
+            json!({"ipam": {"ranges": [[{"subnet": "10.88.0.0/16", "gateway": 1}]]}}),
+            "ipam.ranges[0][0].gateway",
+            "a string",
+        ),
+        (
+            json!({"ipam": {"ranges": [[{"subnet": "10.88.0.0/16", "rangeStart": 5}]]}}),
+            "ipam.ranges[0][0].rangeStart",
+            "a string",
+        ),
+        (
+            json!({"ipam": {"ranges": [[{"subnet": "10.88.0.0/16", "rangeEnd": []}]]}}),
+            "ipam.ranges[0][0].rangeEnd",
+            "a string",
+        ),
+        (
+            json!({"ipam": {"routes": {"dst": "0.0.0.0/0"}}}),
+            "ipam.routes",
+            "a list",
+        ),
+        (
+            json!({"ipam": {"routes": [{"dst": 0}]}}),
+            "ipam.routes[0].dst",
+            "a string",
+        ),
+        (
+            json!({"ipam": {"routes": [{"dst": "0.0.0.0/0", "gw": false}]}}),
+            "ipam.routes[0].gw",
+            "a string",
+        ),
     ]
 }
 
@@ -348,6 +415,7 @@ fn the_cases_cover_every_field_the_plugin_takes() {
         .iter()
         .chain(OCINET_KEYS)
         .chain(network::FIELDS)
+        .chain(crate::bridge_plugin::KEYS)
         .map(|k| k.to_string())
         .collect();
     assert_eq!(taken, typed);
@@ -463,11 +531,12 @@ fn every_field_of_its_type_and_every_optional_null_is_taken() {
     assert_eq!(c.valid_attachments().unwrap().len(), 1);
     // Null is absent where a value is optional (as Go's decoder and serde's Option read it).
     let nulls = config(json!({"type": null, "args": null, "capabilities": null,
-        "runtimeConfig": {"portMappings": null, "ips": null, "mac": null},
+        "runtimeConfig": {"portMappings": null, "ips": null, "mac": null, "aliases": null},
         "prevResult": null, "dns": null, "root": null, "configDir": null, "driver": null,
         "bridge": null, "masquerade": null, "mtu": null, "etcd": null, "vni": null,
         "port": null, "block": null, "ttl": null, "underlay": null, "internal": null,
-        "isolate": null, "icc": null,
+        "isolate": null, "icc": null, "isGateway": null, "isDefaultGateway": null,
+        "ipMasq": null, "hairpinMode": null, "promiscMode": null, "vlan": null, "ipam": null,
         "subnets": [{"subnet": "10.98.0.0/24", "gateway": null}]}));
     let c = strict(&nulls).unwrap();
     assert!(c.network().unwrap().is_some());

@@ -14,7 +14,7 @@ pub(crate) const NAME_ANNOTATION: &str = "io.ocinet.name";
 pub(crate) const ALIASES_ANNOTATION: &str = "io.ocinet.aliases";
 
 /// The most aliases one container gives (Docker sets no limit; a long list is a mistake).
-pub(crate) const MAX_ALIASES: usize = 32;
+pub const MAX_ALIASES: usize = 32;
 /// Ids longer than this are not names: the short id is (Docker's first 12 characters).
 const SHORT_ID_LEN: usize = 12;
 

@@ -9,8 +9,9 @@
 //! record while something is left, so that `gc` can finish it.
 //!
 //! Beside them: ports published and withdrawn after the attach (`publishing.rs`, the Docker
-//! plugin's), a network retired (`retire.rs`), the collection of stale records (`gc.rs`), and
-//! the firewall's state put back (`reload`).
+//! plugin's), a network retired (`retire.rs`), networks only CNI configurations define
+//! (`cni_networks.rs`), the collection of stale records (`gc.rs`), and the firewall's state put
+//! back (`reload`).
 
 use std::net::IpAddr;
 
@@ -34,6 +35,7 @@ pub use crate::host::netns::NetnsRef;
 pub use publishing::{publish, unpublish};
 pub use retire::retire_network;
 
+pub mod cni_networks;
 pub mod gc;
 mod publishing;
 mod retire;
@@ -76,6 +78,13 @@ fn waited_for_teardown(ctx: &Context, holder: &str, id: &str) -> Result<bool> {
         return Ok(false);
     }
     Ok(ctx.records.lock_within(holder, TEARDOWN_WAIT)?.is_some())
+}
+
+/// Turns hairpin on at the bridge port `host_veth` (CNI's `hairpinMode`, for ports another
+/// plugin publishes: the engine turns it on itself for those it publishes). It goes with the
+/// veth, so the record need not list it.
+pub fn set_hairpin(host_veth: &str) -> Result<()> {
+    SystemKernel::new().set_hairpin(host_veth)
 }
 
 /// Undoes everything the container's record lists. No record: nothing to do.
