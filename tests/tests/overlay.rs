@@ -147,6 +147,25 @@ fn vxlan_packets(lab: &Lab) -> u64 {
         .unwrap_or(0)
 }
 
+/// Counts the VXLAN datagrams the lab routes between its two underlay subnets.
+fn count_vxlan_routed_by_the_lab(lab: &Lab) {
+    lab.sh_ok(
+        "nft add table ip routed && \
+         nft add chain ip routed counting '{ type filter hook forward priority 0; }' && \
+         nft add rule ip routed counting udp dport 4789 counter",
+    );
+}
+
+fn vxlan_packets_routed(lab: &Lab) -> u64 {
+    let listing = lab.sh_ok("nft list chain ip routed counting");
+    listing
+        .split_whitespace()
+        .skip_while(|w| *w != "packets")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 /// The routes the overlay agent programmed on `host`.
 fn peer_routes(host: &Host) -> String {
     host.sh_ok("ip route show proto 111")
@@ -370,6 +389,36 @@ fn containers_on_two_hosts_talk_directly_through_vxlan_and_leave_nothing() {
         assert_eq!(h.leftovers(), Vec::<String>::new());
         assert!(h.sh("ip link show ocx4200").stdout.is_empty());
     }
+}
+
+#[test]
+fn a_host_on_another_underlay_subnet_is_reached_through_the_tunnel_via_a_router() {
+    let lab = Lab::new("ov-far");
+    let _etcd = lab.etcd();
+    count_vxlan_routed_by_the_lab(&lab);
+    let near = lab.host("h1");
+    let far = lab.far_host("h2");
+    define_overlay(&[&near, &far], "ov", "10.217.0.0/16", json!({}));
+    let a = near.start(Runtime::Runc, "a", OV);
+    let b = far.start(Runtime::Runc, "b", OV);
+
+    wait_pings(&[&a], b.address());
+    wait_pings(&[&b], a.address());
+    // TCP both ways; each side sees the other container's own address (no NAT on the way).
+    for (client, server) in [(&a, &b), (&b, &a)] {
+        let (at, done) = serve_once(server.pid(), "0.0.0.0:0", b"far".to_vec());
+        let to = SocketAddr::new(IpAddr::V4(server.address()), at.port());
+        assert_eq!(ask(client.pid(), to), "far");
+        assert_eq!(done.join().unwrap().ip(), IpAddr::V4(client.address()));
+    }
+    assert!(
+        vxlan_packets_routed(&lab) > 0,
+        "no VXLAN datagram was routed between the subnets"
+    );
+    assert_eq!(
+        tunnel_to(&near, &block_of(&far, "ov"), far.underlay().unwrap()),
+        ["route", "neighbour", "fdb"]
+    );
 }
 
 /// The container's global IPv6 address on eth0.
