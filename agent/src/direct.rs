@@ -15,7 +15,7 @@ use nix::libc;
 use ocinet::netlink::rtnl::batch::Batch;
 use ocinet::overlay::state::PeerBlock;
 use rtnetlink::packet_core::{NLM_F_CREATE, NLM_F_REPLACE};
-use rtnetlink::packet_route::route::{RouteMessage, RouteProtocol};
+use rtnetlink::packet_route::route::{RouteMessage, RouteProtocol, RouteType};
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::RouteMessageBuilder;
 
@@ -98,6 +98,45 @@ pub(crate) fn remove(rtnl: &Rtnl, index: u32, block: Ipv4Net, via: Ipv4Addr) -> 
     Ok(batch
         .send(rtnl.socket())
         .map_err(ocinet::error::Error::from)?)
+}
+
+/// The metric of the subnet's unreachable route: after any route of the subnet's own the
+/// host has (the lowest metric wins), and never the same as one of them, so a replace only
+/// ever replaces ours.
+const UNREACHABLE_METRIC: u32 = 0x6f00_0000;
+
+/// `unreachable subnet proto 111 metric UNREACHABLE_METRIC`: an address of the overlay's
+/// subnet that no host holds is refused here. Without it, the forward chain's pass for the
+/// overlay's own traffic to the underlay would let an internal overlay's packets for it out
+/// by the default route; the blocks' routes are longer and win.
+pub(crate) fn set_unreachable(rtnl: &Rtnl, subnet: Ipv4Net, wanted: bool) -> Result<()> {
+    let mut batch = Batch::new();
+    let what = format!("the unreachable route to {subnet}");
+    match wanted {
+        true => batch.push(
+            RouteNetlinkMessage::NewRoute(unreachable(subnet)),
+            NLM_F_CREATE | NLM_F_REPLACE,
+            format!("cannot add {what}"),
+        ),
+        false => batch.push_allowing(
+            RouteNetlinkMessage::DelRoute(unreachable(subnet)),
+            0,
+            GONE,
+            format!("cannot delete {what}"),
+        ),
+    }
+    Ok(batch
+        .send(rtnl.socket())
+        .map_err(ocinet::error::Error::from)?)
+}
+
+fn unreachable(subnet: Ipv4Net) -> RouteMessage {
+    RouteMessageBuilder::<Ipv4Addr>::new()
+        .destination_prefix(subnet.network(), subnet.prefix_len())
+        .kind(RouteType::Unreachable)
+        .priority(UNREACHABLE_METRIC)
+        .protocol(RouteProtocol::from(RTPROT_OCINET))
+        .build()
 }
 
 /// `block via via dev index proto 111`: the gateway is on the link's own subnet, so no

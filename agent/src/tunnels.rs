@@ -82,7 +82,7 @@ impl Tunnels {
         };
         let (direct, tunnelled) = direct::split_direct(wanted, &connected, self.underlay.address);
         problems.extend(self.reconcile_tunnels(&tunnelled)?);
-        match self.reconcile_direct(&direct) {
+        match self.reconcile_direct(&direct, true) {
             Ok(more) => problems.extend(more),
             Err(e) => problems.push(e.to_string()),
         }
@@ -90,12 +90,14 @@ impl Tunnels {
     }
 
     /// The direct routes made to match `direct`; the others of this overlay on the underlay
-    /// interface (an earlier agent's, or a peer's now tunnelled) removed.
-    fn reconcile_direct(&self, direct: &[PeerBlock]) -> Result<Vec<String>> {
+    /// interface (an earlier agent's, or a peer's now tunnelled) removed. The subnet's
+    /// unreachable route is there while direct routing is on and the host `staying`.
+    fn reconcile_direct(&self, direct: &[PeerBlock], staying: bool) -> Result<Vec<String>> {
         let name = self.underlay.interface.as_str();
         let index = nix::net::if_::if_nametoindex(name).map_err(|e| {
             AgentError::Underlay(format!("underlay interface {name} is gone ({e})"))
         })?;
+        direct::set_unreachable(&self.rtnl, self.subnet, self.direct_routing && staying)?;
         let present = direct::present(&self.rtnl, index, self.subnet)?;
         let (remove, add) = direct::route_changes(&present, direct);
         let mut problems = Vec::new();
@@ -154,7 +156,7 @@ impl Tunnels {
     /// Removes the direct routes, the VXLAN device and the bridge: this host leaves the
     /// overlay.
     pub fn down(self, bridge: &str) -> Result<()> {
-        let problems = match self.reconcile_direct(&[]) {
+        let problems = match self.reconcile_direct(&[], false) {
             Ok(problems) => problems,
             Err(e) => vec![e.to_string()],
         };

@@ -1221,6 +1221,12 @@ fn with_direct_routing_hosts_on_one_subnet_route_plainly_and_a_far_host_through_
         vxlan_packets_routed(&lab) > 0,
         "h3 was not reached through the tunnel"
     );
+    // An address of the subnet no host holds goes nowhere (not out by the default route).
+    assert!(
+        peer_routes(h1).contains("unreachable 10.218.0.0/16"),
+        "{}",
+        peer_routes(h1)
+    );
 
     // The last container goes: the agent takes its direct routes with it.
     a.delete().unwrap();
@@ -1278,6 +1284,16 @@ fn a_directly_routed_overlay_stays_isolated_and_an_internal_one_still_spans_host
             to.address()
         );
     }
+    // Nor does the internal overlay send out an address of its subnet that no host holds
+    // (its own traffic to the underlay passes the forward chain): the lab never sees it.
+    lab.sh_ok(
+        "nft add table ip leak && \
+         nft add chain ip leak seen '{ type filter hook prerouting priority 0; }' && \
+         nft add rule ip leak seen ip daddr 10.219.200.5 counter",
+    );
+    assert!(!pings(&c, Ipv4Addr::new(10, 219, 200, 5)));
+    let seen = lab.sh_ok("nft list chain ip leak seen");
+    assert!(seen.contains("packets 0 "), "{seen}");
     // Nor TCP from red to b.
     let listener = in_netns(b.pid(), || TcpListener::bind("0.0.0.0:0").unwrap());
     let port = listener.local_addr().unwrap().port();
