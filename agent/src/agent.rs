@@ -109,7 +109,13 @@ async fn serve(
         }
     };
     let host = host_block(network, overlay, block, &underlay, me.vtep_mac.clone());
-    let mut tunnels = Tunnels::up(overlay, &host, mac, dir.peers().unwrap_or_default())?;
+    let mut tunnels = Tunnels::up(
+        overlay,
+        &host,
+        (&underlay, subnet),
+        mac,
+        dir.peers().unwrap_or_default(),
+    )?;
     dir.write_block(&host)?;
     ready.ok();
     ocinet::stderr_line!(

@@ -5,6 +5,7 @@
 mod agent;
 mod blocks;
 mod cluster;
+mod direct;
 mod error;
 mod host_block;
 mod lease;

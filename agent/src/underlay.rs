@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 
+use ipnet::Ipv4Net;
 use ocinet::network::{Overlay, Underlay, VXLAN_OVERHEAD};
 
 use crate::error::{AgentError, Result};
@@ -68,6 +69,23 @@ fn address_of(name: &str) -> Result<Ipv4Addr> {
                 "underlay interface {name} has no IPv4 address on this host"
             ))
         })
+}
+
+/// The IPv4 subnets of `interface`'s addresses: the underlay peers that direct routing reaches
+/// without a tunnel (a /32 holds no other host).
+pub fn connected_subnets(interface: &str) -> Result<Vec<Ipv4Net>> {
+    let all = nix::ifaddrs::getifaddrs()
+        .map_err(|e| AgentError::Underlay(format!("cannot list this host's addresses: {e}")))?;
+    Ok(all
+        .filter(|ifa| ifa.interface_name == interface)
+        .filter_map(|ifa| {
+            let ip = ifa.address?.as_sockaddr_in()?.ip();
+            let mask = ifa.netmask?.as_sockaddr_in()?.ip();
+            let prefix = u32::from(mask).leading_ones() as u8;
+            Ipv4Net::new(ip, prefix).ok().map(|net| net.trunc())
+        })
+        .filter(|net| net.prefix_len() < 32)
+        .collect())
 }
 
 /// Every IPv4 address of this host's interfaces, with the interface's name.

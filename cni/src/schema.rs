@@ -182,6 +182,7 @@ pub(crate) const TOP: &[Key] = &[
     key("block", Shape::Unsigned(u8::MAX as u64)),
     key("ttl", Shape::Unsigned(u32::MAX as u64)),
     key("underlay", STRING),
+    key("direct_routing", Shape::Bool),
     key("internal", Shape::Bool),
     key("isolate", Shape::Bool),
     key("icc", Shape::Bool),

@@ -1,8 +1,9 @@
 //! A small cluster for the overlay network: a [`Lab`] (a private machine holding the underlay
 //! bridge `ul0`, 192.0.2.1/24), [`Host`]s plugged into it, and a real etcd inside the lab (one
-//! member, or a cluster of three).
-//! Everything lives in namespaces the test made (192.0.2.0/24 is TEST-NET-1, never routed here),
-//! and everything is stopped on drop.
+//! member, or a cluster of three). Hosts may also sit on a second underlay subnet, the bridge
+//! `ul1` (198.51.100.1/24), which the lab routes to and from the first.
+//! Everything lives in namespaces the test made (192.0.2.0/24 is TEST-NET-1, 198.51.100.0/24
+//! TEST-NET-2, never routed here), and everything is stopped on drop.
 
 use std::ffi::OsStr;
 use std::fs::{self, OpenOptions};
@@ -26,6 +27,8 @@ const HOST_OFFSET: u8 = 10;
 pub struct Lab {
     machine: Host,
     hosts: AtomicU8,
+    /// Whether `ul1`, the second underlay subnet, is made yet.
+    far_subnet: std::sync::Once,
 }
 
 impl Lab {
@@ -43,8 +46,12 @@ impl Lab {
         Lab {
             machine,
             hosts: AtomicU8::new(0),
+            far_subnet: std::sync::Once::new(),
         }
     }
+
+    /// The lab's address on the second underlay subnet: its hosts' default gateway.
+    pub const FAR_ADDRESS: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 
     /// A process in the lab's namespaces.
     pub fn pid(&self) -> i32 {
@@ -75,20 +82,37 @@ impl Lab {
     /// at 192.0.2.(10+n)/24 for the n-th host, its lab end `ul-<n>` on `ul0`, and a default
     /// route via the lab. A full [`Host`]: containers, hooks, the shim work as on any other.
     pub fn host(&self, name: &str) -> Host {
+        self.host_on("ul0", [192, 0, 2], Lab::ADDRESS, name)
+    }
+
+    /// A cluster host like [`Lab::host`] but on the second underlay subnet: `eth0` at
+    /// 198.51.100.(10+n)/24 on `ul1`, its default route via the lab, which routes between the
+    /// two subnets (no NAT). Its n counts with the first subnet's hosts.
+    pub fn far_host(&self, name: &str) -> Host {
+        self.far_subnet.call_once(|| {
+            self.sh_ok(&format!(
+                "ip link add ul1 address 02:00:c6:33:64:01 type bridge && ip addr add {}/24 dev ul1 && ip link set ul1 up && sysctl -qw net.ipv4.ip_forward=1",
+                Lab::FAR_ADDRESS
+            ));
+        });
+        self.host_on("ul1", [198, 51, 100], Lab::FAR_ADDRESS, name)
+    }
+
+    fn host_on(&self, bridge: &str, subnet: [u8; 3], gateway: Ipv4Addr, name: &str) -> Host {
         let n = self.hosts.fetch_add(1, Ordering::SeqCst) + 1;
         assert!(n <= 200, "a lab has room for 200 hosts");
         let dir = test_dir(name);
         let holder = Holder::spawn_with(self.command("unshare"), HOST_FLAGS, HOST_INIT);
         let pid = holder.pid();
-        let address = Ipv4Addr::new(192, 0, 2, HOST_OFFSET + n);
+        let [a, b, c] = subnet;
+        let address = Ipv4Addr::new(a, b, c, HOST_OFFSET + n);
         // The host first, so that a failure below still kills its holder.
         let host = Host::with_holder(holder, dir, Some(address));
         self.sh_ok(&format!(
-            "ip link add ul-{n} type veth peer name eth0 netns {pid} && ip link set ul-{n} master ul0 up"
+            "ip link add ul-{n} type veth peer name eth0 netns {pid} && ip link set ul-{n} master {bridge} up"
         ));
         host.sh_ok(&format!(
-            "ip addr add {address}/24 dev eth0 && ip link set eth0 up && ip route add default via {}",
-            Lab::ADDRESS
+            "ip addr add {address}/24 dev eth0 && ip link set eth0 up && ip route add default via {gateway}"
         ));
         host
     }

@@ -22,6 +22,10 @@ const REFERENCE: &str = "table inet ocinet {
 	map dnat6_port { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; flags interval; }
 	map dnat6_addr { type ipv6_addr . inet_proto . inet_service : ipv6_addr; flags interval; }
 	map dnat6_any { type inet_proto . inet_service : ipv6_addr . inet_service; }
+	set direct_bridges { type ipv4_addr . ifname; flags interval; }
+	set direct_subnets { type ipv4_addr; flags interval; }
+	set direct_isolated { type ipv4_addr; flags interval; }
+	set direct_internal { type ipv4_addr; flags interval; }
 	chain prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
 		fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport map @dnat_port
@@ -50,6 +54,10 @@ const REFERENCE: &str = "table inet ocinet {
 	}
 	chain forward {
 		type filter hook forward priority filter; policy accept;
+		ip daddr . iifname @direct_bridges oifname != @bridges accept
+		ip saddr . oifname @direct_bridges iifname != @bridges accept
+		ip daddr @direct_internal oifname != @bridges drop
+		ip saddr @direct_internal iifname != @bridges drop
 		iifname @internal iifname . oifname != @same_bridge drop
 		oifname @internal iifname . oifname != @same_bridge drop
 		iifgroup @internal_groups iifgroup . oifgroup != @same_group drop
@@ -63,6 +71,14 @@ const REFERENCE: &str = "table inet ocinet {
 		oifgroup @isolated_groups iifname @bridges drop
 		iifname @isolated oifgroup @groups drop
 		oifname @isolated iifgroup @groups drop
+		ip daddr @direct_isolated iifname @bridges oifname != @bridges drop
+		ip daddr @direct_subnets iifname @isolated oifname != @bridges drop
+		ip daddr @direct_subnets iifgroup @isolated_groups drop
+		ip daddr @direct_isolated iifgroup @groups drop
+		ip saddr @direct_isolated oifname @bridges iifname != @bridges drop
+		ip saddr @direct_subnets oifname @isolated iifname != @bridges drop
+		ip saddr @direct_subnets oifgroup @isolated_groups drop
+		ip saddr @direct_isolated oifgroup @groups drop
 		iifgroup @icc_off_groups iifgroup . oifgroup @same_group drop
 	}
 }

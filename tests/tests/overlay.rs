@@ -147,6 +147,25 @@ fn vxlan_packets(lab: &Lab) -> u64 {
         .unwrap_or(0)
 }
 
+/// Counts the VXLAN datagrams the lab routes between its two underlay subnets.
+fn count_vxlan_routed_by_the_lab(lab: &Lab) {
+    lab.sh_ok(
+        "nft add table ip routed && \
+         nft add chain ip routed counting '{ type filter hook forward priority 0; }' && \
+         nft add rule ip routed counting udp dport 4789 counter",
+    );
+}
+
+fn vxlan_packets_routed(lab: &Lab) -> u64 {
+    let listing = lab.sh_ok("nft list chain ip routed counting");
+    listing
+        .split_whitespace()
+        .skip_while(|w| *w != "packets")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 /// The routes the overlay agent programmed on `host`.
 fn peer_routes(host: &Host) -> String {
     host.sh_ok("ip route show proto 111")
@@ -370,6 +389,36 @@ fn containers_on_two_hosts_talk_directly_through_vxlan_and_leave_nothing() {
         assert_eq!(h.leftovers(), Vec::<String>::new());
         assert!(h.sh("ip link show ocx4200").stdout.is_empty());
     }
+}
+
+#[test]
+fn a_host_on_another_underlay_subnet_is_reached_through_the_tunnel_via_a_router() {
+    let lab = Lab::new("ov-far");
+    let _etcd = lab.etcd();
+    count_vxlan_routed_by_the_lab(&lab);
+    let near = lab.host("h1");
+    let far = lab.far_host("h2");
+    define_overlay(&[&near, &far], "ov", "10.217.0.0/16", json!({}));
+    let a = near.start(Runtime::Runc, "a", OV);
+    let b = far.start(Runtime::Runc, "b", OV);
+
+    wait_pings(&[&a], b.address());
+    wait_pings(&[&b], a.address());
+    // TCP both ways; each side sees the other container's own address (no NAT on the way).
+    for (client, server) in [(&a, &b), (&b, &a)] {
+        let (at, done) = serve_once(server.pid(), "0.0.0.0:0", b"far".to_vec());
+        let to = SocketAddr::new(IpAddr::V4(server.address()), at.port());
+        assert_eq!(ask(client.pid(), to), "far");
+        assert_eq!(done.join().unwrap().ip(), IpAddr::V4(client.address()));
+    }
+    assert!(
+        vxlan_packets_routed(&lab) > 0,
+        "no VXLAN datagram was routed between the subnets"
+    );
+    assert_eq!(
+        tunnel_to(&near, &block_of(&far, "ov"), far.underlay().unwrap()),
+        ["route", "neighbour", "fdb"]
+    );
 }
 
 /// The container's global IPv6 address on eth0.
@@ -1067,4 +1116,255 @@ fn overlays_are_isolated_from_each_other_across_hosts_and_an_internal_one_still_
         || answers(&c, &v4(&d)),
     );
     isolated(&[(&a, &d), (&d, &a)]);
+}
+
+/// `host`'s routes (ours) to `block`, as `ip route` prints them.
+fn routes_to(host: &Host, block: &str) -> Vec<String> {
+    peer_routes(host)
+        .lines()
+        .filter(|l| l.starts_with(&format!("{block} ")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The route `ip route show proto 111` prints for a direct route to `block` via `underlay` on
+/// `eth0`.
+fn direct_route(block: &str, underlay: Ipv4Addr) -> String {
+    format!("{block} via {underlay} dev eth0")
+}
+
+/// Whether `host` routes to `block` (held by the host at `underlay`) directly: the route via
+/// that address on the underlay interface, and no neighbour or FDB entry of a tunnel.
+fn routes_directly(host: &Host, block: &str, underlay: Ipv4Addr) -> bool {
+    let routes = routes_to(host, block);
+    routes.len() == 1
+        && routes[0].trim_end() == direct_route(block, underlay)
+        && tunnel_to(host, block, underlay) == ["route"]
+}
+
+/// TCP from `client` to a server in `server`: it answers, and sees `client`'s own address.
+fn talks_without_nat(client: &Container, server: &Container) {
+    let (at, done) = serve_once(server.pid(), "0.0.0.0:0", b"direct".to_vec());
+    let to = SocketAddr::new(IpAddr::V4(server.address()), at.port());
+    assert_eq!(
+        ask(client.pid(), to),
+        "direct",
+        "{} to {}",
+        client.id,
+        server.id
+    );
+    assert_eq!(done.join().unwrap().ip(), IpAddr::V4(client.address()));
+}
+
+#[test]
+fn with_direct_routing_hosts_on_one_subnet_route_plainly_and_a_far_host_through_the_tunnel() {
+    let lab = Lab::new("ov-direct");
+    let _etcd = lab.etcd();
+    count_vxlan_on_the_underlay(&lab);
+    count_vxlan_routed_by_the_lab(&lab);
+    let hosts = [lab.host("h1"), lab.host("h2"), lab.far_host("h3")];
+    define_overlay(
+        &all(&hosts),
+        "ov",
+        "10.218.0.0/16",
+        json!({"direct_routing": true}),
+    );
+    // Strict reverse-path filtering: a direct peer's packets arrive on the underlay
+    // interface, where the route back to their source goes too.
+    for h in &hosts {
+        h.sh_ok("sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.default.rp_filter=1");
+    }
+    let [a, b, c] = one_on_each(&hosts);
+    let (h1, h2, h3) = (&hosts[0], &hosts[1], &hosts[2]);
+    let underlay = |h: &Host| h.underlay().unwrap();
+    let (block1, block2, block3) = (block_of(h1, "ov"), block_of(h2, "ov"), block_of(h3, "ov"));
+
+    for (from, to) in [(&a, &b), (&b, &a), (&a, &c), (&c, &a), (&b, &c), (&c, &b)] {
+        wait_pings(&[from], to.address());
+    }
+    for (client, server) in [(&a, &b), (&b, &a), (&a, &c), (&c, &b)] {
+        talks_without_nat(client, server);
+    }
+    transfer_2mb(&b, &a);
+
+    // h1 and h2 route to each other's block via the other's address on eth0, no VXLAN; each
+    // reaches h3 (another subnet) through the tunnel, and h3 both of them.
+    assert!(
+        routes_directly(h1, &block2, underlay(h2)),
+        "{}",
+        peer_routes(h1)
+    );
+    assert!(
+        routes_directly(h2, &block1, underlay(h1)),
+        "{}",
+        peer_routes(h2)
+    );
+    for (h, far) in [(h1, &block3), (h2, &block3)] {
+        assert_eq!(
+            tunnel_to(h, far, underlay(h3)),
+            ["route", "neighbour", "fdb"]
+        );
+        assert!(routes_to(h, far)[0].contains(&format!("dev ocx{VNI}")));
+    }
+    for (near, block) in [(h1, &block1), (h2, &block2)] {
+        assert_eq!(
+            tunnel_to(h3, block, underlay(near)),
+            ["route", "neighbour", "fdb"]
+        );
+    }
+    assert_eq!(
+        vxlan_packets(&lab),
+        0,
+        "VXLAN datagrams crossed between h1 and h2"
+    );
+    assert!(
+        vxlan_packets_routed(&lab) > 0,
+        "h3 was not reached through the tunnel"
+    );
+    // An address of the subnet no host holds goes nowhere (not out by the default route).
+    assert!(
+        peer_routes(h1).contains("unreachable 10.218.0.0/16"),
+        "{}",
+        peer_routes(h1)
+    );
+
+    // The last container goes: the agent takes its direct routes with it.
+    a.delete().unwrap();
+    wait_until("h1's agent leaves", Duration::from_secs(3), || {
+        !agent_running(h1)
+    });
+    assert_eq!(peer_routes(h1).trim(), "");
+    wait_until("h2 forgets h1", Duration::from_secs(3), || {
+        routes_to(h2, &block1).is_empty()
+    });
+}
+
+#[test]
+fn a_directly_routed_overlay_stays_isolated_and_an_internal_one_still_spans_hosts() {
+    let lab = Lab::new("ov-direct-iso");
+    let _etcd = lab.etcd();
+    let hosts = overlay_hosts(&lab, 2, "10.218.0.0/16", json!({"direct_routing": true}));
+    let two = json!({"vni": VNI + 1, "internal": true, "masquerade": false,
+        "direct_routing": true});
+    define_overlay(&all(&hosts), "ov2", "10.219.0.0/16", two);
+    let (h1, h2) = (&hosts[0], &hosts[1]);
+    h1.define_network("red", r#"{"subnets":[{"subnet":"10.90.0.0/24"}]}"#);
+    // The underlay routes red's subnet back to h1: without the forward chain's direct sets,
+    // red would reach b and hear back.
+    h2.sh_ok("ip route add 10.90.0.0/24 via 192.0.2.11");
+    let [a, b] = one_on_each(&hosts);
+    let on_ov2 = &[("io.ocinet.network", "ov2")];
+    let c = h1.start(Runtime::Runc, "c", on_ov2);
+    let d = h2.start(Runtime::Runc, "d", on_ov2);
+    let r = h1.start(Runtime::Runc, "r", &[("io.ocinet.network", "red")]);
+
+    wait_pings(&[&a], b.address());
+    wait_pings(&[&b], a.address());
+    // The internal overlay spans both hosts, directly too.
+    wait_pings(&[&c], d.address());
+    wait_pings(&[&d], c.address());
+    talks_without_nat(&c, &d);
+    assert!(routes_directly(
+        h1,
+        &block_of(h2, "ov"),
+        h2.underlay().unwrap()
+    ));
+    assert!(routes_directly(
+        h1,
+        &block_of(h2, "ov2"),
+        h2.underlay().unwrap()
+    ));
+
+    for (from, to) in [(&r, &b), (&a, &d), (&d, &a), (&c, &b), (&b, &c), (&d, &r)] {
+        assert!(
+            !pings(from, to.address()),
+            "{} reached {} at {}",
+            from.id,
+            to.id,
+            to.address()
+        );
+    }
+    // Nor does the internal overlay send out an address of its subnet that no host holds
+    // (its own traffic to the underlay passes the forward chain): the lab never sees it.
+    lab.sh_ok(
+        "nft add table ip leak && \
+         nft add chain ip leak seen '{ type filter hook prerouting priority 0; }' && \
+         nft add rule ip leak seen ip daddr 10.219.200.5 counter",
+    );
+    assert!(!pings(&c, Ipv4Addr::new(10, 219, 200, 5)));
+    let seen = lab.sh_ok("nft list chain ip leak seen");
+    assert!(seen.contains("packets 0 "), "{seen}");
+    // Nor TCP from red to b.
+    let listener = in_netns(b.pid(), || TcpListener::bind("0.0.0.0:0").unwrap());
+    let port = listener.local_addr().unwrap().port();
+    let to = SocketAddr::new(IpAddr::V4(b.address()), port);
+    let refused = in_netns(r.pid(), move || {
+        TcpStream::connect_timeout(&to, Duration::from_secs(1)).is_err()
+    });
+    assert!(refused, "r connected to b");
+}
+
+#[test]
+fn a_peer_switches_between_direct_and_tunnel_and_what_an_earlier_agent_left_goes() {
+    let lab = Lab::new("ov-direct-switch");
+    let _etcd = lab.etcd();
+    let hosts = overlay_hosts(&lab, 2, "10.218.0.0/16", json!({"direct_routing": true}));
+    let far = lab.far_host("h3");
+    define_overlay(
+        &[&far],
+        "ov",
+        "10.218.0.0/16",
+        json!({"direct_routing": true}),
+    );
+    let (h1, h2) = (&hosts[0], &hosts[1]);
+    // While one side has switched and the other not yet, a packet comes back by the other way.
+    for h in [h1, h2] {
+        h.sh_ok("sysctl -qw net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.eth0.rp_filter=2");
+    }
+    let [a, b] = one_on_each(&hosts);
+    let (u1, u2) = (h1.underlay().unwrap(), h2.underlay().unwrap());
+    let block2 = block_of(h2, "ov");
+    wait_pings(&[&a], b.address());
+    assert!(routes_directly(h1, &block2, u2));
+
+    // h1's underlay loses its subnet (a /32 now): h2 is no longer on it, so at the next change
+    // in the cluster (h3 joins) h1 tunnels to h2 and keeps no direct route.
+    h1.sh_ok(&format!(
+        "ip addr del {u1}/24 dev eth0 && ip addr add {u1}/32 dev eth0 && \
+         ip route add {u2}/32 dev eth0 && ip route add {} dev eth0 && \
+         ip route add default via {}",
+        Lab::ADDRESS,
+        Lab::ADDRESS
+    ));
+    let c = far.start(Runtime::Runc, "c", OV);
+    wait_until("h1 tunnels to h2", Duration::from_secs(3), || {
+        tunnel_to(h1, &block2, u2) == ["route", "neighbour", "fdb"]
+    });
+    assert_eq!(routes_to(h1, &block2).len(), 1, "{}", peer_routes(h1));
+    assert!(routes_to(h1, &block2)[0].contains(&format!("dev ocx{VNI}")));
+    wait_pings(&[&a], b.address());
+    wait_pings(&[&b], a.address());
+
+    // Its subnet back, and the next change (h3 leaves): direct again, no tunnel entry left.
+    h1.sh_ok(&format!("ip addr add {u1}/24 dev eth0"));
+    c.delete().unwrap();
+    wait_until(
+        "h1 routes to h2 directly again",
+        Duration::from_secs(5),
+        || routes_directly(h1, &block2, u2),
+    );
+    wait_pings(&[&a], b.address());
+
+    // An agent killed leaves its routes; one of them is stale (a host gone meanwhile). The
+    // next agent keeps the wanted one and removes the stale one.
+    kill_agent(h1, "ov");
+    h1.sh_ok(&format!(
+        "ip route add 10.218.250.0/24 via {u2} dev eth0 proto 111"
+    ));
+    let a2 = h1.start(Runtime::Runc, "a2", OV);
+    wait_until("the stale route goes", Duration::from_secs(3), || {
+        routes_to(h1, "10.218.250.0/24").is_empty()
+    });
+    assert!(routes_directly(h1, &block2, u2), "{}", peer_routes(h1));
+    wait_pings(&[&a2], b.address());
 }

@@ -324,6 +324,11 @@ fn wrong_types() -> Vec<(Value, &'static str, &'static str)> {
             "a whole number from 0 to 4294967295",
         ),
         (json!({"underlay": 1}), "underlay", "a string"),
+        (
+            json!({"direct_routing": "yes"}),
+            "direct_routing",
+            "true or false",
+        ),
         (json!({"internal": "no"}), "internal", "true or false"),
         (json!({"isolate": 1}), "isolate", "true or false"),
         (json!({"icc": 0}), "icc", "true or false"),
@@ -521,7 +526,7 @@ fn every_field_of_its_type_and_every_optional_null_is_taken() {
         "driver": "overlay", "subnets": [{"subnet": "10.98.0.0/16", "gateway": "10.98.0.1"}],
         "masquerade": true, "mtu": 1450, "vni": 4242, "port": 4789, "block": 24, "ttl": 60,
         "underlay": "eth0", "bridge": "ocn1", "internal": false, "isolate": true, "icc": true,
-        "dns": true,
+        "dns": true, "direct_routing": true,
         "etcd": {"endpoints": ["http://192.0.2.1:2379"], "ca": "/ca.pem", "cert": "/c.pem",
             "key": "/k.pem"}});
     let c = strict(&all).unwrap();
@@ -534,9 +539,10 @@ fn every_field_of_its_type_and_every_optional_null_is_taken() {
         "runtimeConfig": {"portMappings": null, "ips": null, "mac": null, "aliases": null},
         "prevResult": null, "dns": null, "root": null, "configDir": null, "driver": null,
         "bridge": null, "masquerade": null, "mtu": null, "etcd": null, "vni": null,
-        "port": null, "block": null, "ttl": null, "underlay": null, "internal": null,
-        "isolate": null, "icc": null, "isGateway": null, "isDefaultGateway": null,
-        "ipMasq": null, "hairpinMode": null, "promiscMode": null, "vlan": null, "ipam": null,
+        "port": null, "block": null, "ttl": null, "underlay": null, "direct_routing": null,
+        "internal": null, "isolate": null, "icc": null, "isGateway": null,
+        "isDefaultGateway": null, "ipMasq": null, "hairpinMode": null, "promiscMode": null,
+        "vlan": null, "ipam": null,
         "subnets": [{"subnet": "10.98.0.0/24", "gateway": null}]}));
     let c = strict(&nulls).unwrap();
     assert!(c.network().unwrap().is_some());

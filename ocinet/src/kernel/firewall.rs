@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 
 use crate::error::{Error, Result};
 
@@ -12,7 +12,8 @@ use crate::netlink::nft::message::{
     BatchError, Element, Op, Session, SetChange, NFT_SET_ELEM_INTERVAL_END,
 };
 use crate::netlink::nft::table::{
-    self, BRIDGES_SET, DNAT6_ADDR_MAP, DNAT6_ANY_MAP, DNAT6_PORT_MAP, DNAT_ADDR_MAP, DNAT_ANY_MAP,
+    self, BRIDGES_SET, DIRECT_BRIDGES_SET, DIRECT_INTERNAL_SET, DIRECT_ISOLATED_SET,
+    DIRECT_SUBNETS_SET, DNAT6_ADDR_MAP, DNAT6_ANY_MAP, DNAT6_PORT_MAP, DNAT_ADDR_MAP, DNAT_ANY_MAP,
     DNAT_PORT_MAP, GROUPS_SET, ICC_OFF_GROUPS_SET, IFNAME_LEN, INTERNAL_GROUPS_SET, INTERNAL_SET,
     ISOLATED_GROUPS_SET, ISOLATED_SET, MASQUERADE6_SET, MASQUERADE_SET, SAME_BRIDGE_SET,
     SAME_GROUP_SET, TABLE_NAME,
@@ -34,6 +35,11 @@ pub(crate) struct NetworkFilter {
     /// `same_bridge`); without it an overlay would not be isolated across hosts and an internal
     /// one would not span them.
     pub tunnel: Option<String>,
+    /// A directly routed overlay's subnet: its traffic with the peers routed to directly
+    /// enters and leaves by the underlay interface, which carries everyone's traffic, so the
+    /// forward chain tells it by this subnet (`direct_*` sets) as it tells the tunnel's by the
+    /// device.
+    pub direct: Option<Ipv4Net>,
     pub isolate: bool,
     pub internal: bool,
     /// `false`: containers of the network may not reach each other. A bridge does that with
@@ -364,6 +370,32 @@ fn filter_changes<'a>(networks: &[NetworkFilter]) -> Vec<SetChange<'a>> {
             .map(element)
             .collect(),
     };
+    let direct = |set: &'a str, keep: &dyn Fn(&NetworkFilter) -> bool| SetChange {
+        set,
+        elements: networks
+            .iter()
+            .filter(|n| keep(n))
+            .filter_map(|n| n.direct)
+            .flat_map(subnet_interval)
+            .collect(),
+    };
+    // The subnet with the bridge: a range of a concatenation is its first and last key.
+    let direct_bridges = SetChange {
+        set: DIRECT_BRIDGES_SET,
+        elements: networks
+            .iter()
+            .filter_map(|n| match (&n.device, n.direct) {
+                (FilterDevice::Bridge(bridge), Some(subnet)) => Some((bridge, subnet)),
+                _ => None,
+            })
+            .map(|(bridge, subnet)| Element {
+                key: [subnet.network().octets().to_vec(), name_key(bridge)].concat(),
+                key_end: Some([subnet.broadcast().octets().to_vec(), name_key(bridge)].concat()),
+                data: None,
+                flags: 0,
+            })
+            .collect(),
+    };
     vec![
         of(BRIDGES_SET, false, &|_| true),
         of(ISOLATED_SET, false, &|n| n.isolate),
@@ -374,9 +406,34 @@ fn filter_changes<'a>(networks: &[NetworkFilter]) -> Vec<SetChange<'a>> {
         of(INTERNAL_GROUPS_SET, true, &|n| n.internal),
         of(ICC_OFF_GROUPS_SET, true, &|n| !n.icc),
         same(SAME_GROUP_SET, true),
+        direct_bridges,
+        direct(DIRECT_SUBNETS_SET, &|_| true),
+        direct(DIRECT_ISOLATED_SET, &|n| n.isolate),
+        direct(DIRECT_INTERNAL_SET, &|n| n.internal),
     ]
     .into_iter()
     .filter(|c| !c.elements.is_empty())
+    .collect()
+}
+
+/// An IPv4 subnet as an rbtree interval: its first address, and the address after its last
+/// flagged as the interval's end (none after 255.255.255.255).
+fn subnet_interval(net: Ipv4Net) -> Vec<Element> {
+    let end = u32::from(net.broadcast())
+        .checked_add(1)
+        .map(|after| Element {
+            key: after.to_be_bytes().to_vec(),
+            key_end: None,
+            data: None,
+            flags: NFT_SET_ELEM_INTERVAL_END,
+        });
+    std::iter::once(Element {
+        key: net.network().octets().to_vec(),
+        key_end: None,
+        data: None,
+        flags: 0,
+    })
+    .chain(end)
     .collect()
 }
 
@@ -489,6 +546,7 @@ mod tests {
         let bridge = NetworkFilter {
             device: FilterDevice::Bridge("oc-a".to_string()),
             tunnel: None,
+            direct: None,
             isolate: true,
             internal: false,
             icc: false,
@@ -496,6 +554,7 @@ mod tests {
         let routed = NetworkFilter {
             device: FilterDevice::Group(0x0a5a_0000),
             tunnel: None,
+            direct: None,
             isolate: true,
             internal: true,
             icc: false,
@@ -527,6 +586,7 @@ mod tests {
         let overlay = NetworkFilter {
             device: FilterDevice::Bridge("oc-ov".to_string()),
             tunnel: Some("ocx4200".to_string()),
+            direct: None,
             isolate: true,
             internal: true,
             icc: true,
@@ -550,5 +610,49 @@ mod tests {
             .elements
             .iter()
             .any(|e| e.key == [name_key("ocx4200"), name_key("oc-ov")].concat()));
+    }
+
+    #[test]
+    fn a_directly_routed_overlay_is_told_by_its_subnet_with_its_bridge() {
+        let overlay = NetworkFilter {
+            device: FilterDevice::Bridge("oc-ov".to_string()),
+            tunnel: Some("ocx4200".to_string()),
+            direct: Some("10.200.0.0/16".parse().unwrap()),
+            isolate: true,
+            internal: false,
+            icc: true,
+        };
+        assert_eq!(
+            sets_of(std::slice::from_ref(&overlay)),
+            [
+                (BRIDGES_SET, 2),
+                (ISOLATED_SET, 2),
+                (SAME_BRIDGE_SET, 4),
+                (DIRECT_BRIDGES_SET, 1),
+                (DIRECT_SUBNETS_SET, 2),
+                (DIRECT_ISOLATED_SET, 2),
+            ]
+        );
+        let changes = filter_changes(&[overlay]);
+        let pair = &changes
+            .iter()
+            .find(|c| c.set == DIRECT_BRIDGES_SET)
+            .unwrap()
+            .elements[0];
+        assert_eq!(pair.key, [vec![10, 200, 0, 0], name_key("oc-ov")].concat());
+        assert_eq!(
+            pair.key_end,
+            Some([vec![10, 200, 255, 255], name_key("oc-ov")].concat())
+        );
+        let subnet = &changes
+            .iter()
+            .find(|c| c.set == DIRECT_SUBNETS_SET)
+            .unwrap()
+            .elements;
+        assert_eq!(
+            (subnet[0].key.as_slice(), subnet[1].key.as_slice()),
+            (&[10, 200, 0, 0][..], &[10, 201, 0, 0][..])
+        );
+        assert_eq!(subnet[1].flags, NFT_SET_ELEM_INTERVAL_END);
     }
 }

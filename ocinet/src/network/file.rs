@@ -32,6 +32,7 @@ pub const FIELDS: &[&str] = &[
     "block",
     "ttl",
     "underlay",
+    "direct_routing",
     "internal",
     "isolate",
     "icc",
@@ -52,6 +53,7 @@ struct NetworkFile {
     block: Option<u8>,
     ttl: Option<u32>,
     underlay: Option<String>,
+    direct_routing: Option<bool>,
     internal: Option<bool>,
     isolate: Option<bool>,
     icc: Option<bool>,
@@ -143,6 +145,7 @@ impl Network {
                     ("block", file.block.is_some()),
                     ("ttl", file.ttl.is_some()),
                     ("underlay", file.underlay.is_some()),
+                    ("direct_routing", file.direct_routing.is_some()),
                 ];
                 if let Some((key, _)) = overlay_only.iter().find(|(_, set)| *set) {
                     return Err(bad(format!(
@@ -248,6 +251,14 @@ fn parse_overlay(
             }
         }),
     };
+    let direct_routing = file.direct_routing.unwrap_or(false);
+    // A peer's IPv6 block would need a gateway of its own family on the underlay, which an
+    // IPv4 underlay does not give.
+    if direct_routing && subnets.len() > 1 {
+        return Err(
+            "\"direct_routing\" routes IPv4 blocks only: remove the IPv6 subnet or \"direct_routing\"".to_string(),
+        );
+    }
     Ok(Overlay {
         etcd: Etcd {
             endpoints: etcd.endpoints.clone(),
@@ -260,6 +271,7 @@ fn parse_overlay(
         block,
         ttl,
         underlay,
+        direct_routing,
         mtu: file.mtu,
     })
 }

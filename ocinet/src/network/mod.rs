@@ -90,6 +90,8 @@ pub struct Overlay {
     pub ttl: u32,
     /// This host's underlay address or interface; `None`: the address it reaches etcd from.
     pub underlay: Option<Underlay>,
+    /// Peers on one of this host's underlay subnets are routed to directly, without VXLAN.
+    pub direct_routing: bool,
     /// The MTU the file asks for; `None`: the underlay's minus the VXLAN overhead.
     pub mtu: Option<u32>,
 }
@@ -124,6 +126,7 @@ impl Network {
         NetworkFilter {
             device,
             tunnel: self.tunnel(),
+            direct: self.direct_subnet(),
             isolate: self.isolate,
             internal: self.internal,
             icc: self.icc,
@@ -154,6 +157,16 @@ impl Network {
     /// `None` for other drivers.
     pub(crate) fn tunnel(&self) -> Option<String> {
         self.overlay.as_ref().map(|o| vxlan_name(o.vni))
+    }
+
+    /// A directly routed overlay's subnet: its traffic with peers on the underlay's subnets
+    /// enters and leaves by the underlay interface, where the forward chain tells it by this
+    /// subnet; `None` for other networks.
+    pub(crate) fn direct_subnet(&self) -> Option<Ipv4Net> {
+        match (&self.overlay, self.primary().subnet) {
+            (Some(overlay), IpNet::V4(subnet)) if overlay.direct_routing => Some(subnet),
+            _ => None,
+        }
     }
 
     /// An overlay's IPv6 block of the host holding IPv4 block `block` ([`overlay_block6`]);

@@ -280,6 +280,26 @@ fn overlay_file_gets_defaults() {
 }
 
 #[test]
+fn direct_routing_is_off_unless_asked_and_only_on_an_ipv4_overlay() {
+    assert!(!overlay("").unwrap().overlay.unwrap().direct_routing);
+    let direct = overlay(r#","direct_routing":true"#).unwrap();
+    assert!(direct.overlay.unwrap().direct_routing);
+    let dual = parse(
+        r#"{"driver":"overlay","subnets":[{"subnet":"10.200.0.0/16"},{"subnet":"fd00:200::/64"}],"etcd":{"endpoints":["http://192.0.2.1:2379"]},"direct_routing":true}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(dual.contains("IPv4 blocks only"), "{dual}");
+    let bridge = parse(r#"{"subnets":[{"subnet":"10.90.0.0/24"}],"direct_routing":true}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        bridge.contains("\"direct_routing\" is an overlay setting"),
+        "{bridge}"
+    );
+}
+
+#[test]
 fn bad_overlay_files_say_what_is_wrong() {
     for (extra, says) in [
         (r#","vni":0"#, "vni 0"),

@@ -59,6 +59,7 @@ pub(crate) fn restore(ctx: &Context, kernel: &mut dyn Kernel) -> Result<Restored
                             .and_then(|f| f.vni)
                             .map(crate::network::vxlan_name)
                     }),
+                    direct: network.as_ref().and_then(|n| n.direct_subnet()),
                     isolate,
                     internal,
                     icc,

@@ -20,6 +20,10 @@
 //!     map dnat6_port { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; flags interval; }
 //!     map dnat6_addr { type ipv6_addr . inet_proto . inet_service : ipv6_addr; flags interval; }
 //!     map dnat6_any { type inet_proto . inet_service : ipv6_addr . inet_service; }
+//!     set direct_bridges { type ipv4_addr . ifname; flags interval; }
+//!     set direct_subnets { type ipv4_addr; flags interval; }
+//!     set direct_isolated { type ipv4_addr; flags interval; }
+//!     set direct_internal { type ipv4_addr; flags interval; }
 //!     chain prerouting { type nat hook prerouting priority dstnat; policy accept;
 //!         fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat_port
 //!         fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat_addr
@@ -35,6 +39,10 @@
 //!         ip6 saddr @masq_subnets6 ip6 daddr != @masq_subnets6 masquerade
 //!         ct status dnat ip6 saddr @masq_subnets6 masquerade }
 //!     chain forward { type filter hook forward priority filter; policy accept;
+//!         ip daddr . iifname @direct_bridges oifname != @bridges accept
+//!         ip saddr . oifname @direct_bridges iifname != @bridges accept
+//!         ip daddr @direct_internal oifname != @bridges drop
+//!         ip saddr @direct_internal iifname != @bridges drop
 //!         iifname @internal iifname . oifname != @same_bridge drop
 //!         oifname @internal iifname . oifname != @same_bridge drop
 //!         iifgroup @internal_groups iifgroup . oifgroup != @same_group drop
@@ -48,6 +56,14 @@
 //!         oifgroup @isolated_groups iifname @bridges drop
 //!         iifname @isolated oifgroup @groups drop
 //!         oifname @isolated iifgroup @groups drop
+//!         ip daddr @direct_isolated iifname @bridges oifname != @bridges drop
+//!         ip daddr @direct_subnets iifname @isolated oifname != @bridges drop
+//!         ip daddr @direct_subnets iifgroup @isolated_groups drop
+//!         ip daddr @direct_isolated iifgroup @groups drop
+//!         ip saddr @direct_isolated oifname @bridges iifname != @bridges drop
+//!         ip saddr @direct_subnets oifname @isolated iifname != @bridges drop
+//!         ip saddr @direct_subnets oifgroup @isolated_groups drop
+//!         ip saddr @direct_isolated oifgroup @groups drop
 //!         iifgroup @icc_off_groups iifgroup . oifgroup @same_group drop }
 //! }
 //! ```
@@ -79,6 +95,14 @@
 //! published port of its own network, or anything bridged when `br_netfilter` is loaded) is
 //! never dropped; traffic to a published port through the host's addresses (`ct status
 //! dnat`) crosses networks. A chain of policy accept: another table's drop still applies.
+//!
+//! A directly routed overlay (`direct_routing`) talks with its peers on the underlay's
+//! subnets through the underlay interface, which carries everyone's traffic: the forward
+//! chain tells that traffic by the overlay's subnet instead, on the side that is no ocinet
+//! device (`ip daddr` leaving, `ip saddr` arriving). `direct_bridges` pairs the subnet with
+//! its bridge (its own traffic is accepted first, as the tunnel's would pass), and
+//! `direct_subnets`, `direct_isolated` and `direct_internal` do for the peers what `bridges`,
+//! `isolated` and `internal` do for a device.
 //!
 //! A routed network has no bridge to name: its containers' host ends carry the network's
 //! device group (`Network::device_group`), and the `*_group` sets do for groups what the
@@ -114,6 +138,10 @@ pub(crate) const MASQUERADE6_SET: &str = "masq_subnets6";
 pub(crate) const DNAT6_PORT_MAP: &str = "dnat6_port";
 pub(crate) const DNAT6_ADDR_MAP: &str = "dnat6_addr";
 pub(crate) const DNAT6_ANY_MAP: &str = "dnat6_any";
+pub(crate) const DIRECT_BRIDGES_SET: &str = "direct_bridges";
+pub(crate) const DIRECT_SUBNETS_SET: &str = "direct_subnets";
+pub(crate) const DIRECT_ISOLATED_SET: &str = "direct_isolated";
+pub(crate) const DIRECT_INTERNAL_SET: &str = "direct_internal";
 
 pub(crate) const TABLE_NAME: &str = "ocinet";
 
@@ -296,7 +324,9 @@ struct Set {
 const IFNAME: (u32, u32) = (TYPE_IFNAME, IFNAME_LEN);
 const DEVGROUP: (u32, u32) = (TYPE_DEVGROUP, 4);
 
-const SETS: [Set; 17] = [
+const IPV4_ADDR: (u32, u32) = (TYPE_IPV4_ADDR, 4);
+
+const SETS: [Set; 21] = [
     Set {
         name: MASQUERADE_SET,
         id: 1,
@@ -431,6 +461,34 @@ const SETS: [Set; 17] = [
         key: &[(TYPE_INET_PROTO, 1), (TYPE_INET_SERVICE, 2)],
         data: &[(TYPE_IPV6_ADDR, 16), (TYPE_INET_SERVICE, 2)],
         interval: false,
+    },
+    Set {
+        name: DIRECT_BRIDGES_SET,
+        id: 18,
+        key: &[IPV4_ADDR, IFNAME],
+        data: &[],
+        interval: true,
+    },
+    Set {
+        name: DIRECT_SUBNETS_SET,
+        id: 19,
+        key: &[IPV4_ADDR],
+        data: &[],
+        interval: true,
+    },
+    Set {
+        name: DIRECT_ISOLATED_SET,
+        id: 20,
+        key: &[IPV4_ADDR],
+        data: &[],
+        interval: true,
+    },
+    Set {
+        name: DIRECT_INTERNAL_SET,
+        id: 21,
+        key: &[IPV4_ADDR],
+        data: &[],
+        interval: true,
     },
 ];
 
@@ -931,7 +989,19 @@ fn forward_rules() -> Vec<Vec<Expr>> {
     ];
     icc_off.extend(same_group(false));
     icc_off.push(drop());
-    vec![
+    let mut rules = vec![
+        direct_own(IP_DADDR, META_IIFNAME, META_OIFNAME),
+        direct_own(IP_SADDR, META_OIFNAME, META_IIFNAME),
+        direct_drop(
+            IP_DADDR,
+            DIRECT_INTERNAL_SET,
+            &[(META_OIFNAME, BRIDGES_SET, true)],
+        ),
+        direct_drop(
+            IP_SADDR,
+            DIRECT_INTERNAL_SET,
+            &[(META_IIFNAME, BRIDGES_SET, true)],
+        ),
         crossing(META_IIFNAME, INTERNAL_SET, None),
         crossing(META_OIFNAME, INTERNAL_SET, None),
         group_crossing(META_IIFGROUP, INTERNAL_GROUPS_SET, None),
@@ -955,8 +1025,90 @@ fn forward_rules() -> Vec<Vec<Expr>> {
         ),
         between_kinds(META_IIFNAME, ISOLATED_SET, META_OIFGROUP, GROUPS_SET),
         between_kinds(META_OIFNAME, ISOLATED_SET, META_IIFGROUP, GROUPS_SET),
-        icc_off,
-    ]
+    ];
+    rules.extend(direct_isolation());
+    rules.push(icc_off);
+    rules
+}
+
+/// `ip saddr` and `ip daddr`: their offsets in the IPv4 header.
+const IP_SADDR: u32 = 12;
+const IP_DADDR: u32 = 16;
+
+/// `ip <addr> . <side>name @direct_bridges <other side>name != @bridges accept`: a directly
+/// routed overlay's own traffic between its bridge and its peers on the underlay (`addr` the
+/// remote side's address), as the tunnel's would pass.
+fn direct_own(addr: u32, side: u32, other: u32) -> Vec<Expr> {
+    let mut rule = Vec::from(ipv4_only());
+    rule.extend([
+        Expr::Payload {
+            base: PAYLOAD_NETWORK,
+            offset: addr,
+            len: 4,
+            dreg: REG_1,
+        },
+        meta(side, REG32_01),
+        lookup(DIRECT_BRIDGES_SET, false, false),
+        meta(other, REG_1),
+        lookup(BRIDGES_SET, false, true),
+        Expr::Verdict { code: NF_ACCEPT },
+    ]);
+    rule
+}
+
+/// `ip <addr> @<set>` then each `<meta> [!=] @<set>` of `then`, `drop`.
+fn direct_drop(addr: u32, set: &'static str, then: &[(u32, &'static str, bool)]) -> Vec<Expr> {
+    let mut rule = Vec::from(ipv4_only());
+    rule.extend([
+        Expr::Payload {
+            base: PAYLOAD_NETWORK,
+            offset: addr,
+            len: 4,
+            dreg: REG_1,
+        },
+        lookup(set, false, false),
+    ]);
+    for (key, set, invert) in then {
+        rule.extend([meta(*key, REG_1), lookup(set, false, *invert)]);
+    }
+    rule.push(Expr::Verdict { code: NF_DROP });
+    rule
+}
+
+/// Isolation for a directly routed overlay's peers, which come and go by the underlay
+/// interface (not in `bridges`): towards them (`ip daddr`) and from them (`ip saddr`), another
+/// network's traffic is dropped when either network isolates. Its own traffic was accepted
+/// first (`direct_own`).
+fn direct_isolation() -> Vec<Vec<Expr>> {
+    let mut rules = Vec::new();
+    for (addr, side, other, group_side) in [
+        (IP_DADDR, META_IIFNAME, META_OIFNAME, META_IIFGROUP),
+        (IP_SADDR, META_OIFNAME, META_IIFNAME, META_OIFGROUP),
+    ] {
+        rules.extend([
+            direct_drop(
+                addr,
+                DIRECT_ISOLATED_SET,
+                &[(side, BRIDGES_SET, false), (other, BRIDGES_SET, true)],
+            ),
+            direct_drop(
+                addr,
+                DIRECT_SUBNETS_SET,
+                &[(side, ISOLATED_SET, false), (other, BRIDGES_SET, true)],
+            ),
+            direct_drop(
+                addr,
+                DIRECT_SUBNETS_SET,
+                &[(group_side, ISOLATED_GROUPS_SET, false)],
+            ),
+            direct_drop(
+                addr,
+                DIRECT_ISOLATED_SET,
+                &[(group_side, GROUPS_SET, false)],
+            ),
+        ]);
+    }
+    rules
 }
 
 /// `iifgroup . oifgroup [!=] @same_group`: whether the packet stays in its routed network.
