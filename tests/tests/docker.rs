@@ -292,6 +292,22 @@ fn docker_leftovers(host: &Host) -> Vec<String> {
     left
 }
 
+/// What the state root holds of networks (their directories of leases, names or an overlay's
+/// files), as `<kind>/<network>`.
+fn network_state(host: &Host) -> Vec<String> {
+    let mut left = Vec::new();
+    for kind in ["networks", "names", "overlay"] {
+        if let Ok(entries) = std::fs::read_dir(host.state_root().join(kind)) {
+            left.extend(
+                entries
+                    .flatten()
+                    .map(|e| format!("{kind}/{}", e.file_name().to_string_lossy())),
+            );
+        }
+    }
+    left
+}
+
 fn network_files(host: &Host) -> Vec<PathBuf> {
     std::fs::read_dir(host.config_dir().join("networks"))
         .unwrap()
@@ -494,6 +510,7 @@ fn docker_network_names_ports_internal_and_cleanup() {
     docker.ok(&["network", "rm", "n1", "n2"]);
     assert_eq!(docker_leftovers(&host), Vec::<String>::new());
     assert_eq!(network_files(&host), Vec::<PathBuf>::new());
+    assert_eq!(network_state(&host), Vec::<String>::new());
 }
 
 /// A container's IPv6 address on its network (Docker's IPAM chose it).
@@ -693,6 +710,7 @@ fn docker_dual_stack_network_over_ipv6_between_containers_and_from_outside() {
     docker.ok(&["network", "rm", "n6", "n4"]);
     assert_eq!(docker_leftovers(&host), Vec::<String>::new());
     assert_eq!(network_files(&host), Vec::<PathBuf>::new());
+    assert_eq!(network_state(&host), Vec::<String>::new());
 }
 
 /// scripts/install.sh into `prefix` with this host's state root and config dir; the plugin's
@@ -805,6 +823,7 @@ fn docker_plugin_and_daemon_restarts_lose_nothing() {
     docker.ok(&["rm", "-f", "second", "third"]);
     docker.ok(&["network", "rm", "n1"]);
     assert_eq!(docker_leftovers(&host), Vec::<String>::new());
+    assert_eq!(network_state(&host), Vec::<String>::new());
 }
 
 /// POSTs `{}` to `path` on the plugin's socket; the whole answer.
