@@ -896,3 +896,139 @@ fn socket_activation_answers_calls_queued_before_the_start_and_exits_when_idle()
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// Writes `head`, then `body` a byte a second, until the plugin closes the connection; how long
+/// it took (a minute at most).
+fn dribble(socket: &Path, head: &str, body: &[u8]) -> Duration {
+    let started = Instant::now();
+    let mut stream = UnixStream::connect(socket).unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    for byte in body.iter().cycle() {
+        if stream.write_all(&[*byte]).is_err() {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    started.elapsed()
+}
+
+/// The peak of a process's resident memory, in KiB (`VmHWM`).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn plugin_socket_answers_under_a_flood_within_its_bounds() {
+    let host = Host::new("docker-flood");
+    let socket = host.dir.join("plugin.sock");
+    let mut plugin = host
+        .command(binary("ocinet-docker"))
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--root")
+        .arg(host.state_root())
+        .arg("--config-dir")
+        .arg(host.config_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(host.dir.join("plugin.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while UnixStream::connect(&socket).is_err() {
+        assert!(Instant::now() < deadline, "the plugin did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // One client dribbles its head, another its body: each is cut off after the time limit.
+    let slow = [
+        (
+            "POST /Plugin.Activate HTTP/1.1\r\n".to_string(),
+            "Host: x\r\n",
+        ),
+        (
+            "POST /Plugin.Activate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n".to_string(),
+            "{}",
+        ),
+    ]
+    .map(|(head, body)| {
+        let socket = socket.clone();
+        std::thread::spawn(move || dribble(&socket, &head, body.as_bytes()))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+
+    // 200 clients at once, each with a 1 MiB body: all connected, then all writing.
+    const FLOOD: usize = 200;
+    let body = std::sync::Arc::new(vec![b'x'; 1 << 20]);
+    let ready = std::sync::Arc::new(std::sync::Barrier::new(FLOOD + 1));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let flood: Vec<_> = (0..FLOOD)
+        .map(|_| {
+            let (socket, body) = (socket.clone(), body.clone());
+            let (ready, done) = (ready.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut stream = UnixStream::connect(&socket).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(120)))
+                    .unwrap();
+                ready.wait();
+                let head = format!(
+                    "POST /NetworkDriver.Join HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+                let mut answer = Vec::new();
+                let _ = stream.read_to_end(&mut answer);
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                String::from_utf8_lossy(&answer).into_owned()
+            })
+        })
+        .collect();
+    ready.wait();
+
+    // A normal call meanwhile (queued behind the flood's connections): answered promptly.
+    let started = Instant::now();
+    let answer = call(&socket, "/Plugin.Activate");
+    let took = started.elapsed();
+    let flood_done = done.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        answer.contains(r#"{"Implements":["NetworkDriver"]}"#),
+        "{answer}"
+    );
+    let answered: Vec<String> = flood.into_iter().map(|c| c.join().unwrap()).collect();
+    let peak = peak_rss_kib(plugin.id());
+    let [cut_head, cut_body] = slow.map(|c| c.join().unwrap());
+    let _ = plugin.kill();
+    let _ = plugin.wait();
+    eprintln!(
+        "Activate answered in {took:?} with {flood_done} of the flood answered; plugin peak RSS {peak} KiB; slow head cut after {cut_head:?}, slow body after {cut_body:?}"
+    );
+    assert!(took < Duration::from_secs(5), "Activate took {took:?}");
+    // Every client of the flood was answered (its body is no request Docker sends).
+    let refused = answered
+        .iter()
+        .filter(|a| a.contains("cannot read Docker's request"))
+        .count();
+    assert_eq!(
+        refused,
+        FLOOD,
+        "{:?}",
+        answered.iter().find(|a| !a.contains("cannot read"))
+    );
+    assert!(peak <= 64 * 1024, "peak RSS {peak} KiB");
+    for cut in [cut_head, cut_body] {
+        assert!(
+            cut >= Duration::from_secs(4) && cut <= Duration::from_secs(9),
+            "a dribbling client was cut off after {cut:?}"
+        );
+    }
+}
