@@ -31,16 +31,25 @@ struct Docker<'h> {
     /// the plugin binds its own.
     activation: Option<UnixListener>,
     socket: String,
+    /// dockerd's flags beyond the harness's own.
+    daemon_flags: &'static [&'static str],
 }
 
 impl<'h> Docker<'h> {
     fn start(host: &'h Host) -> Docker<'h> {
+        Docker::start_with_flags(host, &[])
+    }
+
+    /// With dockerd given `daemon_flags` as well.
+    fn start_with_flags(host: &'h Host, daemon_flags: &'static [&'static str]) -> Docker<'h> {
         let argv = [
             binary("ocinet-docker"),
             "--root".into(),
             host.state_root(),
             "--config-dir".into(),
             host.config_dir(),
+            "--docker-host".into(),
+            format!("unix://{}", daemon_socket(host).display()).into(),
         ];
         Docker::start_with(
             host,
@@ -48,10 +57,16 @@ impl<'h> Docker<'h> {
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect(),
             false,
+            daemon_flags,
         )
     }
 
-    fn start_with(host: &'h Host, plugin_argv: Vec<String>, activated: bool) -> Docker<'h> {
+    fn start_with(
+        host: &'h Host,
+        plugin_argv: Vec<String>,
+        activated: bool,
+        daemon_flags: &'static [&'static str],
+    ) -> Docker<'h> {
         // dockerd finds plugins here; a tmpfs of this host's mount namespace only.
         host.sh_ok(
             "mkdir -p /run/docker/plugins && mount -t tmpfs ocinet-test /run/docker/plugins",
@@ -70,7 +85,8 @@ impl<'h> Docker<'h> {
             plugin: None,
             plugin_argv,
             activation,
-            socket: host.dir.join("docker.sock").to_string_lossy().into_owned(),
+            socket: daemon_socket(host).to_string_lossy().into_owned(),
+            daemon_flags,
         };
         docker.start_plugin();
         docker.start_daemon();
@@ -144,6 +160,7 @@ impl<'h> Docker<'h> {
                 "--exec-opt",
                 "native.cgroupdriver=cgroupfs",
             ])
+            .args(self.daemon_flags)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -159,7 +176,7 @@ impl<'h> Docker<'h> {
         while !self.host.sh(script).status.success() {
             assert!(
                 Instant::now() < deadline,
-                "{what} did not start: see {}",
+                "waited 20 s for {what} in vain: see {}",
                 self.host.dir.display()
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -175,6 +192,23 @@ impl<'h> Docker<'h> {
                 nix::sys::signal::Signal::SIGTERM,
             );
             let _ = child.wait();
+        }
+    }
+
+    /// dockerd killed (SIGKILL: no chance to stop its containers or delete their endpoints).
+    /// Its containerd dies with it; the next dockerd waits for a containerd whose pid is still
+    /// there (not yet reaped), so this waits until it is gone.
+    fn kill_daemon(&mut self) {
+        let containerd = self
+            .host
+            .sh("cat /run/ocinet-test/docker/containerd/containerd.pid");
+        if let Some(mut child) = self.daemon.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let pid = text(&containerd.stdout).trim().to_string();
+        if !pid.is_empty() {
+            self.wait_for(&format!("! test -e /proc/{pid}"), "containerd's end");
         }
     }
 
@@ -234,6 +268,11 @@ impl Drop for Docker<'_> {
         self.stop_daemon();
         self.kill_plugin();
     }
+}
+
+/// Where the test's dockerd serves its API (the plugin is told, with `--docker-host`).
+fn daemon_socket(host: &Host) -> PathBuf {
+    host.dir.join("docker.sock")
 }
 
 /// Starts `argv` in `host` as systemd starts a socket-activated service: `listener` as fd 3,
@@ -737,12 +776,17 @@ fn install_unit(host: &Host, prefix: &Path) -> Vec<String> {
 fn docker_plugin_and_daemon_restarts_lose_nothing() {
     let host = Host::new("docker-restart");
     // The plugin as its systemd unit starts it, from an install.
-    let argv = install_unit(&host, &host.dir.join("prefix"));
+    let mut argv = install_unit(&host, &host.dir.join("prefix"));
     assert_eq!(
         argv[0],
         host.dir.join("prefix/bin/ocinet-docker").to_string_lossy()
     );
-    let mut docker = Docker::start_with(&host, argv, true);
+    // This host's dockerd is not at Docker's default socket.
+    argv.push(format!(
+        "--docker-host=unix://{}",
+        daemon_socket(&host).display()
+    ));
+    let mut docker = Docker::start_with(&host, argv, true, &[]);
     docker.ok(&[
         "network",
         "create",
@@ -792,8 +836,8 @@ fn docker_plugin_and_daemon_restarts_lose_nothing() {
         "{}",
         text(&got.stderr)
     );
-    // gc sees Docker's records as live (their endpoint files are there): it takes nothing.
-    host.shim(&["gc"]).unwrap();
+    // gc sees Docker's records as live (dockerd lists their endpoints): it takes nothing.
+    assert_eq!(host.shim(&["gc"]).unwrap(), "");
     assert!(docker.exec("second", "ping -c1 -W2 first").status.success());
     docker.ok(&["rm", "-f", "first"]);
 
@@ -895,6 +939,249 @@ fn socket_activation_answers_calls_queued_before_the_start_and_exits_when_idle()
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
+
+    // dockerd's API must be its local unix socket; nothing is made otherwise.
+    let root = host.dir.join("refused-root");
+    let out = host
+        .command(binary("ocinet-docker"))
+        .args([
+            "--socket",
+            "/run/ocinet-test/p.sock",
+            "--docker-host",
+            "tcp://127.0.0.1:2375",
+        ])
+        .arg("--root")
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(r#"docker host "tcp://127.0.0.1:2375" is not a unix socket"#),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!root.exists());
+}
+
+/// The endpoint of container `name` on its one network.
+fn endpoint_id(docker: &Docker<'_>, name: &str) -> String {
+    docker.ok(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.EndpointID}}{{end}}",
+        name,
+    ])
+}
+
+/// The ids of ocinet's records, sorted.
+fn records(host: &Host) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(host.state_root().join("containers"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".json").map(str::to_string)
+        })
+        .filter(|id| !id.starts_with('.'))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Who answers on the host's port: `hello-from-<hostname>`.
+fn served(host: &Host, port: u16) -> String {
+    let got = host.sh(&format!(
+        "timeout 8 busybox wget -qO- http://127.0.0.1:{port}/"
+    ));
+    text(&got.stdout).trim().to_string()
+}
+
+/// Serves its hostname (`hello-from-<hostname>`, returned) in `name` on `network`; httpd
+/// ignores SIGTERM: dockerd kills it after a second when it stops it.
+fn web(docker: &Docker<'_>, name: &str, network: &str, more: &[&str]) -> String {
+    let mut args = vec![
+        "run",
+        "-d",
+        "--stop-timeout",
+        "1",
+        "--name",
+        name,
+        "--network",
+        network,
+    ];
+    args.extend_from_slice(more);
+    args.extend_from_slice(&[IMAGE, "sh", "-c", WEB]);
+    docker.ok(&args);
+    format!(
+        "hello-from-{}",
+        docker.ok(&["inspect", "-f", "{{.Config.Hostname}}", name])
+    )
+}
+
+#[test]
+fn docker_killed_and_started_again_frees_what_it_dropped_at_once() {
+    let host = Host::new("docker-kill");
+    let mut docker = Docker::start(&host);
+    for (name, subnet) in [("n1", "10.85.0.0/24"), ("n2", "10.86.0.0/24")] {
+        docker.ok(&[
+            "network", "create", "-d", "ocinet", "--subnet", subnet, name,
+        ]);
+    }
+    let restart = |docker: &mut Docker<'_>| {
+        docker.kill_daemon();
+        docker.start_daemon();
+    };
+
+    // Killed with two containers publishing ports; started again, dockerd kills them and
+    // removes their sandboxes by force: their endpoints go without a DeleteEndpoint.
+    let ca = web(&docker, "ca", "n1", &["-p", "8081:80"]);
+    web(&docker, "cb", "n1", &["-p", "8082:80"]);
+    assert_eq!(served(&host, 8081), ca);
+    let dropped = [endpoint_id(&docker, "ca"), endpoint_id(&docker, "cb")];
+    restart(&mut docker);
+    let mut before: Vec<String> = dropped.iter().map(|e| format!("docker-{e}")).collect();
+    before.sort();
+    assert_eq!(
+        records(&host),
+        before,
+        "dockerd called DeleteEndpoint after all"
+    );
+    // Its port, at once, by a container on the other network: the plugin asks dockerd, finds
+    // both endpoints dropped and frees what they held.
+    let cc = web(&docker, "cc", "n2", &["-p", "8081:80"]);
+    assert_eq!(served(&host, 8081), cc);
+    assert_eq!(
+        records(&host),
+        [format!("docker-{}", endpoint_id(&docker, "cc"))]
+    );
+    let ports: Vec<String> = std::fs::read_dir(host.state_root().join("ports/tcp"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|f| f != "lock")
+        .collect();
+    assert_eq!(ports, ["8081"]);
+
+    // Docker's IPAM hands a dropped endpoint's address out again: taken at once too.
+    let address = docker.address("cc");
+    web(&docker, "cd", "n2", &["-p", "8082:80"]);
+    restart(&mut docker);
+    let ce = web(&docker, "ce", "n2", &["--ip", &address, "-p", "8082:80"]);
+    assert_eq!(docker.address("ce"), address);
+    assert_eq!(served(&host, 8082), ce);
+    assert_eq!(
+        records(&host),
+        [format!("docker-{}", endpoint_id(&docker, "ce"))]
+    );
+
+    // With no call to the plugin at all (dockerd makes none when it starts), gc asks dockerd
+    // and collects the dropped endpoint's record.
+    let ce_endpoint = endpoint_id(&docker, "ce");
+    restart(&mut docker);
+    let collected = host.shim(&["gc"]).unwrap();
+    assert_eq!(collected.trim(), format!("removed docker-{ce_endpoint}"));
+    let left: Vec<String> = docker_leftovers(&host)
+        .into_iter()
+        .filter(|l| !l.starts_with("link oc-") && !l.starts_with("nft "))
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
+
+    for name in ["ca", "cb", "cc", "cd", "ce"] {
+        docker.ok(&["rm", "-f", name]);
+    }
+    docker.ok(&["network", "rm", "n1", "n2"]);
+    assert_eq!(docker_leftovers(&host), Vec::<String>::new());
+    assert_eq!(network_files(&host), Vec::<PathBuf>::new());
+    assert_eq!(network_state(&host), Vec::<String>::new());
+}
+
+#[test]
+fn docker_network_rm_after_a_kill_takes_what_dockerd_dropped() {
+    let host = Host::new("docker-kill-rm");
+    let mut docker = Docker::start(&host);
+    docker.ok(&[
+        "network",
+        "create",
+        "-d",
+        "ocinet",
+        "--subnet",
+        "10.87.0.0/24",
+        "n1",
+    ]);
+    for (name, port) in [("ca", "8081:80"), ("cb", "8082:80")] {
+        docker.ok(&[
+            "run",
+            "-d",
+            "--stop-timeout",
+            "1",
+            "--name",
+            name,
+            "--network",
+            "n1",
+            "-p",
+            port,
+            IMAGE,
+            "sh",
+            "-c",
+            WEB,
+        ]);
+    }
+    docker.kill_daemon();
+    docker.start_daemon();
+    // No other call: rm -f and network rm alone (DeleteNetwork: dockerd has no endpoint left
+    // on the network, so every record on it is stale).
+    docker.ok(&["rm", "-f", "ca", "cb"]);
+    docker.ok(&["network", "rm", "n1"]);
+    assert_eq!(docker_leftovers(&host), Vec::<String>::new());
+    assert_eq!(network_files(&host), Vec::<PathBuf>::new());
+    assert_eq!(network_state(&host), Vec::<String>::new());
+}
+
+#[test]
+fn docker_killed_with_live_restore_keeps_the_endpoints_it_restores() {
+    let host = Host::new("docker-live-restore");
+    let mut docker = Docker::start_with_flags(&host, &["--live-restore"]);
+    docker.ok(&[
+        "network",
+        "create",
+        "-d",
+        "ocinet",
+        "--subnet",
+        "10.88.0.0/24",
+        "n1",
+    ]);
+    let ca = web(&docker, "ca", "n1", &["-p", "8081:80"]);
+    docker.kill_daemon();
+    docker.start_daemon();
+    // The container ran on, and dockerd kept its endpoint: gc asks it and takes nothing.
+    assert_eq!(host.shim(&["gc"]).unwrap(), "");
+    assert_eq!(served(&host, 8081), ca);
+    // Its port is refused to another container, after the plugin asked dockerd too.
+    let refused = docker.run(&[
+        "run",
+        "-d",
+        "--name",
+        "cb",
+        "--network",
+        "n1",
+        "-p",
+        "8081:80",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    assert!(!refused.status.success());
+    let err = text(&refused.stderr);
+    assert!(
+        err.contains("host port 0.0.0.0:8081/tcp is already published by the Docker endpoint"),
+        "{err}"
+    );
+    assert_eq!(served(&host, 8081), ca);
+    docker.ok(&["rm", "-f", "ca", "cb"]);
+    docker.ok(&["network", "rm", "n1"]);
+    assert_eq!(docker_leftovers(&host), Vec::<String>::new());
+    assert_eq!(network_state(&host), Vec::<String>::new());
 }
 
 /// Writes `head`, then `body` a byte a second, until the plugin closes the connection; how long
@@ -937,6 +1224,7 @@ fn plugin_socket_answers_under_a_flood_within_its_bounds() {
         .arg(host.state_root())
         .arg("--config-dir")
         .arg(host.config_dir())
+        .args(["--docker-host", "unix:///run/ocinet-test/no-docker.sock"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(File::create(host.dir.join("plugin.log")).unwrap())
