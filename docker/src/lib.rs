@@ -4,7 +4,7 @@
 
 pub mod activation;
 pub mod api;
-pub mod endpoints;
+pub mod docker_host;
 pub mod error;
 pub mod network_options;
 pub mod plugin;

@@ -1,8 +1,9 @@
-//! `ocinet-docker [--socket PATH] [--root DIR] [--config-dir DIR] [--exit-idle SECONDS]`: serves
-//! Docker's network plugin API on a unix socket until SIGTERM or SIGINT. dockerd finds the
-//! plugin by the socket's name in /run/docker/plugins (`ocinet.sock`: `docker network create -d
-//! ocinet`). Socket-activated (`ocinet-docker.socket`), it serves the socket systemd passes and
-//! may exit when idle.
+//! `ocinet-docker [--socket PATH] [--root DIR] [--config-dir DIR] [--docker-host URL]
+//! [--exit-idle SECONDS]`: serves Docker's network plugin API on a unix socket until SIGTERM or
+//! SIGINT. dockerd finds the plugin by the socket's name in /run/docker/plugins (`ocinet.sock`:
+//! `docker network create -d ocinet`). Socket-activated (`ocinet-docker.socket`), it serves the
+//! socket systemd passes and may exit when idle. dockerd's own API (`--docker-host`) is asked
+//! which endpoints it still has.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,6 +30,10 @@ struct Args {
     /// Where the networks' files are (Docker's networks are written there) [env: OCINET_CONFIG_DIR].
     #[arg(long)]
     config_dir: Option<PathBuf>,
+    /// dockerd's own API, asked which endpoints it still has [env: DOCKER_HOST]
+    /// [default: unix:///var/run/docker.sock].
+    #[arg(long, value_name = "URL")]
+    docker_host: Option<String>,
     /// Exit after this many seconds without a call; only when systemd passed the socket
     /// (ocinet-docker.socket), which then starts the plugin again at the next call.
     #[arg(long, value_name = "SECONDS")]
@@ -75,8 +80,9 @@ fn run(args: Args) -> Result<(), String> {
             )
         }
     };
+    let dockerd = ocinet_docker::docker_host::dockerd(args.docker_host.as_deref())?;
     let options = ocinet::context::options_from(args.root, args.config_dir);
-    let plugin = Plugin::open(&options).map_err(|e| e.to_string())?;
+    let plugin = Plugin::open(&options, &dockerd).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()

@@ -2,11 +2,16 @@
 //! one engine record, `docker-<endpoint id>`, front end `docker`:
 //!
 //! - CreateNetwork writes `<config-dir>/networks/docker-<short id>.json` (a bridge network);
-//!   DeleteNetwork retires it (bridge and firewall elements) and removes the file.
+//!   DeleteNetwork retires it (its endpoints' records, bridge, firewall elements, state
+//!   directory) and removes the file.
 //! - CreateEndpoint keeps Docker's address (and a MAC, Docker's form, if it gave none) in the
 //!   plugin's endpoint file; Join attaches: a veth whose container end stays in the host
 //!   namespace for Docker to move (`NetnsRef::Handover`); ProgramExternalConnectivity
 //!   publishes the ports, RevokeExternalConnectivity withdraws them; DeleteEndpoint detaches.
+//!
+//! dockerd may drop endpoints without a DeleteEndpoint (killed, it removes its sandboxes by
+//! force when it starts again): an address or port held by such an endpoint is freed by asking
+//! dockerd which endpoints it still has (`engine::gc`), then taken.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -16,12 +21,13 @@ use ocinet::host::store;
 use ocinet::network::Network;
 use ocinet::request::{NetworkMode, NetworkRequest};
 use ocinet::state::activity;
+use ocinet::state::docker_endpoints::{Endpoint, Endpoints};
+use ocinet::state::dockerd::Dockerd;
 use ocinet::state::record::FrontEnd;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use crate::api;
-use crate::endpoints::{Endpoint, Endpoints};
 use crate::error::{bad, Result};
 use crate::network_options::{check_id, definition, network_name};
 use crate::port_map;
@@ -32,9 +38,12 @@ pub struct Plugin {
 }
 
 impl Plugin {
-    pub fn open(options: &Options) -> Result<Plugin> {
+    /// The plugin on `options`' state, serving `dockerd` (remembered for gc, which asks it
+    /// too).
+    pub fn open(options: &Options, dockerd: &Dockerd) -> Result<Plugin> {
         let ctx = Context::open(options)?;
         let endpoints = Endpoints::open(&ctx)?;
+        dockerd.remember(&ctx)?;
         Ok(Plugin { ctx, endpoints })
     }
 
@@ -108,6 +117,12 @@ impl Plugin {
 
     fn delete_network(&self, r: &api::NetworkRef) -> Result<Value> {
         let name = network_name(&r.network_id)?;
+        // dockerd removes a network only once it has no endpoint on it (and has forgotten it
+        // when this comes): an endpoint of it still on file here was dropped without a
+        // DeleteEndpoint. Without its file, its record is stale and retired with the network.
+        for endpoint_id in self.endpoints.on_network(&r.network_id)? {
+            self.endpoints.remove(&endpoint_id)?;
+        }
         let Some(network) = self.ctx.networks.load(&name)? else {
             return Ok(json!({}));
         };
@@ -215,8 +230,10 @@ impl Plugin {
             netns: NetnsRef::Handover(self.endpoints.path(&r.endpoint_id)),
             pid: None,
         };
-        let attached = activity::logged(self.ctx.root.path(), &target.id, "docker-join", || {
-            engine::attach(&self.ctx, FrontEnd::Docker, &target, &request)
+        let attached = self.past_dropped_endpoints(|| {
+            activity::logged(self.ctx.root.path(), &target.id, "docker-join", || {
+                engine::attach(&self.ctx, FrontEnd::Docker, &target, &request)
+            })
         })?;
         let mut answer = json!({
             "InterfaceName": { "SrcName": src_name, "DstPrefix": "eth" },
@@ -254,8 +271,10 @@ impl Plugin {
             return Ok(json!({}));
         }
         let id = record_id(&r.endpoint_id);
-        match activity::logged(self.ctx.root.path(), &id, "docker-publish", || {
-            engine::publish(&self.ctx, &id, &specs)
+        match self.past_dropped_endpoints(|| {
+            activity::logged(self.ctx.root.path(), &id, "docker-publish", || {
+                engine::publish(&self.ctx, &id, &specs)
+            })
         }) {
             Ok(_) => {}
             // Docker users know containers by name: an endpoint id is what they can look up.
@@ -296,6 +315,51 @@ impl Plugin {
         self.endpoints.remove(&r.endpoint_id)?;
         detached?;
         Ok(json!({}))
+    }
+}
+
+impl Plugin {
+    /// `call`, and `call` again if it was refused an address or port that a Docker endpoint
+    /// holds which dockerd no longer has: Docker's IPAM hands a dropped endpoint's address out
+    /// again, and its ports were free on Docker's side the moment it dropped it.
+    fn past_dropped_endpoints<T>(
+        &self,
+        call: impl Fn() -> ocinet::error::Result<T>,
+    ) -> ocinet::error::Result<T> {
+        match call() {
+            Err(e) if docker_holder(&e).is_some_and(|h| self.collected(h)) => call(),
+            result => result,
+        }
+    }
+
+    /// Collects the Docker records that are stale, asking dockerd which endpoints it still
+    /// has; true when `holder` was one.
+    fn collected(&self, holder: &str) -> bool {
+        let done = match engine::gc::collect_front_end(&self.ctx, FrontEnd::Docker) {
+            Ok(done) => done,
+            Err(e) => {
+                ocinet::stderr_line!("ocinet-docker: cannot collect dropped endpoints: {e}");
+                return false;
+            }
+        };
+        for id in &done.removed {
+            ocinet::stderr_line!("ocinet-docker: {id}: dockerd dropped it; torn down");
+        }
+        for e in &done.errors {
+            ocinet::stderr_line!("ocinet-docker: {e}");
+        }
+        done.removed.iter().any(|id| id == holder)
+    }
+}
+
+/// The Docker record holding what `e` refused, if one does.
+fn docker_holder(e: &ocinet::error::Error) -> Option<&str> {
+    match e {
+        ocinet::error::Error::PortTaken { holder, .. }
+        | ocinet::error::Error::AddressTaken { holder, .. } => {
+            Some(holder.as_str()).filter(|h| h.starts_with("docker-"))
+        }
+        _ => None,
     }
 }
 
@@ -381,10 +445,16 @@ mod tests {
             let dir =
                 std::env::temp_dir().join(format!("ocinet-docker-{name}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
-            let plugin = Plugin::open(&Options {
-                root: dir.join("root"),
-                config_dir: dir.join("etc"),
-            })
+            let dockerd = Dockerd {
+                socket: dir.join("docker.sock"),
+            };
+            let plugin = Plugin::open(
+                &Options {
+                    root: dir.join("root"),
+                    config_dir: dir.join("etc"),
+                },
+                &dockerd,
+            )
             .unwrap();
             Sandbox { dir, plugin }
         }
@@ -566,5 +636,31 @@ mod tests {
             sb.ok("/NetworkDriver.EndpointOperInfo", r),
             json!({"Value": {}})
         );
+    }
+
+    #[test]
+    fn a_deleted_network_takes_the_endpoint_files_docker_left_on_it() {
+        let sb = Sandbox::new("delete-network");
+        let other = "e".repeat(64);
+        sb.create_network(NET, "10.77.0.0/24");
+        sb.create_network(&other, "10.78.0.0/24");
+        for (ep, net, address) in [
+            ("1".repeat(64), NET, "10.77.0.2/24"),
+            ("2".repeat(64), NET, "10.77.0.3/24"),
+            ("3".repeat(64), other.as_str(), "10.78.0.2/24"),
+        ] {
+            sb.ok(
+                "/NetworkDriver.CreateEndpoint",
+                json!({"NetworkID": net, "EndpointID": ep, "Interface": {"Address": address}}),
+            );
+        }
+        // Known to no network file here (another config dir): only the files go.
+        std::fs::remove_file(sb.dir.join("etc/networks/docker-f73ed15728f5.json")).unwrap();
+        sb.ok("/NetworkDriver.DeleteNetwork", json!({"NetworkID": NET}));
+        let left: Vec<bool> = ["1", "2", "3"]
+            .iter()
+            .map(|d| sb.plugin.endpoints.path(&d.repeat(64)).exists())
+            .collect();
+        assert_eq!(left, [false, false, true]);
     }
 }

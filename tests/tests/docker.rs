@@ -31,16 +31,25 @@ struct Docker<'h> {
     /// the plugin binds its own.
     activation: Option<UnixListener>,
     socket: String,
+    /// dockerd's flags beyond the harness's own.
+    daemon_flags: &'static [&'static str],
 }
 
 impl<'h> Docker<'h> {
     fn start(host: &'h Host) -> Docker<'h> {
+        Docker::start_with_flags(host, &[])
+    }
+
+    /// With dockerd given `daemon_flags` as well.
+    fn start_with_flags(host: &'h Host, daemon_flags: &'static [&'static str]) -> Docker<'h> {
         let argv = [
             binary("ocinet-docker"),
             "--root".into(),
             host.state_root(),
             "--config-dir".into(),
             host.config_dir(),
+            "--docker-host".into(),
+            format!("unix://{}", daemon_socket(host).display()).into(),
         ];
         Docker::start_with(
             host,
@@ -48,10 +57,16 @@ impl<'h> Docker<'h> {
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect(),
             false,
+            daemon_flags,
         )
     }
 
-    fn start_with(host: &'h Host, plugin_argv: Vec<String>, activated: bool) -> Docker<'h> {
+    fn start_with(
+        host: &'h Host,
+        plugin_argv: Vec<String>,
+        activated: bool,
+        daemon_flags: &'static [&'static str],
+    ) -> Docker<'h> {
         // dockerd finds plugins here; a tmpfs of this host's mount namespace only.
         host.sh_ok(
             "mkdir -p /run/docker/plugins && mount -t tmpfs ocinet-test /run/docker/plugins",
@@ -70,7 +85,8 @@ impl<'h> Docker<'h> {
             plugin: None,
             plugin_argv,
             activation,
-            socket: host.dir.join("docker.sock").to_string_lossy().into_owned(),
+            socket: daemon_socket(host).to_string_lossy().into_owned(),
+            daemon_flags,
         };
         docker.start_plugin();
         docker.start_daemon();
@@ -144,6 +160,7 @@ impl<'h> Docker<'h> {
                 "--exec-opt",
                 "native.cgroupdriver=cgroupfs",
             ])
+            .args(self.daemon_flags)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -159,7 +176,7 @@ impl<'h> Docker<'h> {
         while !self.host.sh(script).status.success() {
             assert!(
                 Instant::now() < deadline,
-                "{what} did not start: see {}",
+                "waited 20 s for {what} in vain: see {}",
                 self.host.dir.display()
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -175,6 +192,23 @@ impl<'h> Docker<'h> {
                 nix::sys::signal::Signal::SIGTERM,
             );
             let _ = child.wait();
+        }
+    }
+
+    /// dockerd killed (SIGKILL: no chance to stop its containers or delete their endpoints).
+    /// Its containerd dies with it; the next dockerd waits for a containerd whose pid is still
+    /// there (not yet reaped), so this waits until it is gone.
+    fn kill_daemon(&mut self) {
+        let containerd = self
+            .host
+            .sh("cat /run/ocinet-test/docker/containerd/containerd.pid");
+        if let Some(mut child) = self.daemon.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let pid = text(&containerd.stdout).trim().to_string();
+        if !pid.is_empty() {
+            self.wait_for(&format!("! test -e /proc/{pid}"), "containerd's end");
         }
     }
 
@@ -236,6 +270,11 @@ impl Drop for Docker<'_> {
     }
 }
 
+/// Where the test's dockerd serves its API (the plugin is told, with `--docker-host`).
+fn daemon_socket(host: &Host) -> PathBuf {
+    host.dir.join("docker.sock")
+}
+
 /// Starts `argv` in `host` as systemd starts a socket-activated service: `listener` as fd 3,
 /// `LISTEN_PID` its own pid and `LISTEN_FDS=1`.
 fn spawn_activated(host: &Host, listener: &UnixListener, argv: &[String], stderr: File) -> Child {
@@ -288,6 +327,22 @@ fn docker_leftovers(host: &Host) -> Vec<String> {
                 .flatten()
                 .map(|f| format!("endpoint {}", f.file_name().to_string_lossy())),
         );
+    }
+    left
+}
+
+/// What the state root holds of networks (their directories of leases, names or an overlay's
+/// files), as `<kind>/<network>`.
+fn network_state(host: &Host) -> Vec<String> {
+    let mut left = Vec::new();
+    for kind in ["networks", "names", "overlay"] {
+        if let Ok(entries) = std::fs::read_dir(host.state_root().join(kind)) {
+            left.extend(
+                entries
+                    .flatten()
+                    .map(|e| format!("{kind}/{}", e.file_name().to_string_lossy())),
+            );
+        }
     }
     left
 }
@@ -494,6 +549,7 @@ fn docker_network_names_ports_internal_and_cleanup() {
     docker.ok(&["network", "rm", "n1", "n2"]);
     assert_eq!(docker_leftovers(&host), Vec::<String>::new());
     assert_eq!(network_files(&host), Vec::<PathBuf>::new());
+    assert_eq!(network_state(&host), Vec::<String>::new());
 }
 
 /// A container's IPv6 address on its network (Docker's IPAM chose it).
@@ -693,6 +749,7 @@ fn docker_dual_stack_network_over_ipv6_between_containers_and_from_outside() {
     docker.ok(&["network", "rm", "n6", "n4"]);
     assert_eq!(docker_leftovers(&host), Vec::<String>::new());
     assert_eq!(network_files(&host), Vec::<PathBuf>::new());
+    assert_eq!(network_state(&host), Vec::<String>::new());
 }
 
 /// scripts/install.sh into `prefix` with this host's state root and config dir; the plugin's
@@ -719,12 +776,17 @@ fn install_unit(host: &Host, prefix: &Path) -> Vec<String> {
 fn docker_plugin_and_daemon_restarts_lose_nothing() {
     let host = Host::new("docker-restart");
     // The plugin as its systemd unit starts it, from an install.
-    let argv = install_unit(&host, &host.dir.join("prefix"));
+    let mut argv = install_unit(&host, &host.dir.join("prefix"));
     assert_eq!(
         argv[0],
         host.dir.join("prefix/bin/ocinet-docker").to_string_lossy()
     );
-    let mut docker = Docker::start_with(&host, argv, true);
+    // This host's dockerd is not at Docker's default socket.
+    argv.push(format!(
+        "--docker-host=unix://{}",
+        daemon_socket(&host).display()
+    ));
+    let mut docker = Docker::start_with(&host, argv, true, &[]);
     docker.ok(&[
         "network",
         "create",
@@ -774,8 +836,8 @@ fn docker_plugin_and_daemon_restarts_lose_nothing() {
         "{}",
         text(&got.stderr)
     );
-    // gc sees Docker's records as live (their endpoint files are there): it takes nothing.
-    host.shim(&["gc"]).unwrap();
+    // gc sees Docker's records as live (dockerd lists their endpoints): it takes nothing.
+    assert_eq!(host.shim(&["gc"]).unwrap(), "");
     assert!(docker.exec("second", "ping -c1 -W2 first").status.success());
     docker.ok(&["rm", "-f", "first"]);
 
@@ -805,6 +867,7 @@ fn docker_plugin_and_daemon_restarts_lose_nothing() {
     docker.ok(&["rm", "-f", "second", "third"]);
     docker.ok(&["network", "rm", "n1"]);
     assert_eq!(docker_leftovers(&host), Vec::<String>::new());
+    assert_eq!(network_state(&host), Vec::<String>::new());
 }
 
 /// POSTs `{}` to `path` on the plugin's socket; the whole answer.
@@ -876,4 +939,384 @@ fn socket_activation_answers_calls_queued_before_the_start_and_exits_when_idle()
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
+
+    // dockerd's API must be its local unix socket; nothing is made otherwise.
+    let root = host.dir.join("refused-root");
+    let out = host
+        .command(binary("ocinet-docker"))
+        .args([
+            "--socket",
+            "/run/ocinet-test/p.sock",
+            "--docker-host",
+            "tcp://127.0.0.1:2375",
+        ])
+        .arg("--root")
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(r#"docker host "tcp://127.0.0.1:2375" is not a unix socket"#),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!root.exists());
+}
+
+/// The endpoint of container `name` on its one network.
+fn endpoint_id(docker: &Docker<'_>, name: &str) -> String {
+    docker.ok(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.EndpointID}}{{end}}",
+        name,
+    ])
+}
+
+/// The ids of ocinet's records, sorted.
+fn records(host: &Host) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(host.state_root().join("containers"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".json").map(str::to_string)
+        })
+        .filter(|id| !id.starts_with('.'))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Who answers on the host's port: `hello-from-<hostname>`.
+fn served(host: &Host, port: u16) -> String {
+    let got = host.sh(&format!(
+        "timeout 8 busybox wget -qO- http://127.0.0.1:{port}/"
+    ));
+    text(&got.stdout).trim().to_string()
+}
+
+/// Serves its hostname (`hello-from-<hostname>`, returned) in `name` on `network`; httpd
+/// ignores SIGTERM: dockerd kills it after a second when it stops it.
+fn web(docker: &Docker<'_>, name: &str, network: &str, more: &[&str]) -> String {
+    let mut args = vec![
+        "run",
+        "-d",
+        "--stop-timeout",
+        "1",
+        "--name",
+        name,
+        "--network",
+        network,
+    ];
+    args.extend_from_slice(more);
+    args.extend_from_slice(&[IMAGE, "sh", "-c", WEB]);
+    docker.ok(&args);
+    format!(
+        "hello-from-{}",
+        docker.ok(&["inspect", "-f", "{{.Config.Hostname}}", name])
+    )
+}
+
+#[test]
+fn docker_killed_and_started_again_frees_what_it_dropped_at_once() {
+    let host = Host::new("docker-kill");
+    let mut docker = Docker::start(&host);
+    for (name, subnet) in [("n1", "10.85.0.0/24"), ("n2", "10.86.0.0/24")] {
+        docker.ok(&[
+            "network", "create", "-d", "ocinet", "--subnet", subnet, name,
+        ]);
+    }
+    let restart = |docker: &mut Docker<'_>| {
+        docker.kill_daemon();
+        docker.start_daemon();
+    };
+
+    // Killed with two containers publishing ports; started again, dockerd kills them and
+    // removes their sandboxes by force: their endpoints go without a DeleteEndpoint.
+    let ca = web(&docker, "ca", "n1", &["-p", "8081:80"]);
+    web(&docker, "cb", "n1", &["-p", "8082:80"]);
+    assert_eq!(served(&host, 8081), ca);
+    let dropped = [endpoint_id(&docker, "ca"), endpoint_id(&docker, "cb")];
+    restart(&mut docker);
+    let mut before: Vec<String> = dropped.iter().map(|e| format!("docker-{e}")).collect();
+    before.sort();
+    assert_eq!(
+        records(&host),
+        before,
+        "dockerd called DeleteEndpoint after all"
+    );
+    // Its port, at once, by a container on the other network: the plugin asks dockerd, finds
+    // both endpoints dropped and frees what they held.
+    let cc = web(&docker, "cc", "n2", &["-p", "8081:80"]);
+    assert_eq!(served(&host, 8081), cc);
+    assert_eq!(
+        records(&host),
+        [format!("docker-{}", endpoint_id(&docker, "cc"))]
+    );
+    let ports: Vec<String> = std::fs::read_dir(host.state_root().join("ports/tcp"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|f| f != "lock")
+        .collect();
+    assert_eq!(ports, ["8081"]);
+
+    // Docker's IPAM hands a dropped endpoint's address out again: taken at once too.
+    let address = docker.address("cc");
+    web(&docker, "cd", "n2", &["-p", "8082:80"]);
+    restart(&mut docker);
+    let ce = web(&docker, "ce", "n2", &["--ip", &address, "-p", "8082:80"]);
+    assert_eq!(docker.address("ce"), address);
+    assert_eq!(served(&host, 8082), ce);
+    assert_eq!(
+        records(&host),
+        [format!("docker-{}", endpoint_id(&docker, "ce"))]
+    );
+
+    // With no call to the plugin at all (dockerd makes none when it starts), gc asks dockerd
+    // and collects the dropped endpoint's record.
+    let ce_endpoint = endpoint_id(&docker, "ce");
+    restart(&mut docker);
+    let collected = host.shim(&["gc"]).unwrap();
+    assert_eq!(collected.trim(), format!("removed docker-{ce_endpoint}"));
+    let left: Vec<String> = docker_leftovers(&host)
+        .into_iter()
+        .filter(|l| !l.starts_with("link oc-") && !l.starts_with("nft "))
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
+
+    for name in ["ca", "cb", "cc", "cd", "ce"] {
+        docker.ok(&["rm", "-f", name]);
+    }
+    docker.ok(&["network", "rm", "n1", "n2"]);
+    assert_eq!(docker_leftovers(&host), Vec::<String>::new());
+    assert_eq!(network_files(&host), Vec::<PathBuf>::new());
+    assert_eq!(network_state(&host), Vec::<String>::new());
+}
+
+#[test]
+fn docker_network_rm_after_a_kill_takes_what_dockerd_dropped() {
+    let host = Host::new("docker-kill-rm");
+    let mut docker = Docker::start(&host);
+    docker.ok(&[
+        "network",
+        "create",
+        "-d",
+        "ocinet",
+        "--subnet",
+        "10.87.0.0/24",
+        "n1",
+    ]);
+    for (name, port) in [("ca", "8081:80"), ("cb", "8082:80")] {
+        docker.ok(&[
+            "run",
+            "-d",
+            "--stop-timeout",
+            "1",
+            "--name",
+            name,
+            "--network",
+            "n1",
+            "-p",
+            port,
+            IMAGE,
+            "sh",
+            "-c",
+            WEB,
+        ]);
+    }
+    docker.kill_daemon();
+    docker.start_daemon();
+    // No other call: rm -f and network rm alone (DeleteNetwork: dockerd has no endpoint left
+    // on the network, so every record on it is stale).
+    docker.ok(&["rm", "-f", "ca", "cb"]);
+    docker.ok(&["network", "rm", "n1"]);
+    assert_eq!(docker_leftovers(&host), Vec::<String>::new());
+    assert_eq!(network_files(&host), Vec::<PathBuf>::new());
+    assert_eq!(network_state(&host), Vec::<String>::new());
+}
+
+#[test]
+fn docker_killed_with_live_restore_keeps_the_endpoints_it_restores() {
+    let host = Host::new("docker-live-restore");
+    let mut docker = Docker::start_with_flags(&host, &["--live-restore"]);
+    docker.ok(&[
+        "network",
+        "create",
+        "-d",
+        "ocinet",
+        "--subnet",
+        "10.88.0.0/24",
+        "n1",
+    ]);
+    let ca = web(&docker, "ca", "n1", &["-p", "8081:80"]);
+    docker.kill_daemon();
+    docker.start_daemon();
+    // The container ran on, and dockerd kept its endpoint: gc asks it and takes nothing.
+    assert_eq!(host.shim(&["gc"]).unwrap(), "");
+    assert_eq!(served(&host, 8081), ca);
+    // Its port is refused to another container, after the plugin asked dockerd too.
+    let refused = docker.run(&[
+        "run",
+        "-d",
+        "--name",
+        "cb",
+        "--network",
+        "n1",
+        "-p",
+        "8081:80",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    assert!(!refused.status.success());
+    let err = text(&refused.stderr);
+    assert!(
+        err.contains("host port 0.0.0.0:8081/tcp is already published by the Docker endpoint"),
+        "{err}"
+    );
+    assert_eq!(served(&host, 8081), ca);
+    docker.ok(&["rm", "-f", "ca", "cb"]);
+    docker.ok(&["network", "rm", "n1"]);
+    assert_eq!(docker_leftovers(&host), Vec::<String>::new());
+    assert_eq!(network_state(&host), Vec::<String>::new());
+}
+
+/// Writes `head`, then `body` a byte a second, until the plugin closes the connection; how long
+/// it took (a minute at most).
+fn dribble(socket: &Path, head: &str, body: &[u8]) -> Duration {
+    let started = Instant::now();
+    let mut stream = UnixStream::connect(socket).unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    for byte in body.iter().cycle() {
+        if stream.write_all(&[*byte]).is_err() {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    started.elapsed()
+}
+
+/// The peak of a process's resident memory, in KiB (`VmHWM`).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn plugin_socket_answers_under_a_flood_within_its_bounds() {
+    let host = Host::new("docker-flood");
+    let socket = host.dir.join("plugin.sock");
+    let mut plugin = host
+        .command(binary("ocinet-docker"))
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--root")
+        .arg(host.state_root())
+        .arg("--config-dir")
+        .arg(host.config_dir())
+        .args(["--docker-host", "unix:///run/ocinet-test/no-docker.sock"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(host.dir.join("plugin.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while UnixStream::connect(&socket).is_err() {
+        assert!(Instant::now() < deadline, "the plugin did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // One client dribbles its head, another its body: each is cut off after the time limit.
+    let slow = [
+        (
+            "POST /Plugin.Activate HTTP/1.1\r\n".to_string(),
+            "Host: x\r\n",
+        ),
+        (
+            "POST /Plugin.Activate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n".to_string(),
+            "{}",
+        ),
+    ]
+    .map(|(head, body)| {
+        let socket = socket.clone();
+        std::thread::spawn(move || dribble(&socket, &head, body.as_bytes()))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+
+    // 200 clients at once, each with a 1 MiB body: all connected, then all writing.
+    const FLOOD: usize = 200;
+    let body = std::sync::Arc::new(vec![b'x'; 1 << 20]);
+    let ready = std::sync::Arc::new(std::sync::Barrier::new(FLOOD + 1));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let flood: Vec<_> = (0..FLOOD)
+        .map(|_| {
+            let (socket, body) = (socket.clone(), body.clone());
+            let (ready, done) = (ready.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut stream = UnixStream::connect(&socket).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(120)))
+                    .unwrap();
+                ready.wait();
+                let head = format!(
+                    "POST /NetworkDriver.Join HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+                let mut answer = Vec::new();
+                let _ = stream.read_to_end(&mut answer);
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                String::from_utf8_lossy(&answer).into_owned()
+            })
+        })
+        .collect();
+    ready.wait();
+
+    // A normal call meanwhile (queued behind the flood's connections): answered promptly.
+    let started = Instant::now();
+    let answer = call(&socket, "/Plugin.Activate");
+    let took = started.elapsed();
+    let flood_done = done.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        answer.contains(r#"{"Implements":["NetworkDriver"]}"#),
+        "{answer}"
+    );
+    let answered: Vec<String> = flood.into_iter().map(|c| c.join().unwrap()).collect();
+    let peak = peak_rss_kib(plugin.id());
+    let [cut_head, cut_body] = slow.map(|c| c.join().unwrap());
+    let _ = plugin.kill();
+    let _ = plugin.wait();
+    eprintln!(
+        "Activate answered in {took:?} with {flood_done} of the flood answered; plugin peak RSS {peak} KiB; slow head cut after {cut_head:?}, slow body after {cut_body:?}"
+    );
+    assert!(took < Duration::from_secs(5), "Activate took {took:?}");
+    // Every client of the flood was answered (its body is no request Docker sends).
+    let refused = answered
+        .iter()
+        .filter(|a| a.contains("cannot read Docker's request"))
+        .count();
+    assert_eq!(
+        refused,
+        FLOOD,
+        "{:?}",
+        answered.iter().find(|a| !a.contains("cannot read"))
+    );
+    assert!(peak <= 64 * 1024, "peak RSS {peak} KiB");
+    for cut in [cut_head, cut_body] {
+        assert!(
+            cut >= Duration::from_secs(4) && cut <= Duration::from_secs(9),
+            "a dribbling client was cut off after {cut:?}"
+        );
+    }
 }

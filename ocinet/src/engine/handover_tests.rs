@@ -169,6 +169,8 @@ fn a_network_is_retired_only_once_no_live_container_uses_it() {
         ]
     );
     assert!(sb.ctx.records.load("e1").unwrap().is_none());
+    // Nothing of it stays in the state root: no lease, no cursor, no lock.
+    assert!(!sb.dir.join("root/networks/dk").exists());
     assert_eq!(sb.lease_holder_on("dk", "10.77.0.5"), None);
 }
 

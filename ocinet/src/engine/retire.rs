@@ -1,17 +1,19 @@
 //! A network taken out of use (`docker network rm`): its stale containers torn down, then its
-//! bridge and its firewall elements removed. Its definition is the caller's to delete. (A
-//! routed network's gateway on `lo` and unreachable route are not removed: the Docker plugin,
-//! the one caller, makes bridge networks only.)
+//! bridge and its firewall elements removed, and its directory in the state root (leases,
+//! cursors, lock). Its definition is the caller's to delete. (A routed network's gateway on
+//! `lo` and unreachable route are not removed: the Docker plugin, the one caller, makes bridge
+//! networks only.)
 
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::kernel::{Kernel, SystemKernel};
 use crate::network::Network;
+use crate::state::ipam::LeaseStore;
 
 use super::teardown_with;
 
-/// Removes what `network` has on the host once no live container uses it; a live one is an
-/// error naming it. Idempotent: what is gone already is fine.
+/// Removes what `network` has on the host and in the state root once no live container uses
+/// it; a live one is an error naming it. Idempotent: what is gone already is fine.
 pub fn retire_network(ctx: &Context, network: &Network) -> Result<()> {
     retire_with(ctx, &mut SystemKernel::new(), network)
 }
@@ -46,5 +48,5 @@ pub(crate) fn retire_with(ctx: &Context, kernel: &mut dyn Kernel, network: &Netw
     if !network.bridge.is_empty() {
         kernel.delete_link(&network.bridge)?;
     }
-    Ok(())
+    LeaseStore::remove_network(&ctx.root, &network.name)
 }

@@ -64,6 +64,30 @@ impl LeaseStore {
         })
     }
 
+    /// Removes the directory of retired network `name` (its leases, cursors and lock): a
+    /// network made and removed by every CI run would otherwise leave one behind each time.
+    /// Taken under its lock, so a setup that holds it finishes first. Idempotent.
+    pub(crate) fn remove_network(root: &StateRoot, name: &str) -> Result<()> {
+        let dir = root.path().join("networks").join(name);
+        match fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::Corrupt {
+                    path: dir,
+                    reason: "expected a directory (symlinks are not followed)".to_string(),
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(format!("cannot stat {}", dir.display()), e)),
+        }
+        let _held = store::lock(&dir.join("lock"))?;
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(format!("cannot remove {}", dir.display()), e)),
+        }
+    }
+
     /// Locks the store until the transaction is dropped (it owns a copy of the store's paths, so
     /// a driver's plan can hold it while the engine writes the record).
     pub(crate) fn begin(&self) -> Result<LeaseTxn> {
@@ -268,6 +292,7 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
     use std::net::Ipv4Addr;
+    use std::path::Path;
 
     fn net(s: &str) -> IpNet {
         s.parse().unwrap()
@@ -396,6 +421,24 @@ mod tests {
         // Leases of an earlier boot are free.
         assert!(lease(&s, "g", "b2", None).is_ok());
         assert_eq!(s.leases().unwrap().len(), 5);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_removed_network_leaves_no_directory_and_removing_twice_is_fine() {
+        let (s, dir) = store("remove");
+        lease(&s, "a", "b1", None).unwrap();
+        let net_dir = dir.join("networks/ocinet");
+        assert!(net_dir.join("last-leased").exists());
+        let root = StateRoot::open(&dir).unwrap();
+        LeaseStore::remove_network(&root, "ocinet").unwrap();
+        assert!(!net_dir.exists());
+        LeaseStore::remove_network(&root, "ocinet").unwrap();
+        // Never through a link.
+        std::os::unix::fs::symlink("/tmp", &net_dir).unwrap();
+        let e = LeaseStore::remove_network(&root, "ocinet").unwrap_err();
+        assert!(e.to_string().contains("symlinks are not followed"), "{e}");
+        assert!(Path::new("/tmp").is_dir());
         fs::remove_dir_all(dir).unwrap();
     }
 
