@@ -152,12 +152,16 @@ fn test_dir(name: &str) -> PathBuf {
 
 const HOST_FLAGS: &[&str] = &["--net", "--mount", "--propagation", "private"];
 
-// crun cannot run with cgroup v1+v2 hybrid mounts; unmounting the v2 part here only changes this
-// test's private mount namespace.
+/// The private host's mounts. crun cannot run with cgroup v1+v2 hybrid mounts; unmounting the
+/// v2 part here only changes this test's private mount namespace. ocinet's default state root, `/run/ocinet`, is a tmpfs of its
+/// own too: a binary that runs without the host's `--root` (podman's cleanup runs the runtime
+/// without its `--runtime-flag`s: `ocinet-shim delete` then looks in the default root) stays
+/// inside the test instead of touching the real host's state.
 const HOST_INIT: &str = "ip link set lo up && sysctl -qw net.ipv4.ip_forward=1 && (umount /sys/fs/cgroup/unified 2>/dev/null; true) \
      && mkdir -p /run/netns /run/runc && mount -t tmpfs -o mode=755 ocinet-test /run/netns \
      && mount -t tmpfs ocinet-test /run/runc && mount -t tmpfs ocinet-test /dev/shm \
-     && mkdir -p /run/ocinet-test && mount -t tmpfs ocinet-test /run/ocinet-test";
+     && mkdir -p /run/ocinet-test && mount -t tmpfs ocinet-test /run/ocinet-test \
+     && mkdir -p /run/ocinet && mount -t tmpfs -o mode=700 ocinet-test /run/ocinet";
 
 /// A private host: fresh network and mount namespaces, its own ocinet state root, config dir and
 /// runtime roots. Everything it made goes away on drop.
