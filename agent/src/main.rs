@@ -38,8 +38,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let line = e.to_string().replace(['\n', '\r'], " ");
-            ocinet::stderr_line!("ocinet-agent: {line}");
+            // The pipe first: it needs no disk (the log may be on a full one).
             ready.fail(&line);
+            ocinet::stderr_line!("ocinet-agent: {line}");
             ExitCode::FAILURE
         }
     }

@@ -100,12 +100,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// Says why on the ready pipe (the hook shows it) and in the log.
+/// Says why on the ready pipe (the hook shows it), then in the log: the pipe first, which
+/// needs no disk (the log may be on a full one).
 fn fail(ready: Option<File>, why: &str) -> ExitCode {
-    ocinet::stderr_line!("ocinet-resolver: {why}");
     if let Some(mut pipe) = ready {
         let _ = writeln!(pipe, "error: {why}");
     }
+    ocinet::stderr_line!("ocinet-resolver: {why}");
     ExitCode::FAILURE
 }
 
