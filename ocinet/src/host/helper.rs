@@ -1,6 +1,7 @@
 //! Starting a helper process on demand (the overlay agent, the resolver): detached from the
 //! runtime's stdio (own session, stdio to its log: a runtime waits for the hook's pipes to
-//! close), with a pipe on fd 3 on which it says `ok` when ready or `error: ...`.
+//! close), with a pipe on fd 3 on which it says `ok` when ready or `error: ...`. Its keeper
+//! (`supervision/`) restarts it the same way, with its own stdio (the same log) passed on.
 
 use std::fs::OpenOptions;
 use std::io::Read;
@@ -16,6 +17,10 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 /// The descriptor on which a helper says it is ready (`ok`) or why it cannot be (`error: ...`).
 pub(crate) const READY_FD: i32 = 3;
+
+/// The role in its supervision of a process started by its partner (`supervision/`): unset in
+/// a helper a setup starts.
+pub(crate) const ROLE_ENV: &str = "OCINET_SUPERVISION";
 
 /// Descriptors handed to a child are first copied at or above this, so that placing one at
 /// its number (3, 4) never overwrites another still to be placed.
@@ -64,7 +69,9 @@ pub(crate) fn start(mut cmd: Command, log: &Path, timeout: Duration) -> Result<(
         .open(log)
         .map_err(|e| io("cannot open its log", e))?;
     cmd.stdout(log.try_clone().map_err(|e| io("cannot open its log", e))?)
-        .stderr(log);
+        .stderr(log)
+        // A first start: the helper starts its keeper itself once it serves.
+        .env_remove(ROLE_ENV);
     let (mut child, ready) = spawn_with_word(cmd, &[]).map_err(|e| io("cannot start it", e))?;
     await_word(&mut child, ready, timeout)
 }

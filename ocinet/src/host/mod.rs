@@ -1,6 +1,7 @@
 //! The host below the kernel's sockets: network namespaces and their `ip netns` names, a
 //! container's mount namespace, sysctls, atomic files and locks in the state root (`store`),
-//! processes (boot id, start times, detached children, helpers started on demand), the start
+//! processes (boot id, start times, detached children, helpers started on demand and the
+//! `supervision` that restarts them), the start
 //! of the per-container binaries without Rust's runtime setup, names derived from ids, and the
 //! crash points of the fault tests.
 
@@ -15,4 +16,5 @@ pub mod output;
 pub mod process;
 pub mod startup;
 pub mod store;
+pub mod supervision;
 pub(crate) mod sysctl;
