@@ -194,7 +194,8 @@ fn nslookup(c: &Container<'_>, name: &str) -> String {
 
 /// The keeper holds nothing of the runtime's, nor of its helper's: stdin on /dev/null, stdout
 /// and stderr on the helper's log, one socket (its link to the helper), and else only the
-/// directories under `root` whose removal it watches; a session of its own.
+/// directories under `root` whose removal it watches and a pidfd of a helper it did not
+/// start; a session of its own.
 fn assert_detached(pid: i32, log: &Path, root: &Path) {
     let fd = |n: &str| std::fs::read_link(format!("/proc/{pid}/fd/{n}")).unwrap();
     assert_eq!(fd("0"), Path::new("/dev/null"));
@@ -207,13 +208,12 @@ fn assert_detached(pid: i32, log: &Path, root: &Path) {
         .filter(|n| !["0", "1", "2"].contains(&n.as_str()))
         .map(|n| fd(&n).to_string_lossy().into_owned())
         .collect();
-    let sockets = others.iter().filter(|o| o.starts_with("socket:")).count();
-    let watched = others
-        .iter()
-        .filter(|o| Path::new(o).starts_with(root))
-        .count();
+    let count = |what: &dyn Fn(&String) -> bool| others.iter().filter(|o| what(o)).count();
+    let sockets = count(&|o| o.starts_with("socket:"));
+    let pidfds = count(&|o| o == "anon_inode:[pidfd]");
+    let watched = count(&|o| Path::new(o).starts_with(root));
     assert!(
-        sockets == 1 && watched == others.len() - 1,
+        sockets == 1 && pidfds <= 1 && watched + sockets + pidfds == others.len(),
         "descriptors of {pid}: {others:?}"
     );
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -257,7 +257,12 @@ fn a_killed_resolver_or_keeper_is_back_within_a_second_with_no_container_startin
         sigkill(old);
         let killed = Instant::now();
         let took = answered_after(client_pid, "web", web_ip, killed, Duration::from_secs(5))
-            .expect("web answers again");
+            .unwrap_or_else(|| {
+                panic!(
+                    "web does not answer again: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            });
         times.push(took);
         assert_ne!(the_one(&host, RESOLVER, None, Duration::from_secs(1)), old);
         std::thread::sleep(STABLE.saturating_sub(killed.elapsed()));
@@ -296,7 +301,11 @@ fn a_killed_resolver_or_keeper_is_back_within_a_second_with_no_container_startin
         Instant::now(),
         Duration::from_secs(1),
     );
-    assert!(took.is_some(), "the second keeper restarts the resolver");
+    assert!(
+        took.is_some(),
+        "the second keeper restarts the resolver: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
 
     // No setup ran meanwhile; the last container gone, neither the resolver nor its keeper
     // is left.
@@ -327,7 +336,17 @@ fn crash_loop(host: &Host) -> UdpSocket {
     while alive(resolver) {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let port = in_netns(host.pid(), || UdpSocket::bind((GATEWAY, 53)).unwrap());
+    // Free once the last thread of the resolver has exited, which may follow its main one.
+    let port = in_netns(host.pid(), || {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            match UdpSocket::bind((GATEWAY, 53)) {
+                Ok(socket) => return socket,
+                Err(e) if Instant::now() > deadline => panic!("port 53 is still taken: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
     kill(Pid::from_raw(keeper), Signal::SIGCONT).unwrap();
     port
 }
@@ -512,7 +531,12 @@ fn a_killed_agent_or_keeper_is_back_within_a_second_and_programs_its_peers_again
         sigkill(old);
         let killed = Instant::now();
         let took = routed_after(h1.pid(), b_block.clone(), killed, Duration::from_secs(5))
-            .expect("the route to b's block is back");
+            .unwrap_or_else(|| {
+                panic!(
+                    "the route to b's block is not back: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            });
         times.push(took);
         assert_ne!(the_one(h1, AGENT, None, Duration::from_secs(1)), old);
         std::thread::sleep(STABLE.saturating_sub(killed.elapsed()));
@@ -543,7 +567,11 @@ fn a_killed_agent_or_keeper_is_back_within_a_second_and_programs_its_peers_again
     h1.sh_ok("ip route flush proto 111");
     sigkill(old);
     let took = routed_after(h1.pid(), b_block, Instant::now(), Duration::from_secs(1));
-    assert!(took.is_some(), "the second keeper restarts the agent");
+    assert!(
+        took.is_some(),
+        "the second keeper restarts the agent: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
     assert!(pings(&a, b.address()));
 
     // The last container gone: the agent leaves the overlay, its keeper with it.

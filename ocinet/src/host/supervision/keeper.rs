@@ -27,12 +27,7 @@ enum Restart {
 pub(super) fn run(helper: &dyn Supervised, link: Link) -> ! {
     let me = title(helper.name(), KEEPER);
     let dirs = StateDirs::capture(&helper.dirs());
-    let mut partner = Partner {
-        pid: link.maker_pid(),
-        link,
-        child: None,
-        since: None,
-    };
+    let mut partner = Partner::adopted(link);
     let mut backoff = Backoff::default();
     loop {
         match partner.link.listen(CHECK_EVERY) {
@@ -117,12 +112,7 @@ fn restart(helper: &dyn Supervised, dirs: &StateDirs) -> Restart {
     let word = helper::await_word(&mut child, ready, helper.start_timeout());
     drop(guard);
     let alive = matches!(child.try_wait(), Ok(None));
-    let partner = |child: std::process::Child| Partner {
-        link,
-        pid: i32::try_from(child.id()).ok(),
-        child: Some(child),
-        since: Some(since),
-    };
+    let partner = |child| Partner::started(link, child, since);
     match word {
         Ok(()) => Restart::Serving(partner(child)),
         // Slow, not dead: watched as any other; it is restarted if it dies.

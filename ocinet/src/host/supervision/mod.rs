@@ -25,6 +25,7 @@ mod keeper;
 mod link;
 mod watch;
 
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -33,8 +34,11 @@ use std::time::{Duration, Instant};
 
 pub use dirs::StateDirs;
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
 use crate::error::Result;
 use crate::host::helper::{self, ROLE_ENV};
+use crate::host::process;
 use link::Link;
 
 /// The roles of a process started by its partner (the value of `ROLE_ENV`); its link is on
@@ -178,25 +182,90 @@ struct Partner {
     /// Present when this process started it (it is reaped here).
     child: Option<Child>,
     pid: Option<i32>,
+    /// For one this process did not start: a pidfd, readable once every thread of it has
+    /// exited, or where there is none its start time, to see its death in /proc.
+    pidfd: Option<OwnedFd>,
+    start: Option<u64>,
     /// When this process started it.
     since: Option<Instant>,
 }
 
+/// How long a partner whose end of the link closed may take to be dead in /proc too.
+const EXIT_WAIT: Duration = Duration::from_secs(5);
+
 impl Partner {
+    /// The process that made `link` and started this one.
+    fn adopted(link: Link) -> Partner {
+        let pid = link.maker_pid();
+        Partner {
+            pidfd: pid.and_then(pidfd),
+            start: pid.and_then(process::start_time),
+            pid,
+            link,
+            child: None,
+            since: None,
+        }
+    }
+
+    /// `child`, started by this process at `since`.
+    fn started(link: Link, child: Child, since: Instant) -> Partner {
+        Partner {
+            link,
+            pid: i32::try_from(child.id()).ok(),
+            child: Some(child),
+            pidfd: None,
+            start: None,
+            since: Some(since),
+        }
+    }
+
     /// How long it ran; unknown (a helper a setup started) counts as long.
     fn ran(&self) -> Duration {
         self.since.map_or(Duration::MAX, |s| s.elapsed())
     }
 
-    /// "ocinet-resolver (pid 12) was killed by signal 9 (SIGKILL)", reaping it if it is ours.
+    /// Once its end of the link has closed: waits until it is dead, every thread of it (its
+    /// descriptors close before it is marked dead, and its other threads, holding its sockets,
+    /// may outlive the main one: a keeper must neither take it for a helper that still runs
+    /// nor start one that finds its port taken), and says how it ended, "ocinet-resolver
+    /// (pid 12) was killed by signal 9 (SIGKILL)".
     fn obituary(&mut self, who: &str) -> String {
         let pid = self.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+        // Ours: reaped, which the kernel allows once its last thread has exited.
         let how = match self.child.as_mut().map(Child::wait) {
             Some(Ok(status)) => helper::ended(status),
-            _ => "died".to_string(),
+            _ => {
+                self.wait_exit();
+                "died".to_string()
+            }
         };
         format!("{who}{pid} {how}")
     }
+
+    /// Waits up to [`EXIT_WAIT`] for a partner that is not this process's child to be dead.
+    fn wait_exit(&self) {
+        if let Some(fd) = &self.pidfd {
+            let millis = u16::try_from(EXIT_WAIT.as_millis()).unwrap_or(u16::MAX);
+            let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+            while let Err(nix::errno::Errno::EINTR) = poll(&mut fds, PollTimeout::from(millis)) {}
+            return;
+        }
+        if let (Some(pid), Some(start)) = (self.pid, self.start) {
+            let deadline = Instant::now() + EXIT_WAIT;
+            while process::is_same_process(pid, start) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
+/// A pidfd of `pid` (close-on-exec), if the kernel has them (Linux 5.3).
+fn pidfd(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: a plain system call; the descriptor it returns, if any, is this process's alone.
+    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
+    let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+    // SAFETY: just opened, owned by nothing else.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// This binary, with this process's arguments, in `role`, titled for it. The binary by its

@@ -17,12 +17,7 @@ pub(super) fn run(shared: &Shared, inherited: Option<Link>) {
     let dirs = StateDirs::capture(&shared.dirs);
     let mut backoff = Backoff::default();
     let first = match inherited {
-        Some(link) => Some(Partner {
-            pid: link.maker_pid(),
-            link,
-            child: None,
-            since: None,
-        }),
+        Some(link) => Some(Partner::adopted(link)),
         None => start_until_done(shared, &dirs, &mut backoff, None),
     };
     let Some(mut partner) = first else { return };
@@ -99,10 +94,5 @@ fn start_keeper(shared: &Shared) -> std::io::Result<Option<Partner>> {
     )?;
     drop(theirs);
     state.to_keeper = Some(link.try_clone()?);
-    Ok(Some(Partner {
-        link,
-        pid: i32::try_from(child.id()).ok(),
-        child: Some(child),
-        since: Some(Instant::now()),
-    }))
+    Ok(Some(Partner::started(link, child, Instant::now())))
 }
