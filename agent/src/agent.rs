@@ -1,6 +1,9 @@
 //! One overlay network's agent on one host: holds the host's block in etcd (a lease kept
 //! alive), programs the tunnels to the other hosts' blocks as they come and go, and leaves
-//! (lease revoked, devices removed) when no container of the network is left on the host.
+//! (lease revoked, devices removed) when no container of the network is left on the host, or
+//! when its state root is removed (a user clearing it: nothing would ever tear its containers
+//! down, and what it holds is released rather than kept for good). Once it serves, its keeper
+//! (`ocinet::host::supervision`) restarts it if it dies; leaving, it tells the keeper first.
 //!
 //! The cluster is watched: a host joining or leaving (or its lease running out) wakes the
 //! agent, which then reads every block and programs the tunnels to match. The blocks are read
@@ -14,6 +17,7 @@ use std::time::{Duration, Instant};
 use etcd_client::WatchStream;
 use ipnet::{IpNet, Ipv4Net};
 use ocinet::context::{Context, Options};
+use ocinet::host::supervision::{StateDirs, Supervised, Supervision};
 use ocinet::network::Network;
 use ocinet::overlay::state::{format_mac, in_use, try_lock_network, vtep_mac, OverlayDir};
 use tokio::signal::unix::{signal, SignalKind};
@@ -36,7 +40,7 @@ pub struct Args {
     pub network: String,
 }
 
-pub fn run(args: &Args, ready: &mut Ready) -> Result<()> {
+pub fn run(args: &Args, ready: &mut Ready, supervision: &Supervision) -> Result<()> {
     let ctx = Context::open(&args.options)?;
     let network = ctx
         .networks
@@ -57,9 +61,28 @@ pub fn run(args: &Args, ready: &mut Ready) -> Result<()> {
         .enable_all()
         .build()
         .map_err(|e| AgentError::Underlay(format!("cannot start the agent's runtime: {e}")))?;
-    let result = runtime.block_on(serve(&ctx, &network, &dir, ready));
+    let life = Life {
+        ready,
+        supervision,
+        dirs: StateDirs::capture(
+            &ocinet::overlay::agent::supervised(&args.options, &network.name).dirs(),
+        ),
+    };
+    let result = runtime.block_on(serve(&ctx, &network, &dir, life));
     let _ = dir.remove_agent();
+    if result.is_ok() {
+        // Left on purpose: the keeper is not to start another.
+        supervision.leaving();
+    }
     result
+}
+
+/// The agent's ties outside its network: the word to the hook that started it, its keeper,
+/// and the directories whose removal ends it.
+struct Life<'a> {
+    ready: &'a mut Ready,
+    supervision: &'a Supervision,
+    dirs: StateDirs,
 }
 
 /// The IPv4 subnet, whose blocks the hosts lease (`parse_subnets` puts it first and refuses
@@ -74,12 +97,7 @@ fn subnet_of(network: &Network) -> Result<Ipv4Net> {
     }
 }
 
-async fn serve(
-    ctx: &Context,
-    network: &Network,
-    dir: &OverlayDir,
-    ready: &mut Ready,
-) -> Result<()> {
+async fn serve(ctx: &Context, network: &Network, dir: &OverlayDir, life: Life<'_>) -> Result<()> {
     let overlay = network.overlay.as_ref().ok_or_else(|| AgentError::Config {
         network: network.name.clone(),
         reason: "not an overlay network".to_string(),
@@ -117,7 +135,9 @@ async fn serve(
         dir.peers().unwrap_or_default(),
     )?;
     dir.write_block(&host)?;
-    ready.ok();
+    life.ready.ok();
+    // The pipe is closed: the keeper started now does not hold it.
+    life.supervision.serving();
     ocinet::stderr_line!(
         "ocinet-agent: network {} holds block {block} on {} ({}, mtu {})",
         network.name,
@@ -148,6 +168,10 @@ async fn serve(
             }
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
+        }
+        if life.dirs.gone() {
+            ocinet::stderr_line!("ocinet-agent: its state root is gone: leaving");
+            break;
         }
         if leave_if_unused(ctx, network, dir)? {
             break;

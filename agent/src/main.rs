@@ -1,6 +1,8 @@
 //! `ocinet-agent --network NAME [--root DIR] [--config-dir DIR]`: an overlay network's agent on
 //! this host. The hook starts it on the network's first container here and it leaves when the
-//! last one is gone; it is not meant to be run by hand but may be (to watch its log).
+//! last one is gone (or its state root is); killed, its keeper (the same binary,
+//! `ocinet::host::supervision`) starts it again at once. It is not meant to be run by hand but
+//! may be (to watch its log; it then has no keeper).
 
 mod agent;
 mod blocks;
@@ -20,6 +22,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ocinet::context::options_from;
+use ocinet::host::supervision;
 
 use crate::agent::Args;
 use crate::error::AgentError;
@@ -32,15 +35,23 @@ const READY_FD: i32 = 3;
 fn main() -> ExitCode {
     let mut ready = Ready::inherited(READY_FD);
     let result = parse(std::env::args().skip(1).collect()).and_then(|args| match args {
-        Some(args) => agent::run(&args, &mut ready),
+        Some(args) => {
+            // A keeper runs its loop in here and never returns.
+            let supervision = supervision::enter(&ocinet::overlay::agent::supervised(
+                &args.options,
+                &args.network,
+            ));
+            agent::run(&args, &mut ready, &supervision)
+        }
         None => Ok(()),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let line = e.to_string().replace(['\n', '\r'], " ");
-            ocinet::stderr_line!("ocinet-agent: {line}");
+            // The pipe first: it needs no disk (the log may be on a full one).
             ready.fail(&line);
+            ocinet::stderr_line!("ocinet-agent: {line}");
             ExitCode::FAILURE
         }
     }

@@ -4,8 +4,9 @@
 //! UDP and TCP port 53 of each DNS network's gateway (nowhere else), answers names and PTR of
 //! the networks the asking container shares, forwards other names to the host's resolvers, and
 //! takes `add ID` / `del ID` from setups and teardowns on `<root>/resolver/control.sock`. It
-//! exits when no live container holds a name; killed, the next setup starts another, which
-//! rebuilds the same table from the records.
+//! exits when no live container holds a name, or within a second of its state root's removal.
+//! Killed, its keeper (the same binary, `ocinet::host::supervision`) starts another at once,
+//! which rebuilds the same table from the records; the keeper, killed, is started again by it.
 
 mod answer;
 mod batch;
@@ -24,8 +25,9 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use ocinet::dns::resolver::{DIR, LISTENING, PID_FILE, SOCKET, START_LOCK};
+use ocinet::dns::resolver::{self, DIR, LISTENING, PID_FILE, SOCKET, START_LOCK};
 use ocinet::host::store::{self, StateRoot};
+use ocinet::host::supervision::{self, StateDirs, Supervised, Supervision};
 use ocinet::state::record::RecordStore;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
@@ -36,7 +38,7 @@ use upstream::Upstream;
 
 const READY_FD: i32 = 3;
 const DNS_PORT: u16 = 53;
-/// How often containers killed without a teardown are looked for.
+/// How often containers killed without a teardown are looked for (and the state root).
 const SWEEP: Duration = Duration::from_millis(500);
 /// How long it stays with no name to answer before it leaves (a container restarted at once
 /// does not restart the resolver).
@@ -58,6 +60,9 @@ struct Shared {
     records: RecordStore,
     boot_id: String,
     dir: PathBuf,
+    /// The state root and `dir` as they were at the start: gone, the resolver leaves.
+    dirs: StateDirs,
+    supervision: Supervision,
 }
 
 fn main() -> ExitCode {
@@ -85,6 +90,8 @@ fn main() -> ExitCode {
     let Some(root) = root else {
         return fail(ready, &format!("--root is required; {USAGE}"));
     };
+    // A keeper runs its loop in here and never returns.
+    let supervision = supervision::enter(&resolver::supervised(&root));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)
         .enable_all()
@@ -94,22 +101,28 @@ fn main() -> ExitCode {
         Err(e) => return fail(ready, &format!("cannot start its runtime: {e}")),
     };
     let mut ready = ready;
-    match runtime.block_on(run(&root, resolv_conf, &mut ready)) {
+    match runtime.block_on(run(&root, resolv_conf, &mut ready, supervision)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(why) => fail(ready, &why),
     }
 }
 
-/// Says why on the ready pipe (the hook shows it) and in the log.
+/// Says why on the ready pipe (the hook shows it), then in the log: the pipe first, which
+/// needs no disk (the log may be on a full one).
 fn fail(ready: Option<File>, why: &str) -> ExitCode {
-    ocinet::stderr_line!("ocinet-resolver: {why}");
     if let Some(mut pipe) = ready {
         let _ = writeln!(pipe, "error: {why}");
     }
+    ocinet::stderr_line!("ocinet-resolver: {why}");
     ExitCode::FAILURE
 }
 
-async fn run(root: &Path, resolv_conf: PathBuf, ready: &mut Option<File>) -> Result<(), String> {
+async fn run(
+    root: &Path,
+    resolv_conf: PathBuf,
+    ready: &mut Option<File>,
+    supervision: Supervision,
+) -> Result<(), String> {
     let state = StateRoot::open(root).map_err(|e| e.to_string())?;
     let dir = state.subdir(&[DIR]).map_err(|e| e.to_string())?;
     let shared = Arc::new(Shared {
@@ -120,6 +133,8 @@ async fn run(root: &Path, resolv_conf: PathBuf, ready: &mut Option<File>) -> Res
         records: RecordStore::open(&state).map_err(|e| e.to_string())?,
         boot_id: ocinet::host::process::boot_id().map_err(|e| e.to_string())?,
         dir: dir.clone(),
+        dirs: StateDirs::capture(&resolver::supervised(root).dirs()),
+        supervision,
     });
     // The hook that started us holds the start lock: a socket file left by a killed resolver
     // is no one's.
@@ -142,6 +157,8 @@ async fn run(root: &Path, resolv_conf: PathBuf, ready: &mut Option<File>) -> Res
     if let Some(mut pipe) = ready.take() {
         let _ = writeln!(pipe, "ok");
     }
+    // The pipe is closed: the keeper started now does not hold it.
+    shared.supervision.serving();
     tokio::spawn(sweep(shared.clone()));
     loop {
         match control.accept().await {
@@ -462,11 +479,14 @@ async fn add(shared: &Arc<Shared>, line: &str) -> Result<(), String> {
 }
 
 /// Forgets containers gone without a teardown (killed, poststop skipped); leaves when no
-/// name is left, for [`LINGER`].
+/// name is left, for [`LINGER`], or when the state root is gone.
 async fn sweep(shared: Arc<Shared>) {
     let mut empty_since: Option<Instant> = None;
     loop {
         tokio::time::sleep(SWEEP).await;
+        if shared.dirs.gone() {
+            leave(&shared, "its state root is gone");
+        }
         let processes = shared
             .table
             .read()
@@ -512,6 +532,10 @@ fn write_pid_file(dir: &Path) -> Result<(), String> {
 /// is seen here and we stay (the pid file back); else the socket goes and the process exits.
 fn leave_if_unneeded(shared: &Shared) {
     let Ok(_lock) = store::lock(&shared.dir.join(START_LOCK)) else {
+        // The state root removed (the sweep sees it too), or a lock it cannot take now.
+        if shared.dirs.gone() {
+            leave(shared, "its state root is gone");
+        }
         return;
     };
     let _ = std::fs::remove_file(shared.dir.join(PID_FILE));
@@ -524,6 +548,12 @@ fn leave_if_unneeded(shared: &Shared) {
     }
     let _ = std::fs::remove_file(shared.dir.join(SOCKET));
     let _ = std::fs::remove_dir_all(shared.dir.join(LISTENING));
-    ocinet::stderr_line!("ocinet-resolver: no container holds a name: exiting");
+    leave(shared, "no container holds a name");
+}
+
+/// Exits on purpose: the keeper is told first, so it leaves too rather than restart it.
+fn leave(shared: &Shared, why: &str) -> ! {
+    shared.supervision.leaving();
+    ocinet::stderr_line!("ocinet-resolver: {why}: exiting");
     std::process::exit(0);
 }

@@ -227,16 +227,46 @@ fn agent_pid(host: &Host, network: &str) -> i32 {
     pid["pid"].as_i64().unwrap() as i32
 }
 
-/// SIGKILLs `host`'s agent of `network`: no lease revoked, no device removed. Returns its pid
-/// once it is dead (a zombie: nobody here reaps it, so not `kill -0`).
-fn kill_agent(host: &Host, network: &str) -> i32 {
-    let pid = agent_pid(host, network);
-    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
-    wait_until("the agent dies", Duration::from_secs(3), || {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-        state.is_empty() || state.starts_with(['Z', 'X'])
+/// The pid of `host`'s keeper of the agent of `network` (started once the agent serves).
+fn keeper_pid(host: &Host, network: &str) -> i32 {
+    let root = host.state_root().to_string_lossy().into_owned();
+    let mut found = None;
+    wait_until("the agent's keeper runs", Duration::from_secs(3), || {
+        let out = host.sh("ps -eo pid=,args=");
+        found = String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+            let (pid, args) = l.trim_start().split_once(' ')?;
+            let ours = args.starts_with("ocinet-agent-keeper ")
+                && args.contains(&root)
+                && args.contains(&format!("--network {network}"));
+            ours.then(|| pid.parse().ok()).flatten()
+        });
+        found.is_some()
     });
+    found.unwrap()
+}
+
+/// SIGKILLs `host`'s agent of `network` and its keeper, as the host's death would (a keeper
+/// restarts a killed agent at once: tests/helpers.rs): no lease revoked, no device removed.
+/// Returns the agent's pid once both are dead (zombies: nobody here reaps them, so not
+/// `kill -0`).
+fn kill_agent(host: &Host, network: &str) -> i32 {
+    let keeper = keeper_pid(host, network);
+    let pid = agent_pid(host, network);
+    // The keeper stopped first: it cannot restart the agent in between.
+    kill(Pid::from_raw(keeper), Signal::SIGSTOP).unwrap();
+    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    kill(Pid::from_raw(keeper), Signal::SIGKILL).unwrap();
+    wait_until(
+        "the agent and its keeper die",
+        Duration::from_secs(3),
+        || {
+            [pid, keeper].iter().all(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+                state.is_empty() || state.starts_with(['Z', 'X'])
+            })
+        },
+    );
     pid
 }
 

@@ -4,7 +4,9 @@
 //! in the state root, one line each way: a connection and two small writes, tens of
 //! microseconds. No resolver listening (none yet, killed, or exited when the last name went):
 //! the setup starts one (`helper.rs`), under a lock so that two setups never start two; it
-//! rebuilds every live container's names from the records.
+//! rebuilds every live container's names from the records. Once it serves, its keeper
+//! (`host::supervision`, told what it needs by [`supervised`]) starts it again within
+//! milliseconds if it is killed, with no setup needed.
 
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -16,8 +18,9 @@ use crate::context::{Context, ResolverLink};
 use crate::error::{Error, Result};
 use crate::host::helper::{self, StartError};
 use crate::host::process;
-use crate::host::store;
-use crate::state::record::Record;
+use crate::host::store::{self, StateRoot};
+use crate::host::supervision::{StartGuard, Supervised};
+use crate::state::record::{Record, RecordStore};
 
 /// The state root's directory of the resolver: `control.sock`, `resolver.pid`, `start.lock`,
 /// `resolver.log`.
@@ -28,6 +31,8 @@ pub const START_LOCK: &str = "start.lock";
 pub(crate) const LOG: &str = "resolver.log";
 /// `listening/<address>`: one empty file per address the resolver listens on.
 pub const LISTENING: &str = "listening";
+/// The resolver's binary name.
+pub(crate) const NAME: &str = "ocinet-resolver";
 /// An answer takes microseconds; a resolver that takes this long is treated as gone.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
 /// Binding its sockets and reading the records.
@@ -214,7 +219,7 @@ pub fn live_pid(dir: &Path) -> Option<i32> {
 }
 
 fn start(ctx: &Context, dir: &Path) -> Result<()> {
-    let binary = helper::binary("ocinet-resolver", "OCINET_RESOLVER").map_err(Error::Resolver)?;
+    let binary = helper::binary(NAME, "OCINET_RESOLVER").map_err(Error::Resolver)?;
     let mut cmd = Command::new(binary);
     cmd.arg("--root").arg(ctx.root.path());
     match helper::start(cmd, &dir.join(LOG), START_TIMEOUT) {
@@ -222,5 +227,63 @@ fn start(ctx: &Context, dir: &Path) -> Result<()> {
         Err(StartError::Spawn(why) | StartError::Refused(why) | StartError::Silent(why)) => {
             Err(refused(dir, &why))
         }
+    }
+}
+
+/// What the keeper of the resolver of the state root `root` needs to know of it.
+pub fn supervised(root: &Path) -> ResolverSupervision {
+    ResolverSupervision {
+        root: root.to_path_buf(),
+        dir: root.join(DIR),
+    }
+}
+
+/// See [`supervised`].
+pub struct ResolverSupervision {
+    root: PathBuf,
+    dir: PathBuf,
+}
+
+impl Supervised for ResolverSupervision {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn dirs(&self) -> Vec<PathBuf> {
+        vec![self.root.clone(), self.dir.clone()]
+    }
+
+    /// As `register` takes it before it starts a resolver.
+    fn start_lock(&self) -> Result<StartGuard> {
+        Ok(Box::new(store::lock(&self.dir.join(START_LOCK))?))
+    }
+
+    fn running(&self) -> bool {
+        live_pid(&self.dir).is_some()
+    }
+
+    /// A live container holds a name: what the resolver waits for before it leaves.
+    fn needed(&self) -> bool {
+        // Never made again here: a removed root ends the keeper instead.
+        if !self.root.is_dir() {
+            return false;
+        }
+        let Ok(root) = StateRoot::open(&self.root) else {
+            return false;
+        };
+        let (Ok(records), Ok(boot_id)) = (RecordStore::open(&root), process::boot_id()) else {
+            // Unreadable now: kept, as the resolver itself keeps its table.
+            return true;
+        };
+        match records.all() {
+            Ok((all, _)) => all
+                .iter()
+                .any(|r| r.interfaces.iter().any(|i| !i.names.is_empty()) && !r.is_stale(&boot_id)),
+            Err(_) => true,
+        }
+    }
+
+    fn start_timeout(&self) -> Duration {
+        START_TIMEOUT
     }
 }
