@@ -195,27 +195,36 @@ fn nslookup(c: &Container<'_>, name: &str) -> String {
 /// The keeper holds nothing of the runtime's, nor of its helper's: stdin on /dev/null, stdout
 /// and stderr on the helper's log, one socket (its link to the helper), and else only the
 /// directories under `root` whose removal it watches and a pidfd of a helper it did not
-/// start; a session of its own.
+/// start; a session of its own. Looked at once it waits (a keeper just started may still be
+/// loading its libraries).
 fn assert_detached(pid: i32, log: &Path, root: &Path) {
-    let fd = |n: &str| std::fs::read_link(format!("/proc/{pid}/fd/{n}")).unwrap();
+    let fd = |n: &str| std::fs::read_link(format!("/proc/{pid}/fd/{n}")).unwrap_or_default();
+    let others = || -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !["0", "1", "2"].contains(&n.as_str()))
+            .map(|n| fd(&n).to_string_lossy().into_owned())
+            .collect()
+    };
+    let expected = |others: &[String]| {
+        let count = |what: &dyn Fn(&String) -> bool| others.iter().filter(|o| what(o)).count();
+        let sockets = count(&|o| o.starts_with("socket:"));
+        let pidfds = count(&|o| o == "anon_inode:[pidfd]");
+        let watched = count(&|o| Path::new(o).starts_with(root));
+        sockets == 1 && pidfds <= 1 && watched + sockets + pidfds == others.len()
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut seen = others();
+    while !expected(&seen) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        seen = others();
+    }
+    assert!(expected(&seen), "descriptors of {pid}: {seen:?}");
     assert_eq!(fd("0"), Path::new("/dev/null"));
     assert_eq!(fd("1"), log, "stdout of {pid}");
     assert_eq!(fd("2"), log, "stderr of {pid}");
-    let others: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !["0", "1", "2"].contains(&n.as_str()))
-        .map(|n| fd(&n).to_string_lossy().into_owned())
-        .collect();
-    let count = |what: &dyn Fn(&String) -> bool| others.iter().filter(|o| what(o)).count();
-    let sockets = count(&|o| o.starts_with("socket:"));
-    let pidfds = count(&|o| o == "anon_inode:[pidfd]");
-    let watched = count(&|o| Path::new(o).starts_with(root));
-    assert!(
-        sockets == 1 && pidfds <= 1 && watched + sockets + pidfds == others.len(),
-        "descriptors of {pid}: {others:?}"
-    );
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let rss = status
         .lines()
