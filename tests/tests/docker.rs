@@ -991,10 +991,19 @@ fn records(host: &Host) -> Vec<String> {
 
 /// Who answers on the host's port: `hello-from-<hostname>`.
 fn served(host: &Host, port: u16) -> String {
-    let got = host.sh(&format!(
-        "timeout 8 busybox wget -qO- http://127.0.0.1:{port}/"
-    ));
-    text(&got.stdout).trim().to_string()
+    // `docker run -d` returns before the container's httpd listens: on a loaded machine the
+    // first request can come too early. Asked again until something answers, for 8 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    loop {
+        let got = host.sh(&format!(
+            "timeout 2 busybox wget -qO- http://127.0.0.1:{port}/"
+        ));
+        let answer = text(&got.stdout).trim().to_string();
+        if !answer.is_empty() || std::time::Instant::now() > deadline {
+            return answer;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// Serves its hostname (`hello-from-<hostname>`, returned) in `name` on `network`; httpd
