@@ -1,5 +1,5 @@
-//! A link's index and up state by name, through SIOCGIFINDEX/SIOCGIFFLAGS on a socket of the
-//! namespace it was opened in. Any socket serves (the kernel answers these for every family),
+//! A link's index, up state and MAC by name, through SIOCGIFINDEX, SIOCGIFFLAGS and
+//! SIOCGIFHWADDR on a socket of the namespace it was opened in. Any socket serves (the kernel answers these for every family),
 //! so the probe borrows the namespace's netlink socket rather than opening one of its own.
 //!
 //! Why not RTM_GETLINK: since Linux 6.x a GETLINK first settles the link's pending state
@@ -55,6 +55,20 @@ impl<'a> LinkProbe<'a> {
         Ok(Some(u32::try_from(index).unwrap_or_default()))
     }
 
+    /// The hardware address of `name`, or `None` when there is none.
+    pub fn mac(&self, name: &str) -> Result<Option<[u8; 6]>> {
+        let Some(req) = self.ioctl(name, libc::SIOCGIFHWADDR as libc::Ioctl)? else {
+            return Ok(None);
+        };
+        // SAFETY: SIOCGIFHWADDR filled the union's hardware address member.
+        let data = unsafe { req.ifr_ifru.ifru_hwaddr.sa_data };
+        let mut mac = [0u8; 6];
+        for (dst, src) in mac.iter_mut().zip(data) {
+            *dst = src as u8;
+        }
+        Ok(Some(mac))
+    }
+
     fn ioctl(&self, name: &str, request: libc::Ioctl) -> Result<Option<libc::ifreq>> {
         let bytes = name.as_bytes();
         if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
@@ -95,6 +109,8 @@ mod tests {
         let probe = LinkProbe::on(&socket);
         let lo = probe.get("lo").unwrap().unwrap();
         assert!(lo.index > 0);
+        assert_eq!(probe.mac("lo").unwrap(), Some([0; 6]));
+        assert_eq!(probe.mac("ocinet-nonesuch").unwrap(), None);
         assert_eq!(probe.index("ocinet-nonesuch").unwrap(), None);
     }
 
