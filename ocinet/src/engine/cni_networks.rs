@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::fs;
 use std::io::ErrorKind;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
@@ -83,13 +83,8 @@ pub fn retire_unconfigured(ctx: &Context, configured: &HashSet<String>) -> Resul
         if used || configured.contains(&network.name) {
             continue;
         }
+        // Its state directories too (`cni.json` is in its `networks/<name>/`).
         retire_network(ctx, &network)?;
-        for dir in [
-            networks_dir(ctx).join(&network.name),
-            ctx.root.path().join("names").join(&network.name),
-        ] {
-            remove_dir(&dir)?;
-        }
         retired.push(network.name);
     }
     Ok(retired)
@@ -127,15 +122,6 @@ pub fn configured_names(dirs: &[PathBuf]) -> Result<HashSet<String>> {
         }
     }
     Ok(names)
-}
-
-fn remove_dir(dir: &Path) -> Result<()> {
-    match fs::remove_dir_all(dir) {
-        Err(e) if e.kind() != ErrorKind::NotFound => {
-            Err(Error::io(format!("cannot remove {}", dir.display()), e))
-        }
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]

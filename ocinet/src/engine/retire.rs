@@ -1,11 +1,12 @@
 //! A network taken out of use (`docker network rm`): its stale containers torn down, then its
-//! bridge and its firewall elements removed, and its directory in the state root (leases,
-//! cursors, lock). Its definition is the caller's to delete. (A routed network's gateway on
+//! bridge and its firewall elements removed, and its directories in the state root (leases,
+//! cursors, lock; its names). Its definition is the caller's to delete. (A routed network's gateway on
 //! `lo` and unreachable route are not removed: the Docker plugin, the one caller, makes bridge
 //! networks only.)
 
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::host::store;
 use crate::kernel::{Kernel, SystemKernel};
 use crate::network::Network;
 use crate::state::ipam::LeaseStore;
@@ -48,5 +49,7 @@ pub(crate) fn retire_with(ctx: &Context, kernel: &mut dyn Kernel, network: &Netw
     if !network.bridge.is_empty() {
         kernel.delete_link(&network.bridge)?;
     }
-    LeaseStore::remove_network(&ctx.root, &network.name)
+    LeaseStore::remove_network(&ctx.root, &network.name)?;
+    // No live container is left to hold a name on it.
+    store::remove_tree(&ctx.root.path().join("names").join(&network.name))
 }

@@ -214,6 +214,27 @@ pub fn remove_file(path: &Path) -> Result<()> {
     }
 }
 
+/// Removes a directory and everything in it; a missing one is fine (idempotent). A link in its
+/// place is refused, not followed.
+pub(crate) fn remove_tree(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::Corrupt {
+                path: path.to_path_buf(),
+                reason: "expected a directory (symlinks are not followed)".to_string(),
+            })
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(format!("cannot stat {}", path.display()), e)),
+    }
+    match fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(format!("cannot remove {}", path.display()), e)),
+    }
+}
+
 /// An exclusive lock on `path` (created 0600), held until the returned file is dropped.
 pub fn lock(path: &Path) -> Result<File> {
     let file = open_lock_file(path)?;

@@ -81,11 +81,7 @@ impl LeaseStore {
             Err(e) => return Err(Error::io(format!("cannot stat {}", dir.display()), e)),
         }
         let _held = store::lock(&dir.join("lock"))?;
-        match fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io(format!("cannot remove {}", dir.display()), e)),
-        }
+        store::remove_tree(&dir)
     }
 
     /// Locks the store until the transaction is dropped (it owns a copy of the store's paths, so
